@@ -1,0 +1,32 @@
+"""gerhard: a git-native run registry and gate state machine for ML runs done in notebooks.
+
+from gerhard import register_run
+result = register_run(run_id="20260223T190000Z_v15", phase="B",
+                      source_dir=Path("/workspace/out"), repo_root=Path("/workspace/repo"),
+                      summary="v15 notebook pass on RunPod", next_action="...")
+print(result)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["register_run", "RegistrationResult", "GerhardError", "UserError"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `import gerhard` (and the CLI's --help) does not pull in YAML, jsonschema or git.
+    if name in ("register_run",):
+        from gerhard import api
+
+        return getattr(api, name)
+    if name == "RegistrationResult":
+        from gerhard.registration import RegistrationResult
+
+        return RegistrationResult
+    if name in ("GerhardError", "UserError"):
+        from gerhard import errors
+
+        return getattr(errors, name)
+    raise AttributeError(f"module 'gerhard' has no attribute {name!r}")

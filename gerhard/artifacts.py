@@ -1,0 +1,51 @@
+"""Check a bundle against its phase: required files present, every artifact valid, values parsed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gerhard import schemas
+from gerhard.bundle import Bundle, parse_artifact, parse_seed
+from gerhard.errors import BundleError
+from gerhard.program import Phase, Program
+
+MAX_FILE_BYTES = 100 * 1024 * 1024  # git hosts refuse larger blobs; checkpoints go through `gerhard sync`
+
+
+def check_required(phase: Phase, bundle: Bundle) -> None:
+    missing = [name for name in phase.required if name not in bundle.names()]
+    if missing:
+        raise BundleError(
+            f"bundle {bundle.root} is missing {', '.join(missing)} (required by phase {phase.id} in "
+            "state/program.yaml): export them from the notebook into the folder, or check --phase"
+        )
+
+
+def check_sizes(bundle: Bundle) -> None:
+    for f in bundle.files:
+        if f.size > MAX_FILE_BYTES:
+            raise BundleError(
+                f"{f.path} is {f.size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB a git host accepts: "
+                "keep checkpoints out of the bundle"
+            )
+
+
+def load_artifacts(program: Program, phase: Phase, bundle: Bundle, root: Path | None = None) -> dict[str, Any]:
+    """Parse every artifact that has a schema or feeds a gate; validate each against its schema."""
+    check_required(phase, bundle)
+    check_sizes(bundle)
+    wanted = {g.artifact for g in phase.gates} | set(phase.required)
+    artifacts: dict[str, Any] = {}
+    for name in sorted(bundle.names()):
+        schema = program.schema_for(name)
+        if name == "seed.txt":
+            artifacts[name] = parse_seed(bundle.read_bytes(name))
+            continue
+        if schema is None and name not in wanted:
+            continue
+        data = parse_artifact(name, bundle.read_bytes(name))
+        if schema is not None:
+            schemas.validate(data, schema, name, root)
+        artifacts[name] = data
+    return artifacts

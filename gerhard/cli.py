@@ -1,0 +1,190 @@
+"""argparse wiring only: parse, dispatch to gerhard.commands.*, map errors to exit codes.
+
+Command modules are imported only when their subcommand runs, so `gerhard --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 3, 130
+
+DESCRIPTION = """\
+gerhard: a git-native run registry and gate state machine for ML runs.
+
+A notebook run ends with a bundle of artifacts. `gerhard register` archives it under
+outputs/<run_id>/, evaluates the phase's gates from state/program.yaml, updates state/
+and reports/, and makes one git commit. Then `git push` and review it in a pull request;
+`git log state/` is the audit trail."""
+
+EPILOG = """\
+examples:
+  gerhard init                                   scaffold a registry in this git repo
+  gerhard register --run-id 20260223T190000Z_v15 --phase B --source-dir ./out
+  gerhard status                                 where the program stands
+  gerhard show latest                            the most recent run
+  gerhard list --phase B --verdict red           runs that failed phase B
+  gerhard export all --format csv > runs.csv
+
+exit codes: 0 ok, 1 red verdict with --fail-on-red, 2 user error, 3 bug, 130 interrupted"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, like every other user error (argparse would print the whole usage).
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _add(
+    sub: argparse._SubParsersAction,
+    name: str,
+    help: str,
+    description: str = "",
+    repo: bool = True,
+    json_out: bool = False,
+) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        name, help=help, description=description or help, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    if repo:
+        p.add_argument(
+            "--repo",
+            default=".",
+            type=Path,
+            metavar="PATH",
+            help="the registry repository (default: the current directory)",
+        )
+    if json_out:
+        p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    p.add_argument("--debug", action="store_true", help="show the traceback on errors")
+    return p
+
+
+def _register_args(sub: argparse._SubParsersAction) -> None:
+    p = _add(
+        sub,
+        "register",
+        "register a run bundle: archive, evaluate gates, update state, one commit",
+        "Register one run bundle as one git commit: archive it under outputs/<run_id>/, evaluate the\n"
+        "phase's gates, update state/ and reports/. Re-registering the same bundle is a no-op; the\n"
+        "same run id with different content is refused. Your own staged and unstaged work is left alone.",
+        json_out=True,
+    )
+    p.add_argument("--run-id", required=True, help="the run's id, e.g. 20260223T190000Z_v15")
+    p.add_argument("--phase", required=True, help="the phase this run is for (see state/program.yaml)")
+    p.add_argument("--source-dir", required=True, type=Path, help="the folder holding the run's artifacts")
+    p.add_argument("--summary", default="", help="one or two sentences on what this run was")
+    p.add_argument("--next-action", default="", help="what should happen next")
+    p.add_argument("--force", action="store_true", help="register even if the phase is not open yet")
+    p.add_argument("--fail-on-red", action="store_true", help="exit 1 when the verdict is RED")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gerhard", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version="gerhard 0.1.0")
+    parser.add_argument("--debug", action="store_true", help="show the traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = _add(sub, "init", "scaffold the registry layout into a git repository", repo=False)
+    p.add_argument("directory", nargs="?", default=".", type=Path, help="the git repository (default: .)")
+
+    _register_args(sub)
+    _add(sub, "status", "the program's status in a few lines", json_out=True)
+
+    p = _add(sub, "show", "one run: gates, metrics, provenance", json_out=True)
+    p.add_argument("run", help="a run id, or 'latest' for the most recently registered run")
+
+    p = _add(sub, "list", "registered runs, newest first", json_out=True)
+    p.add_argument("--phase", help="only runs of this phase")
+    p.add_argument("--verdict", type=str.upper, choices=["GREEN", "AMBER", "RED"], help="only runs with this verdict")
+    p.add_argument("--since", help="only runs registered on or after this date (YYYY-MM-DD)")
+    p.add_argument("--limit", type=int, default=20, help="at most this many runs (default 20; 0 = all)")
+
+    p = _add(sub, "export", "run records to stdout as JSON, YAML or CSV")
+    p.add_argument("run", help="a run id, 'latest', or 'all'")
+    p.add_argument("--format", choices=["json", "yaml", "csv"], default="json", help="output format (default json)")
+
+    p = _add(sub, "rebuild", "recompute every derived state file and report from state/runs/")
+    p.add_argument("--check", action="store_true", help="only report differences; exit 1 if any")
+    return parser
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    cmd = args.command
+    if cmd == "init":
+        from gerhard.commands.init import init
+
+        return init(args.directory)
+    if cmd == "register":
+        from gerhard.commands.register import register
+
+        return register(
+            args.repo,
+            args.run_id,
+            args.phase,
+            args.source_dir,
+            args.summary,
+            args.next_action,
+            force=args.force,
+            fail_on_red=args.fail_on_red,
+            as_json=args.json,
+        )
+    if cmd == "status":
+        from gerhard.commands.status import status
+
+        return status(args.repo, as_json=args.json)
+    if cmd == "show":
+        from gerhard.commands.show import show
+
+        return show(args.repo, args.run, as_json=args.json)
+    if cmd == "list":
+        from gerhard.commands.list import list_runs
+
+        return list_runs(
+            args.repo, phase=args.phase, verdict=args.verdict, since=args.since, limit=args.limit, as_json=args.json
+        )
+    if cmd == "export":
+        from gerhard.commands.export import export
+
+        return export(args.repo, args.run, args.format)
+    if cmd == "rebuild":
+        from gerhard.commands.rebuild import rebuild
+
+        return rebuild(args.repo, check=args.check)
+    raise AssertionError(f"unhandled command {cmd}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from gerhard.errors import GerhardError
+
+    try:
+        return dispatch(args)
+    except KeyboardInterrupt:
+        print("gerhard: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except GerhardError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"gerhard {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as e:  # noqa: BLE001 - the last line of defence
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"gerhard {args.command}: internal error (a bug in gerhard): {type(e).__name__}: {e}; "
+            "rerun with --debug and report the traceback",
+            file=sys.stderr,
+        )
+        return EXIT_BUG

@@ -1,0 +1,34 @@
+"""gerhard status: where the program stands, in a few lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gerhard import queries, state
+from gerhard.output import print_json
+
+
+def format_status(s: dict[str, Any]) -> str:
+    current = s["current_phase"]
+    head = f"phase {current} ({s['phases'][current]['state']})" if current else "all phases passed"
+    lines = [f"{s['program']}: {head}, {s['run_count']} run{'s' if s['run_count'] != 1 else ''} registered"]
+    for pid, p in s["phases"].items():
+        latest = f"latest {p['latest_run']} {p['latest_verdict']}" if p["latest_run"] else "no runs"
+        passed = f", passed by {p['passed_by']}" if p.get("passed_by") else ""
+        lines.append(f"  {pid:<4} {p['state']:<8} {p['runs']:>4} run{'s' if p['runs'] != 1 else ' '}  {latest}{passed}")
+    if s["latest_run"]:
+        lines.append(f"latest: {s['latest_run']} ({s['latest_verdict']}) at {s.get('latest_registered_at')}")
+    for n in s["open_needs_input"]:
+        lines.append(f"needs input: {state.needs_input_path(n['run_id'])} (failed: {', '.join(n['failed_gates'])})")
+    return "\n".join(lines)
+
+
+def status(repo: Path, as_json: bool = False) -> int:
+    root = queries.registry_root(repo)
+    s = queries.current_status(root)
+    if as_json:
+        print_json(s)
+    else:
+        print(format_status(s))
+    return 0

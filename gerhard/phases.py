@@ -1,0 +1,118 @@
+"""The phase state machine and the fold of one run into the derived program status (pure).
+
+Status is plain data (what state/program_status.yaml holds). `fold_run(status, program, record)`
+returns the status after one more run; folding every record in order from `initial_status`
+is exactly what `gerhard rebuild` computes.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from gerhard.errors import UserError
+from gerhard.gates import AMBER, GREEN, RED, Baseline, Gate
+from gerhard.program import Program
+
+PENDING, ACTIVE, PASSED, BLOCKED = "pending", "active", "passed", "blocked"
+PASSING_VERDICTS = (GREEN, AMBER)  # AMBER: only advisory gates failed, which by definition do not block
+
+
+def _phase_entry() -> dict[str, Any]:
+    return {"state": PENDING, "runs": 0, "latest_run": None, "latest_verdict": None, "passed_by": None, "baselines": {}}
+
+
+def initial_status(program: Program) -> dict[str, Any]:
+    status: dict[str, Any] = {
+        "program": program.name,
+        "current_phase": None,
+        "run_count": 0,
+        "latest_run": None,
+        "latest_verdict": None,
+        "latest_registered_at": None,
+        "last_decision": None,
+        "open_needs_input": [],
+        "months": {},
+        "phases": {p: _phase_entry() for p in program.phase_ids},
+    }
+    return settle_states(status, program)
+
+
+def settle_states(status: dict[str, Any], program: Program) -> dict[str, Any]:
+    """Recompute current_phase and each phase's state from its runs and passes."""
+    current = next((p for p in program.phase_ids if status["phases"][p]["passed_by"] is None), None)
+    status["current_phase"] = current
+    for pid in program.phase_ids:
+        entry = status["phases"].setdefault(pid, _phase_entry())
+        if entry["passed_by"] is not None:
+            entry["state"] = PASSED
+        elif entry["latest_verdict"] == RED:
+            entry["state"] = BLOCKED
+        elif pid == current or entry["runs"]:
+            entry["state"] = ACTIVE
+        else:
+            entry["state"] = PENDING
+    return status
+
+
+def check_phase_allowed(program: Program, status: dict[str, Any], phase: str, force: bool) -> None:
+    """A run for a phase after the current one is refused unless forced."""
+    idx = program.index(phase)
+    current = status.get("current_phase")
+    if force or current is None or idx <= program.index(current):
+        return
+    raise UserError(
+        f"phase {phase} is not open yet: the current phase is {current} "
+        f"({program.phase(current).title or 'not passed'}); register phase {current} runs first or pass --force"
+    )
+
+
+def baselines_for(status: dict[str, Any], gates: tuple[Gate, ...] | list[Gate], phase: str) -> dict[str, Baseline]:
+    """The baseline (best or last GREEN run) for each relative gate of a phase."""
+    stored = status["phases"].get(phase, {}).get("baselines") or {}
+    out = {}
+    for g in gates:
+        entry = (stored.get(g.id) or {}).get("best" if g.baseline == "best_green" else "last")
+        if g.is_relative and entry:
+            out[g.id] = Baseline(str(entry["run_id"]), float(entry["value"]))
+    return out
+
+
+def _update_baselines(entry: dict[str, Any], program: Program, record: dict[str, Any]) -> None:
+    gates = {g.id: g for g in program.phase(record["phase"]).gates if g.is_relative}
+    for res in record["gates"]:
+        gate = gates.get(res["id"])
+        value = res.get("observed")
+        if gate is None or not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+            continue
+        slot = entry["baselines"].setdefault(gate.id, {"best": None, "last": None})
+        point = {"run_id": record["run_id"], "value": value}
+        slot["last"] = point
+        best = slot.get("best")
+        lower = gate.better == "lower"
+        if best is None or (value < best["value"] if lower else value > best["value"]):
+            slot["best"] = point
+
+
+def fold_run(status: dict[str, Any], program: Program, record: dict[str, Any]) -> dict[str, Any]:
+    """The status after one more registered run (returns a new dict; the input is not changed)."""
+    status = copy.deepcopy(status)
+    phase, verdict, run_id = record["phase"], record["verdict"], record["run_id"]
+    entry = status["phases"].setdefault(phase, _phase_entry())
+    entry["runs"] += 1
+    entry["latest_run"], entry["latest_verdict"] = run_id, verdict
+    if verdict in PASSING_VERDICTS and entry["passed_by"] is None:
+        entry["passed_by"] = run_id
+    if verdict == GREEN:
+        _update_baselines(entry, program, record)
+    if verdict == RED:
+        failed = [g["id"] for g in record["gates"] if not g["passed"]]
+        status["open_needs_input"].append({"run_id": run_id, "phase": phase, "failed_gates": failed})
+    elif verdict in PASSING_VERDICTS:  # a passing rerun of the phase answers its open needs-input items
+        status["open_needs_input"] = [n for n in status["open_needs_input"] if n["phase"] != phase]
+    status["run_count"] += 1
+    status["latest_run"], status["latest_verdict"] = run_id, verdict
+    status["latest_registered_at"] = record["registered_at"]
+    month = record["registered_at"][:7]
+    status["months"][month] = status["months"].get(month, 0) + 1
+    return settle_states(status, program)

@@ -1,0 +1,62 @@
+"""The program: phases in order, their required artifacts and gates (parsed from state/program.yaml)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gerhard.errors import StateError
+from gerhard.gates import Gate
+from gerhard.schemas import BUILTIN_ARTIFACT_SCHEMAS
+
+
+@dataclass(frozen=True)
+class Phase:
+    id: str
+    title: str
+    required: tuple[str, ...]
+    gates: tuple[Gate, ...]
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    phases: tuple[Phase, ...]
+    artifact_schemas: dict[str, str]
+
+    def phase(self, phase_id: str) -> Phase:
+        for p in self.phases:
+            if p.id == phase_id:
+                return p
+        known = ", ".join(p.id for p in self.phases)
+        raise StateError(f"unknown phase {phase_id!r}: state/program.yaml declares {known}")
+
+    def index(self, phase_id: str) -> int:
+        return self.phases.index(self.phase(phase_id))
+
+    @property
+    def phase_ids(self) -> list[str]:
+        return [p.id for p in self.phases]
+
+    def schema_for(self, name: str) -> str | None:
+        return self.artifact_schemas.get(name)
+
+
+def program_from_dict(data: dict[str, Any]) -> Program:
+    """Build a Program from schema-valid program.yaml data; refuse duplicate ids."""
+    phases = []
+    seen: set[str] = set()
+    for p in data["phases"]:
+        pid = str(p["id"])
+        if pid in seen:
+            raise StateError(f"state/program.yaml: phase {pid!r} is declared twice: give each phase its own id")
+        seen.add(pid)
+        gates = tuple(Gate.from_dict(g) for g in p.get("gates") or [])
+        ids = [g.id for g in gates]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise StateError(f"state/program.yaml: phase {pid} has gate {dup[0]!r} twice: gate ids must be unique")
+        phases.append(Phase(pid, str(p.get("title", "")), tuple(str(r) for r in p["required"]), gates))
+    schemas = dict(BUILTIN_ARTIFACT_SCHEMAS)
+    schemas.update({str(k): str(v) for k, v in (data.get("artifacts") or {}).items()})
+    return Program(str(data["program"]), tuple(phases), schemas)

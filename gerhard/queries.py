@@ -1,0 +1,91 @@
+"""Read-side of the registry: resolve a run, list runs from the ledger, load records.
+
+`show latest`, `list` and `status` read the derived files (status + ledger months), never a
+scan of every record, so they stay fast with tens of thousands of runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from gerhard import gitrepo, state
+from gerhard.bundle import check_run_id
+from gerhard.errors import StateError, UserError
+
+
+def registry_root(repo: Path) -> Path:
+    root = gitrepo.find_root(Path(repo))
+    if not (root / state.PROGRAM).is_file():
+        raise StateError(f"no {state.PROGRAM} in {root}: run 'gerhard init' there (or pass --repo)")
+    return root
+
+
+def current_status(root: Path) -> dict[str, Any]:
+    status = state.load_status(root)
+    if status is None:
+        from gerhard.phases import initial_status
+
+        return initial_status(state.load_program(root))
+    return status
+
+
+def resolve_run(root: Path, run: str) -> dict[str, Any]:
+    """The record of a run id, or of the most recently registered run for 'latest'."""
+    if run == "latest":
+        latest = current_status(root).get("latest_run")
+        if not latest:
+            raise UserError("no run registered yet: register one with 'gerhard register'")
+        run = latest
+    check_run_id(run)
+    record = state.read_record(root, run)
+    if record is None:
+        raise UserError(f"no run {run!r} is registered in {root}: see 'gerhard list' for the ids")
+    return record
+
+
+def parse_since(since: str | None) -> str | None:
+    if since is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(since[:10])
+    except ValueError:
+        raise UserError(f"--since {since!r} is not a date: use YYYY-MM-DD, e.g. --since 2026-11-01") from None
+    return day.isoformat()
+
+
+def list_rows(
+    root: Path, phase: str | None = None, verdict: str | None = None, since: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
+    """Ledger rows newest first, filtered; reads months newest first and stops early."""
+    if limit < 0:
+        raise UserError(f"--limit {limit} is negative: give a count, or 0 for all runs")
+    status = current_status(root)
+    if phase is not None and phase not in status["phases"]:
+        raise UserError(f"unknown phase {phase!r}: the program has {', '.join(status['phases'])}")
+    since_day = parse_since(since)
+    out: list[dict[str, Any]] = []
+    for month in sorted(status.get("months") or {}, reverse=True):
+        if since_day and month < since_day[:7]:
+            break
+        for row in reversed(state.read_ledger(root, month)):
+            if (phase and row["phase"] != phase) or (verdict and row["verdict"] != verdict.upper()):
+                continue
+            if since_day and row["registered_at"][:10] < since_day:
+                continue
+            out.append(row)
+            if limit and len(out) >= limit:
+                return out
+    return out
+
+
+def all_records(root: Path) -> list[dict[str, Any]]:
+    """Every run record, in registration order (a full scan: export all and rebuild only)."""
+    records = []
+    runs = root / state.RUNS_DIR
+    for path in sorted(runs.glob("*.yaml")) if runs.is_dir() else []:
+        record = state.read_record(root, path.stem)
+        if record is not None:
+            records.append(record)
+    return sorted(records, key=lambda r: r["seq"])

@@ -1,0 +1,282 @@
+"""The registration transaction: lock → load → validate → idempotency → gates → write → one commit.
+
+Nothing the user can see changes before the commit point (`git update-ref`, a compare-and-swap):
+objects are written into git's object database and only become reachable then. After it, the
+work tree files are written atomically and just those paths are added to the user's index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gerhard import gitrepo, reports, state
+from gerhard.artifacts import load_artifacts
+from gerhard.bundle import Bundle, check_run_id, load_bundle, manifest_bytes, sha256_bytes
+from gerhard.derive import fold_files
+from gerhard.errors import ConflictError, GitError
+from gerhard.gates import GateReport, evaluate_gates
+from gerhard.lock import registry_lock
+from gerhard.phases import baselines_for, check_phase_allowed, initial_status
+from gerhard.program import Program
+from gerhard.yamlio import to_plain
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    run_id: str
+    phase: str
+    verdict: str
+    gates_passed: int
+    gates_total: int
+    commit: str | None
+    report: str
+    needs_input: str | None
+    artifact_root: str
+    already_registered: bool = False
+    failed_gates: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        head = "already registered (no change)" if self.already_registered else f"commit {self.commit}"
+        lines = [
+            f"run {self.run_id} (phase {self.phase}): {self.verdict}, {self.gates_passed}/{self.gates_total} gates passed",
+            f"  {head}",
+            f"  report: {self.report}",
+            f"  archive: {self.artifact_root}/",
+        ]
+        if self.failed_gates:
+            lines.append(f"  failed gates: {', '.join(self.failed_gates)}")
+        if self.needs_input:
+            lines.append(f"  needs input: {self.needs_input}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def register(
+    run_id: str,
+    phase: str,
+    source_dir: Path,
+    repo_root: Path,
+    summary: str = "",
+    next_action: str = "",
+    force: bool = False,
+    now: dt.datetime | None = None,
+    extra_files: dict[str, bytes] | None = None,
+    record_extra: dict[str, Any] | None = None,
+) -> RegistrationResult:
+    """Register one run bundle as one commit; see the module docstring for the guarantees."""
+    root = gitrepo.find_root(Path(repo_root))
+    check_run_id(run_id)
+    with registry_lock(root):
+        program = state.load_program(root)
+        phase_def = program.phase(phase)
+        bundle = load_bundle(Path(source_dir))
+        artifacts = load_artifacts(program, phase_def, bundle, root)
+        previous = already_registered(root, run_id, bundle)
+        if previous is not None:
+            return previous
+        status = state.load_status(root) or initial_status(program)
+        check_phase_allowed(program, status, phase, force)
+        report = evaluate_gates(list(phase_def.gates), artifacts, baselines_for(status, phase_def.gates, phase))
+        record = build_record(
+            root,
+            run_id,
+            phase,
+            bundle,
+            artifacts,
+            report,
+            status,
+            summary,
+            next_action,
+            force,
+            now or dt.datetime.now(dt.timezone.utc),
+            record_extra or {},
+        )
+        files = archive_files(run_id, bundle, extra_files or {})
+        files.update(derived_files(root, program, status, record))
+        commit = commit_files(root, files, commit_message(record, report))
+        return result_of(record, report, commit)
+
+
+def already_registered(root: Path, run_id: str, bundle: Bundle) -> RegistrationResult | None:
+    """Same id + same bundle: the previous result (a no-op). Same id + other content: refused."""
+    record = state.read_record(root, run_id)
+    if record is None:
+        if (root / "outputs" / run_id).exists():
+            raise ConflictError(
+                f"outputs/{run_id}/ exists but run {run_id} is not registered: move that folder away "
+                "(or run 'gerhard doctor') and register again"
+            )
+        return None
+    if record["bundle_sha256"] != bundle.sha256:
+        raise ConflictError(
+            f"run {run_id} is already registered with different content (bundle sha256 "
+            f"{record['bundle_sha256'][:12]}, this one {bundle.sha256[:12]}): register it under a new --run-id"
+        )
+    failed = [g for g in record["gates"] if not g["passed"]]
+    return RegistrationResult(
+        run_id,
+        record["phase"],
+        record["verdict"],
+        len(record["gates"]) - len(failed),
+        len(record["gates"]),
+        None,
+        reports.run_report_path(record),
+        state.needs_input_path(run_id) if record["verdict"] == "RED" else None,
+        record["artifact_root"],
+        already_registered=True,
+        failed_gates=[g["id"] for g in failed],
+    )
+
+
+def code_identity(root: Path, artifacts: dict[str, Any]) -> tuple[str | None, bool | None, str]:
+    prov = artifacts.get("provenance.json")
+    if isinstance(prov, dict) and prov.get("code_sha"):
+        return str(prov["code_sha"]), bool(prov.get("dirty")), "provenance.json"
+    head = gitrepo.head(root)
+    if head.sha is None:
+        return None, None, "none"
+    return head.sha, gitrepo.is_dirty(root), "registry HEAD"
+
+
+def build_record(
+    root: Path,
+    run_id: str,
+    phase: str,
+    bundle: Bundle,
+    artifacts: dict[str, Any],
+    report: GateReport,
+    status: dict[str, Any],
+    summary: str,
+    next_action: str,
+    force: bool,
+    now: dt.datetime,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    code_sha, dirty, source = code_identity(root, artifacts)
+    metrics = artifacts.get("metrics.json") or {}
+    config_bytes = bundle.read_bytes("config.yaml") if "config.yaml" in bundle.names() else None
+    record = {
+        "run_id": run_id,
+        "seq": int(status["run_count"]) + 1,
+        "phase": phase,
+        "verdict": report.verdict,
+        "forced": force,
+        "gates": [r.as_dict() for r in report.results],
+        "metrics": dict(metrics.get("final") or {}) if isinstance(metrics, dict) else {},
+        "config_sha256": sha256_bytes(config_bytes) if config_bytes is not None else None,
+        "config": to_plain(artifacts.get("config.yaml")),
+        "seed": artifacts.get("seed.txt"),
+        "code_sha": code_sha,
+        "code_dirty": dirty,
+        "code_sha_source": source,
+        "artifact_root": f"outputs/{run_id}",
+        "bundle_sha256": bundle.sha256,
+        "files": len(bundle.files),
+        "registered_at": now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "summary": summary,
+        "next_action": next_action,
+    }
+    record.update(extra)
+    return record
+
+
+def archive_files(run_id: str, bundle: Bundle, extra: dict[str, bytes]) -> dict[str, bytes]:
+    base = f"outputs/{run_id}"
+    files = {f"{base}/{f.path}": bundle.read_bytes(f.path) for f in bundle.files}
+    files.update({f"{base}/{name}": data for name, data in extra.items()})
+    files[f"{base}/MANIFEST"] = manifest_bytes(run_id, bundle)
+    return files
+
+
+def derived_files(root: Path, program: Program, status: dict[str, Any], record: dict[str, Any]) -> dict[str, bytes]:
+    gate_results = state.load_gate_results(root)
+    recent = state.recent_rows(root, list(status.get("months") or {}), reports.INDEX_RECENT)
+    _, files = fold_files(
+        program,
+        status if status["run_count"] else None,
+        gate_results,
+        record,
+        recent,
+        lambda rel: state.read_text(root, rel),
+    )
+    return {rel: text.encode() for rel, text in files.items()}
+
+
+def commit_message(record: dict[str, Any], report: GateReport) -> str:
+    subject = (
+        f"register {record['run_id']} (phase {record['phase']}): "
+        f"{record['verdict']} {report.passed}/{report.total} gates passed"
+    )
+    body = [f"Summary: {record['summary'] or '(none)'}", f"Next action: {record['next_action'] or '(none)'}"]
+    if report.failed():
+        body.append(
+            "Failed gates: " + ", ".join(f"{r.id} (observed {r.observed}, {r.threshold})" for r in report.failed())
+        )
+    trailers = {
+        "Gerhard-Run-Id": record["run_id"],
+        "Gerhard-Phase": record["phase"],
+        "Gerhard-Verdict": record["verdict"],
+        "Gerhard-Code-SHA": record["code_sha"] or "unknown",
+        "Gerhard-Code-Dirty": "unknown" if record["code_dirty"] is None else str(record["code_dirty"]).lower(),
+        "Gerhard-Config-SHA256": record["config_sha256"] or "none",
+        "Gerhard-Bundle-SHA256": record["bundle_sha256"],
+    }
+    return "\n\n".join([subject, "\n".join(body), "\n".join(f"{k}: {v}" for k, v in trailers.items())]) + "\n"
+
+
+def check_untouched(root: Path, trees: dict[str, gitrepo.TreeEntries], files: dict[str, bytes]) -> None:
+    """Refuse when the user has their own staged or unstaged changes in a path gerhard must write,
+    or when the program the run is judged by is not the committed one."""
+
+    def in_head(rel: str) -> str | None:
+        parent, _, name = rel.rpartition("/")
+        return trees[parent].get(name, (None, ""))[1] or None
+
+    program_sha = gitrepo.blob_sha((root / state.PROGRAM).read_bytes())
+    if in_head(state.PROGRAM) != program_sha:
+        raise GitError(
+            f"{state.PROGRAM} has changes that are not committed: commit it first, so runs are "
+            "judged by the gates everyone sees"
+        )
+    staged = gitrepo.index_entries(root, [*files, state.PROGRAM])
+    for rel in [*files, state.PROGRAM]:
+        path = root / rel
+        on_disk = gitrepo.blob_sha(path.read_bytes()) if path.is_file() else None
+        if rel in files and on_disk not in (None, in_head(rel), gitrepo.blob_sha(files[rel])):
+            raise GitError(f"{rel} has changes that are not committed: commit or stash them, then register again")
+        if rel in staged and staged[rel] != in_head(rel):
+            raise GitError(f"{rel} has staged changes: commit or unstage them, then register again")
+
+
+def commit_files(root: Path, files: dict[str, bytes], message: str) -> str:
+    """One commit of exactly these files on top of HEAD, then the same files in the work tree and index."""
+    head = gitrepo.head(root)
+    trees = gitrepo.read_trees(root, head.sha, gitrepo.parent_dirs(list(files)))
+    check_untouched(root, trees, files)
+    tree, blobs = gitrepo.write_tree(root, trees, files)
+    commit = gitrepo.commit_tree(root, tree, head.sha, message)
+    gitrepo.update_ref(root, head.ref, commit, head.sha, message.splitlines()[0])  # the commit point
+    for rel, data in files.items():
+        state.atomic_write(root / rel, data)
+    gitrepo.stage(root, blobs)
+    return commit
+
+
+def result_of(record: dict[str, Any], report: GateReport, commit: str) -> RegistrationResult:
+    return RegistrationResult(
+        record["run_id"],
+        record["phase"],
+        record["verdict"],
+        report.passed,
+        report.total,
+        commit,
+        reports.run_report_path(record),
+        state.needs_input_path(record["run_id"]) if record["verdict"] == "RED" else None,
+        record["artifact_root"],
+        failed_gates=[r.id for r in report.failed()],
+    )

@@ -1,0 +1,17 @@
+"""Files shipped with gerhard: the schemas and the example program.
+
+In a wheel they live in gerhard/_data/ (force-included from the repository's schemas/ and
+state/program.yaml, the one source of truth); in a source checkout they are read from there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_HERE = Path(__file__).resolve().parent
+_SOURCE = {"schemas": "schemas", "program.yaml": "state/program.yaml"}
+
+
+def data_path(name: str) -> Path:
+    shipped = _HERE / "_data" / name
+    return shipped if shipped.exists() else _HERE.parent / _SOURCE[name]

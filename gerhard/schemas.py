@@ -1,0 +1,84 @@
+"""Load the JSON Schemas in schemas/, validate data against them, and format one-line errors."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from gerhard.errors import SchemaError
+from gerhard.resources import data_path
+
+# Bundle files every program knows; program.yaml's `artifacts:` adds more.
+BUILTIN_ARTIFACT_SCHEMAS = {
+    "metrics.json": "metrics",
+    "eval_suite.json": "eval_suite",
+    "config.yaml": "config",
+    "provenance.json": "provenance",
+    "MANIFEST": "manifest",
+}
+
+
+def schema_dir() -> Path:
+    """The schemas shipped with gerhard."""
+    return data_path("schemas")
+
+
+def schema_names() -> list[str]:
+    return sorted(p.name.removesuffix(".schema.json") for p in schema_dir().glob("*.schema.json"))
+
+
+def _dirs(root: str | None) -> list[Path]:
+    """A registry's own schemas/ (for its custom artifacts) first, then the shipped ones."""
+    return ([Path(root) / "schemas"] if root else []) + [schema_dir()]
+
+
+@functools.cache
+def _registry(root: str | None) -> Any:
+    from referencing import Registry, Resource
+
+    resources = []
+    for d in reversed(_dirs(root)):
+        for path in d.glob("*.json"):
+            doc = json.loads(path.read_text())
+            resources.append((path.name, Resource.from_contents(doc)))
+            resources.append((doc.get("$id", path.name), Resource.from_contents(doc)))
+    return Registry().with_resources(resources)
+
+
+@functools.cache
+def validator(name: str, root: str | None = None) -> Any:
+    from jsonschema import Draft202012Validator
+
+    for d in _dirs(root):
+        path = d / f"{name}.schema.json"
+        if path.is_file():
+            try:
+                schema = json.loads(path.read_text())
+            except json.JSONDecodeError as e:
+                raise SchemaError(f"{path} is not valid JSON ({e.msg}, line {e.lineno}): fix the schema") from None
+            return Draft202012Validator(schema, registry=_registry(root))
+    raise SchemaError(
+        f"no schema named {name!r} (looked for {name}.schema.json in "
+        f"{', '.join(map(str, _dirs(root)))}): add it or fix the artifacts in state/program.yaml"
+    )
+
+
+def json_path(parts: Any) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def validate(data: Any, schema_name: str, label: str, root: Path | None = None) -> None:
+    """Raise SchemaError naming the file, the JSON path and the problem, in one line."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator(schema_name, str(root) if root else None).iter_errors(data))
+    if error is not None:
+        message = " ".join(error.message.split())
+        if len(message) > 160:
+            message = message[:157] + "..."
+        raise SchemaError(f"{label}: {json_path(error.absolute_path)}: {message} (schema {schema_name})")

@@ -1,0 +1,153 @@
+"""Read and write the registry's state/ files: program, status, gate results, run records, ledger.
+
+Writes are atomic (temp file + rename). State YAML is written with ruamel.yaml round trip:
+comments, key order and keys a human added survive, and only changed lines change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gerhard import schemas
+from gerhard.errors import SchemaError, StateError
+from gerhard.program import Program, program_from_dict
+from gerhard.yamlio import dump_yaml, load_state_yaml, merge_into, to_plain
+
+PROGRAM = "state/program.yaml"
+STATUS = "state/program_status.yaml"
+GATE_RESULTS = "state/gate_results.yaml"
+RUNS_DIR = "state/runs"
+NEEDS_DIR = "state/needs_input"
+LEDGER_DIR = "state/ledger"
+INDEX = "reports/index.md"
+BOARD = "docs/ops/STATUS_BOARD.md"
+
+DERIVED_HEADER = (
+    "# Machine-maintained by gerhard: derived from state/program.yaml and state/runs/.\n"
+    "# `gerhard rebuild` recomputes it. Comments and extra keys you add here are kept.\n"
+)
+
+
+def record_path(run_id: str) -> str:
+    return f"{RUNS_DIR}/{run_id}.yaml"
+
+
+def needs_input_path(run_id: str) -> str:
+    return f"{NEEDS_DIR}/{run_id}.yaml"
+
+
+def ledger_path(month: str) -> str:
+    return f"{LEDGER_DIR}/{month}.jsonl"
+
+
+def read_text(root: Path, rel: str) -> str | None:
+    try:
+        return (root / rel).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise StateError(f"{rel} is not UTF-8 text: restore it with 'git checkout -- {rel}'") from None
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".gerhard-tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_yaml_file(root: Path, rel: str, schema: str | None) -> Any:
+    """Round-trip data of a state file (None when absent), schema-checked."""
+    text = read_text(root, rel)
+    if text is None:
+        return None
+    data = load_state_yaml(text, rel)
+    if schema:
+        try:
+            schemas.validate(to_plain(data), schema, rel)
+        except SchemaError as e:
+            raise StateError(f"{e}: fix the file or run 'gerhard rebuild'") from None
+    return data
+
+
+def program_from_text(text: str) -> Program:
+    data = load_state_yaml(text, PROGRAM)
+    if not isinstance(data, dict):
+        raise StateError(f"{PROGRAM} must be a mapping with 'program' and 'phases': see 'gerhard init'")
+    try:
+        schemas.validate(to_plain(data), "program", PROGRAM)
+    except SchemaError as e:
+        raise StateError(str(e)) from None
+    return program_from_dict(to_plain(data))
+
+
+def load_program(root: Path) -> Program:
+    text = read_text(root, PROGRAM)
+    if text is None:
+        raise StateError(f"no {PROGRAM} in {root}: run 'gerhard init' there (or pass --repo) and describe your phases")
+    return program_from_text(text)
+
+
+def load_status(root: Path) -> dict[str, Any] | None:
+    data = load_yaml_file(root, STATUS, "program_status")
+    return to_plain(data) if data is not None else None
+
+
+def load_gate_results(root: Path) -> dict[str, Any]:
+    data = load_yaml_file(root, GATE_RESULTS, "gate_results")
+    return to_plain(data) if data is not None else {"phases": {}}
+
+
+def read_record(root: Path, run_id: str) -> dict[str, Any] | None:
+    data = load_yaml_file(root, record_path(run_id), "run_record")
+    return to_plain(data) if data is not None else None
+
+
+def render_state_yaml(existing: str | None, data: dict[str, Any], rel: str, header: str = DERIVED_HEADER) -> str:
+    """New text of a state file: data merged into the existing file so human comments and keys stay."""
+    if existing is None:
+        return header + dump_yaml(data)
+    current = load_state_yaml(existing, rel)
+    if not isinstance(current, dict):
+        return header + dump_yaml(data)
+    merged = dump_yaml(merge_into(current, data))
+    return merged if merged != existing else existing
+
+
+def ledger_line(row: dict[str, Any]) -> str:
+    return json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def read_ledger(root: Path, month: str) -> list[dict[str, Any]]:
+    text = read_text(root, ledger_path(month)) or ""
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise StateError(f"{ledger_path(month)} line {n} is corrupt: run 'gerhard rebuild'") from None
+    return rows
+
+
+def recent_rows(
+    root: Path, months: list[str], limit: int, extra: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """The newest `limit` ledger rows (plus `extra`, not yet on disk), newest first, reading only
+    as many months as needed."""
+    out = list(reversed(extra or []))
+    for month in sorted(months, reverse=True):
+        if len(out) >= limit:
+            break
+        out.extend(reversed(read_ledger(root, month)))
+    return out[:limit]

@@ -1,0 +1,79 @@
+"""YAML in and out: plain loads for bundle files, round-trip loads and dumps for state files."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from gerhard.errors import BundleError, StateError
+
+
+def _safe() -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe")
+
+
+def round_trip() -> Any:
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round trip: comments and key order survive
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.preserve_quotes = True
+    yaml.representer.ignore_aliases = lambda *args: True  # state files stay plain: no &anchors
+    return yaml
+
+
+def load_plain_yaml(text: str, name: str) -> Any:
+    from ruamel.yaml import YAMLError
+
+    try:
+        return _safe().load(text)
+    except YAMLError as e:
+        raise BundleError(f"{name} is not valid YAML: {_first_line(e)}") from None
+
+
+def load_state_yaml(text: str, name: str) -> Any:
+    """Round-trip load of a state file (keeps comments); corrupt YAML is a StateError."""
+    from ruamel.yaml import YAMLError
+
+    try:
+        return round_trip().load(text)
+    except YAMLError as e:
+        raise StateError(
+            f"{name} is not valid YAML ({_first_line(e)}): fix it by hand or restore it with git checkout"
+        ) from None
+
+
+def dump_yaml(data: Any) -> str:
+    buf = io.StringIO()
+    round_trip().dump(data, buf)
+    return buf.getvalue()
+
+
+def merge_into(target: Any, new: Any) -> Any:
+    """Update a round-trip mapping in place with new values, keeping keys and comments a human added."""
+    from ruamel.yaml.comments import CommentedMap
+
+    if not isinstance(target, CommentedMap) or not isinstance(new, dict):
+        return new
+    for key, value in new.items():
+        if key in target and isinstance(target[key], CommentedMap) and isinstance(value, dict):
+            merge_into(target[key], value)
+        elif key not in target or target[key] != value:
+            target[key] = value
+    return target
+
+
+def to_plain(data: Any) -> Any:
+    """ruamel's commented containers → plain dicts and lists (for JSON output and comparisons)."""
+    if isinstance(data, dict):
+        return {str(k): to_plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [to_plain(v) for v in data]
+    return data
+
+
+def _first_line(e: Exception) -> str:
+    return " ".join(str(e).split())[:200]
