@@ -56,6 +56,11 @@ def git_dir(root: Path) -> Path:
     return (root / out).resolve()
 
 
+def git_path(root: Path, name: str) -> Path:
+    """Where git keeps `name` for this work tree (linked work trees have their own index)."""
+    return root / run_git(root, "rev-parse", "--git-path", name).decode().strip()
+
+
 def blob_sha(data: bytes) -> str:
     """The id git gives these bytes as a blob (without writing anything)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
