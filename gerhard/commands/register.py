@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from gerhard.output import print_json
@@ -20,7 +19,6 @@ def register(
     fail_on_red: bool = False,
     as_json: bool = False,
 ) -> int:
-    print(f"registering {run_id} (phase {phase}) from {source_dir} ...", file=sys.stderr)
     result = register_bundle(
         run_id=run_id,
         phase=phase,
