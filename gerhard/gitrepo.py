@@ -190,7 +190,9 @@ def index_entries(root: Path, paths: list[str]) -> dict[str, str]:
 
 def is_dirty(root: Path) -> bool:
     """True when tracked files differ from HEAD (staged or not)."""
-    return bool(run_git(root, "status", "--porcelain", "--untracked-files=no").strip())
+    # --no-optional-locks: a plain `git status` rewrites the user's index to refresh stat data,
+    # so even a registration that fails later would have changed .git/index.
+    return bool(run_git(root, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no").strip())
 
 
 def show(root: Path, rev: str, path: str) -> bytes | None:

@@ -1,0 +1,79 @@
+"""Helpers for the end-to-end tests: drive `gerhard.cli.main` as a user would, read git back."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+from ruamel.yaml import YAML
+
+from gerhard import cli
+
+
+class Result(NamedTuple):
+    rc: int
+    out: str
+    err: str
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> Result:
+    """`gerhard ARGV...` in this process; argparse's SystemExit becomes an exit code like the shell sees."""
+    capsys.readouterr()  # drop whatever earlier steps printed
+    try:
+        rc = cli.main([str(a) for a in argv])
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else 1
+    captured = capsys.readouterr()
+    return Result(rc, captured.out, captured.err)
+
+
+def register(
+    capsys: pytest.CaptureFixture[str], repo: Path, run_id: str, phase: str, source: Path, *extra: str
+) -> Result:
+    return run(capsys, "register", "--repo", repo, "--run-id", run_id, "--phase", phase, "--source-dir", source, *extra)
+
+
+def register_ok(capsys: pytest.CaptureFixture[str], repo: Path, run_id: str, phase: str, source: Path) -> Result:
+    result = register(capsys, repo, run_id, phase, source, "--summary", f"{run_id} summary", "--next-action", "go on")
+    assert result.rc == 0, result.err
+    return result
+
+
+def python_m_gerhard(*argv: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m gerhard ARGV...` as a separate process (real exit code, real stderr)."""
+    return subprocess.run([sys.executable, "-m", "gerhard", *map(str, argv)], cwd=cwd, capture_output=True, text=True)
+
+
+def git_out(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def head_sha(repo: Path) -> str:
+    return git_out(repo, "rev-parse", "HEAD").strip()
+
+
+def trailer(repo: Path, key: str, rev: str = "HEAD") -> str:
+    return git_out(repo, "log", "-1", f"--format=%(trailers:key={key},valueonly)", rev).strip()
+
+
+def load_yaml(path: Path) -> Any:
+    return YAML(typ="safe").load(path.read_text())
+
+
+def load_json(text: str) -> Any:
+    return json.loads(text)
+
+
+def assert_one_line_error(result: Result, *words: str, rc: int = 2) -> None:
+    """The user-error contract: exit code, exactly one line on stderr naming the problem, no traceback."""
+    assert result.rc == rc, (result.rc, result.err)
+    lines = result.err.splitlines()
+    assert len(lines) == 1, result.err
+    assert "Traceback" not in result.err
+    assert "internal error" not in result.err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
