@@ -106,8 +106,11 @@ def _walk(root: Path, rel: str = "") -> list[str]:
 def load_bundle(source_dir: Path) -> Bundle:
     """List and hash every file under source_dir, refusing symlinks and anything unsafe."""
     root = Path(source_dir)
-    if root.is_symlink() or not root.is_dir():
-        raise BundleError(f"source dir {root} does not exist or is not a directory: pass the folder the notebook wrote")
+    if root.is_symlink():
+        raise BundleError(f"source dir {root} is a symlink: pass the folder it points to, {root.resolve()}")
+    if not root.is_dir():
+        problem = "is not a directory" if root.exists() else "does not exist"
+        raise BundleError(f"source dir {root} {problem}: pass the folder the notebook wrote")
     names = _walk(root)
     if not names:
         raise BundleError(f"source dir {root} is empty: it must hold the run's artifacts")

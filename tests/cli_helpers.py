@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -77,3 +80,23 @@ def assert_one_line_error(result: Result, *words: str, rc: int = 2) -> None:
     assert "internal error" not in result.err
     for word in words:
         assert word in lines[0], (word, lines[0])
+
+
+def snapshot_tree(top: Path, skip: str = "registry") -> dict[str, str]:
+    """Every entry under top (but top/skip, which `snapshot` covers): file hashes, link targets, kinds."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(top):
+        here = Path(dirpath)
+        if here == top and skip in dirnames:
+            dirnames.remove(skip)
+        for name in dirnames + filenames:
+            path = here / name
+            st = path.lstat()
+            rel = str(path.relative_to(top))
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = "link " + os.readlink(path)
+            elif stat.S_ISREG(st.st_mode):
+                out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                out[rel] = stat.filemode(st.st_mode)
+    return out
