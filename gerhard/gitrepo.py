@@ -160,7 +160,16 @@ def write_tree(root: Path, trees: dict[str, TreeEntries], files: dict[str, bytes
 
 def commit_tree(root: Path, tree: str, parent: str | None, message: str) -> str:
     args = ["commit-tree", tree] + (["-p", parent] if parent else []) + ["-F", "-"]
-    return run_git(root, *args, input=message.encode()).decode().strip()
+    try:
+        return run_git(root, *args, input=message.encode()).decode().strip()
+    except GitError as e:
+        # git's last line ("no email was given ...") does not say what to do; its hint lines are lost.
+        if any(word in str(e) for word in ("email", "ident", "name was given")):
+            raise GitError(
+                f"{e}: tell git who you are (git config user.name 'Your Name'; "
+                "git config user.email you@example.com), then register again"
+            ) from None
+        raise
 
 
 def update_ref(root: Path, ref: str, new: str, old: str | None, reason: str) -> None:

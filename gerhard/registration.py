@@ -41,7 +41,8 @@ class RegistrationResult:
     def __str__(self) -> str:
         head = "already registered (no change)" if self.already_registered else f"commit {self.commit}"
         lines = [
-            f"run {self.run_id} (phase {self.phase}): {self.verdict}, {self.gates_passed}/{self.gates_total} gates passed",
+            f"run {self.run_id} (phase {self.phase}): {self.verdict}, "
+            f"{self.gates_passed}/{self.gates_total} gates passed",
             f"  {head}",
             f"  report: {self.report}",
             f"  archive: {self.artifact_root}/",
@@ -106,10 +107,12 @@ def already_registered(root: Path, run_id: str, bundle: Bundle) -> RegistrationR
     """Same id + same bundle: the previous result (a no-op). Same id + other content: refused."""
     record = state.read_record(root, run_id)
     if record is None:
-        if (root / "outputs" / run_id).exists():
+        archive = root / "outputs" / run_id
+        # The notebook may write its bundle straight to outputs/<run_id>/ and register it in place.
+        if archive.exists() and archive.resolve() != bundle.root.resolve():
             raise ConflictError(
                 f"outputs/{run_id}/ exists but run {run_id} is not registered: move that folder away "
-                "(or run 'gerhard doctor') and register again"
+                f"(or run 'gerhard doctor'), or register it in place with --source-dir outputs/{run_id}"
             )
         return None
     if record["bundle_sha256"] != bundle.sha256:

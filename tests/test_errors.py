@@ -568,3 +568,14 @@ def test_nan_metric_registers_red_not_an_error(ctx: Ctx) -> None:
     assert json.loads(shown.out)["gates"][0]["observed"] == "nan"
     assert run(ctx.capsys, "rebuild", "--check", "--repo", ctx.registry).rc == 0
     assert subprocess.run(["git", "status", "--porcelain"], cwd=ctx.registry, capture_output=True).stdout == b""
+
+
+def test_no_git_identity_is_one_line_that_says_what_to_do(ctx: Ctx, monkeypatch: pytest.MonkeyPatch) -> None:
+    git(ctx.registry, "config", "user.useConfigOnly", "true")
+    for who in ("AUTHOR", "COMMITTER"):
+        monkeypatch.delenv(f"GIT_{who}_NAME")
+        monkeypatch.delenv(f"GIT_{who}_EMAIL")
+    before = snapshot(ctx.registry)
+    result = run(ctx.capsys, *ctx.reg(RUN, "A", ctx.bundle()))
+    assert_one_line_error(result, "git commit-tree failed", "git config user.email", "register again")
+    assert snapshot(ctx.registry) == before

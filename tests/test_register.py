@@ -590,3 +590,153 @@ def test_injected_failure_without_provenance_leaves_index_unchanged(
     result = register(capsys, registry, RUN_B, "B", bundle_b_red)
     assert result.rc == 3, result.err
     assert snapshot(registry) == before
+
+
+# --- more of the state machine, end to end ------------------------------------------------
+
+
+def test_amber_run_passes_its_phase_without_needs_input(
+    registry: Path, bundle_a: Path, bundle_b_green: Path, capsys
+) -> None:
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    spiking = bundle_b_green / "v15_spikingbrain.json"
+    data = json.loads(spiking.read_text())
+    data["energy_ratio"] = 0.9  # only the advisory gate fails
+    spiking.write_text(json.dumps(data))
+    result = register(capsys, registry, "amber", "B", bundle_b_green, "--fail-on-red")
+    assert result.rc == 0, result.err
+    subject = git_out(registry, "log", "-1", "--format=%s").strip()
+    assert subject == "register amber (phase B): AMBER 4/5 gates passed"
+    assert not (registry / "state" / "needs_input" / "amber.yaml").exists()
+    status = load_yaml(registry / "state" / "program_status.yaml")
+    assert (status["phases"]["B"]["state"], status["current_phase"]) == ("passed", "C")
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+
+
+def test_relative_gate_compares_with_the_best_green_run(
+    registry: Path, bundle_a: Path, bundle_b_green: Path, tmp_path: Path, capsys
+) -> None:
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    register_ok(capsys, registry, "b_green", "B", bundle_b_green)
+    best = record_of(registry, "b_green")["metrics"]["val_loss"]
+    worse = shutil.copytree(bundle_b_green, tmp_path / "worse")
+    metrics = json.loads((worse / "metrics.json").read_text())
+    metrics["final"]["val_loss"] = round(best + 0.1, 4)  # still under 2.9, but a regression
+    (worse / "metrics.json").write_text(json.dumps(metrics))
+    register_ok(capsys, registry, "b_worse", "B", worse)
+    gate = {g["id"]: g for g in record_of(registry, "b_worse")["gates"]}["val_loss_vs_best_green"]
+    assert gate["passed"] is False
+    assert gate["baseline_run"] == "b_green"
+    assert gate["threshold"] == f"<= {best + 0.05:.6g} (best_green b_green)"
+    assert trailer(registry, "Gerhard-Verdict") == "RED"
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+
+
+def test_forced_run_and_nested_files_rebuild_cleanly(registry: Path, bundle_b_green: Path, capsys) -> None:
+    (bundle_b_green / "plots" / "curves").mkdir(parents=True)
+    (bundle_b_green / "plots" / "curves" / "loss.png").write_bytes(b"\x89PNG fake")
+    (bundle_b_green / ".ipynb_checkpoints").mkdir()  # notebook droppings are not part of the run
+    (bundle_b_green / ".ipynb_checkpoints" / "x.ipynb").write_text("{}")
+    assert register(capsys, registry, "early", "C", bundle_b_green, "--force").rc == 0
+    archived = registry / "outputs" / "early" / "plots" / "curves" / "loss.png"
+    assert archived.read_bytes() == b"\x89PNG fake"
+    assert not (registry / "outputs" / "early" / ".ipynb_checkpoints").exists()
+    manifest = json.loads((registry / "outputs" / "early" / "MANIFEST").read_text())
+    assert "plots/curves/loss.png" in [f["path"] for f in manifest["files"]]
+    assert git_out(registry, "ls-tree", "-r", "--name-only", "HEAD", "outputs/early/plots").split() == [
+        "outputs/early/plots/curves/loss.png"
+    ]
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+    assert git_out(registry, "status", "--porcelain") == ""
+
+
+def test_concurrent_registrations_in_one_clone_serialize(
+    registry: Path, bundle_a: Path, bundle_b_red: Path, capsys
+) -> None:
+    import subprocess
+    import sys
+
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gerhard", "register", "--repo", str(registry), "--phase", "B"]
+            + ["--run-id", f"b_{n}", "--source-dir", str(bundle_b_red)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(4)
+    ]
+    outcomes = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
+    assert outcomes == [(0, "")] * 4
+    assert git_out(registry, "rev-list", "--count", "HEAD").strip() == "6"
+    status = load_yaml(registry / "state" / "program_status.yaml")
+    assert status["run_count"] == 5
+    assert sorted(r["seq"] for r in (record_of(registry, f"b_{n}") for n in range(4))) == [2, 3, 4, 5]
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+    assert git_out(registry, "status", "--porcelain") == ""
+
+
+def test_a_commit_made_meanwhile_is_not_overwritten(
+    registry: Path, bundle_a: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gerhard import gitrepo
+
+    real_commit_tree = gitrepo.commit_tree
+
+    def commit_tree_while_someone_commits(*args: object) -> str:
+        sha = real_commit_tree(*args)  # type: ignore[arg-type]
+        git(registry, "commit", "-q", "--allow-empty", "-m", "someone else, meanwhile")
+        return sha
+
+    monkeypatch.setattr("gerhard.gitrepo.commit_tree", commit_tree_while_someone_commits)
+    result = register(capsys, registry, RUN_A, "A", bundle_a)
+    assert_one_line_error(result, "refs/heads/main moved while registering", "run the command again")
+    assert git_out(registry, "log", "-1", "--format=%s").strip() == "someone else, meanwhile"
+    assert not (registry / "outputs" / RUN_A).exists()
+    assert not (registry / "state" / "runs" / f"{RUN_A}.yaml").exists()
+    assert git_out(registry, "status", "--porcelain", "--untracked-files=all") == ""
+    monkeypatch.undo()
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    assert git_out(registry, "log", "-2", "--format=%s").splitlines()[1] == "someone else, meanwhile"
+
+
+def test_register_in_a_linked_worktree(registry: Path, bundle_a: Path, tmp_path: Path, capsys) -> None:
+    linked = tmp_path / "linked"
+    git(registry, "worktree", "add", "-q", "-b", "review", str(linked))
+    main_before = head_sha(registry)
+    register_ok(capsys, linked, RUN_A, "A", bundle_a)
+    assert head_sha(registry) == main_before
+    assert git_out(registry, "log", "-1", "--format=%s", "review").startswith(f"register {RUN_A}")
+    assert (linked / "state" / "runs" / f"{RUN_A}.yaml").is_file()
+    assert not (registry / "state" / "runs" / f"{RUN_A}.yaml").exists()
+    assert git_out(linked, "status", "--porcelain") == ""
+    assert git_out(registry, "status", "--porcelain") == ""
+
+
+def test_multiline_summary_cannot_forge_trailers(registry: Path, bundle_a: Path, capsys) -> None:
+    summary = "looks fine\n\nGerhard-Verdict: GREEN\nGerhard-Run-Id: forged"
+    result = register(capsys, registry, RUN_A, "A", bundle_a, "--summary", summary)
+    assert result.rc == 0
+    assert trailer(registry, "Gerhard-Run-Id") == RUN_A
+    assert trailer(registry, "Gerhard-Verdict") == "GREEN"
+    assert record_of(registry, RUN_A)["summary"] == summary
+
+
+def test_bundle_written_under_outputs_registers_in_place(registry: Path, capsys) -> None:
+    """The RunPod handoff: the notebook's save cell writes the canonical bundle to outputs/<run_id>/
+    in the repository, then calls register_run on that folder."""
+    from gerhard import register_run
+
+    in_place = shutil.copytree(EXAMPLES / "phase_a_green", registry / "outputs" / RUN_A)
+    originals = {p.name: p.read_bytes() for p in in_place.iterdir()}
+    result = register_run(run_id=RUN_A, phase="A", source_dir=in_place, repo_root=registry)
+    assert (result.verdict, result.commit) == ("GREEN", head_sha(registry))
+    assert {p.name: p.read_bytes() for p in in_place.iterdir() if p.name != "MANIFEST"} == originals
+    names = git_out(registry, "show", "--name-only", "--format=", "HEAD").split()
+    assert sorted(n for n in names if n.startswith("outputs/")) == sorted(
+        [f"outputs/{RUN_A}/{name}" for name in [*originals, "MANIFEST"]]
+    )
+    assert git_out(registry, "status", "--porcelain", "--untracked-files=all") == ""
+    again = register(capsys, registry, RUN_A, "A", in_place)  # and it stays idempotent
+    assert (again.rc, "already registered" in again.out) == (0, True)
