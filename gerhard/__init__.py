@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["register_run", "RegistrationResult", "GerhardError", "UserError"]
+__all__ = ["register_run", "build_dossier", "RegistrationResult", "GerhardError", "UserError"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +21,10 @@ def __getattr__(name: str) -> Any:
         from gerhard import api
 
         return getattr(api, name)
+    if name == "build_dossier":
+        from gerhard.dossier import build_dossier
+
+        return build_dossier
     if name == "RegistrationResult":
         from gerhard.registration import RegistrationResult
 

@@ -4,23 +4,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gerhard.errors import UserError
 from gerhard.registration import RegistrationResult, register
 
 
 def register_run(
-    run_id: str,
-    phase: str,
-    source_dir: Path | str,
+    run_id: str | None = None,
+    phase: str | None = None,
+    source_dir: Path | str | None = None,
     repo_root: Path | str = ".",
     summary: str = "",
     next_action: str = "",
     force: bool = False,
+    dossier: Path | str | None = None,
 ) -> RegistrationResult:
     """Register the bundle in source_dir as run `run_id` of `phase`: one git commit in repo_root.
 
+    Or pass dossier= (a run_dossier_<run_id>.html) instead of source_dir: its embedded bundle is
+    verified and registered, run_id and phase default to the dossier's, and the dossier is archived.
     Raises gerhard.UserError (with a message saying what to do) on bad input; the repository is
     then exactly as before. Registering the same bundle again is a no-op.
     """
+    if (source_dir is None) == (dossier is None):
+        raise UserError("register_run needs exactly one of source_dir= (a bundle folder) or dossier= (a dossier file)")
+    if dossier is not None:
+        from gerhard.dossier_bundle import register_dossier
+
+        return register_dossier(
+            Path(dossier), Path(repo_root), phase, run_id, summary or None, next_action or None, force=force
+        )
+    if run_id is None or phase is None or source_dir is None:
+        raise UserError("register_run with source_dir= needs run_id= and phase=")
     return register(
         run_id=run_id,
         phase=phase,

@@ -19,6 +19,10 @@ _NAME_RE = re.compile(r"^[0-9A-Za-z_][0-9A-Za-z_.+-]{0,254}$")
 # Notebook and OS droppings that are never part of a run.
 IGNORED_NAMES = frozenset({".ipynb_checkpoints", "__pycache__", ".DS_Store", "MANIFEST"})
 MANIFEST_NAME = "MANIFEST"
+# A dossier beside the artifacts is transport, not content: it embeds the bundle, so it stays out
+# of the bundle's identity (registering by folder or by dossier is then the same run) and is
+# archived beside it. Only top-level files count; see gerhard.dossier_bundle.folder_dossier.
+_DOSSIER_RE = re.compile(r"^run_dossier_[^/]*\.html$")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,7 @@ class Bundle:
     root: Path
     files: tuple[BundleFile, ...]
     sha256: str
+    transport: tuple[str, ...] = ()  # run_dossier_*.html found beside the files (not in files/sha256)
 
     def names(self) -> set[str]:
         return {f.path for f in self.files}
@@ -63,6 +68,10 @@ def check_relative_name(name: str) -> str:
             f"unsafe file name {name!r} in bundle: use plain relative names without '..' or '/' at the start"
         )
     return name
+
+
+def is_dossier_name(name: str) -> bool:
+    return _DOSSIER_RE.match(name) is not None
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -112,10 +121,12 @@ def load_bundle(source_dir: Path) -> Bundle:
         problem = "is not a directory" if root.exists() else "does not exist"
         raise BundleError(f"source dir {root} {problem}: pass the folder the notebook wrote")
     names = _walk(root)
+    transport = tuple(n for n in names if is_dossier_name(n))
+    names = [n for n in names if not is_dossier_name(n)]
     if not names:
         raise BundleError(f"source dir {root} is empty: it must hold the run's artifacts")
     files = tuple(BundleFile(n, (root / n).stat().st_size, sha256_file(root / n)) for n in names)
-    return Bundle(root=root, files=files, sha256=bundle_sha256(files))
+    return Bundle(root=root, files=files, sha256=bundle_sha256(files), transport=transport)
 
 
 def manifest_dict(run_id: str, bundle: Bundle) -> dict[str, Any]:

@@ -26,6 +26,8 @@ EPILOG = """\
 examples:
   gerhard init                                   scaffold a registry in this git repo
   gerhard register --run-id 20260223T190000Z_v15 --phase B --source-dir ./out
+  gerhard register --dossier run_dossier_20260223T190000Z_v15.html --phase B
+  gerhard dossier --run-dir outputs/20260223T190000Z_v15   the single-file HTML report of a run
   gerhard status                                 where the program stands
   gerhard show latest                            the most recent run
   gerhard list --phase B --verdict red           runs that failed phase B
@@ -75,13 +77,44 @@ def _register_args(sub: argparse._SubParsersAction) -> None:
         "same run id with different content is refused. Your own staged and unstaged work is left alone.",
         json_out=True,
     )
-    p.add_argument("--run-id", required=True, help="the run's id, e.g. 20260223T190000Z_v15")
-    p.add_argument("--phase", required=True, help="the phase this run is for (see state/program.yaml)")
-    p.add_argument("--source-dir", required=True, type=Path, help="the folder holding the run's artifacts")
+    p.add_argument("--run-id", help="the run's id, e.g. 20260223T190000Z_v15 (with --dossier: the dossier's)")
+    p.add_argument("--phase", help="the phase this run is for, see state/program.yaml (with --dossier: the dossier's)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--source-dir", type=Path, help="the folder holding the run's artifacts")
+    source.add_argument(
+        "--dossier", type=Path, metavar="FILE", help="a run_dossier_<run_id>.html: its embedded bundle is verified"
+    )
     p.add_argument("--summary", default="", help="one or two sentences on what this run was")
     p.add_argument("--next-action", default="", help="what should happen next")
     p.add_argument("--force", action="store_true", help="register even if the phase is not open yet")
     p.add_argument("--fail-on-red", action="store_true", help="exit 1 when the verdict is RED")
+
+
+def _dossier_args(sub: argparse._SubParsersAction) -> None:
+    p = _add(
+        sub,
+        "dossier",
+        "write a run's single-file HTML dossier: the report and the transport of its bundle",
+        "Write run_dossier_<run_id>.html for a bundle folder (a notebook's output folder, or\n"
+        "outputs/<run_id>/ of a registered run): verdict, gates, figures, metrics, config, provenance,\n"
+        "and every bundle file embedded with its sha256, so 'gerhard register --dossier' needs nothing else.",
+        repo=False,
+    )
+    p.add_argument("--run-dir", required=True, type=Path, help="the bundle folder")
+    p.add_argument("--phase", help="the phase to evaluate the gates of (default: the registered phase, if any)")
+    p.add_argument("--run-id", help="the run's id (default: the folder's name)")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="where to write it (default: into --run-dir)")
+    p.add_argument(
+        "--repo",
+        type=Path,
+        metavar="PATH",
+        help="the registry that judges the run (default: the one holding --run-dir, else the current directory)",
+    )
+    p.add_argument("--summary", help="one or two sentences on what this run was")
+    p.add_argument("--next-action", help="what should happen next")
+    p.add_argument(
+        "--embed-limit-mb", type=float, default=25.0, help="list larger files by hash only, not embedded (default 25)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", nargs="?", default=".", type=Path, help="the git repository (default: .)")
 
     _register_args(sub)
+    _dossier_args(sub)
     _add(sub, "status", "the program's status in a few lines", json_out=True)
 
     p = _add(sub, "show", "one run: gates, metrics, provenance", json_out=True)
@@ -135,6 +169,20 @@ def dispatch(args: argparse.Namespace) -> int:
             force=args.force,
             fail_on_red=args.fail_on_red,
             as_json=args.json,
+            dossier=args.dossier,
+        )
+    if cmd == "dossier":
+        from gerhard.commands.dossier import dossier
+
+        return dossier(
+            args.run_dir,
+            phase=args.phase,
+            output=args.output,
+            run_id=args.run_id,
+            repo=args.repo,
+            summary=args.summary,
+            next_action=args.next_action,
+            embed_limit=int(args.embed_limit_mb * 2**20),
         )
     if cmd == "status":
         from gerhard.commands.status import status

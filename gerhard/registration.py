@@ -16,6 +16,7 @@ from gerhard import gitrepo, reports, state
 from gerhard.artifacts import load_artifacts
 from gerhard.bundle import Bundle, check_run_id, load_bundle, manifest_bytes, sha256_bytes
 from gerhard.derive import fold_files
+from gerhard.dossier_bundle import folder_dossier
 from gerhard.errors import ConflictError, GitError
 from gerhard.gates import GateReport, evaluate_gates
 from gerhard.lock import registry_lock
@@ -76,6 +77,7 @@ def register(
         program = state.load_program(root)
         phase_def = program.phase(phase)
         bundle = load_bundle(Path(source_dir))
+        extra_files, record_extra = with_folder_dossier(bundle, run_id, extra_files or {}, record_extra or {})
         artifacts = load_artifacts(program, phase_def, bundle, root)
         previous = already_registered(root, run_id, bundle)
         if previous is not None:
@@ -101,6 +103,17 @@ def register(
         files.update(derived_files(root, program, status, record))
         commit = commit_files(root, files, commit_message(record, report))
         return result_of(record, report, commit)
+
+
+def with_folder_dossier(
+    bundle: Bundle, run_id: str, extra_files: dict[str, bytes], record_extra: dict[str, Any]
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """A run_dossier_*.html in the folder is transport: verified, archived beside the bundle, linked
+    from the record, and left out of the bundle's identity (folder or dossier: the same run)."""
+    found = folder_dossier(bundle, run_id)
+    if not found:
+        return extra_files, record_extra
+    return {**found, **extra_files}, {"dossier": next(iter(found)), **record_extra}
 
 
 def already_registered(root: Path, run_id: str, bundle: Bundle) -> RegistrationResult | None:

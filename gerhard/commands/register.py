@@ -4,22 +4,55 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gerhard.errors import UserError
 from gerhard.output import print_json
+from gerhard.registration import RegistrationResult
 from gerhard.registration import register as register_bundle
 
 
 def register(
     repo: Path,
-    run_id: str,
-    phase: str,
-    source_dir: Path,
+    run_id: str | None,
+    phase: str | None,
+    source_dir: Path | None,
     summary: str,
     next_action: str,
     force: bool = False,
     fail_on_red: bool = False,
     as_json: bool = False,
+    dossier: Path | None = None,
 ) -> int:
-    result = register_bundle(
+    result = _register(repo, run_id, phase, source_dir, summary, next_action, force, dossier)
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        print(result)
+        if not result.already_registered:
+            print("next: git push, and review the registration commit in a pull request")
+    return 1 if fail_on_red and result.verdict == "RED" else 0
+
+
+def _register(
+    repo: Path,
+    run_id: str | None,
+    phase: str | None,
+    source_dir: Path | None,
+    summary: str,
+    next_action: str,
+    force: bool,
+    dossier: Path | None,
+) -> RegistrationResult:
+    if dossier is not None:
+        from gerhard.dossier_bundle import register_dossier
+
+        # An empty --summary/--next-action means "not given": the dossier's own text is used.
+        return register_dossier(dossier, repo, phase, run_id, summary or None, next_action or None, force=force)
+    if source_dir is None or not run_id or not phase:
+        missing = ", ".join(
+            f for f, v in (("--run-id", run_id), ("--phase", phase), ("--source-dir", source_dir)) if not v
+        )
+        raise UserError(f"{missing} required: pass --run-id, --phase and --source-dir, or --dossier FILE")
+    return register_bundle(
         run_id=run_id,
         phase=phase,
         source_dir=source_dir,
@@ -28,10 +61,3 @@ def register(
         next_action=next_action,
         force=force,
     )
-    if as_json:
-        print_json(result.as_dict())
-    else:
-        print(result)
-        if not result.already_registered:
-            print("next: git push, and review the registration commit in a pull request")
-    return 1 if fail_on_red and result.verdict == "RED" else 0

@@ -1,0 +1,369 @@
+"""The run bundle embedded in a dossier: encode it, find it again without parsing HTML, verify, extract.
+
+The block is `<script type="application/json" id="gerhard-bundle">`. Its JSON writes every '<',
+'>', '&' and U+2028/U+2029 as a \\u escape, so nothing inside it can close the script element,
+open an HTML comment or break a JavaScript string, whatever the run's files hold. Readers find the
+block with byte searches (a dossier can be tens of MB; no DOM is built), check every file's size
+and sha256 and the bundle hash, and refuse unsafe names before anything touches the disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gerhard.bundle import (
+    IGNORED_NAMES,
+    Bundle,
+    BundleFile,
+    bundle_sha256,
+    check_relative_name,
+    check_run_id,
+    is_dossier_name,
+    load_bundle,
+    sha256_bytes,
+)
+from gerhard.errors import BundleError, UserError
+
+if TYPE_CHECKING:
+    from gerhard.registration import RegistrationResult
+
+FORMAT, VERSION = "gerhard-dossier-bundle", 1
+BLOCK_ID = "gerhard-bundle"
+OPEN_TAG = f'<script type="application/json" id="{BLOCK_ID}">'
+EMBED_LIMIT = 25 * 1024 * 1024  # per file; larger files are listed by hash and size, not embedded
+MAX_DOSSIER_BYTES = 1024 * 1024 * 1024  # a bigger input is refused before it is read
+_ID_ATTR = f'id="{BLOCK_ID}"'.encode()
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class EmbeddedFile:
+    path: str
+    size: int
+    sha256: str
+    data: bytes | None  # None: listed by hash and size, not embedded (over the embed limit)
+
+
+@dataclass(frozen=True)
+class DossierBundle:
+    run_id: str
+    phase: str | None
+    summary: str
+    next_action: str
+    bundle_sha256: str
+    files: tuple[EmbeddedFile, ...]
+
+    def not_embedded(self) -> list[EmbeddedFile]:
+        return [f for f in self.files if f.data is None]
+
+
+def dossier_name(run_id: str) -> str:
+    return f"run_dossier_{run_id}.html"
+
+
+def script_json(obj: Any) -> str:
+    """JSON that is inert inside a <script> element: no '<', '>', '&', U+2028 or U+2029 left raw."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _JSON_ESCAPE_RE.sub(lambda m: _JSON_ESCAPES[m.group()], text)
+
+
+def encode_file(bundle: Bundle, f: BundleFile, embed_limit: int) -> dict[str, Any]:
+    """One file's entry: text as text, anything that is not UTF-8 as base64, too big as hash only."""
+    entry: dict[str, Any] = {"path": f.path, "size": f.size, "sha256": f.sha256}
+    if f.size > embed_limit:
+        return dict(entry, embedded=False)
+    data = bundle.read_bytes(f.path)
+    if sha256_bytes(data) != f.sha256:
+        raise BundleError(f"{f.path} in {bundle.root} changed while the dossier was built: build it again")
+    try:
+        return dict(entry, encoding="utf-8", data=data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return dict(entry, encoding="base64", data=base64.b64encode(data).decode("ascii"))
+
+
+def encode_bundle(
+    bundle: Bundle, run_id: str, phase: str | None, summary: str, next_action: str, embed_limit: int
+) -> str:
+    """The text of the bundle block (safe to put between the script tags as is)."""
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "run_id": run_id,
+        "phase": phase,
+        "summary": summary,
+        "next_action": next_action,
+        "bundle_sha256": bundle.sha256,
+        "embed_limit": embed_limit,
+        "files": [encode_file(bundle, f, embed_limit) for f in bundle.files],
+    }
+    return script_json(doc)
+
+
+def locate_block(data: bytes, name: str) -> bytes:
+    """The bytes between the bundle block's tags, found by byte search (no HTML parsing)."""
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not head.startswith((b"<!doctype html", b"<html")):
+        raise BundleError(
+            f"{name} is not an HTML dossier: pass the run_dossier_<run_id>.html written by "
+            "'gerhard dossier' or the notebook"
+        )
+    count = data.count(_ID_ATTR)
+    if count != 1:
+        what = "no embedded gerhard bundle" if count == 0 else f"{count} embedded bundles (a dossier has one)"
+        raise BundleError(
+            f"{name} is HTML but holds {what}: it was not written by 'gerhard dossier'; "
+            "register the run folder with --source-dir instead"
+        )
+    at = data.find(_ID_ATTR)
+    start, end = data.rfind(b"<", 0, at), data.find(b">", at)
+    if start < 0 or end < 0 or data[start : end + 1] != OPEN_TAG.encode():
+        raise BundleError(f"{name} has a damaged bundle block (expected {OPEN_TAG}): rebuild it with 'gerhard dossier'")
+    close = data.find(b"</script", end)
+    if close < 0:
+        raise BundleError(f"{name} is truncated: its embedded bundle has no end; download or copy the dossier again")
+    return data[end + 1 : close]
+
+
+def _malformed(name: str, what: str) -> BundleError:
+    return BundleError(f"{name}: the embedded bundle is malformed ({what}): rebuild it with 'gerhard dossier'")
+
+
+def parse_block(block: bytes, name: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(block)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(
+            f"{name}: the embedded bundle is not valid JSON ({e}): the file is damaged or truncated; "
+            "download or copy it again"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise _malformed(name, f"format is not {FORMAT!r}")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _malformed(name, "no format version")
+    if version > VERSION:
+        raise BundleError(f"{name} was written by a newer gerhard (bundle format {version}): upgrade gerhard")
+    return doc
+
+
+def _text_field(doc: dict[str, Any], key: str, name: str, optional: bool = False) -> Any:
+    value = doc.get(key)
+    if (value is None and optional) or isinstance(value, str):
+        return value
+    raise _malformed(name, f"{key!r} is not text")
+
+
+def check_entry_name(path: Any, name: str, seen: set[str]) -> str:
+    """A name safe to create under the extraction folder, and a plain bundle file."""
+    if not isinstance(path, str):
+        raise _malformed(name, "a file without a path")
+    try:
+        check_relative_name(path)
+    except BundleError as e:
+        raise BundleError(f"{name}: {e}; refusing to extract it") from None
+    parts = path.split("/")
+    if any(p in IGNORED_NAMES for p in parts) or is_dossier_name(path):
+        raise BundleError(f"{name} embeds {path!r}, which is not a bundle file: refusing it")
+    if path.casefold() in seen:
+        raise BundleError(f"{name} embeds {path!r} twice: refusing it; rebuild the dossier from the run folder")
+    seen.add(path.casefold())
+    return path
+
+
+def decode_entry(entry: Any, name: str, seen: set[str]) -> EmbeddedFile:
+    """One file entry, its content checked against its size and sha256."""
+    if not isinstance(entry, dict):
+        raise _malformed(name, "a file entry that is not an object")
+    if entry.get("type", "file") != "file":
+        what = f"{entry.get('path')!r} as a {entry.get('type')!r}"
+        raise BundleError(f"{name} embeds {what}, not a plain file: refusing it")
+    path = check_entry_name(entry.get("path"), name, seen)
+    size, sha = entry.get("size"), entry.get("sha256")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(sha, str):
+        raise _malformed(name, f"{path} has no valid size and sha256")
+    if not _SHA_RE.match(sha):
+        raise _malformed(name, f"{path} has no valid sha256")
+    if "data" not in entry:
+        return EmbeddedFile(path, size, sha, None)
+    data = decode_data(entry, path, name)
+    if len(data) != size or sha256_bytes(data) != sha:
+        raise BundleError(
+            f"{name} does not verify: {path} should be {size} bytes with sha256 {sha[:12]}…, its embedded "
+            f"content is {len(data)} bytes with sha256 {sha256_bytes(data)[:12]}…: the dossier was modified "
+            "or damaged; use the original file"
+        )
+    return EmbeddedFile(path, size, sha, data)
+
+
+def decode_data(entry: dict[str, Any], path: str, name: str) -> bytes:
+    data, encoding = entry.get("data"), entry.get("encoding")
+    if not isinstance(data, str):
+        raise _malformed(name, f"{path} has no text data")
+    if encoding == "utf-8":
+        try:
+            return data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _malformed(name, f"{path} is not valid UTF-8 text") from None
+    if encoding == "base64":
+        try:
+            return base64.b64decode(data.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            raise _malformed(name, f"{path} is not valid base64") from None
+    raise _malformed(name, f"{path} has unknown encoding {encoding!r}")
+
+
+def check_plain_files(paths: list[str], name: str) -> None:
+    """Refuse a name that is also used as a folder of another name (a/b beside a file a)."""
+    folders = {p.rsplit("/", i)[0].casefold() for p in paths for i in range(1, p.count("/") + 1)}
+    for p in paths:
+        if p.casefold() in folders:
+            raise BundleError(f"{name} embeds {p!r} both as a file and as a folder: refusing it")
+
+
+def verify(doc: dict[str, Any], name: str) -> DossierBundle:
+    """Every field checked, every file's content against its hash, then the bundle hash."""
+    run_id = _text_field(doc, "run_id", name)
+    try:
+        check_run_id(run_id)
+    except BundleError as e:
+        raise BundleError(f"{name}: {e}") from None
+    entries = doc.get("files")
+    if not isinstance(entries, list) or not entries:
+        raise _malformed(name, "no files")
+    seen: set[str] = set()
+    files = tuple(decode_entry(e, name, seen) for e in entries)
+    check_plain_files([f.path for f in files], name)
+    claimed = _text_field(doc, "bundle_sha256", name)
+    actual = bundle_sha256([BundleFile(f.path, f.size, f.sha256) for f in files])
+    if claimed != actual:
+        raise BundleError(
+            f"{name} does not verify: its bundle sha256 {str(claimed)[:12]}… does not match its files "
+            f"({actual[:12]}…): the dossier was modified or damaged; use the original file"
+        )
+    phase = _text_field(doc, "phase", name, optional=True)
+    summary, next_action = (_text_field(doc, k, name, optional=True) or "" for k in ("summary", "next_action"))
+    return DossierBundle(run_id, phase, summary, next_action, actual, files)
+
+
+def read_dossier(path: Path, max_bytes: int | None = None) -> tuple[DossierBundle, bytes]:
+    """The verified bundle of a dossier file, and the file's bytes (archived as they are)."""
+    path = Path(path)
+    limit = MAX_DOSSIER_BYTES if max_bytes is None else max_bytes
+    if not path.is_file():
+        raise BundleError(f"dossier {path} does not exist or is not a file: pass the run_dossier_<run_id>.html")
+    size = path.stat().st_size
+    if size > limit:
+        raise BundleError(
+            f"dossier {path} is {size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB limit: "
+            "register the run folder with --source-dir instead"
+        )
+    data = path.read_bytes()
+    doc = parse_block(locate_block(data, str(path)), str(path))
+    return verify(doc, str(path)), data
+
+
+def extract(bundle: DossierBundle, dest: Path, name: str) -> Path:
+    """Write every embedded file under dest (a new, empty folder); the result re-hashes to the bundle."""
+    missing = bundle.not_embedded()
+    if missing:
+        listed = ", ".join(f"{f.path} ({f.size / 2**20:.1f} MiB)" for f in missing)
+        raise BundleError(
+            f"{name} does not embed {listed} (over its embed limit): register the run folder with --source-dir"
+        )
+    dest.mkdir(parents=True, exist_ok=False)
+    root = dest.resolve()
+    for f in bundle.files:
+        target = (root / f.path).resolve()
+        if root not in target.parents:  # check_entry_name already refused this; never trust one check
+            raise BundleError(f"{name} embeds {f.path!r}, which would land outside the bundle: refusing it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "xb") as out:
+            out.write(f.data or b"")
+    if load_bundle(dest).sha256 != bundle.bundle_sha256:
+        raise BundleError(f"{name} does not verify after extraction: the dossier is damaged; use the original file")
+    return dest
+
+
+def folder_dossier(bundle: Bundle, run_id: str) -> dict[str, bytes]:
+    """The dossier that sits in a --source-dir folder, verified to carry this very run: {archive name: bytes}."""
+    if len(bundle.transport) > 1:
+        raise BundleError(
+            f"{bundle.root} holds {len(bundle.transport)} dossiers ({', '.join(bundle.transport)}): keep only "
+            f"{dossier_name(run_id)}"
+        )
+    found = {}
+    for rel in bundle.transport:
+        embedded, raw = read_dossier(bundle.root / rel)
+        if embedded.run_id != run_id or embedded.bundle_sha256 != bundle.sha256:
+            raise BundleError(
+                f"{rel} in {bundle.root} is the dossier of another run or other content (run {embedded.run_id}, "
+                f"bundle {embedded.bundle_sha256[:12]}…, this folder {bundle.sha256[:12]}…): rebuild it with "
+                f"'gerhard dossier --run-dir {bundle.root} --run-id {run_id}' or remove it"
+            )
+        found[dossier_name(run_id)] = raw
+    return found
+
+
+def resolve_run_id(embedded: DossierBundle, run_id: str | None, name: str) -> str:
+    if run_id is not None and run_id != embedded.run_id:
+        raise BundleError(
+            f"{name} is the dossier of run {embedded.run_id}, not {run_id}: pass --run-id {embedded.run_id} "
+            "or leave --run-id out"
+        )
+    return embedded.run_id
+
+
+def resolve_phase(embedded: DossierBundle, phase: str | None, name: str) -> str:
+    if phase is None and embedded.phase is None:
+        raise BundleError(f"{name} does not say which phase it is for: pass --phase")
+    if phase is not None and embedded.phase is not None and phase != embedded.phase:
+        raise BundleError(
+            f"{name} was built for phase {embedded.phase}, not {phase}: pass --phase {embedded.phase}, "
+            f"or rebuild it with 'gerhard dossier --phase {phase}'"
+        )
+    return phase or str(embedded.phase)
+
+
+def register_dossier(
+    dossier: Path,
+    repo_root: Path,
+    phase: str | None = None,
+    run_id: str | None = None,
+    summary: str | None = None,
+    next_action: str | None = None,
+    force: bool = False,
+) -> RegistrationResult:
+    """Verify and extract the bundle a dossier embeds, then the same transaction as --source-dir;
+    the dossier's own bytes are archived as outputs/<run_id>/run_dossier_<run_id>.html."""
+    from gerhard.registration import register
+
+    name = Path(dossier).name
+    embedded, raw = read_dossier(Path(dossier))
+    run_id = resolve_run_id(embedded, run_id, name)
+    phase = resolve_phase(embedded, phase, name)
+    archived = dossier_name(run_id)
+    with tempfile.TemporaryDirectory(prefix="gerhard-dossier-") as tmp:
+        source = extract(embedded, Path(tmp) / "bundle", name)
+        try:
+            return register(
+                run_id,
+                phase,
+                source,
+                repo_root,
+                embedded.summary if summary is None else summary,
+                embedded.next_action if next_action is None else next_action,
+                force=force,
+                extra_files={archived: raw},
+                record_extra={"dossier": archived},
+            )
+        except UserError as e:  # name the dossier, not the temporary folder it was extracted to
+            raise type(e)(str(e).replace(str(source), f"{name} (embedded bundle)")) from None
