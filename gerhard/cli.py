@@ -63,7 +63,8 @@ def _add(
         )
     if json_out:
         p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-    p.add_argument("--debug", action="store_true", help="show the traceback on errors")
+    # SUPPRESS: a subcommand's default would overwrite `gerhard --debug COMMAND` given before it.
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback on errors")
     return p
 
 

@@ -579,3 +579,22 @@ def test_no_git_identity_is_one_line_that_says_what_to_do(ctx: Ctx, monkeypatch:
     result = run(ctx.capsys, *ctx.reg(RUN, "A", ctx.bundle()))
     assert_one_line_error(result, "git commit-tree failed", "git config user.email", "register again")
     assert snapshot(ctx.registry) == before
+
+
+@pytest.mark.parametrize("where", ["before the command", "after the command"])
+def test_debug_flag_works_in_either_place(ctx: Ctx, where: str) -> None:
+    argv = ["show", "nope", "--repo", ctx.registry]
+    result = run(ctx.capsys, *(["--debug", *argv] if where == "before the command" else [*argv, "--debug"]))
+    assert result.rc == 2
+    assert "Traceback (most recent call last)" in result.err
+    assert result.err.splitlines()[-1].startswith("gerhard show: error: no run 'nope' is registered")
+
+
+def test_future_phase_after_a_red_run_names_the_blocked_phase(ctx: Ctx) -> None:
+    red_a = ctx.bundle(name="red_a")
+    edit_json(red_a / "metrics.json", lambda d: d["final"].update(val_loss=3.5))
+    assert register(ctx.capsys, ctx.registry, "red_a", "A", red_a).rc == 0
+    before = snapshot(ctx.registry)
+    result = run(ctx.capsys, *ctx.reg(RUN, "B", ctx.bundle("phase_b_green")))
+    assert_one_line_error(result, "phase B is not open yet: the current phase is A", "register phase A runs first")
+    assert snapshot(ctx.registry) == before

@@ -175,6 +175,15 @@ def test_list_filters(runs: Path, capsys, args: list[str], expected: list[str]) 
         assert text.out == "no runs match\n"
 
 
+def test_backdated_runs_across_months_rebuild_cleanly(runs: Path, capsys) -> None:
+    check = run(capsys, "rebuild", "--check", "--repo", runs)
+    assert check.rc == 0, check.out
+    assert (runs / "reports/2025/01/index.md").is_file()
+    assert (runs / "reports/2025/03/index.md").is_file()
+    ledger = (runs / "state/ledger/2025-03.jsonl").read_text().splitlines()
+    assert [json.loads(line)["run_id"] for line in ledger] == [RUN_RED, RUN_GREEN]
+
+
 def test_list_on_an_empty_registry(registry: Path, capsys) -> None:
     assert run(capsys, "list", "--repo", registry).out == "no runs match\n"
     assert json.loads(run(capsys, "list", "--json", "--repo", registry).out) == []

@@ -454,6 +454,7 @@ def test_human_comments_in_status_survive_with_a_small_diff(
     assert len(removed) <= 11, diff
     for line in removed:
         assert line.strip().split(":")[0].strip("'") in must_change, line
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0  # rebuild keeps the notes too
 
 
 def test_rebuild_check_is_clean_and_rebuild_reproduces_committed_files(registered: Path, capsys) -> None:
@@ -740,3 +741,28 @@ def test_bundle_written_under_outputs_registers_in_place(registry: Path, capsys)
     assert git_out(registry, "status", "--porcelain", "--untracked-files=all") == ""
     again = register(capsys, registry, RUN_A, "A", in_place)  # and it stays idempotent
     assert (again.rc, "already registered" in again.out) == (0, True)
+
+
+def test_reregistering_from_a_copy_of_the_archive_is_a_no_op(registered: Path, tmp_path: Path, capsys) -> None:
+    """outputs/<run_id>/ (with its MANIFEST) synced elsewhere and registered again: the same run."""
+    copy = shutil.copytree(registered / "outputs" / RUN_B, tmp_path / "synced_back")
+    before = snapshot(registered)
+    result = register(capsys, registered, RUN_B, "B", copy)
+    assert result.rc == 0, result.err
+    assert "already registered (no change)" in result.out
+    assert snapshot(registered) == before
+
+
+def test_unicode_and_markup_in_the_summary(registry: Path, bundle_a: Path, capsys) -> None:
+    summary = "Dichte Basis ✓ — <script>alert(1)</script> | pipes"
+    assert register(capsys, registry, RUN_A, "A", bundle_a, "--summary", summary).rc == 0
+    assert git_out(registry, "log", "-1", "--format=%b").startswith(f"Summary: {summary}\n")
+    assert record_of(registry, RUN_A)["summary"] == summary
+    shown = run(capsys, "show", "latest", "--repo", registry)
+    assert f"summary   {summary}" in shown.out
+    report = (registry / f"reports/{month_dir(record_of(registry, RUN_A))}/{RUN_A}.md").read_text()
+    index = (registry / "reports" / "index.md").read_text()
+    for text in (report, index):
+        assert "Dichte Basis ✓" in text
+        assert "<script>" not in text
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
