@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -95,7 +96,7 @@ def lookup(data: Any, path: str) -> Any:
     for part in path.split("."):
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+        elif isinstance(node, list) and re.fullmatch(r"-?[0-9]+", part) and -len(node) <= int(part) < len(node):
             node = node[int(part)]
         else:
             return _MISSING
@@ -104,6 +105,10 @@ def lookup(data: Any, path: str) -> Any:
 
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _type_name(v: Any) -> str:
+    return "null" if v is None else type(v).__name__
 
 
 def _fmt(v: float) -> str:
@@ -152,10 +157,14 @@ def evaluate_gate(gate: Gate, artifacts: dict[str, Any], baseline: Baseline | No
     observed = lookup(artifacts[gate.artifact], gate.path)
     if observed is _MISSING:
         return result(False, None, f"{gate.path} not found in {gate.artifact}")
-    if gate.op in ("==", "!=") and not _is_number(observed):
+    if gate.op in ("==", "!=") and not _is_number(gate.value):
+        # String/bool equality. A value of another type (or null) is not "different": it fails.
+        want, word = (bool, "a bool") if isinstance(gate.value, bool) else (str, "a string")
+        if not isinstance(observed, want):
+            return result(False, observed, f"{gate.path} is {_type_name(observed)}, not {word}")
         return result(_OPS[gate.op](observed, gate.value), observed)
     if not _is_number(observed):
-        return result(False, observed, f"{gate.path} is {type(observed).__name__}, not a number")
+        return result(False, observed, f"{gate.path} is {_type_name(observed)}, not a number")
     if not math.isfinite(observed):
         return result(False, observed, f"{gate.path} is {observed}, not a finite number")
     if gate.range is not None:

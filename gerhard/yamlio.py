@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 from gerhard.errors import BundleError, StateError
@@ -22,7 +23,23 @@ def round_trip() -> Any:
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.preserve_quotes = True
     yaml.representer.ignore_aliases = lambda *args: True  # state files stay plain: no &anchors
+    from ruamel.yaml.scalarfloat import ScalarFloat
+
+    yaml.representer.yaml_representers = {**yaml.representer.yaml_representers, ScalarFloat: _represent_read_float}
     return yaml
+
+
+def _represent_read_float(representer: Any, data: Any) -> Any:
+    """A float read back from a state file. ruamel re-formats it from the width it remembers and can
+    change its last digit (5.960464477539063e-08 → ...062e-08): write Python's exact repr instead when
+    the text is not exact, or has the repr's notation and width (so gerhard wrote it). A human's own
+    formatting (3.0e-4, 1.50) that reads back exactly is kept."""
+    node = type(representer).represent_scalar_float(representer, data)
+    if not math.isfinite(data):
+        return node
+    plain = representer.represent_data(float(data))
+    same_form = len(node.value) == len(plain.value) and ("e" in node.value.lower()) == ("e" in plain.value.lower())
+    return plain if same_form or float(node.value) != float(data) else node
 
 
 def load_plain_yaml(text: str, name: str) -> Any:

@@ -1,0 +1,329 @@
+"""derive.py: folding runs one at a time (registration) equals rebuilding from every record.
+
+The property test drives `fold_files` the way registration does: each step reads the derived
+files the previous steps wrote (status, gate results, ledger months for `recent`, existing
+text for the round-trip merge), evaluates the phase's gates against the baselines in that
+status, and writes its output back. Rebuilding from the resulting records must give exactly
+the same files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gerhard import queries, reports, schemas, state
+from gerhard.derive import fold_files, gate_results_after, needs_input_doc, rebuild_files
+from gerhard.gates import evaluate_gates
+from gerhard.phases import baselines_for, initial_status
+from gerhard.program import Program, program_from_dict
+
+PROGRAM = program_from_dict(
+    {
+        "program": "property",
+        "artifacts": {"v15.json": "v15_spikingbrain"},
+        "phases": [
+            {
+                "id": "A",
+                "title": "Dense | baseline",
+                "required": ["metrics.json"],
+                "gates": [
+                    {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.6},
+                    {
+                        "id": "acc_vs_last",
+                        "artifact": "metrics.json",
+                        "path": "final.acc",
+                        "baseline": "last_green",
+                        "better": "higher",
+                        "min_relative_improvement": 0.01,
+                    },
+                ],
+            },
+            {
+                "id": "B",
+                "title": "Spiking",
+                "required": ["metrics.json", "eval_suite.json", "v15.json"],
+                "gates": [
+                    {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.9},
+                    {"id": "pass_rate", "artifact": "eval_suite.json", "path": "pass_rate", "op": ">=", "value": 0.5},
+                    {"id": "spikes", "artifact": "v15.json", "path": "layers.0.spike_rate", "range": [0.05, 0.25]},
+                    {
+                        "id": "energy",
+                        "artifact": "v15.json",
+                        "path": "energy_ratio",
+                        "op": "<=",
+                        "value": 0.5,
+                        "severity": "advisory",
+                    },
+                    {
+                        "id": "loss_vs_best",
+                        "artifact": "metrics.json",
+                        "path": "final.val_loss",
+                        "baseline": "best_green",
+                        "better": "lower",
+                        "min_improvement": -0.05,
+                    },
+                ],
+            },
+            {
+                "id": "C",
+                "title": "Long context",
+                "required": ["metrics.json"],
+                "gates": [
+                    {"id": "mode", "artifact": "config.yaml", "path": "model.mode", "op": "==", "value": "spiking"},
+                    {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.7},
+                ],
+            },
+        ],
+    }
+)
+
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+BAD_VALUES = st.sampled_from([math.nan, math.inf, -math.inf, None, 9.0, -1.0, 1e-05, 5.960464477539063e-08])
+
+
+def values(low: float, high: float, edges: list[float]) -> st.SearchStrategy[Any]:
+    """Mostly values that pass (so phases pass and baselines form), sometimes edges or junk."""
+    good = st.floats(min_value=low, max_value=high, allow_nan=False, allow_infinity=False)
+    return st.one_of(good, good, st.sampled_from(edges), BAD_VALUES)
+
+
+summaries = st.sampled_from(
+    ["", "ok", "loss | acc\nboth fine", "<script>alert(1)</script>", "  spaced  out  ", "é ünïcode"]
+)
+run_specs = st.fixed_dictionaries(
+    {
+        "phase": st.sampled_from(PROGRAM.phase_ids),
+        "loss": values(1.5, 2.6, [2.0, 2.04, 2.05, 2.06, 2.6, 2.9, 1 / 3]),
+        "acc": values(0.3, 0.9, [0.5, 0.505, 0.51, 0.0]),
+        "pass_rate": values(0.5, 1.0, [0.5, 0.4999]),
+        "spike": values(0.05, 0.25, [0.05, 0.25, 0.26]),
+        "energy": values(0.0, 1.0, [0.5, 0.51]),
+        "mode": st.sampled_from(["spiking", "spiking", "dense", None]),
+        "drop_eval": st.sampled_from([False, False, False, True]),  # a missing artifact
+        "gap": st.integers(min_value=1, max_value=25 * 24 * 3600),  # seconds since the previous run
+        "summary": summaries,
+    }
+)
+
+
+def artifacts_of(spec: dict[str, Any]) -> dict[str, Any]:
+    arts: dict[str, Any] = {
+        "metrics.json": {"final": {"val_loss": spec["loss"], "acc": spec["acc"]}},
+        "v15.json": {
+            "model": "m",
+            "spike_rate": {"mean": spec["spike"]},
+            "energy_ratio": spec["energy"],
+            "layers": [{"name": "b0", "spike_rate": spec["spike"]}],
+        },
+        "config.yaml": {"model": {"mode": spec["mode"]}},
+    }
+    if not spec["drop_eval"]:
+        arts["eval_suite.json"] = {
+            "suite": "s",
+            "tasks": [{"name": "t", "score": 0.5, "passed": True}],
+            "pass_rate": spec["pass_rate"],
+        }
+    return arts
+
+
+def build_record(spec: dict[str, Any], status: dict[str, Any], when: dt.datetime) -> dict[str, Any]:
+    """What registration.build_record makes of a bundle: the gates evaluated against the baselines
+    in the status as it stands before this run."""
+    phase = PROGRAM.phase(spec["phase"])
+    arts = artifacts_of(spec)
+    report = evaluate_gates(list(phase.gates), arts, baselines_for(status, phase.gates, phase.id))
+    seq = int(status["run_count"]) + 1
+    run_id = when.strftime("%Y%m%dT%H%M%SZ") + f"_r{seq}"
+    return {
+        "run_id": run_id,
+        "seq": seq,
+        "phase": phase.id,
+        "verdict": report.verdict,
+        "forced": False,
+        "gates": [r.as_dict() for r in report.results],
+        "metrics": dict(arts["metrics.json"]["final"]),
+        "config_sha256": f"{seq:064x}",
+        "config": arts["config.yaml"],
+        "seed": seq * 7,
+        "code_sha": "3f9c2a1d8e7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a",
+        "code_dirty": seq % 2 == 0,
+        "code_sha_source": "provenance.json",
+        "artifact_root": f"outputs/{run_id}",
+        "bundle_sha256": f"{seq * 31:064x}",
+        "files": 4,
+        "registered_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "summary": spec["summary"],
+        "next_action": "rerun" if report.verdict == "RED" else "",
+    }
+
+
+def register_all(
+    root: Path, program: Program, specs: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Fold the runs in one at a time like registration.derived_files; returns records and every file written."""
+    records: list[dict[str, Any]] = []
+    written: dict[str, str] = {}
+    when = START
+    for spec in specs:
+        when += dt.timedelta(seconds=spec["gap"])
+        status = state.load_status(root) or initial_status(program)  # schema-checked read of the last write
+        record = build_record(spec, status, when)
+        schemas.validate(record, "run_record", "record")
+        gate_results = state.load_gate_results(root)
+        recent = state.recent_rows(root, list(status.get("months") or {}), reports.INDEX_RECENT)
+        _, files = fold_files(
+            program,
+            status if status["run_count"] else None,
+            gate_results,
+            record,
+            recent,
+            lambda rel: state.read_text(root, rel),
+        )
+        for rel, text in files.items():
+            state.atomic_write(root / rel, text.encode())
+        written.update(files)
+        records.append(record)
+    return records, written
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    specs=st.lists(run_specs, min_size=1, max_size=8),
+    index_recent=st.sampled_from([3, 50]),
+    shuffle_seed=st.integers(0, 99),
+)
+def test_folding_one_run_at_a_time_equals_rebuilding(
+    specs: list[dict[str, Any]], index_recent: int, shuffle_seed: int
+) -> None:
+    # A small index window makes `recent` span months and drop rows, as it does after 50 runs.
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(reports, "INDEX_RECENT", index_recent):
+        root = Path(tmp)
+        records, written = register_all(root, PROGRAM, specs)
+        derived = {rel: text for rel, text in written.items() if not rel.startswith(state.RUNS_DIR + "/")}
+
+        shuffled = list(records)
+        random.Random(shuffle_seed).shuffle(shuffled)  # rebuild orders by seq, not by input order
+        assert rebuild_files(PROGRAM, shuffled, lambda rel: None) == derived
+
+        # What `gerhard rebuild` does: records read back from state/runs/, existing files on disk.
+        from_disk = queries.all_records(root)
+        assert [r["run_id"] for r in from_disk] == [r["run_id"] for r in records]
+        assert rebuild_files(PROGRAM, from_disk, lambda rel: state.read_text(root, rel)) == derived
+
+        status = state.load_status(root)
+        assert status is not None and status["run_count"] == len(records)
+        rows = re.findall(r"^\| \d{4}-\d\d-\d\dT[^|]*\| \[`([^`]+)`\]", derived[state.INDEX], re.M)
+        assert rows == [r["run_id"] for r in reversed(records)][:index_recent]
+
+
+def make_records(n: int, months: list[str]) -> list[dict[str, Any]]:
+    out = []
+    status = initial_status(PROGRAM)
+    for i in range(n):
+        month = months[i * len(months) // n]
+        when = dt.datetime.fromisoformat(f"{month}-01T00:00:00+00:00") + dt.timedelta(hours=i)
+        spec = {
+            "phase": "A",
+            "loss": 2.0,
+            "acc": 0.5,
+            "pass_rate": 0.9,
+            "spike": 0.1,
+            "energy": 0.1,
+            "mode": "spiking",
+            "drop_eval": False,
+            "summary": f"run {i}",
+        }
+        rec = build_record(spec, status, when)
+        status["run_count"] += 1  # baselines do not matter here
+        out.append(rec)
+    return out
+
+
+def test_index_lists_at_most_50_recent_runs_and_links_month_pages() -> None:
+    records = make_records(120, ["2026-01", "2026-02", "2026-03"])
+    files = rebuild_files(PROGRAM, records, lambda rel: None)
+    index = files[state.INDEX]
+    rows = re.findall(r"^\| 2026-\d\d-\d\dT[^|]*\| \[`([^`]+)`\]\((\d{4}/\d\d)/", index, re.M)
+    assert len(rows) == reports.INDEX_RECENT == 50
+    assert [r for r, _ in rows] == [r["run_id"] for r in reversed(records)][:50]  # newest first
+    assert rows[0][1] == "2026/03" and rows[-1][1] == "2026/02"  # the window crosses a month boundary
+    assert "## Recent runs (latest 50 of 120)" in index
+    assert (
+        "- [2026-03](2026/03/index.md) — 40 runs\n"
+        "- [2026-02](2026/02/index.md) — 40 runs\n"
+        "- [2026-01](2026/01/index.md) — 40 runs\n" in index
+    )
+    for month in ("2026/01", "2026/02", "2026/03"):
+        page = files[f"reports/{month}/index.md"]
+        assert page.count("\n| ") - 2 == 40  # 40 data rows after the header and separator rows
+        assert "[Back to the index](../../index.md)" in page
+    latest = records[-1]
+    assert f"[`{latest['run_id']}`](2026/03/{latest['run_id']}.md)" in index.split("## Open needs-input")[0]
+
+
+def test_index_with_one_run_in_a_month_says_run() -> None:
+    files = rebuild_files(PROGRAM, make_records(1, ["2026-05"]), lambda rel: None)
+    assert "- [2026-05](2026/05/index.md) — 1 run\n" in files[state.INDEX]
+
+
+def test_rebuild_of_nothing() -> None:
+    files = rebuild_files(PROGRAM, [], lambda rel: None)
+    assert set(files) == {state.STATUS, state.GATE_RESULTS, state.INDEX, state.BOARD}
+    assert "No run registered yet." in files[state.INDEX]
+    assert "No gates evaluated yet." in files[state.BOARD]
+
+
+def test_red_run_writes_needs_input_file() -> None:
+    spec = {
+        "phase": "A",
+        "loss": 9.0,
+        "acc": 0.5,
+        "pass_rate": 0.9,
+        "spike": 0.1,
+        "energy": 0.1,
+        "mode": "x",
+        "drop_eval": False,
+        "summary": "bad",
+    }
+    rec = build_record(spec, initial_status(PROGRAM), START)
+    assert rec["verdict"] == "RED"
+    _, files = fold_files(PROGRAM, None, {"phases": {}}, rec, [], lambda rel: None)
+    rel = state.needs_input_path(rec["run_id"])
+    assert rel in files
+    assert files[rel].startswith(f"# Run {rec['run_id']} is RED: a human decision is needed")
+    doc = needs_input_doc(rec)
+    schemas.validate(doc, "needs_input", rel)
+    assert [g["id"] for g in doc["failed_gates"]] == ["loss"]
+    assert [o["option"] for o in doc["options"]] == ["rerun", "waive", "stop"]
+
+
+def test_gate_results_after_keeps_other_phases_and_extra_keys() -> None:
+    spec = {
+        "phase": "A",
+        "loss": 2.0,
+        "acc": 0.5,
+        "pass_rate": 0.9,
+        "spike": 0.1,
+        "energy": 0.1,
+        "mode": "x",
+        "drop_eval": False,
+        "summary": "",
+    }
+    rec = build_record(spec, initial_status(PROGRAM), START)
+    before = {"phases": {"B": {"run_id": "old"}}, "note": "kept"}
+    after = gate_results_after(before, rec)
+    assert after["note"] == "kept"
+    assert after["phases"]["B"] == {"run_id": "old"}
+    assert after["phases"]["A"]["passed"] == 2 and after["phases"]["A"]["total"] == 2
+    assert before == {"phases": {"B": {"run_id": "old"}}, "note": "kept"}
