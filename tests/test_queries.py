@@ -360,3 +360,23 @@ def test_init_defaults_to_the_current_directory_and_finds_the_top(
     assert (fresh_repo / "state" / "program.yaml").is_file()
     assert not (fresh_repo / "notebooks" / "state").exists()
     assert os.listdir(fresh_repo / "notebooks") == []  # an existing folder is left as it is
+
+
+def test_a_fresh_registry_passes_rebuild_check(registry: Path, bundle_a: Path, capsys) -> None:
+    """CI runs the check from the first commit on: a registry with no runs has no derived files yet."""
+    check = run(capsys, "rebuild", "--check", "--repo", registry)
+    assert check.rc == 0, check.out
+    assert check.out == ""
+    before = snapshot(registry)
+    assert run(capsys, "rebuild", "--repo", registry).rc == 0
+    assert snapshot(registry) == before  # nothing written, nothing in the way of the first registration
+    register(run_id="first", phase="A", source_dir=bundle_a, repo_root=registry)
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+
+
+def test_derived_files_of_an_empty_registry_are_still_checked(registry: Path, capsys) -> None:
+    (registry / "reports" / "index.md").write_text("# stale\n")
+    check = run(capsys, "rebuild", "--check", "--repo", registry)
+    assert (check.rc, check.out) == (1, "differs from rebuild: reports/index.md\n")
+    assert run(capsys, "rebuild", "--repo", registry).rc == 0
+    assert "No run registered yet." in (registry / "reports" / "index.md").read_text()

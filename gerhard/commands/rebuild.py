@@ -13,7 +13,12 @@ from gerhard.lock import registry_lock
 def rebuilt(root: Path) -> dict[str, str]:
     program = state.load_program(root)
     records = queries.all_records(root)
-    return rebuild_files(program, records, lambda rel: state.read_text(root, rel))
+    files = rebuild_files(program, records, lambda rel: state.read_text(root, rel))
+    if not records:
+        # A registry with no runs yet (just `gerhard init`) has no derived files: the first
+        # registration creates them. Those that do exist are still checked.
+        files = {rel: text for rel, text in files.items() if state.read_text(root, rel) is not None}
+    return files
 
 
 def rebuild(repo: Path, check: bool = False) -> int:
