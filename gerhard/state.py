@@ -77,7 +77,13 @@ def load_yaml_file(root: Path, rel: str, schema: str | None) -> Any:
         try:
             schemas.validate(to_plain(data), schema, rel)
         except SchemaError as e:
-            raise StateError(f"{e}: fix the file or run 'gerhard rebuild'") from None
+            # A run record is the source `gerhard rebuild` reads, so rebuilding cannot repair it.
+            hint = (
+                f"restore it with 'git checkout -- {rel}'"
+                if rel.startswith(f"{RUNS_DIR}/")
+                else "fix the file or run 'gerhard rebuild'"
+            )
+            raise StateError(f"{e}: {hint}") from None
     return data
 
 

@@ -374,6 +374,30 @@ def _(c: Ctx) -> list:
     return c.reg(RUN, "A", c.bundle())
 
 
+@case("record-schema-error-on-show", "state/runs/run_a.yaml: $.seq:", "git checkout -- state/runs/run_a.yaml")
+def _(c: Ctx) -> list:
+    c.register_a()
+    p = c.registry / "state" / "runs" / "run_a.yaml"
+    p.write_text(p.read_text().replace("seq: 1\n", "seq: one\n"))
+    return ["show", "run_a", "--repo", c.registry]
+
+
+@case("record-schema-error-on-rebuild", "state/runs/run_a.yaml: $.seq:", "git checkout -- state/runs/run_a.yaml")
+def _(c: Ctx) -> list:
+    c.register_a()
+    p = c.registry / "state" / "runs" / "run_a.yaml"
+    p.write_text(p.read_text().replace("seq: 1\n", "seq: one\n"))
+    return ["rebuild", "--repo", c.registry]
+
+
+@case("corrupt-ledger-line", "state/ledger/", "line 2 is corrupt", "gerhard rebuild")
+def _(c: Ctx) -> list:
+    c.register_a()
+    (ledger,) = (c.registry / "state" / "ledger").glob("*.jsonl")
+    ledger.write_text(ledger.read_text() + "{not json\n")
+    return ["list", "--repo", c.registry]
+
+
 # --- queries --------------------------------------------------------------------------------
 
 
