@@ -19,6 +19,7 @@ _NAME_RE = re.compile(r"^[0-9A-Za-z_][0-9A-Za-z_.+-]{0,254}$")
 # Notebook and OS droppings that are never part of a run.
 IGNORED_NAMES = frozenset({".ipynb_checkpoints", "__pycache__", ".DS_Store", "MANIFEST"})
 MANIFEST_NAME = "MANIFEST"
+RESERVED_RUN_IDS = frozenset({"latest", "all"})  # what `show` and `export` read as the newest / every run
 # A dossier beside the artifacts is transport, not content: it embeds the bundle, so it stays out
 # of the bundle's identity (registering by folder or by dossier is then the same run) and is
 # archived beside it. Only top-level files count; see gerhard.dossier_bundle.folder_dossier.
@@ -47,11 +48,13 @@ class Bundle:
 
 
 def check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id) or ".." in run_id:
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id) or ".." in run_id:
         raise BundleError(
             f"run id {run_id!r} is not safe: use 1-100 letters, digits, '_', '.', '-', "
             "starting with a letter or digit and without '..' (e.g. 20260223T190000Z_v15)"
         )
+    if run_id in RESERVED_RUN_IDS:
+        raise BundleError(f"run id {run_id!r} is reserved (gerhard show latest, gerhard export all): pick another id")
     return run_id
 
 
@@ -62,7 +65,7 @@ def check_relative_name(name: str) -> str:
         not name
         or name.startswith("/")
         or "\\" in name
-        or any(not _NAME_RE.match(p) or p in {".", ".."} for p in parts)
+        or any(not _NAME_RE.fullmatch(p) or p in {".", ".."} for p in parts)
     ):
         raise BundleError(
             f"unsafe file name {name!r} in bundle: use plain relative names without '..' or '/' at the start"

@@ -58,11 +58,26 @@ def validator(name: str, root: str | None = None) -> Any:
                 schema = json.loads(path.read_text())
             except json.JSONDecodeError as e:
                 raise SchemaError(f"{path} is not valid JSON ({e.msg}, line {e.lineno}): fix the schema") from None
+            _check_schema(schema, path)
             return Draft202012Validator(schema, registry=_registry(root))
     raise SchemaError(
         f"no schema named {name!r} (looked for {name}.schema.json in "
         f"{', '.join(map(str, _dirs(root)))}): add it or fix the artifacts in state/program.yaml"
     )
+
+
+def _check_schema(schema: Any, path: Path) -> None:
+    """A registry's own schema with a mistake is a user error, not a crash while validating."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError as InvalidSchema
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except InvalidSchema as e:
+        problem = " ".join(e.message.split())[:160]
+        raise SchemaError(
+            f"{path} is not a valid JSON Schema ({json_path(e.absolute_path)}: {problem}): fix the schema"
+        ) from None
 
 
 def json_path(parts: Any) -> str:
@@ -75,8 +90,15 @@ def json_path(parts: Any) -> str:
 def validate(data: Any, schema_name: str, label: str, root: Path | None = None) -> None:
     """Raise SchemaError naming the file, the JSON path and the problem, in one line."""
     from jsonschema.exceptions import best_match
+    from referencing.exceptions import Unresolvable
 
-    error = best_match(validator(schema_name, str(root) if root else None).iter_errors(data))
+    try:
+        error = best_match(validator(schema_name, str(root) if root else None).iter_errors(data))
+    except Unresolvable as e:
+        raise SchemaError(
+            f"{label}: schema {schema_name} refers to {e.ref!r}, which cannot be found: "
+            f"fix the $ref in {schema_name}.schema.json"
+        ) from None
     if error is not None:
         message = " ".join(error.message.split())
         if len(message) > 160:

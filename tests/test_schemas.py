@@ -1,0 +1,241 @@
+"""schemas.py and schemas/: valid Draft 2020-12 schemas, examples that validate, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from gerhard import schemas, state
+from gerhard.bundle import parse_artifact, parse_seed
+from gerhard.errors import SchemaError
+from gerhard.yamlio import load_state_yaml, to_plain
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMA_FILES = sorted((REPO / "schemas").glob("*.json"))
+EXAMPLES = sorted(p for p in (REPO / "examples").iterdir() if p.is_dir())
+
+
+def test_the_shipped_schema_dir_is_the_repos() -> None:
+    assert sorted(p.name for p in schemas.schema_dir().glob("*.json")) == [p.name for p in SCHEMA_FILES]
+    assert "program" in schemas.schema_names()
+    assert set(schemas.BUILTIN_ARTIFACT_SCHEMAS.values()) <= set(schemas.schema_names())
+
+
+@pytest.mark.parametrize("path", SCHEMA_FILES, ids=lambda p: p.name)
+def test_every_schema_is_valid_draft_2020_12(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    Draft202012Validator.check_schema(doc)
+    assert doc["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert doc["$id"] == f"gerhard/{path.name}"
+    assert doc.get("title")
+
+
+def test_every_schema_name_has_a_validator() -> None:
+    for name in schemas.schema_names():
+        assert schemas.validator(name) is not None
+
+
+def test_schema_ids_are_unique() -> None:
+    ids = [json.loads(p.read_text())["$id"] for p in SCHEMA_FILES]
+    assert len(ids) == len(set(ids))
+
+
+# --- examples and the repo's own state ------------------------------------------------------
+
+
+def example_artifacts() -> list[tuple[str, str]]:
+    return [(example.name, f.name) for example in EXAMPLES for f in sorted(example.iterdir())]
+
+
+@pytest.mark.parametrize(("example", "name"), example_artifacts())
+def test_example_bundles_validate(example: str, name: str) -> None:
+    program = state.load_program(REPO)
+    data = (REPO / "examples" / example / name).read_bytes()
+    if name == "seed.txt":
+        assert isinstance(parse_seed(data), int)
+        return
+    schema = program.schema_for(name)
+    assert schema is not None, f"examples/{example}/{name} has no schema"
+    schemas.validate(parse_artifact(name, data), schema, f"examples/{example}/{name}")
+
+
+def test_example_bundles_carry_what_their_phase_requires() -> None:
+    program = state.load_program(REPO)
+    for example, phase in [("phase_a_green", "A"), ("phase_b_green", "B"), ("phase_b_red", "B")]:
+        names = {p.name for p in (REPO / "examples" / example).iterdir()}
+        assert set(program.phase(phase).required) <= names, example
+
+
+def test_repo_program_yaml_validates() -> None:
+    data = to_plain(load_state_yaml((REPO / state.PROGRAM).read_text(), state.PROGRAM))
+    schemas.validate(data, "program", state.PROGRAM)
+
+
+@pytest.mark.parametrize("rel", [state.STATUS, state.GATE_RESULTS])
+def test_repo_state_files_validate_when_present(rel: str) -> None:
+    path = REPO / rel
+    if not path.exists():
+        pytest.skip(f"{rel} is not in this checkout")
+    schema = "program_status" if rel == state.STATUS else "gate_results"
+    schemas.validate(to_plain(load_state_yaml(path.read_text(), rel)), schema, rel)
+
+
+# --- error messages ------------------------------------------------------------------------
+
+
+def error_of(data: Any, schema: str, label: str = "metrics.json", root: Path | None = None) -> str:
+    with pytest.raises(SchemaError) as exc:
+        schemas.validate(data, schema, label, root)
+    message = str(exc.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    ("data", "schema", "message"),
+    [
+        ({}, "metrics", "metrics.json: $: 'final' is a required property (schema metrics)"),
+        (
+            {"final": {"loss": "low"}},
+            "metrics",
+            "metrics.json: $.final.loss: 'low' is not of type 'number', 'null' (schema metrics)",
+        ),
+        (
+            {"final": {"loss": 1}, "history": [{"step": 0}, {"step": -1}]},
+            "metrics",
+            "metrics.json: $.history[1].step: -1 is less than the minimum of 0 (schema metrics)",
+        ),
+        ([], "metrics", "metrics.json: $: [] is not of type 'object' (schema metrics)"),
+    ],
+)
+def test_error_names_file_json_path_and_problem(data: Any, schema: str, message: str) -> None:
+    assert error_of(data, schema) == message
+
+
+def test_error_in_a_referenced_schema() -> None:
+    doc = {"phases": {"B": {"run_id": "r", "verdict": "RED", "passed": 0, "total": 1, "gates": [{"id": "g"}]}}}
+    message = error_of(doc, "gate_results", "state/gate_results.yaml")
+    assert message.startswith("state/gate_results.yaml: $.phases.B.gates[0]: ")
+    assert message.endswith(" is a required property (schema gate_results)")
+
+
+def test_long_problem_is_cut_and_newlines_folded() -> None:
+    message = error_of({"final": {"loss": "line one\nline two " + "x" * 400}}, "metrics")
+    problem = message.removeprefix("metrics.json: $.final.loss: ").removesuffix(" (schema metrics)")
+    assert len(problem) == 160
+    assert problem.endswith("...")
+    assert problem.startswith("'line one\\nline two xxx")
+
+
+def test_unknown_schema_name(tmp_path: Path) -> None:
+    message = error_of({}, "no_such_thing", root=tmp_path)
+    assert message.startswith("no schema named 'no_such_thing' (looked for no_such_thing.schema.json in ")
+    assert str(tmp_path / "schemas") in message
+    assert message.endswith(": add it or fix the artifacts in state/program.yaml")
+
+
+def test_broken_schema_file(tmp_path: Path) -> None:
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "broken.schema.json").write_text("{not json")
+    message = error_of({}, "broken", root=tmp_path)
+    assert message == (
+        f"{tmp_path / 'schemas' / 'broken.schema.json'} is not valid JSON (Expecting property name enclosed in "
+        "double quotes, line 1): fix the schema"
+    )
+
+
+# --- a registry's own schemas --------------------------------------------------------------
+
+
+def write_schema(root: Path, name: str, doc: dict[str, Any]) -> None:
+    (root / "schemas").mkdir(parents=True, exist_ok=True)
+    (root / "schemas" / f"{name}.schema.json").write_text(json.dumps(doc))
+
+
+def test_registry_schema_extends_the_shipped_ones(tmp_path: Path) -> None:
+    write_schema(
+        tmp_path,
+        "probe",
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "registry/probe.schema.json",
+            "type": "object",
+            "required": ["accuracy"],
+            "properties": {"accuracy": {"type": "number", "minimum": 0, "maximum": 1}},
+        },
+    )
+    schemas.validate({"accuracy": 0.9}, "probe", "probe.json", tmp_path)
+    assert error_of({"accuracy": 2}, "probe", "probe.json", tmp_path) == (
+        "probe.json: $.accuracy: 2 is greater than the maximum of 1 (schema probe)"
+    )
+    # the shipped schemas are still there for the same root
+    schemas.validate({"final": {"loss": 1.0}}, "metrics", "metrics.json", tmp_path)
+    # and without the root the registry's schema is unknown
+    with pytest.raises(SchemaError, match="^no schema named 'probe'"):
+        schemas.validate({"accuracy": 0.9}, "probe", "probe.json")
+
+
+def test_registry_schema_overrides_a_shipped_one(tmp_path: Path) -> None:
+    write_schema(
+        tmp_path,
+        "metrics",
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "registry/metrics.schema.json",
+            "type": "object",
+            "required": ["final", "history"],
+        },
+    )
+    assert error_of({"final": {"loss": 1.0}}, "metrics", "metrics.json", tmp_path) == (
+        "metrics.json: $: 'history' is a required property (schema metrics)"
+    )
+    schemas.validate({"final": {"loss": 1.0}}, "metrics", "metrics.json")  # the shipped one is unchanged
+
+
+@pytest.mark.parametrize("schema_id", [None, "audit.schema.json", "gerhard/audit.schema.json"])
+def test_registry_schema_can_reference_shipped_definitions(tmp_path: Path, schema_id: str | None) -> None:
+    doc = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {"gates": {"type": "array", "items": {"$ref": "gate_result.defs.json"}}},
+    }
+    write_schema(tmp_path, "audit", dict(doc, **({"$id": schema_id} if schema_id else {})))
+    good = {"id": "g", "passed": True, "severity": "blocking", "observed": 1, "threshold": "< 2"}
+    schemas.validate({"gates": [good]}, "audit", "audit.json", tmp_path)
+    message = error_of({"gates": [dict(good, severity="fatal")]}, "audit", "audit.json", tmp_path)
+    assert message.startswith("audit.json: $.gates[0].severity: 'fatal' is not one of ['blocking', 'advisory']")
+
+
+def test_unresolvable_ref_in_a_registry_schema_is_a_user_error(tmp_path: Path) -> None:
+    """A $ref that points nowhere is the schema author's mistake: one line, not a traceback."""
+    write_schema(
+        tmp_path,
+        "audit",
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "registry/audit.schema.json",
+            "type": "object",
+            "properties": {"gates": {"type": "array", "items": {"$ref": "no_such.defs.json"}}},
+        },
+    )
+    schemas.validate({"gates": []}, "audit", "audit.json", tmp_path)  # nothing to resolve yet
+    assert error_of({"gates": [{}]}, "audit", "audit.json", tmp_path) == (
+        "audit.json: schema audit refers to 'no_such.defs.json', which cannot be found: "
+        "fix the $ref in audit.schema.json"
+    )
+
+
+def test_invalid_registry_schema_is_a_user_error(tmp_path: Path) -> None:
+    write_schema(tmp_path, "typo", {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "objekt"})
+    message = error_of({}, "typo", "typo.json", tmp_path)
+    assert message.startswith(f"{tmp_path / 'schemas' / 'typo.schema.json'} is not a valid JSON Schema ($.type: ")
+    assert message.endswith("): fix the schema")
+
+
+def test_json_path() -> None:
+    assert schemas.json_path([]) == "$"
+    assert schemas.json_path(["phases", 0, "gates", 12, "op"]) == "$.phases[0].gates[12].op"
