@@ -167,6 +167,15 @@ for _bad_id, _label in [
         return c.reg(bad, "A", c.bundle())
 
 
+@pytest.mark.parametrize("word", ["latest", "all"])
+def test_reserved_run_ids_are_refused(ctx: Ctx, word: str) -> None:
+    """`show latest` and `export all` could never name such a run."""
+    before = snapshot(ctx.registry)
+    result = run(ctx.capsys, *ctx.reg(word, "A", ctx.bundle()))
+    assert_one_line_error(result, f"run id {word!r} is reserved", "pick another id")
+    assert snapshot(ctx.registry) == before
+
+
 @case("symlink-in-bundle", "seed.txt in", "is a symlink", "copy the real file")
 def _(c: Ctx) -> list:
     b = c.bundle()
