@@ -17,7 +17,7 @@ from typing import Any
 
 from gerhard import state
 from gerhard.bundle import Bundle, check_run_id, load_bundle, parse_artifact
-from gerhard.dossier_bundle import EMBED_LIMIT, dossier_name, encode_bundle
+from gerhard.dossier_bundle import EMBED_LIMIT, dossier_name, encode_bundle, size_text
 from gerhard.errors import BundleError, UserError
 
 VIEW_LIMIT = 1024 * 1024  # text files up to this size are shown in the page (all are embedded)
@@ -133,16 +133,10 @@ def file_rows(bundle: Bundle, embed_limit: int) -> list[dict[str, Any]]:
             except UnicodeDecodeError:
                 note = "not UTF-8 text"
         elif f.path.lower().endswith(VIEWABLE):
-            note = f"too large to show here ({human_size(f.size)}); it is in the embedded bundle"
+            note = f"too large to show here ({size_text(f.size)}); it is in the embedded bundle"
         embedded = f.size <= embed_limit
         rows.append(dict(path=f.path, size=f.size, sha256=f.sha256, embedded=embedded, view=view, note=note))
     return rows
-
-
-def human_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} B"
-    return f"{size / 1024:.1f} KiB" if size < 1024**2 else f"{size / 1024**2:.1f} MiB"
 
 
 def clean_text(text: str) -> str:
@@ -231,7 +225,7 @@ def _env() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=num, size=human_size)
+    env.filters.update(num=num, size=size_text)
     env.globals.update(version=__version__)
     return env
 

@@ -66,6 +66,12 @@ class DossierBundle:
         return [f for f in self.files if f.data is None]
 
 
+def size_text(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    return f"{size / 1024:.1f} KiB" if size < 1024**2 else f"{size / 1024**2:.1f} MiB"
+
+
 def dossier_name(run_id: str) -> str:
     return f"run_dossier_{run_id}.html"
 
@@ -117,6 +123,8 @@ def locate_block(data: bytes, name: str) -> bytes:
             "'gerhard dossier' or the notebook"
         )
     count = data.count(_ID_ATTR)
+    if count == 0 and not data.rstrip().lower().endswith(b"</html>"):
+        raise BundleError(f"{name} is truncated (it ends before </html>): download or copy the dossier again")
     if count != 1:
         what = "no embedded gerhard bundle" if count == 0 else f"{count} embedded bundles (a dossier has one)"
         raise BundleError(
@@ -263,7 +271,7 @@ def read_dossier(path: Path, max_bytes: int | None = None) -> tuple[DossierBundl
     size = path.stat().st_size
     if size > limit:
         raise BundleError(
-            f"dossier {path} is {size / 2**20:.1f} MiB, over the {limit / 2**20:.0f} MiB limit: "
+            f"dossier {path} is {size_text(size)}, over the {size_text(limit)} limit: "
             "register the run folder with --source-dir instead"
         )
     data = path.read_bytes()
@@ -275,7 +283,7 @@ def extract(bundle: DossierBundle, dest: Path, name: str) -> Path:
     """Write every embedded file under dest (a new, empty folder); the result re-hashes to the bundle."""
     missing = bundle.not_embedded()
     if missing:
-        listed = ", ".join(f"{f.path} ({f.size / 2**20:.1f} MiB)" for f in missing)
+        listed = ", ".join(f"{f.path} ({size_text(f.size)})" for f in missing)
         raise BundleError(
             f"{name} does not embed {listed} (over its embed limit): register the run folder with --source-dir"
         )

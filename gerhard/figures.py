@@ -13,7 +13,7 @@ import io
 import math
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 MAX_PLOT_POINTS = 2000  # per series; above this a series is decimated for drawing
@@ -27,7 +27,7 @@ _LABEL_KEYS = ("name", "layer", "id", "task", "label")
 class Figure:
     title: str
     caption: str
-    png: bytes
+    png: bytes = field(repr=False)
 
     @property
     def data_uri(self) -> str:
@@ -146,9 +146,7 @@ def training_curves(history: Any) -> Figure | None:
 
     plotted = max(len(v) for v in decimated.values())
     note = f"; drawn from {plotted:,} points per series (min/max per bucket)" if plotted < rows else ""
-    caption = (
-        f"Per-step history from metrics.json: {rows:,} logged steps{note}. The raw data is complete in the bundle."
-    )
+    caption = f"Per-step history from metrics.json: {rows:,} logged steps{note}. The bundle keeps every step."
     return Figure("Training and validation curves", caption, _render(draw, 8, 2.2 + 2.0 * len(panels)))
 
 
@@ -187,9 +185,9 @@ def artifact_charts(name: str, data: Any, limit: int = 4) -> list[Figure]:
 
         def draw(fig: Any, labels: list[str] = labels, fields: dict[str, list[float]] = fields) -> None:
             axes = fig.subplots(len(fields), 1, sharex=True, squeeze=False)[:, 0]
-            for ax, (field, values) in zip(axes, fields.items(), strict=True):
+            for ax, (metric, values) in zip(axes, fields.items(), strict=True):
                 ax.bar(range(len(values)), values, color=_NEUTRAL)
-                ax.set_ylabel(short(field))
+                ax.set_ylabel(short(metric))
                 ax.grid(axis="y", alpha=0.3)
             axes[-1].set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 8 else 0, ha="right")
 

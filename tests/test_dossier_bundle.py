@@ -1,0 +1,248 @@
+"""The bundle embedded in a dossier: encoding, finding it by byte search, verification, extraction."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dossier_helpers import RUN_B, add_file, bundle_folder, embedded, make_dossier, tamper
+
+from gerhard import dossier_bundle
+from gerhard.bundle import load_bundle
+from gerhard.dossier_bundle import extract, folder_dossier, locate_block, read_dossier, script_json
+from gerhard.errors import BundleError
+
+AWKWARD = {
+    "notes/script.txt": "</script><script>alert(1)</script> <!-- --> \u2028\u2029 & <b>\n",
+    "crlf.txt": "one\r\ntwo\r\n",
+    "bom.txt": "\ufeffwith a byte order mark\n",
+    "nul.txt": "a\x00b\n",
+    "deep/er/nested.yaml": "key: value # comment\n",
+    "empty.txt": "",
+}
+BINARY = bytes(range(256)) * 200 + b"\xff\xfe\x80"
+
+
+@pytest.fixture
+def awkward_bundle(tmp_path: Path) -> Path:
+    folder = bundle_folder(tmp_path, "phase_b_green", RUN_B)
+    for name, text in AWKWARD.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(text.encode("utf-8"))
+    (folder / "weights.bin").write_bytes(BINARY)
+    return folder
+
+
+def test_script_json_leaves_nothing_that_ends_a_script_or_a_string() -> None:
+    text = script_json({"k": "</script><!-- \u2028\u2029 & <SCRIPT> >"})
+    for bad in ("<", ">", "&", "\u2028", "\u2029"):
+        assert bad not in text
+    assert json.loads(text) == {"k": "</script><!-- \u2028\u2029 & <SCRIPT> >"}
+
+
+def test_round_trip_is_byte_identical_for_text_binary_and_nested_files(awkward_bundle: Path, tmp_path: Path) -> None:
+    path = make_dossier(awkward_bundle, phase="B")
+    bundle, raw = read_dossier(path)
+    assert raw == path.read_bytes()
+    out = extract(bundle, tmp_path / "out", path.name)
+    original = load_bundle(awkward_bundle)
+    assert load_bundle(out).sha256 == original.sha256 == bundle.bundle_sha256
+    for f in original.files:
+        assert (out / f.path).read_bytes() == (awkward_bundle / f.path).read_bytes(), f.path
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(original.names())
+
+
+def test_text_is_embedded_as_text_and_binary_as_base64(awkward_bundle: Path) -> None:
+    doc = embedded(make_dossier(awkward_bundle))
+    encodings = {f["path"]: f["encoding"] for f in doc["files"]}
+    assert encodings["weights.bin"] == "base64"
+    assert encodings["metrics.json"] == encodings["nul.txt"] == "utf-8"
+    assert doc["run_id"] == RUN_B and doc["format"] == "gerhard-dossier-bundle" and doc["version"] == 1
+    assert all(len(f["sha256"]) == 64 and isinstance(f["size"], int) for f in doc["files"])
+
+
+def test_the_dossier_itself_is_not_part_of_the_bundle(awkward_bundle: Path) -> None:
+    before = load_bundle(awkward_bundle)
+    path = make_dossier(awkward_bundle)
+    after = load_bundle(awkward_bundle)
+    assert path.name == f"run_dossier_{RUN_B}.html" and path.parent == awkward_bundle
+    assert after.sha256 == before.sha256 and after.transport == (path.name,)
+    rebuilt = embedded(make_dossier(awkward_bundle))  # building again does not embed the first one
+    assert path.name not in {f["path"] for f in rebuilt["files"]}
+
+
+def test_files_over_the_embed_limit_are_listed_not_embedded(awkward_bundle: Path, tmp_path: Path) -> None:
+    path = make_dossier(awkward_bundle, embed_limit=40_000)
+    doc = embedded(path)
+    big = {f["path"]: f for f in doc["files"]}["weights.bin"]
+    assert big["embedded"] is False and "data" not in big and big["size"] == len(BINARY)
+    bundle, _ = read_dossier(path)  # still verifies: the listing is complete
+    assert [f.path for f in bundle.not_embedded()] == ["weights.bin"]
+    html = path.read_text()
+    assert "Not embedded" in html and "cannot register the run" in html
+    with pytest.raises(BundleError, match=r"does not embed weights\.bin \(50\.0 KiB\) .*--source-dir"):
+        extract(bundle, tmp_path / "out", path.name)
+    assert not (tmp_path / "out").exists()
+
+
+def test_locating_the_block_does_not_depend_on_html_structure() -> None:
+    doc = b'<!DOCTYPE html><p>x</p><script type="application/json" id="gerhard-bundle">{"a":1}</script>'
+    assert locate_block(doc, "d.html") == b'{"a":1}'
+    assert locate_block(b"\xef\xbb\xbf\n  <HTML>" + doc[15:], "d.html") == b'{"a":1}'
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"%PDF-1.7 ...", "d.html is not an HTML dossier"),
+        (b'{"format": "gerhard-dossier-bundle"}', "d.html is not an HTML dossier"),
+        (b"<!doctype html><p>hello</p></html>\n", "d.html is HTML but holds no embedded gerhard bundle"),
+        (b"<!doctype html><p>hello</p>", "d.html is truncated \\(it ends before </html>\\)"),
+        (
+            b'<html><script type="application/json" id="gerhard-bundle">{}</script>'
+            b'<script type="application/json" id="gerhard-bundle">{}</script></html>',
+            "holds 2 embedded bundles",
+        ),
+        (b'<html><script type="text/javascript" id="gerhard-bundle">{}</script>', "damaged bundle block"),
+        (b'<html><script type="application/json" id="gerhard-bundle">{"files": [', "d.html is truncated"),
+    ],
+)
+def test_locate_refuses(data: bytes, message: str) -> None:
+    with pytest.raises(BundleError, match=message):
+        locate_block(data, "d.html")
+
+
+@pytest.fixture
+def dossier_b(tmp_path: Path) -> Path:
+    return make_dossier(bundle_folder(tmp_path, "phase_b_green", RUN_B), phase="B")
+
+
+def _set(key: str, value: Any) -> Any:
+    return lambda doc: doc.__setitem__(key, value)
+
+
+def _file(name: str, key: str, value: Any) -> Any:
+    return lambda doc: next(f for f in doc["files"] if f["path"] == name).__setitem__(key, value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "consistent", "message"),
+    [
+        (
+            _file("metrics.json", "data", '{"final": {"val_loss": 0.1}}'),
+            False,
+            "does not verify: metrics.json should be",
+        ),
+        (_file("seed.txt", "sha256", "0" * 64), False, "does not verify: seed.txt should be"),
+        (_file("seed.txt", "size", 99), False, "does not verify: seed.txt should be 99 bytes"),
+        (_file("seed.txt", "data", "4321\n"), True, None),  # a consistent forgery verifies (integrity, not trust)
+        (_set("bundle_sha256", "f" * 64), False, "does not verify: its bundle sha256 ffffffffffff"),
+        (lambda d: d["files"].pop(), False, "does not verify: its bundle sha256"),
+        (_file("seed.txt", "encoding", "rot13"), False, "seed.txt has unknown encoding 'rot13'"),
+        (_file("seed.txt", "encoding", "base64"), False, "seed.txt is not valid base64"),
+        (_file("seed.txt", "sha256", "XYZ"), False, "seed.txt has no valid sha256"),
+        (_file("seed.txt", "size", True), False, "seed.txt has no valid size"),
+        (_set("files", []), False, "malformed \\(no files\\)"),
+        (_set("files", ["seed.txt"]), False, "a file entry that is not an object"),
+        (_set("format", "zip"), False, "format is not 'gerhard-dossier-bundle'"),
+        (_set("version", 2), False, "written by a newer gerhard \\(bundle format 2\\): upgrade gerhard"),
+        (_set("version", "1"), False, "no format version"),
+        (_set("run_id", "../../etc"), False, "run id '../../etc' is not safe"),
+        (_set("run_id", None), False, "'run_id' is not text"),
+        (_set("phase", 3), False, "'phase' is not text"),
+    ],
+)
+def test_verify_refuses_what_does_not_verify(dossier_b: Path, edit: Any, consistent: bool, message: str) -> None:
+    tamper(dossier_b, edit, consistent=consistent)
+    if message is None:
+        assert read_dossier(dossier_b)[0].run_id == RUN_B
+        return
+    with pytest.raises(BundleError, match=message):
+        read_dossier(dossier_b)
+
+
+UNSAFE = [
+    ("../evil.txt", "unsafe file name '../evil.txt'"),
+    ("/etc/cron.d/evil", "unsafe file name '/etc/cron.d/evil'"),
+    ("sub/../../evil", "unsafe file name"),
+    ("C:\\evil.txt", "unsafe file name"),
+    ("sub\\..\\evil", "unsafe file name"),
+    ("", "unsafe file name ''"),
+    ("dir/", "unsafe file name 'dir/'"),
+    (".hidden", "unsafe file name '.hidden'"),
+    ("MANIFEST", "embeds 'MANIFEST', which is not a bundle file"),
+    ("__pycache__/x.pyc", "which is not a bundle file"),
+    ("run_dossier_other.html", "embeds 'run_dossier_other.html', which is not a bundle file"),
+    ("metrics.json", "embeds 'metrics.json' twice"),
+    ("METRICS.json", "embeds 'METRICS.json' twice"),
+    ("seed.txt/inner.txt", "embeds 'seed.txt' both as a file and as a folder"),
+    (7, "a file without a path"),
+]
+
+
+@pytest.mark.parametrize(("name", "message"), UNSAFE, ids=[repr(n) for n, _ in UNSAFE])
+def test_unsafe_embedded_names_are_refused(dossier_b: Path, tmp_path: Path, name: Any, message: str) -> None:
+    tamper(dossier_b, lambda doc: add_file(doc, name), consistent=isinstance(name, str))
+    with pytest.raises(BundleError, match=_escape(message)):
+        read_dossier(dossier_b)
+
+
+def test_entries_that_are_not_plain_files_are_refused(dossier_b: Path) -> None:
+    tamper(dossier_b, lambda doc: add_file(doc, "link.txt", "/etc/passwd", type="symlink"), consistent=True)
+    with pytest.raises(BundleError, match="embeds 'link.txt' as a 'symlink', not a plain file"):
+        read_dossier(dossier_b)
+
+
+def _escape(text: str) -> str:
+    import re
+
+    return re.escape(text)
+
+
+def test_oversized_input_is_refused_before_reading(dossier_b: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dossier_bundle, "MAX_DOSSIER_BYTES", 4096)
+    with pytest.raises(BundleError, match=r"KiB, over the 4\.0 KiB limit: register the run folder with --source-dir"):
+        read_dossier(dossier_b)
+    assert read_dossier(dossier_b, max_bytes=10**9)[0].run_id == RUN_B
+
+
+def test_a_missing_dossier_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="does not exist or is not a file"):
+        read_dossier(tmp_path / "nope.html")
+    with pytest.raises(BundleError, match="does not exist or is not a file"):
+        read_dossier(tmp_path)
+
+
+def test_extraction_never_overwrites_and_needs_a_new_folder(dossier_b: Path, tmp_path: Path) -> None:
+    bundle, _ = read_dossier(dossier_b)
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(FileExistsError):
+        extract(bundle, tmp_path / "taken", dossier_b.name)
+
+
+def test_extract_double_checks_the_path_stays_inside(dossier_b: Path, tmp_path: Path) -> None:
+    bundle, _ = read_dossier(dossier_b)
+    forged = dossier_bundle.EmbeddedFile("../outside.txt", 1, "0" * 64, b"x")  # bypassing verify()
+    bad = dossier_bundle.DossierBundle(bundle.run_id, None, "", "", bundle.bundle_sha256, (forged,))
+    with pytest.raises(BundleError, match="would land outside the bundle"):
+        extract(bad, tmp_path / "out", "d.html")
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_folder_dossier_must_carry_the_folder_and_the_run(tmp_path: Path) -> None:
+    folder = bundle_folder(tmp_path, "phase_b_green", RUN_B)
+    make_dossier(folder, phase="B")
+    name = f"run_dossier_{RUN_B}.html"
+    assert folder_dossier(load_bundle(folder), RUN_B) == {name: (folder / name).read_bytes()}
+    with pytest.raises(BundleError, match=f"is the dossier of another run or other content \\(run {RUN_B}"):
+        folder_dossier(load_bundle(folder), "20261101T100000Z_other")
+    (folder / "seed.txt").write_text("99\n")
+    with pytest.raises(BundleError, match=f"gerhard dossier --run-dir {folder} --run-id {RUN_B}' or remove it"):
+        folder_dossier(load_bundle(folder), RUN_B)
+    os.replace(folder / name, folder / "run_dossier_old.html")
+    (folder / name).write_bytes(b"<html></html>")
+    with pytest.raises(BundleError, match="holds 2 dossiers"):
+        folder_dossier(load_bundle(folder), RUN_B)
