@@ -267,6 +267,15 @@ def test_check_run_id_refuses_unsafe_ids(run_id: str) -> None:
     )
 
 
+@pytest.mark.parametrize("run_id", ["latest", "all"])
+def test_check_run_id_refuses_reserved_ids(run_id: str) -> None:
+    with pytest.raises(BundleError) as exc:
+        check_run_id(run_id)
+    assert str(exc.value) == (
+        f"run id {run_id!r} is reserved (gerhard show latest, gerhard export all): pick another id"
+    )
+
+
 def test_check_run_id_refuses_non_strings() -> None:
     with pytest.raises(BundleError, match="^run id None is not safe"):
         check_run_id(None)  # type: ignore[arg-type]
