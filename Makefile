@@ -24,6 +24,7 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/bench_dossier.py
 
 clean:
 	rm -rf $(VENV) demo benchmarks/.work
