@@ -42,6 +42,15 @@ class Program:
         return self.artifact_schemas.get(name)
 
 
+def check_gate(phase_id: str, gate: Gate) -> None:
+    """Refuse gates that can never be evaluated as written (the schema cannot express these)."""
+    where = f"state/program.yaml: phase {phase_id} gate {gate.id!r}"
+    if gate.range is not None and gate.range[0] > gate.range[1]:
+        raise StateError(f"{where}: range [{gate.range[0]}, {gate.range[1]}] is empty: write it as [low, high]")
+    if gate.min_improvement is not None and gate.min_relative_improvement is not None:
+        raise StateError(f"{where}: give min_improvement or min_relative_improvement, not both")
+
+
 def program_from_dict(data: dict[str, Any]) -> Program:
     """Build a Program from schema-valid program.yaml data; refuse duplicate ids."""
     phases = []
@@ -52,6 +61,8 @@ def program_from_dict(data: dict[str, Any]) -> Program:
             raise StateError(f"state/program.yaml: phase {pid!r} is declared twice: give each phase its own id")
         seen.add(pid)
         gates = tuple(Gate.from_dict(g) for g in p.get("gates") or [])
+        for g in gates:
+            check_gate(pid, g)
         ids = [g.id for g in gates]
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:

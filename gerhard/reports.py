@@ -50,7 +50,8 @@ def _env() -> Any:
 
 
 def render(template: str, **context: Any) -> str:
-    return str(_env().get_template(template).render(**context))
+    # Exactly one trailing newline, as end-of-file fixers expect.
+    return str(_env().get_template(template).render(**context)).rstrip("\n") + "\n"
 
 
 def run_report_path(record: dict[str, Any]) -> str:
