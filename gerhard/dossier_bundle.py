@@ -148,7 +148,7 @@ def _malformed(name: str, what: str) -> BundleError:
 def parse_block(block: bytes, name: str) -> dict[str, Any]:
     try:
         doc = json.loads(block)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, absurd numbers, absurd nesting
         raise BundleError(
             f"{name}: the embedded bundle is not valid JSON ({e}): the file is damaged or truncated; "
             "download or copy it again"
@@ -165,8 +165,10 @@ def parse_block(block: bytes, name: str) -> dict[str, Any]:
 
 def _text_field(doc: dict[str, Any], key: str, name: str, optional: bool = False) -> Any:
     value = doc.get(key)
-    if (value is None and optional) or isinstance(value, str):
+    if value is None and optional:
         return value
+    if isinstance(value, str):  # lone surrogates (valid JSON escapes, not text) would break git and YAML
+        return value.encode("utf-8", "replace").decode("utf-8")
     raise _malformed(name, f"{key!r} is not text")
 
 

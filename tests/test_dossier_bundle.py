@@ -164,6 +164,30 @@ def test_verify_refuses_what_does_not_verify(dossier_b: Path, edit: Any, consist
         read_dossier(dossier_b)
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[" * 100_000, "not valid JSON"),
+        ('{"format": "gerhard-dossier-bundle", "version": ' + "9" * 5000 + "}", "not valid JSON"),
+        ('{"format": "gerhard-dossier-bundle", "version": 1, "x": "\\udcff', "not valid JSON"),
+    ],
+    ids=["deep nesting", "huge number", "unterminated"],
+)
+def test_hostile_json_is_a_user_error(dossier_b: Path, text: str, message: str) -> None:
+    html = dossier_b.read_text()
+    start = html.index('id="gerhard-bundle">') + len('id="gerhard-bundle">')
+    dossier_b.write_text(html[:start] + text + html[html.index("</script>", start) :])
+    with pytest.raises(BundleError, match=message):
+        read_dossier(dossier_b)
+
+
+def test_lone_surrogates_in_embedded_text_become_replacement_marks(dossier_b: Path) -> None:
+    tamper(dossier_b, lambda doc: doc.update(summary="bad SURROGATE", phase="BSURROGATE"))
+    dossier_b.write_text(dossier_b.read_text().replace("SURROGATE", "\\udcff"))  # a valid JSON escape
+    bundle, _ = read_dossier(dossier_b)
+    assert (bundle.summary, bundle.phase) == ("bad ?", "B?")
+
+
 UNSAFE = [
     ("../evil.txt", "unsafe file name '../evil.txt'"),
     ("/etc/cron.d/evil", "unsafe file name '/etc/cron.d/evil'"),
