@@ -6,13 +6,15 @@ Command modules are imported only when their subcommand runs, so `gerhard --help
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 3, 130
+EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 2, 3, 130, 141
 
 DESCRIPTION = """\
 gerhard: a git-native run registry and gate state machine for ML runs.
@@ -33,7 +35,8 @@ examples:
   gerhard list --phase B --verdict red           runs that failed phase B
   gerhard export all --format csv > runs.csv
 
-exit codes: 0 ok, 1 red verdict with --fail-on-red, 2 user error, 3 bug, 130 interrupted"""
+exit codes: 0 ok, 1 red verdict with --fail-on-red, 2 user error, 3 bug, 130 interrupted,
+  141 the reader of the output went away (gerhard list | head)"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -210,6 +213,12 @@ def dispatch(args: argparse.Namespace) -> int:
     raise AssertionError(f"unhandled command {cmd}")
 
 
+def _stdout_to_devnull() -> None:
+    """So the interpreter's final flush of what is still buffered cannot fail again."""
+    with contextlib.suppress(OSError, ValueError):  # not a real file (captured output in tests)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -219,10 +228,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gerhard.errors import GerhardError
 
     try:
-        return dispatch(args)
+        rc = dispatch(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not in the interpreter's exit
+        return rc
     except KeyboardInterrupt:
         print("gerhard: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `gerhard list | head`: the reader has all it wants. Stop quietly, as git does; the
+        # command's work (a registration commit) is done.
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
     except GerhardError as e:
         if args.debug:
             traceback.print_exc()

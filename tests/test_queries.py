@@ -380,3 +380,35 @@ def test_derived_files_of_an_empty_registry_are_still_checked(registry: Path, ca
     assert (check.rc, check.out) == (1, "differs from rebuild: reports/index.md\n")
     assert run(capsys, "rebuild", "--repo", registry).rc == 0
     assert "No run registered yet." in (registry / "reports" / "index.md").read_text()
+
+
+def run_into_closed_pipe(*argv: str | Path) -> tuple[int, str]:
+    """`gerhard ARGV | head -0`: stdout is a pipe whose reader has already gone away."""
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "gerhard", *map(str, argv)], stdout=write_end, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        os.close(write_end)
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize(
+    "argv", [["list"], ["show", "latest"], ["status", "--json"], ["export", "all", "--format", "csv"]]
+)
+def test_output_into_a_closed_pipe_is_not_a_bug(runs: Path, argv: list[str]) -> None:
+    rc, err = run_into_closed_pipe(*argv, "--repo", runs)
+    assert (rc, err) == (141, "")  # like git: quiet, 128 + SIGPIPE
+
+
+def test_register_into_a_closed_pipe_still_registers(registry: Path, bundle_a: Path) -> None:
+    rc, err = run_into_closed_pipe(
+        "register", "--repo", registry, "--run-id", "r1", "--phase", "A", "--source-dir", bundle_a
+    )
+    assert (rc, err) == (141, "")
+    assert record(registry, "r1")["verdict"] == "GREEN"
