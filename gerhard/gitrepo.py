@@ -8,8 +8,10 @@ compare-and-swap. Only the paths gerhard wrote are then added to the user's inde
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,12 +48,17 @@ class Head:
 
 
 def head(root: Path) -> Head:
+    out = run_git(root, "rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD", check=False).split()
+    if len(out) == 2:  # one git process in the common case; an unborn branch fails it
+        return Head(out[1].decode(), out[0].decode())
     ref = run_git(root, "symbolic-ref", "-q", "HEAD", check=False).decode().strip() or "HEAD"
     sha = run_git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).decode().strip()
     return Head(ref, sha or None)
 
 
+@functools.lru_cache(maxsize=64)
 def git_dir(root: Path) -> Path:
+    """The repository's (common) git directory; cached: the lock and the object writer both ask."""
     out = run_git(root, "rev-parse", "--git-common-dir").decode().strip()
     return (root / out).resolve()
 
@@ -93,24 +100,18 @@ def read_trees(root: Path, commit: str | None, dirs: list[str]) -> dict[str, Tre
     return trees
 
 
+_TREE_ENTRY = re.compile(rb"([0-7]+) ([^\0]+)\0(.{20})", re.DOTALL)  # mode SP name NUL sha (20 bytes)
+
+
 def _parse_tree(body: bytes) -> TreeEntries:
-    entries: TreeEntries = {}
-    i = 0
-    while i < len(body):
-        sp = body.index(b" ", i)
-        nul = body.index(b"\0", sp)
-        entries[body[sp + 1 : nul].decode()] = (body[i:sp].decode(), body[nul + 1 : nul + 21].hex())
-        i = nul + 21
-    return entries
+    # A regex pass, not a byte loop: trees like outputs/ hold one entry per run.
+    return {name.decode(): (mode.decode(), sha.hex()) for mode, name, sha in _TREE_ENTRY.findall(body)}
 
 
 def _serialize_tree(entries: TreeEntries) -> bytes:
-    def key(name: str) -> bytes:
-        return (name + "/" if entries[name][0] == TREE_MODE else name).encode()
-
-    return b"".join(
-        f"{entries[n][0]} {n}".encode() + b"\0" + bytes.fromhex(entries[n][1]) for n in sorted(entries, key=key)
-    )
+    # git orders a directory's name as if it ended in '/'; str order is UTF-8 byte order.
+    names = sorted(entries, key=lambda n: n + "/" if entries[n][0] == TREE_MODE else n)
+    return b"".join([f"{entries[n][0]} {n}\0".encode() + bytes.fromhex(entries[n][1]) for n in names])
 
 
 class ObjectWriter:

@@ -15,7 +15,7 @@ from typing import Any
 from gerhard import schemas
 from gerhard.errors import SchemaError, StateError
 from gerhard.program import Program, program_from_dict
-from gerhard.yamlio import dump_yaml, load_state_yaml, merge_into, to_plain
+from gerhard.yamlio import dump_yaml, load_state_yaml, merge_into, read_state_yaml, to_plain
 
 PROGRAM = "state/program.yaml"
 STATUS = "state/program_status.yaml"
@@ -68,11 +68,11 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def load_yaml_file(root: Path, rel: str, schema: str | None) -> Any:
-    """Round-trip data of a state file (None when absent), schema-checked."""
+    """Plain data of a state file (None when absent), schema-checked."""
     text = read_text(root, rel)
     if text is None:
         return None
-    data = load_state_yaml(text, rel)
+    data = read_state_yaml(text, rel)
     if schema:
         try:
             schemas.validate(to_plain(data), schema, rel)
@@ -88,7 +88,7 @@ def load_yaml_file(root: Path, rel: str, schema: str | None) -> Any:
 
 
 def program_from_text(text: str) -> Program:
-    data = load_state_yaml(text, PROGRAM)
+    data = read_state_yaml(text, PROGRAM)
     if not isinstance(data, dict):
         raise StateError(f"{PROGRAM} must be a mapping with 'program' and 'phases': see 'gerhard init'")
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import io
 import math
 from typing import Any
@@ -52,15 +54,32 @@ def load_plain_yaml(text: str, name: str) -> Any:
 
 
 def load_state_yaml(text: str, name: str) -> Any:
-    """Round-trip load of a state file (keeps comments); corrupt YAML is a StateError."""
+    """Round-trip load of a state file (keeps comments); corrupt YAML is a StateError.
+
+    Parses are cached by text and every caller gets its own deep copy (a tenth of a parse's cost):
+    a registration reads program_status and gate_results, then merges into the same texts."""
+    return copy.deepcopy(_parse_state_yaml(text, name))
+
+
+def read_state_yaml(text: str, name: str) -> Any:
+    """The plain data of a state file (like to_plain(load_state_yaml(...)), without the deep copy)."""
+    return to_plain(_parse_state_yaml(text, name))
+
+
+def _parse_state_yaml(text: str, name: str) -> Any:
     from ruamel.yaml import YAMLError
 
     try:
-        return round_trip().load(text)
+        return _parse_round_trip(text)
     except YAMLError as e:
         raise StateError(
             f"{name} is not valid YAML ({_first_line(e)}): fix it by hand or restore it with git checkout"
         ) from None
+
+
+@functools.lru_cache(maxsize=16)
+def _parse_round_trip(text: str) -> Any:
+    return round_trip().load(text)  # shared: callers copy (load_state_yaml) or convert (read_state_yaml)
 
 
 def dump_yaml(data: Any) -> str:
