@@ -79,7 +79,7 @@ def register(
         bundle = load_bundle(Path(source_dir))
         extra_files, record_extra = with_folder_dossier(bundle, run_id, extra_files or {}, record_extra or {})
         artifacts = load_artifacts(program, phase_def, bundle, root)
-        previous = already_registered(root, run_id, bundle)
+        previous = already_registered(root, run_id, phase, bundle)
         if previous is not None:
             return previous
         status = state.load_status(root) or initial_status(program)
@@ -116,8 +116,8 @@ def with_folder_dossier(
     return {**found, **extra_files}, {"dossier": next(iter(found)), **record_extra}
 
 
-def already_registered(root: Path, run_id: str, bundle: Bundle) -> RegistrationResult | None:
-    """Same id + same bundle: the previous result (a no-op). Same id + other content: refused."""
+def already_registered(root: Path, run_id: str, phase: str, bundle: Bundle) -> RegistrationResult | None:
+    """Same id + same bundle + same phase: the previous result (a no-op). Anything else: refused."""
     record = state.read_record(root, run_id)
     if record is None:
         archive = root / "outputs" / run_id
@@ -125,13 +125,18 @@ def already_registered(root: Path, run_id: str, bundle: Bundle) -> RegistrationR
         if archive.exists() and archive.resolve() != bundle.root.resolve():
             raise ConflictError(
                 f"outputs/{run_id}/ exists but run {run_id} is not registered: move that folder away "
-                f"(or run 'gerhard doctor'), or register it in place with --source-dir outputs/{run_id}"
+                f"or register it in place with --source-dir outputs/{run_id}"
             )
         return None
     if record["bundle_sha256"] != bundle.sha256:
         raise ConflictError(
             f"run {run_id} is already registered with different content (bundle sha256 "
             f"{record['bundle_sha256'][:12]}, this one {bundle.sha256[:12]}): register it under a new --run-id"
+        )
+    if record["phase"] != phase:
+        raise ConflictError(
+            f"run {run_id} is already registered for phase {record['phase']}, not {phase}: "
+            "register it under a new --run-id to count it for another phase"
         )
     failed = [g for g in record["gates"] if not g["passed"]]
     return RegistrationResult(
@@ -254,8 +259,10 @@ def check_untouched(root: Path, trees: dict[str, gitrepo.TreeEntries], files: di
         return trees[parent].get(name, (None, ""))[1] or None
 
     if gitrepo.git_path(root, "index.lock").exists():
-        raise GitError("another git process is running here (.git/index.lock exists): wait for it, "
-                       "or remove the lock file if no git command is running")
+        raise GitError(
+            "another git process is running here (.git/index.lock exists): wait for it, "
+            "or remove the lock file if no git command is running"
+        )
     program_sha = gitrepo.blob_sha((root / state.PROGRAM).read_bytes())
     if in_head(state.PROGRAM) != program_sha:
         raise GitError(

@@ -320,6 +320,13 @@ def test_conflicting_reregistration_is_refused(registered: Path, bundle_b_red: P
     assert snapshot(registered) == before
 
 
+def test_reregistration_for_another_phase_is_refused(registered: Path, bundle_b_red: Path, capsys) -> None:
+    before = snapshot(registered)
+    result = register(capsys, registered, RUN_B, "C", bundle_b_red, "--force")
+    assert_one_line_error(result, f"run {RUN_B} is already registered for phase B, not C", "--run-id")
+    assert snapshot(registered) == before
+
+
 # --- Python API and output modes ------------------------------------------------------------
 
 
