@@ -1,9 +1,10 @@
-"""The demo: a scratch registry, a GREEN and a RED run, and what gerhard tells you about them.
+"""The demo: a scratch registry, GREEN and RED runs, their dossiers, and what gerhard tells you.
 
     make demo          (or: python examples/demo.py, with gerhard installed)
 
-Everything happens in ./demo/registry (recreated each time), driven through the same
-`python -m gerhard` commands a researcher types.
+Everything happens in ./demo/ (recreated each time), driven through the same `python -m gerhard`
+commands a researcher types: ./demo/notebook_outputs/ stands for what the notebooks wrote on the
+GPU box, ./demo/registry/ is the research repository.
 """
 
 from __future__ import annotations
@@ -17,6 +18,30 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEMO = HERE.parent / "demo"
 REPO = DEMO / "registry"
+OUTPUTS = DEMO / "notebook_outputs"
+RUNS = [  # (example bundle, run id, phase, summary, next action)
+    (
+        "phase_a_green",
+        "20261101T100000Z_dense_baseline",
+        "A",
+        "Dense baseline reproduction on a lab box.",
+        "Start phase B spiking conversion.",
+    ),
+    (
+        "phase_b_red",
+        "20261102T090000Z_v15_lr_high",
+        "B",
+        "v15 notebook pass on RunPod, lr 3e-3.",
+        "Rerun with lr 3e-4.",
+    ),
+    (
+        "phase_b_green",
+        "20261103T080000Z_v15_lr_low",
+        "B",
+        "v15 rerun on Colab with lr 3e-4.",
+        "Proceed to phase C if gates are green.",
+    ),
+]
 
 
 def step(title: str) -> None:
@@ -52,15 +77,60 @@ def make_registry() -> None:
     run("git", "commit", "-q", "-m", "gerhard init")
 
 
+def write_dossiers() -> None:
+    step("on the GPU box: each notebook's output folder gets a single-file dossier")
+    for example, run_id, phase, summary, next_action in RUNS:
+        folder = shutil.copytree(HERE / example, OUTPUTS / run_id)
+        gerhard(
+            "dossier",
+            "--run-dir",
+            folder,
+            "--run-id",
+            run_id,
+            "--phase",
+            phase,
+            "--summary",
+            summary,
+            "--next-action",
+            next_action,
+        )
+
+
 def register_examples() -> None:
-    step("phase A: the dense baseline run (GREEN)")
-    gerhard("register", "--run-id", "20261101T100000Z_dense_baseline", "--phase", "A",
-            "--source-dir", HERE / "phase_a_green", "--summary", "Dense baseline reproduction on a lab box.",
-            "--next-action", "Start phase B spiking conversion.")
-    step("phase B: a spiking run whose gates fail (RED)")
-    gerhard("register", "--run-id", "20261102T090000Z_v15_lr_high", "--phase", "B",
-            "--source-dir", HERE / "phase_b_red", "--summary", "v15 notebook pass on RunPod, lr 3e-3.",
-            "--next-action", "Rerun with lr 3e-4 if gates are red.")
+    (a_id, a_phase, a_sum, a_next), (r_id, r_phase, r_sum, r_next) = (run[1:] for run in RUNS[:2])
+    step("phase A: the dense baseline, registered from its folder (GREEN)")
+    gerhard(
+        "register",
+        "--run-id",
+        a_id,
+        "--phase",
+        a_phase,
+        "--source-dir",
+        OUTPUTS / a_id,
+        "--summary",
+        a_sum,
+        "--next-action",
+        a_next,
+    )
+    step("phase B: a spiking run whose gates fail, registered from its folder (RED)")
+    gerhard(
+        "register",
+        "--run-id",
+        r_id,
+        "--phase",
+        r_phase,
+        "--source-dir",
+        OUTPUTS / r_id,
+        "--summary",
+        r_sum,
+        "--next-action",
+        r_next,
+    )
+    step("phase B rerun: registered from its downloaded dossier alone (run id and phase come from the file)")
+    dossier = DEMO / "Downloads" / f"run_dossier_{RUNS[2][1]}.html"
+    dossier.parent.mkdir()
+    shutil.copy2(OUTPUTS / RUNS[2][1] / dossier.name, dossier)
+    gerhard("register", "--dossier", dossier)
 
 
 def report() -> None:
@@ -69,8 +139,13 @@ def report() -> None:
     step("the latest run")
     gerhard("show", "latest")
     step("the audit trail")
-    run("git", "log", "--format=%h %s%n    %(trailers:key=Gerhard-Verdict,key=Gerhard-Bundle-SHA256,separator=%x2C )",
-        "--", "state/")
+    run(
+        "git",
+        "log",
+        "--format=%h %s%n    %(trailers:key=Gerhard-Verdict,key=Gerhard-Bundle-SHA256,separator=%x2C )",
+        "--",
+        "state/",
+    )
     step("files to read")
     for rel in ("reports/index.md", "docs/ops/STATUS_BOARD.md"):
         print(f"  {REPO / rel}")
@@ -78,11 +153,17 @@ def report() -> None:
         if path.name != "index.md":
             print(f"  {path}")
     for path in sorted((REPO / "state" / "needs_input").glob("*.yaml")):
-        print(f"  {path}   <- needs input: rerun, waive or stop")
+        print(f"  {path}   <- needs input (answered here by the GREEN rerun)")
+    step("dossiers: open one in any browser, no network needed")
+    for path in sorted((REPO / "outputs").glob("*/run_dossier_*.html")):
+        print(f"  file://{path}")
+    for path in sorted(OUTPUTS.glob("*/run_dossier_*.html")):
+        print(f"  file://{path}")
 
 
 def main() -> int:
     make_registry()
+    write_dossiers()
     register_examples()
     report()
     print("\ndemo done: the registry is in", REPO)
