@@ -304,7 +304,7 @@ def table(results: dict[str, Any], large: int) -> str:
         "",
         "x fl = times the floor at the same size; growth = at 10,000 runs / at 10 runs",
     ]
-    if max(m["load_average_before"], m["load_average_after"]) > 0.5 * (m["cpus"] or 1):
+    if max(m["load_average_before"], m["load_average_after"]) > 0.75 * (m["cpus"] or 1):
         lines.append(
             f"warning: the machine was busy (load average {m['load_average_before']} before, "
             f"{m['load_average_after']} after): timings are noisy, ratios less so (measured interleaved)"
