@@ -35,10 +35,18 @@ def find_root(path: Path) -> Path:
     path = Path(path)
     if not path.is_dir():
         raise GitError(f"{path} is not a directory: pass --repo with the path of your registry repository")
-    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path, capture_output=True)
-    if proc.returncode != 0:
+    args = ["git", "rev-parse", "--show-toplevel", "--git-common-dir", "--git-path", "index.lock"]
+    proc = subprocess.run(args, cwd=path, capture_output=True)
+    lines = proc.stdout.decode().splitlines()
+    if proc.returncode != 0 or len(lines) != 3:
         raise GitError(f"{path} is not inside a git repository: run 'git init' there first or pass --repo")
-    return Path(proc.stdout.decode().strip())
+    root = Path(lines[0])
+    # One process answers what the lock, the object writer and the index check ask next.
+    _GIT_PATHS[root] = ((path / lines[1]).resolve(), (path / lines[2]).resolve())
+    return root
+
+
+_GIT_PATHS: dict[Path, tuple[Path, Path]] = {}  # work tree -> (common git dir, index.lock path)
 
 
 @dataclass(frozen=True)
@@ -59,13 +67,17 @@ def head(root: Path) -> Head:
 @functools.lru_cache(maxsize=64)
 def git_dir(root: Path) -> Path:
     """The repository's (common) git directory; cached: the lock and the object writer both ask."""
+    if root in _GIT_PATHS:
+        return _GIT_PATHS[root][0]
     out = run_git(root, "rev-parse", "--git-common-dir").decode().strip()
     return (root / out).resolve()
 
 
-def git_path(root: Path, name: str) -> Path:
-    """Where git keeps `name` for this work tree (linked work trees have their own index)."""
-    return root / run_git(root, "rev-parse", "--git-path", name).decode().strip()
+def index_lock_path(root: Path) -> Path:
+    """Where git's index lock for this work tree is (linked work trees have their own index)."""
+    if root in _GIT_PATHS:
+        return _GIT_PATHS[root][1]
+    return root / run_git(root, "rev-parse", "--git-path", "index.lock").decode().strip()
 
 
 def blob_sha(data: bytes) -> str:

@@ -258,7 +258,7 @@ def check_untouched(root: Path, trees: dict[str, gitrepo.TreeEntries], files: di
         parent, _, name = rel.rpartition("/")
         return trees[parent].get(name, (None, ""))[1] or None
 
-    if gitrepo.git_path(root, "index.lock").exists():
+    if gitrepo.index_lock_path(root).exists():
         raise GitError(
             "another git process is running here (.git/index.lock exists): wait for it, "
             "or remove the lock file if no git command is running"

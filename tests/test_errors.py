@@ -370,7 +370,7 @@ def _(c: Ctx) -> list:
     return c.reg("run_a", "A", b)
 
 
-@case("leftover-outputs-folder", f"outputs/{RUN}/ exists but run {RUN} is not registered", "gerhard doctor")
+@case("leftover-outputs-folder", f"outputs/{RUN}/ exists but run {RUN} is not registered", "move that folder away")
 def _(c: Ctx) -> list:
     (c.registry / "outputs" / RUN).mkdir()
     (c.registry / "outputs" / RUN / "metrics.json").write_text("{}")
