@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gerhard import metrics_history
 from gerhard.errors import SchemaError
 from gerhard.resources import data_path
 
@@ -47,24 +48,32 @@ def _registry(root: str | None) -> Any:
     return Registry().with_resources(resources)
 
 
+def _schema_file(name: str, root: str | None) -> Path | None:
+    """The file a schema name resolves to: a registry's own first, then the shipped one."""
+    return next((d / f"{name}.schema.json" for d in _dirs(root) if (d / f"{name}.schema.json").is_file()), None)
+
+
+def _is_shipped(path: Path) -> bool:
+    return path.parent == schema_dir()
+
+
 @functools.cache
 def validator(name: str, root: str | None = None) -> Any:
     from jsonschema import Draft202012Validator
 
-    for d in _dirs(root):
-        path = d / f"{name}.schema.json"
-        if path.is_file():
-            try:
-                schema = json.loads(path.read_text())
-            except json.JSONDecodeError as e:
-                raise SchemaError(f"{path} is not valid JSON ({e.msg}, line {e.lineno}): fix the schema") from None
-            if d != schema_dir():  # the shipped schemas are checked by the test suite, not on every start
-                _check_schema(schema, path)
-            return Draft202012Validator(schema, registry=_registry(root))
-    raise SchemaError(
-        f"no schema named {name!r} (looked for {name}.schema.json in "
-        f"{', '.join(map(str, _dirs(root)))}): add it or fix the artifacts in state/program.yaml"
-    )
+    path = _schema_file(name, root)
+    if path is None:
+        raise SchemaError(
+            f"no schema named {name!r} (looked for {name}.schema.json in "
+            f"{', '.join(map(str, _dirs(root)))}): add it or fix the artifacts in state/program.yaml"
+        )
+    try:
+        schema = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise SchemaError(f"{path} is not valid JSON ({e.msg}, line {e.lineno}): fix the schema") from None
+    if not _is_shipped(path):  # the shipped schemas are checked by the test suite, not on every start
+        _check_schema(schema, path)
+    return Draft202012Validator(schema, registry=_registry(root))
 
 
 def _check_schema(schema: Any, path: Path) -> None:
@@ -94,6 +103,8 @@ def validate(data: Any, schema_name: str, label: str, root: Path | None = None) 
     from referencing.exceptions import Unresolvable
 
     try:
+        if certainly_valid(data, schema_name, root):
+            return
         error = best_match(validator(schema_name, str(root) if root else None).iter_errors(data))
     except Unresolvable as e:
         raise SchemaError(
@@ -105,3 +116,26 @@ def validate(data: Any, schema_name: str, label: str, root: Path | None = None) 
         if len(message) > 160:
             message = message[:157] + "..."
         raise SchemaError(f"{label}: {json_path(error.absolute_path)}: {message} (schema {schema_name})")
+
+
+@functools.cache
+def _history_fast_path(name: str, root: str | None) -> bool:
+    """Whether `name` is a shipped schema whose history rows metrics_history can vouch for.
+
+    Only the shipped schemas, which the tests hold to what `covers` expects: a registry's own
+    (even a copy of metrics.schema.json) goes to jsonschema whole, whatever it says."""
+    path = _schema_file(name, root)
+    return path is not None and _is_shipped(path) and metrics_history.covers(validator(name, root).schema)
+
+
+def certainly_valid(data: Any, schema_name: str, root: Path | None = None) -> bool:
+    """True only when `data` is valid: a long metrics history is checked in Python, the rest by jsonschema.
+
+    False means "not known"; `validate` then gives jsonschema the whole document, so what is
+    refused, and how the error reads, is exactly what jsonschema alone says."""
+    key = str(root) if root else None
+    if not (isinstance(data, dict) and "history" in data and _history_fast_path(schema_name, key)):
+        return False
+    if not metrics_history.rows_certainly_valid(data["history"]):
+        return False
+    return bool(validator(schema_name, key).is_valid({**data, "history": []}))
