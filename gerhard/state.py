@@ -15,7 +15,7 @@ from typing import Any
 from gerhard import schemas
 from gerhard.errors import SchemaError, StateError
 from gerhard.program import Program, program_from_dict
-from gerhard.yamlio import dump_yaml, load_state_yaml, merge_into, read_state_yaml, to_plain
+from gerhard.yamlio import dump_yaml, load_state_yaml, merge_into, merge_plain, read_state_yaml, to_plain
 
 PROGRAM = "state/program.yaml"
 STATUS = "state/program_status.yaml"
@@ -124,6 +124,11 @@ def render_state_yaml(existing: str | None, data: dict[str, Any], rel: str, head
     """New text of a state file: data merged into the existing file so human comments and keys stay."""
     if existing is None:
         return header + dump_yaml(data)
+    old = read_state_yaml(existing, rel)
+    if isinstance(old, dict) and existing == header + dump_yaml(old):
+        # Exactly what gerhard wrote (no comment or edit of a human's): merge the plain data, and
+        # skip the round-trip parse, the slowest step of a registration.
+        return header + dump_yaml(merge_plain(old, data))
     current = load_state_yaml(existing, rel)
     if not isinstance(current, dict):
         return header + dump_yaml(data)

@@ -96,9 +96,25 @@ def _parse_round_trip(text: str) -> Any:
 
 
 def dump_yaml(data: Any) -> str:
+    """Block-style YAML: the fast emitter for plain data, ruamel for the rest (comments included)."""
+    from gerhard.yamlemit import emit
+
+    fast = emit(data)
+    if fast is not None:
+        return fast
     buf = io.StringIO()
     round_trip().dump(data, buf)
     return buf.getvalue()
+
+
+def merge_plain(old: Any, new: Any) -> Any:
+    """merge_into for plain data: new values win, keys only `old` has stay, in old's order."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    merged = dict(old)
+    for key, value in new.items():
+        merged[key] = merge_plain(old[key], value) if key in old and isinstance(old[key], dict) else value
+    return merged
 
 
 def merge_into(target: Any, new: Any) -> Any:
