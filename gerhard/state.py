@@ -15,6 +15,7 @@ from typing import Any
 from gerhard import schemas
 from gerhard.errors import SchemaError, StateError
 from gerhard.program import Program, program_from_dict
+from gerhard.yamlemit import emit
 from gerhard.yamlio import dump_yaml, load_state_yaml, merge_into, merge_plain, read_state_yaml, to_plain
 
 PROGRAM = "state/program.yaml"
@@ -125,7 +126,11 @@ def render_state_yaml(existing: str | None, data: dict[str, Any], rel: str, head
     if existing is None:
         return header + dump_yaml(data)
     old = read_state_yaml(existing, rel)
-    if isinstance(old, dict) and existing == header + dump_yaml(old):
+    if (
+        isinstance(old, dict)
+        and existing.startswith(header)
+        and emit(old, existing[len(header) :]) == existing[len(header) :]
+    ):
         # Exactly what gerhard wrote (no comment or edit of a human's): merge the plain data, and
         # skip the round-trip parse, the slowest step of a registration.
         return header + dump_yaml(merge_plain(old, data))

@@ -101,9 +101,10 @@ def _sequence(items: list[Any], indent: int, out: list[str]) -> None:
             out.append(f"{pad}- {_scalar(item)}")
 
 
-def emit(data: Any) -> str | None:
+def emit(data: Any, loaded_from: str | None = None) -> str | None:
     """YAML text for a plain mapping, or None when this emitter is not sure of it (ruamel's
-    commented containers included: their comments are ruamel's to keep)."""
+    commented containers included: their comments are ruamel's to keep). `loaded_from`: the text
+    `data` was read from; emitting exactly that text needs no reading back."""
     if type(data) is not dict or not data:
         return None
     out: list[str] = []
@@ -112,7 +113,7 @@ def emit(data: Any) -> str | None:
     except _Unsure:
         return None
     text = "\n".join(out) + "\n"
-    return text if _reads_back(text, data) else None
+    return text if text == loaded_from or _reads_back(text, data) else None
 
 
 def _reads_back(text: str, data: Any) -> bool:
