@@ -221,10 +221,14 @@ def _stdout_to_devnull() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 0
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+    except BrokenPipeError:  # `gerhard --help | head`
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
     from gerhard.errors import GerhardError
 
     try:

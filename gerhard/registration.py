@@ -274,6 +274,10 @@ def check_untouched(root: Path, trees: dict[str, gitrepo.TreeEntries], files: di
         path = root / rel
         on_disk = gitrepo.blob_sha(path.read_bytes()) if path.is_file() else None
         if rel in files and on_disk not in (None, in_head(rel), gitrepo.blob_sha(files[rel])):
+            if in_head(rel) is None:
+                raise GitError(
+                    f"{rel} exists but is not in git (left from an earlier attempt?): move it away, then register again"
+                )
             raise GitError(f"{rel} has changes that are not committed: commit or stash them, then register again")
         if rel in staged and staged[rel] != in_head(rel):
             raise GitError(f"{rel} has staged changes: commit or unstage them, then register again")

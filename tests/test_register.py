@@ -773,3 +773,17 @@ def test_unicode_and_markup_in_the_summary(registry: Path, bundle_a: Path, capsy
         assert "Dichte Basis ✓" in text
         assert "<script>" not in text
     assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+
+
+def test_untracked_file_where_gerhard_writes_is_named_as_such(
+    registry: Path, bundle_a: Path, bundle_b_red, capsys
+) -> None:
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    leftover = registry / "state" / "needs_input" / f"{RUN_B}.yaml"
+    leftover.write_text("draft: mine\n")
+    before = snapshot(registry)
+    result = register(capsys, registry, RUN_B, "B", bundle_b_red)
+    assert_one_line_error(
+        result, f"state/needs_input/{RUN_B}.yaml exists but is not in git", "move it away, then register again"
+    )
+    assert snapshot(registry) == before
