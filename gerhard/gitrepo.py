@@ -85,6 +85,18 @@ def blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
+def worktree_blobs(root: Path, paths: list[str], known: dict[str, set[str | None]]) -> dict[str, str | None]:
+    """path -> the blob id `git add` would store for the work-tree file (None when there is none).
+    Raw bytes are hashed first; only a file whose raw hash is none of `known[path]` asks git, which
+    applies eol conversion and clean filters (a core.autocrlf checkout holds CRLF text, LF blobs)."""
+    shas = {rel: blob_sha((root / rel).read_bytes()) if (root / rel).is_file() else None for rel in paths}
+    odd = [rel for rel, sha in shas.items() if sha is not None and sha not in known.get(rel, set())]
+    if odd:
+        out = run_git(root, "hash-object", "--stdin-paths", input="".join(f"{rel}\n" for rel in odd).encode())
+        shas.update(zip(odd, out.decode().split(), strict=True))
+    return shas
+
+
 TreeEntries = dict[str, tuple[str, str]]  # name -> (mode, sha)
 
 

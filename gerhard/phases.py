@@ -55,6 +55,18 @@ def settle_states(status: dict[str, Any], program: Program) -> dict[str, Any]:
     return status
 
 
+def status_for_program(status: dict[str, Any], program: Program) -> dict[str, Any]:
+    """The status as the current program.yaml sees it (a new dict): its name, its phases in its
+    order (one added since the last run starts pending), states settled. `rebuild` starts from
+    initial_status(program), so a fold after a human edited program.yaml must agree with it."""
+    status = copy.deepcopy(status)
+    status["program"] = program.name
+    old = status["phases"]
+    status["phases"] = {p: old.get(p) or _phase_entry() for p in program.phase_ids}
+    status["phases"].update({p: e for p, e in old.items() if p not in status["phases"]})
+    return settle_states(status, program)
+
+
 def check_phase_allowed(program: Program, status: dict[str, Any], phase: str, force: bool) -> None:
     """A run for a phase after the current one is refused unless forced."""
     idx = program.index(phase)
@@ -96,7 +108,7 @@ def _update_baselines(entry: dict[str, Any], program: Program, record: dict[str,
 
 def fold_run(status: dict[str, Any], program: Program, record: dict[str, Any]) -> dict[str, Any]:
     """The status after one more registered run (returns a new dict; the input is not changed)."""
-    status = copy.deepcopy(status)
+    status = status_for_program(status, program)
     phase, verdict, run_id = record["phase"], record["verdict"], record["run_id"]
     entry = status["phases"].setdefault(phase, _phase_entry())
     entry["runs"] += 1

@@ -20,7 +20,7 @@ from gerhard.dossier_bundle import folder_dossier
 from gerhard.errors import ConflictError, GitError
 from gerhard.gates import GateReport, evaluate_gates
 from gerhard.lock import registry_lock
-from gerhard.phases import baselines_for, check_phase_allowed, initial_status
+from gerhard.phases import baselines_for, check_phase_allowed, initial_status, status_for_program
 from gerhard.program import Program
 from gerhard.yamlio import to_plain
 
@@ -82,7 +82,7 @@ def register(
         previous = already_registered(root, run_id, phase, bundle)
         if previous is not None:
             return previous
-        status = state.load_status(root) or initial_status(program)
+        status = status_for_program(state.load_status(root) or initial_status(program), program)
         check_phase_allowed(program, status, phase, force)
         report = evaluate_gates(list(phase_def.gates), artifacts, baselines_for(status, phase_def.gates, phase))
         record = build_record(
@@ -263,23 +263,23 @@ def check_untouched(root: Path, trees: dict[str, gitrepo.TreeEntries], files: di
             "another git process is running here (.git/index.lock exists): wait for it, "
             "or remove the lock file if no git command is running"
         )
-    program_sha = gitrepo.blob_sha((root / state.PROGRAM).read_bytes())
-    if in_head(state.PROGRAM) != program_sha:
+    paths = [*files, state.PROGRAM]
+    new = {rel: gitrepo.blob_sha(data) for rel, data in files.items()}
+    on_disk = gitrepo.worktree_blobs(root, paths, {rel: {in_head(rel), new.get(rel)} for rel in paths})
+    if in_head(state.PROGRAM) != on_disk[state.PROGRAM]:
         raise GitError(
             f"{state.PROGRAM} has changes that are not committed: commit it first, so runs are "
             "judged by the gates everyone sees"
         )
-    staged = gitrepo.index_entries(root, [*files, state.PROGRAM])
-    for rel in [*files, state.PROGRAM]:
-        path = root / rel
-        on_disk = gitrepo.blob_sha(path.read_bytes()) if path.is_file() else None
-        if rel in files and on_disk not in (None, in_head(rel), gitrepo.blob_sha(files[rel])):
+    staged = gitrepo.index_entries(root, paths)
+    for rel in paths:
+        if rel in files and on_disk[rel] not in (None, in_head(rel), new[rel]):
             if in_head(rel) is None:
                 raise GitError(
                     f"{rel} exists but is not in git (left from an earlier attempt?): move it away, then register again"
                 )
             raise GitError(f"{rel} has changes that are not committed: commit or stash them, then register again")
-        if rel in staged and staged[rel] != in_head(rel):
+        if staged.get(rel) != in_head(rel):  # a staged edit, or a staged deletion (git rm)
             raise GitError(f"{rel} has staged changes: commit or unstage them, then register again")
 
 

@@ -429,6 +429,24 @@ def test_uncommitted_program_edit_is_refused(registry: Path, bundle_a: Path, cap
     assert snapshot(registry) == before
 
 
+def test_program_edited_after_runs_folds_like_rebuild(registry: Path, bundle_a: Path, bundle_b_red, capsys) -> None:
+    # A phase inserted and the program renamed after a run: the next registration judges by the
+    # committed program (its current phase is the new one) and derives what rebuild derives.
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    program = registry / "state" / "program.yaml"
+    text = program.read_text().replace("program: asnn-goose-v15", "program: renamed")
+    inserted = "  - id: A2\n    title: Inserted\n    required: [metrics.json]\n    gates: []\n\n  - id: B\n"
+    program.write_text(text.replace("  - id: B\n", inserted, 1))
+    git(registry, "commit", "-q", "-am", "insert phase A2")
+    refused = register(capsys, registry, RUN_B, "B", bundle_b_red)
+    assert_one_line_error(refused, "phase B is not open yet: the current phase is A2 (Inserted)", "pass --force")
+    assert register(capsys, registry, RUN_B, "A2", bundle_b_red).rc == 0
+    status = load_yaml(registry / "state" / "program_status.yaml")
+    assert status["program"] == "renamed"
+    assert status["current_phase"] == "B"
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+
+
 def test_human_comments_in_status_survive_with_a_small_diff(
     registry: Path, bundle_a: Path, bundle_b_red: Path, capsys
 ) -> None:
@@ -787,3 +805,23 @@ def test_untracked_file_where_gerhard_writes_is_named_as_such(
         result, f"state/needs_input/{RUN_B}.yaml exists but is not in git", "move it away, then register again"
     )
     assert snapshot(registry) == before
+
+
+def test_staged_deletion_of_a_file_gerhard_writes_is_refused(registered: Path, bundle_b_green: Path, capsys) -> None:
+    git(registered, "rm", "-q", "--cached", "reports/index.md")  # the user's own staged change
+    before = snapshot(registered)
+    result = register(capsys, registered, "20261102T090000Z_v15b", "B", bundle_b_green)
+    assert_one_line_error(result, "reports/index.md has staged changes", "commit or unstage them")
+    assert snapshot(registered) == before
+
+
+def test_autocrlf_checkout_of_committed_files_is_not_a_change(registered: Path, bundle_b_green: Path, capsys) -> None:
+    # Git for Windows' default: text is checked out with CRLF, stored with LF. Not an edit.
+    git(registered, "config", "core.autocrlf", "true")
+    for rel in ("state/program.yaml", "reports/index.md", "state/program_status.yaml"):
+        (registered / rel).unlink()
+    git(registered, "checkout", "--", ".")
+    assert b"\r\n" in (registered / "state" / "program.yaml").read_bytes()
+    assert register(capsys, registered, "20261102T090000Z_v15b", "B", bundle_b_green).rc == 0
+    assert run(capsys, "rebuild", "--check", "--repo", registered).rc == 0
+    assert git_out(registered, "status", "--porcelain") == ""
