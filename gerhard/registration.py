@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gerhard import gitrepo, reports, state
@@ -273,6 +273,9 @@ def check_untouched(root: Path, trees: dict[str, gitrepo.TreeEntries], files: di
         )
     staged = gitrepo.index_entries(root, paths)
     for rel in paths:
+        blocker = next((p for p in PurePosixPath(rel).parents if (root / p).is_file()), None)
+        if blocker is not None:
+            raise GitError(f"{blocker} is a file where gerhard writes a folder: move it away, then register again")
         if rel in files and on_disk[rel] not in (None, in_head(rel), new[rel]):
             if in_head(rel) is None:
                 raise GitError(

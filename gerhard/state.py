@@ -48,7 +48,7 @@ def ledger_path(month: str) -> str:
 def read_text(root: Path, rel: str) -> str | None:
     try:
         return (root / rel).read_text(encoding="utf-8")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # NotADirectory: a file where a folder should be
         return None
     except UnicodeDecodeError:
         raise StateError(f"{rel} is not UTF-8 text: restore it with 'git checkout -- {rel}'") from None

@@ -7,6 +7,7 @@ before the commit point (the repository must then be exactly as before).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -825,3 +826,12 @@ def test_autocrlf_checkout_of_committed_files_is_not_a_change(registered: Path, 
     assert register(capsys, registered, "20261102T090000Z_v15b", "B", bundle_b_green).rc == 0
     assert run(capsys, "rebuild", "--check", "--repo", registered).rc == 0
     assert git_out(registered, "status", "--porcelain") == ""
+
+
+def test_file_where_gerhard_writes_a_folder_is_refused(registry: Path, bundle_a: Path, capsys) -> None:
+    year = dt.datetime.now(dt.timezone.utc).strftime("%Y")
+    (registry / "reports" / year).write_text("mine\n")  # where reports/<YYYY>/<MM>/ goes
+    before = snapshot(registry)
+    result = register(capsys, registry, RUN_A, "A", bundle_a)
+    assert_one_line_error(result, f"reports/{year} is a file where gerhard writes a folder", "move it away")
+    assert snapshot(registry) == before
