@@ -151,14 +151,17 @@ def provenance_rows(prov: Any) -> list[tuple[str, str]]:
 
 
 def verdict_context(evaluation: Evaluation, record: dict[str, Any] | None) -> dict[str, Any]:
-    """The header's badges: the verdict evaluated now, and the registered one for archived runs."""
-    registered = None
-    if record is not None:
-        passed = sum(g["passed"] for g in record["gates"])
-        registered = dict(
-            verdict=record["verdict"], at=record["registered_at"], passed=passed, total=len(record["gates"])
-        )
-    gates = evaluation.gates or (record["gates"] if record else [])
+    """The header's badges: the verdict evaluated now, and the registered one for archived runs.
+
+    A registered run's gate table is the one it was judged by: evaluated now, its relative gates
+    compare with baselines registered after it, and the table would contradict the registered count.
+    """
+    if record is None:
+        return dict(verdict=evaluation.verdict, note=evaluation.note, registered=None, gates=evaluation.gates)
+    passed = sum(g["passed"] for g in record["gates"])
+    registered = dict(verdict=record["verdict"], at=record["registered_at"], passed=passed, total=len(record["gates"]))
+    described = {g["id"]: g.get("description", "") for g in evaluation.gates}
+    gates = [dict(g, description=described.get(g["id"], "")) for g in record["gates"]]
     return dict(verdict=evaluation.verdict, note=evaluation.note, registered=registered, gates=gates)
 
 

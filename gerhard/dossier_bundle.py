@@ -41,6 +41,7 @@ EMBED_LIMIT = 25 * 1024 * 1024  # per file; larger files are listed by hash and 
 MAX_DOSSIER_BYTES = 1024 * 1024 * 1024  # a bigger input is refused before it is read
 _ID_ATTR = f'id="{BLOCK_ID}"'.encode()
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_IGNORED_FOLDED = frozenset(n.casefold() for n in IGNORED_NAMES)
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 
@@ -145,9 +146,22 @@ def _malformed(name: str, what: str) -> BundleError:
     return BundleError(f"{name}: the embedded bundle is malformed ({what}): rebuild it with 'gerhard dossier'")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:  # readers disagree on which of two keys wins: the bundle would be ambiguous
+            raise ValueError(f"duplicate key {key!r}")
+        doc[key] = value
+    return doc
+
+
+def _no_constant(word: str) -> Any:
+    raise ValueError(f"{word} is not JSON")
+
+
 def parse_block(block: bytes, name: str) -> dict[str, Any]:
     try:
-        doc = json.loads(block)
+        doc = json.loads(block, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
     except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, absurd numbers, absurd nesting
         raise BundleError(
             f"{name}: the embedded bundle is not valid JSON ({e}): the file is damaged or truncated; "
@@ -180,8 +194,9 @@ def check_entry_name(path: Any, name: str, seen: set[str]) -> str:
         check_relative_name(path)
     except BundleError as e:
         raise BundleError(f"{name}: {e}; refusing to extract it") from None
-    parts = path.split("/")
-    if any(p in IGNORED_NAMES for p in parts) or is_dossier_name(path):
+    # Case-folded: on a case-insensitive checkout 'manifest' would be the archive's MANIFEST.
+    parts = path.casefold().split("/")
+    if any(p in _IGNORED_FOLDED for p in parts) or is_dossier_name(path.casefold()):
         raise BundleError(f"{name} embeds {path!r}, which is not a bundle file: refusing it")
     if path.casefold() in seen:
         raise BundleError(f"{name} embeds {path!r} twice: refusing it; rebuild the dossier from the run folder")

@@ -106,6 +106,38 @@ def test_an_archived_run_shows_its_registered_verdict(
         build_dossier(archive, phase="A")
 
 
+def _register_red_then_green_b(registry: Path, bundle_a: Path, red: Path, green: Path, capsys) -> Path:
+    for run_id, phase, folder in ((RUN_A, "A", bundle_a), (RUN_B, "B", red), ("b_green", "B", green)):
+        result = run(
+            capsys, "register", "--repo", registry, "--run-id", run_id, "--phase", phase, "--source-dir", folder
+        )
+        assert result.rc == 0, result.err
+    return registry / "outputs" / RUN_B
+
+
+def test_an_archived_run_shows_the_gates_it_was_registered_with(
+    registry: Path, bundle_a: Path, bundle_b_red: Path, bundle_b_green: Path, capsys
+) -> None:
+    # A GREEN run registered later is now the best_green baseline; re-evaluated, the RED run's
+    # relative gate would fail and the table would contradict its registered "1/5 gates passed".
+    html = page(build_dossier(_register_red_then_green_b(registry, bundle_a, bundle_b_red, bundle_b_green, capsys)))
+    assert "(1/5 gates passed," in html and "evaluated now" in html
+    row = html[html.index('<span class="mono">val_loss_vs_best_green</span>') :].split("</tr>")[0]
+    assert "best_green (none yet)" in row and '<span class="pass">pass</span>' in row
+    assert "No regression against the best GREEN phase-B run." in row  # descriptions still come from program.yaml
+
+
+def test_an_archived_run_whose_phase_is_gone_from_the_program_shows_its_registered_gates(
+    registry: Path, bundle_a: Path, bundle_b_red: Path, bundle_b_green: Path, capsys
+) -> None:
+    archive = _register_red_then_green_b(registry, bundle_a, bundle_b_red, bundle_b_green, capsys)
+    program = registry / "state" / "program.yaml"
+    program.write_text(program.read_text().replace("- id: B\n", "- id: B2\n", 1))
+    html = page(build_dossier(archive))
+    assert "not evaluated: unknown phase &#39;B&#39;" in html
+    assert html.count('<span class="fail">FAIL</span>') == 4 and '<span class="mono">spike_rate_band</span>' in html
+
+
 def test_a_run_registered_with_other_content_is_noted(registry: Path, bundle_a: Path, tmp_path: Path, capsys) -> None:
     run(capsys, "register", "--repo", registry, "--run-id", RUN_A, "--phase", "A", "--source-dir", bundle_a)
     folder = bundle_folder(tmp_path, "phase_a_green", RUN_A)

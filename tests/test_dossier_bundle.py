@@ -170,8 +170,14 @@ def test_verify_refuses_what_does_not_verify(dossier_b: Path, edit: Any, consist
         ("[" * 100_000, "not valid JSON"),
         ('{"format": "gerhard-dossier-bundle", "version": ' + "9" * 5000 + "}", "not valid JSON"),
         ('{"format": "gerhard-dossier-bundle", "version": 1, "x": "\\udcff', "not valid JSON"),
+        (
+            '{"format": "gerhard-dossier-bundle", "version": 1, "version": 1}',
+            "not valid JSON \\(duplicate key 'version'\\)",
+        ),
+        ('{"format": "gerhard-dossier-bundle", "version": 1, "x": NaN}', "not valid JSON \\(NaN is not JSON\\)"),
+        ('{"format": "gerhard-dossier-bundle", "version": 1, "x": [-Infinity]}', "not valid JSON \\(-Infinity is not"),
     ],
-    ids=["deep nesting", "huge number", "unterminated"],
+    ids=["deep nesting", "huge number", "unterminated", "duplicate key", "NaN", "Infinity"],
 )
 def test_hostile_json_is_a_user_error(dossier_b: Path, text: str, message: str) -> None:
     html = dossier_b.read_text()
@@ -200,6 +206,11 @@ UNSAFE = [
     ("MANIFEST", "embeds 'MANIFEST', which is not a bundle file"),
     ("__pycache__/x.pyc", "which is not a bundle file"),
     ("run_dossier_other.html", "embeds 'run_dossier_other.html', which is not a bundle file"),
+    # Case variants would be the archive's MANIFEST or dossier on a case-insensitive checkout.
+    ("manifest", "embeds 'manifest', which is not a bundle file"),
+    ("sub/Manifest", "embeds 'sub/Manifest', which is not a bundle file"),
+    (f"Run_Dossier_{RUN_B}.html", f"embeds 'Run_Dossier_{RUN_B}.html', which is not a bundle file"),
+    (f"run_dossier_{RUN_B}.HTML", "which is not a bundle file"),
     ("metrics.json", "embeds 'metrics.json' twice"),
     ("METRICS.json", "embeds 'METRICS.json' twice"),
     ("seed.txt/inner.txt", "embeds 'seed.txt' both as a file and as a folder"),
