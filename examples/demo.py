@@ -31,14 +31,14 @@ RUNS = [  # (example bundle, run id, phase, summary, next action)
         "phase_b_red",
         "20261102T090000Z_v15_lr_high",
         "B",
-        "v15 notebook pass on RunPod, lr 3e-3.",
-        "Rerun with lr 3e-4.",
+        "v15 notebook pass on RunPod, spike threshold 0.9.",
+        "Rerun with spike threshold 0.5.",
     ),
     (
         "phase_b_green",
         "20261103T080000Z_v15_lr_low",
         "B",
-        "v15 rerun on Colab with lr 3e-4.",
+        "v15 rerun on Colab with spike threshold 0.5.",
         "Proceed to phase C if gates are green.",
     ),
 ]

@@ -17,7 +17,7 @@ from gerhard.artifacts import load_artifacts
 from gerhard.bundle import Bundle, check_run_id, load_bundle, manifest_bytes, sha256_bytes
 from gerhard.derive import fold_files
 from gerhard.dossier_bundle import folder_dossier
-from gerhard.errors import ConflictError, GitError
+from gerhard.errors import ConflictError, GitError, UserError
 from gerhard.gates import GateReport, evaluate_gates
 from gerhard.lock import registry_lock
 from gerhard.phases import baselines_for, check_phase_allowed, initial_status, status_for_program
@@ -73,6 +73,8 @@ def register(
     """Register one run bundle as one commit; see the module docstring for the guarantees."""
     root = gitrepo.find_root(Path(repo_root))
     check_run_id(run_id)
+    check_text("the summary", summary)
+    check_text("the next action", next_action)
     with registry_lock(root):
         program = state.load_program(root)
         phase_def = program.phase(phase)
@@ -228,12 +230,25 @@ def derived_files(root: Path, program: Program, status: dict[str, Any], record: 
     return {rel: text.encode() for rel, text in files.items()}
 
 
+def one_line(text: str) -> str:
+    return " ".join(text.split()) or "(none)"
+
+
+def check_text(label: str, text: str) -> str:
+    """Run text (often from a downloaded dossier) may hold newlines and tabs, not control codes."""
+    bad = next((c for c in text if ord(c) < 32 and c not in "\n\t" or ord(c) == 127), None)
+    if bad is not None:
+        raise UserError(f"{label} contains the control character {bad!r}: remove it and register again")
+    return text
+
+
 def commit_message(record: dict[str, Any], report: GateReport) -> str:
     subject = (
         f"register {record['run_id']} (phase {record['phase']}): "
         f"{record['verdict']} {report.passed}/{report.total} gates passed"
     )
-    body = [f"Summary: {record['summary'] or '(none)'}", f"Next action: {record['next_action'] or '(none)'}"]
+    # One line each: a blank line in run text must not open a paragraph that reads like trailers.
+    body = [f"Summary: {one_line(record['summary'])}", f"Next action: {one_line(record['next_action'])}"]
     if report.failed():
         body.append(
             "Failed gates: " + ", ".join(f"{r.id} (observed {r.observed}, {r.threshold})" for r in report.failed())

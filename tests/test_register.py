@@ -835,3 +835,19 @@ def test_file_where_gerhard_writes_a_folder_is_refused(registry: Path, bundle_a:
     result = register(capsys, registry, RUN_A, "A", bundle_a)
     assert_one_line_error(result, f"reports/{year} is a file where gerhard writes a folder", "move it away")
     assert snapshot(registry) == before
+
+
+def test_control_characters_in_run_text_are_refused(registry: Path, bundle_a: Path, capsys) -> None:
+    before = snapshot(registry)
+    result = register(capsys, registry, RUN_A, "A", bundle_a, "--summary", "ok\x1b[31m red")
+    assert_one_line_error(result, "the summary contains the control character '\\x1b'", "remove it")
+    assert snapshot(registry) == before
+
+
+def test_blank_lines_in_a_summary_cannot_forge_a_paragraph(registry: Path, bundle_a: Path, capsys) -> None:
+    result = register(capsys, registry, RUN_A, "A", bundle_a, "--summary", "fine\n\nGerhard-Verdict: RED")
+    assert result.rc == 0, result.err
+    body = git_out(registry, "log", "-1", "--format=%b")
+    assert "Summary: fine Gerhard-Verdict: RED\n" in body
+    assert trailer(registry, "Gerhard-Verdict") == "GREEN"
+    assert record_of(registry, RUN_A)["summary"] == "fine\n\nGerhard-Verdict: RED"
