@@ -26,6 +26,7 @@ from gerhard.derive import fold_files, gate_results_after, needs_input_doc, rebu
 from gerhard.gates import evaluate_gates
 from gerhard.phases import baselines_for, initial_status
 from gerhard.program import Program, program_from_dict
+from gerhard.registration import derived_files
 
 PROGRAM = program_from_dict(
     {
@@ -180,16 +181,8 @@ def register_all(
         status = state.load_status(root) or initial_status(program)  # schema-checked read of the last write
         record = build_record(spec, status, when)
         schemas.validate(record, "run_record", "record")
-        gate_results = state.load_gate_results(root)
-        recent = state.recent_rows(root, list(status.get("months") or {}), reports.INDEX_RECENT)
-        _, files = fold_files(
-            program,
-            status if status["run_count"] else None,
-            gate_results,
-            record,
-            recent,
-            lambda rel: state.read_text(root, rel),
-        )
+        # Exactly what a registration folds (registration.derived_files), written back as it does.
+        files = {rel: data.decode() for rel, data in derived_files(root, program, status, record).items()}
         for rel, text in files.items():
             state.atomic_write(root / rel, text.encode())
         written.update(files)
