@@ -6,6 +6,7 @@ import copy
 import functools
 import io
 import math
+from collections.abc import Callable
 from typing import Any
 
 from gerhard.errors import BundleError, StateError
@@ -56,18 +57,21 @@ def load_plain_yaml(text: str, name: str) -> Any:
 def load_state_yaml(text: str, name: str) -> Any:
     """Round-trip load of a state file (keeps comments); corrupt YAML is a StateError.
 
-    Parses are cached by text and every caller gets its own deep copy (a tenth of a parse's cost):
-    a registration reads program_status and gate_results, then merges into the same texts."""
-    return copy.deepcopy(_parse_state_yaml(text, name))
+    Parses are cached by text and every caller gets its own deep copy (a tenth of a parse's cost)."""
+    return copy.deepcopy(_state_parse(_parse_round_trip, text, name))
 
 
 def read_state_yaml(text: str, name: str) -> Any:
     """The plain data of a state file, for reading only: the C loader when it is installed (six times
     faster than the round trip; same YAML 1.2 rules), cached by text, a fresh copy for each caller."""
+    return to_plain(_state_parse(_parse_safe, text, name))
+
+
+def _state_parse(parse: Callable[[str], Any], text: str, name: str) -> Any:
     from ruamel.yaml import YAMLError
 
     try:
-        return to_plain(_parse_safe(text))
+        return parse(text)
     except YAMLError as e:
         raise StateError(
             f"{name} is not valid YAML ({_first_line(e)}): fix it by hand or restore it with git checkout"
@@ -76,23 +80,12 @@ def read_state_yaml(text: str, name: str) -> Any:
 
 @functools.lru_cache(maxsize=16)
 def _parse_safe(text: str) -> Any:
-    return _safe().load(text)
-
-
-def _parse_state_yaml(text: str, name: str) -> Any:
-    from ruamel.yaml import YAMLError
-
-    try:
-        return _parse_round_trip(text)
-    except YAMLError as e:
-        raise StateError(
-            f"{name} is not valid YAML ({_first_line(e)}): fix it by hand or restore it with git checkout"
-        ) from None
+    return _safe().load(text)  # shared: read_state_yaml hands out copies
 
 
 @functools.lru_cache(maxsize=16)
 def _parse_round_trip(text: str) -> Any:
-    return round_trip().load(text)  # shared: callers copy (load_state_yaml) or convert (read_state_yaml)
+    return round_trip().load(text)  # shared: load_state_yaml hands out deep copies
 
 
 def dump_yaml(data: Any) -> str:
