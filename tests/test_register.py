@@ -523,7 +523,7 @@ INJECTION_POINTS = [
     "gerhard.registration.derived_files",
     "gerhard.registration.commit_message",
     "gerhard.gitrepo.read_trees",
-    "gerhard.registration.check_untouched",
+    "gerhard.transaction.check_untouched",
     "gerhard.gitrepo.write_tree",
     "gerhard.gitrepo.commit_tree",
     "gerhard.gitrepo.update_ref",
