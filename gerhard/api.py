@@ -17,13 +17,15 @@ def register_run(
     next_action: str = "",
     force: bool = False,
     dossier: Path | str | None = None,
+    verify: bool = True,
 ) -> RegistrationResult:
     """Register the bundle in source_dir as run `run_id` of `phase`: one git commit in repo_root.
 
     Or pass dossier= (a run_dossier_<run_id>.html) instead of source_dir: its embedded bundle is
     verified and registered, run_id and phase default to the dossier's, and the dossier is archived.
     Raises gerhard.UserError (with a message saying what to do) on bad input; the repository is
-    then exactly as before. Registering the same bundle again is a no-op.
+    then exactly as before. Registering the same bundle again is a no-op. verify=False skips the
+    repository's pre-commit and commit-msg hooks, like `git commit --no-verify`.
     """
     if (source_dir is None) == (dossier is None):
         raise UserError("register_run needs exactly one of source_dir= (a bundle folder) or dossier= (a dossier file)")
@@ -31,7 +33,14 @@ def register_run(
         from gerhard.dossier_bundle import register_dossier
 
         return register_dossier(
-            Path(dossier), Path(repo_root), phase, run_id, summary or None, next_action or None, force=force
+            Path(dossier),
+            Path(repo_root),
+            phase,
+            run_id,
+            summary or None,
+            next_action or None,
+            force=force,
+            verify=verify,
         )
     if run_id is None or phase is None or source_dir is None:
         raise UserError("register_run with source_dir= needs run_id= and phase=")
@@ -43,4 +52,5 @@ def register_run(
         summary=summary,
         next_action=next_action,
         force=force,
+        verify=verify,
     )

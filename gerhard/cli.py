@@ -34,6 +34,7 @@ examples:
   gerhard show latest                            the most recent run
   gerhard list --phase B --verdict red           runs that failed phase B
   gerhard export all --format csv > runs.csv
+  gerhard doctor                                 finish or undo an interrupted registration
 
 exit codes: 0 ok, 1 red verdict with --fail-on-red, 2 user error, 3 bug, 130 interrupted,
   141 the reader of the output went away (gerhard list | head)"""
@@ -92,6 +93,11 @@ def _register_args(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--next-action", default="", help="what should happen next")
     p.add_argument("--force", action="store_true", help="register even if the phase is not open yet")
     p.add_argument("--fail-on-red", action="store_true", help="exit 1 when the verdict is RED")
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip the repository's pre-commit and commit-msg hooks, as 'git commit --no-verify' does",
+    )
 
 
 def _dossier_args(sub: argparse._SubParsersAction) -> None:
@@ -149,6 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a run id, 'latest', or 'all'")
     p.add_argument("--format", choices=["json", "yaml", "csv"], default="json", help="output format (default json)")
 
+    _add(
+        sub,
+        "doctor",
+        "finish or undo an interrupted registration; clear stale locks and temporary files",
+        "Look for what an interrupted gerhard command (killed, Ctrl-C, power cut) left behind and settle it:\n"
+        "a registration whose commit landed is finished (work tree and index brought to the commit), one\n"
+        "that did not land is undone (the repository as before). Stale lock files and temporary files are\n"
+        "removed. Says what it did, or that all is well; exit 1 if a problem is left that needs you.",
+        json_out=True,
+    )
+    p = _add(sub, "hook", "run one of gerhard's git hooks (what hooks/pre-commit calls)")
+    p.add_argument("name", choices=["pre-commit"], help="the hook to run")
+
     p = _add(sub, "rebuild", "recompute every derived state file and report from state/runs/")
     p.add_argument("--check", action="store_true", help="only report differences; exit 1 if any")
     return parser
@@ -174,7 +193,16 @@ def dispatch(args: argparse.Namespace) -> int:
             fail_on_red=args.fail_on_red,
             as_json=args.json,
             dossier=args.dossier,
+            verify=not args.no_verify,
         )
+    if cmd == "doctor":
+        from gerhard.commands.doctor import doctor
+
+        return doctor(args.repo, as_json=args.json)
+    if cmd == "hook":
+        from gerhard.commands.hook import hook
+
+        return hook(args.repo, args.name)
     if cmd == "dossier":
         from gerhard.commands.dossier import dossier
 

@@ -366,6 +366,7 @@ def register_dossier(
     summary: str | None = None,
     next_action: str | None = None,
     force: bool = False,
+    verify: bool = True,
 ) -> RegistrationResult:
     """Verify and extract the bundle a dossier embeds, then the same transaction as --source-dir;
     the dossier's own bytes are archived as outputs/<run_id>/run_dossier_<run_id>.html."""
@@ -387,6 +388,7 @@ def register_dossier(
                 embedded.summary if summary is None else summary,
                 embedded.next_action if next_action is None else next_action,
                 force=force,
+                verify=verify,
                 extra_files={archived: raw},
                 record_extra={"dossier": archived},
             )

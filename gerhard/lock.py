@@ -24,6 +24,11 @@ def registry_lock(root: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]
         raise UserError(
             f"another gerhard command has held {path} for {timeout:.0f}s: wait for it to finish and try again"
         ) from None
+    except OSError as e:
+        raise UserError(
+            f"cannot create the registry lock {path} ({e.strerror}): is the repository read-only? "
+            "register from a writable clone"
+        ) from None
     try:
         yield
     finally:

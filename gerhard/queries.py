@@ -13,10 +13,12 @@ from typing import Any
 from gerhard import gitrepo, state
 from gerhard.bundle import check_run_id
 from gerhard.errors import StateError, UserError
+from gerhard.journal import settle_pending
 
 
 def registry_root(repo: Path) -> Path:
     root = gitrepo.find_root(Path(repo))
+    settle_pending(root)
     if not (root / state.PROGRAM).is_file():
         raise StateError(f"no {state.PROGRAM} in {root}: run 'gerhard init' there (or pass --repo)")
     return root

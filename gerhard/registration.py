@@ -19,6 +19,7 @@ from gerhard.derive import fold_files
 from gerhard.dossier_bundle import folder_dossier
 from gerhard.errors import ConflictError, UserError
 from gerhard.gates import GateReport, evaluate_gates
+from gerhard.journal import settle_locked
 from gerhard.lock import registry_lock
 from gerhard.phases import baselines_for, check_phase_allowed, initial_status, status_for_program
 from gerhard.program import Program
@@ -70,6 +71,7 @@ def register(
     now: dt.datetime | None = None,
     extra_files: dict[str, bytes] | None = None,
     record_extra: dict[str, Any] | None = None,
+    verify: bool = True,
 ) -> RegistrationResult:
     """Register one run bundle as one commit; see the module docstring for the guarantees."""
     root = gitrepo.find_root(Path(repo_root))
@@ -77,6 +79,7 @@ def register(
     check_text("the summary", summary)
     check_text("the next action", next_action)
     with registry_lock(root):
+        settle_locked(root)
         program = state.load_program(root)
         phase_def = program.phase(phase)
         bundle = load_bundle(Path(source_dir))
@@ -104,7 +107,7 @@ def register(
         )
         files = archive_files(run_id, bundle, extra_files or {})
         files.update(derived_files(root, program, status, record))
-        commit = commit_files(root, files, commit_message(record, report))
+        commit = commit_files(root, files, commit_message(record, report), verify=verify)
         return result_of(record, report, commit)
 
 

@@ -21,8 +21,9 @@ def register(
     fail_on_red: bool = False,
     as_json: bool = False,
     dossier: Path | None = None,
+    verify: bool = True,
 ) -> int:
-    result = _register(repo, run_id, phase, source_dir, summary, next_action, force, dossier)
+    result = _register(repo, run_id, phase, source_dir, summary, next_action, force, dossier, verify)
     if as_json:
         print_json(result.as_dict())
     else:
@@ -41,12 +42,15 @@ def _register(
     next_action: str,
     force: bool,
     dossier: Path | None,
+    verify: bool = True,
 ) -> RegistrationResult:
     if dossier is not None:
         from gerhard.dossier_bundle import register_dossier
 
         # An empty --summary/--next-action means "not given": the dossier's own text is used.
-        return register_dossier(dossier, repo, phase, run_id, summary or None, next_action or None, force=force)
+        return register_dossier(
+            dossier, repo, phase, run_id, summary or None, next_action or None, force=force, verify=verify
+        )
     if source_dir is None or not run_id or not phase:
         missing = ", ".join(
             f for f, v in (("--run-id", run_id), ("--phase", phase), ("--source-dir", source_dir)) if not v
@@ -60,4 +64,5 @@ def _register(
         summary=summary,
         next_action=next_action,
         force=force,
+        verify=verify,
     )

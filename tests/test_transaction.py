@@ -1,0 +1,215 @@
+"""The transaction under crashes: killed (SIGKILL, SIGINT, SIGTERM) at every step and at random moments.
+
+After a crash the repository is exactly as before, or, once the next gerhard command or
+`gerhard doctor` has run, exactly "fully registered"; a plain `git commit` in between never
+reverts a registration; the user's own staged, unstaged and untracked work is intact.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_helpers import git_out, register_ok, run
+from conftest import git, snapshot
+
+from gerhard import transaction
+
+RUN_A = "20261101T100000Z_dense"
+RUN_B = "20261101T120000Z_v15"
+STEPS = ["locked", "planned", "worktree", "prepared", "committed", "index"]
+AFTER_COMMIT_POINT = {"committed", "index"}
+USER_STATUS = ["A  staged.txt", " M user.txt", "?? notes.txt"]
+
+
+@pytest.fixture
+def busy(registry: Path, bundle_a: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A registry with one run, and the user's own work: an unstaged edit, a staged file, an untracked file."""
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    (registry / "user.txt").write_text("committed\n")
+    git(registry, "add", "user.txt")
+    git(registry, "commit", "-q", "-m", "the user's file")
+    (registry / "user.txt").write_text("edited, not staged\n")
+    (registry / "staged.txt").write_text("staged\n")
+    git(registry, "add", "staged.txt")
+    (registry / "notes.txt").write_text("untracked\n")
+    return registry
+
+
+def register_process(repo: Path, run_id: str, bundle: Path, crash: str | None = None) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.pop(transaction.CRASH_ENV, None)
+    if crash:
+        env[transaction.CRASH_ENV] = crash
+    args = ["register", "--repo", str(repo), "--run-id", run_id, "--phase", "B", "--source-dir", str(bundle)]
+    return subprocess.Popen(
+        [sys.executable, "-m", "gerhard", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+
+
+def leftovers(repo: Path) -> list[str]:
+    found = [p for p in ("gerhard-txn", "index.lock") if (repo / ".git" / p).exists()]
+    return found + [str(p) for p in repo.rglob("*.gerhard-tmp")]
+
+
+def landed(repo: Path, run_id: str) -> bool:
+    return f"register {run_id} " in git_out(repo, "log", "--format=%s")
+
+
+def assert_user_work_intact(repo: Path) -> None:
+    assert (repo / "user.txt").read_text() == "edited, not staged\n"
+    assert (repo / "staged.txt").read_text() == "staged\n"
+    assert (repo / "notes.txt").read_text() == "untracked\n"
+    expected = USER_STATUS if not user_committed_staged(repo) else USER_STATUS[1:]
+    assert git_out(repo, "status", "--porcelain").splitlines() == expected
+
+
+def user_committed_staged(repo: Path) -> bool:
+    """The random-kill loop's own `git commit`s take the user's staged file along."""
+    return subprocess.run(["git", "cat-file", "-e", "HEAD:staged.txt"], cwd=repo, capture_output=True).returncode == 0
+
+
+def assert_fully_registered(repo: Path, run_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert leftovers(repo) == []
+    assert landed(repo, run_id)
+    git(repo, "cat-file", "-e", f"HEAD:state/runs/{run_id}.yaml")
+    git(repo, "cat-file", "-e", f"HEAD:outputs/{run_id}/MANIFEST")
+    # index and work tree hold exactly the commit, apart from the user's own changes
+    assert git_out(repo, "diff", "--cached", "--name-only").splitlines() == ["staged.txt"]
+    assert git_out(repo, "diff", "--name-only").splitlines() == ["user.txt"]
+    assert_user_work_intact(repo)
+    assert run(capsys, "rebuild", "--check", "--repo", repo).rc == 0
+
+
+def assert_as_before(repo: Path, run_id: str, before: dict[str, object]) -> None:
+    assert leftovers(repo) == []
+    assert not landed(repo, run_id)
+    assert snapshot(repo) == before
+    assert_user_work_intact(repo)
+
+
+def doctor(repo: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    result = run(capsys, "doctor", "--repo", repo)
+    assert result.rc == 0, result
+    return result.out
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_sigkill_at_each_step_then_doctor(busy: Path, bundle_b_red: Path, capsys, step: str) -> None:
+    before = snapshot(busy)
+    proc = register_process(busy, RUN_B, bundle_b_red, crash=step)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    # git itself refuses to commit over the registration's lock: nothing can revert it meanwhile
+    refused = subprocess.run(["git", "commit", "-q", "-m", "user"], cwd=busy, capture_output=True, text=True)
+    assert refused.returncode != 0 and "index.lock" in refused.stderr
+    said = doctor(busy, capsys)
+    if step in AFTER_COMMIT_POINT:
+        assert said.startswith(f"finished an interrupted transaction (register {RUN_B} (phase B)")
+        assert_fully_registered(busy, RUN_B, capsys)
+    else:
+        assert said.startswith(f"undid an interrupted transaction (register {RUN_B} (phase B)") or step == "locked"
+        assert_as_before(busy, RUN_B, before)
+    assert doctor(busy, capsys).startswith("all is well")
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_ctrl_c_at_each_step_settles_at_once(busy: Path, bundle_b_red: Path, capsys, step: str) -> None:
+    before = snapshot(busy)
+    proc = register_process(busy, RUN_B, bundle_b_red, crash=f"{step}:INT")
+    _, err = proc.communicate()
+    assert proc.returncode == 130, err
+    said = err.decode().splitlines()
+    assert said[-1] == "gerhard: interrupted"
+    what = "finished" if step in AFTER_COMMIT_POINT else "undid"
+    assert said[0].startswith(f"gerhard: {what} an interrupted transaction (register {RUN_B} (phase B)")
+    if step in AFTER_COMMIT_POINT:
+        assert_fully_registered(busy, RUN_B, capsys)
+    else:
+        assert_as_before(busy, RUN_B, before)
+
+
+def test_sigterm_during_the_transaction_undoes_it(busy: Path, bundle_b_red: Path) -> None:
+    before = snapshot(busy)
+    hook = busy / ".git" / "hooks" / "pre-commit"
+    hook.write_text(f"#!/bin/sh\ntouch {busy / '.git' / 'in-hook'}\nsleep 30\n")
+    hook.chmod(0o755)
+    proc = register_process(busy, RUN_B, bundle_b_red)
+    deadline = time.monotonic() + 20
+    while not (busy / ".git" / "in-hook").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    hook.unlink()
+    (busy / ".git" / "in-hook").unlink()
+    assert_as_before(busy, RUN_B, before)
+
+
+def test_the_next_gerhard_command_settles_a_crash(busy: Path, bundle_b_red: Path, capsys) -> None:
+    proc = register_process(busy, RUN_B, bundle_b_red, crash="committed")
+    proc.communicate()
+    status = run(capsys, "status", "--repo", busy)
+    assert status.rc == 0
+    assert status.err.startswith(f"gerhard: finished an interrupted transaction (register {RUN_B} (phase B)")
+    assert_fully_registered(busy, RUN_B, capsys)
+
+
+def test_pre_commit_hook_refuses_a_commit_while_a_crash_is_unsettled(busy: Path, bundle_b_red: Path, capsys) -> None:
+    """Someone removes the stale index.lock by hand (as git's message suggests): gerhard's own hook
+    stops the `git commit` that would revert the registration."""
+    hooks = busy / ".git" / "hooks"
+    (hooks / "pre-commit").write_text(f"#!/bin/sh\nexec {sys.executable} -m gerhard hook pre-commit\n")
+    (hooks / "pre-commit").chmod(0o755)
+    proc = register_process(busy, RUN_B, bundle_b_red, crash="committed")
+    proc.communicate()
+    (busy / ".git" / "index.lock").unlink()
+    user = subprocess.run(["git", "commit", "-q", "-m", "user"], cwd=busy, capture_output=True, text=True)
+    assert user.returncode == 1
+    assert user.stderr.strip() == (
+        f"gerhard: an interrupted transaction (register {RUN_B} (phase B): RED 1/5 gates passed) is not settled, "
+        "and this commit could undo it: run 'gerhard doctor', then commit again"
+    )
+    said = doctor(busy, capsys)
+    assert said.startswith("finished an interrupted transaction")
+    assert_fully_registered(busy, RUN_B, capsys)
+
+
+def test_random_kills_never_half_register(busy: Path, bundle_b_red: Path, capsys) -> None:
+    """SIGKILL at a random moment, 100 times (GERHARD_CRASH_LOOP to change): every registration is
+    whole or absent after doctor, and a user's `git commit` in between never reverts one."""
+    rounds = int(os.environ.get("GERHARD_CRASH_LOOP", "100"))
+    started = time.monotonic()
+    register_process(busy, "probe_run", bundle_b_red).communicate()
+    span = time.monotonic() - started
+    rng = random.Random(7)
+    outcomes = {"landed": 0, "absent": 0}
+    for n in range(rounds):
+        run_id = f"kill_{n:03d}"
+        proc = register_process(busy, run_id, bundle_b_red)
+        time.sleep(rng.uniform(0.45, 1.05) * span)
+        proc.kill()
+        proc.communicate()
+        if n % 3 == 0:  # the user commits at once, before any gerhard command ran
+            subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", f"user {n}"], cwd=busy, capture_output=True)
+        doctor(busy, capsys)
+        assert leftovers(busy) == [], n
+        if landed(busy, run_id):
+            outcomes["landed"] += 1
+            git(busy, "cat-file", "-e", f"HEAD:state/runs/{run_id}.yaml")  # not reverted by the user's commit
+            staged = [] if user_committed_staged(busy) else ["staged.txt"]
+            assert git_out(busy, "diff", "--cached", "--name-only").splitlines() == staged, n
+        else:
+            outcomes["absent"] += 1
+            assert not (busy / "outputs" / run_id).exists(), n
+            assert not (busy / "state" / "runs" / f"{run_id}.yaml").exists(), n
+        assert_user_work_intact(busy)
+    assert run(capsys, "rebuild", "--check", "--repo", busy).rc == 0
+    assert git_out(busy, "fsck", "--no-dangling").strip() == ""
+    print(f"{rounds} random kills: {outcomes}")
