@@ -25,6 +25,7 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_dossier.py
+	$(PY) benchmarks/compare.py
 
 clean:
 	rm -rf $(VENV) demo benchmarks/.work
