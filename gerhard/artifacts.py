@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from gerhard import schemas
-from gerhard.bundle import Bundle, parse_artifact, parse_seed
+from gerhard.bundle import MAX_FILE_BYTES, Bundle, check_file_size, parse_artifact, parse_seed
 from gerhard.errors import BundleError
 from gerhard.program import Phase, Program
 
-MAX_FILE_BYTES = 100 * 1024 * 1024  # git hosts refuse larger blobs; checkpoints go through `gerhard sync`
+__all__ = ["MAX_FILE_BYTES", "check_required", "check_sizes", "load_artifacts"]
 
 
 def check_required(phase: Phase, bundle: Bundle) -> None:
@@ -23,16 +23,14 @@ def check_required(phase: Phase, bundle: Bundle) -> None:
 
 
 def check_sizes(bundle: Bundle) -> None:
+    """load_bundle already refused an oversized file before reading it; this guards bundles made otherwise."""
     for f in bundle.files:
-        if f.size > MAX_FILE_BYTES:
-            raise BundleError(
-                f"{f.path} is {f.size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB a git host accepts: "
-                "keep checkpoints out of the bundle"
-            )
+        check_file_size(f.path, f.size)
 
 
 def load_artifacts(program: Program, phase: Phase, bundle: Bundle, root: Path | None = None) -> dict[str, Any]:
-    """Parse every artifact that has a schema or feeds a gate; validate each against its schema."""
+    """Parse every artifact that has a schema or feeds a gate, from the bytes the bundle read once;
+    validate each against its schema."""
     check_required(phase, bundle)
     check_sizes(bundle)
     wanted = {g.artifact for g in phase.gates} | set(phase.required)

@@ -169,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=["pre-commit"], help="the hook to run")
 
     p = _add(sub, "rebuild", "recompute every derived state file and report from state/runs/")
-    p.add_argument("--check", action="store_true", help="only report differences; exit 1 if any")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="only report differences; exit 1 if any")
+    mode.add_argument("--commit", action="store_true", help="commit the rebuilt files that differ from HEAD")
     return parser
 
 
@@ -237,7 +239,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "rebuild":
         from gerhard.commands.rebuild import rebuild
 
-        return rebuild(args.repo, check=args.check)
+        return rebuild(args.repo, check=args.check, commit=args.commit)
     raise AssertionError(f"unhandled command {cmd}")
 
 

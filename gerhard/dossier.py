@@ -4,11 +4,14 @@ The page is rendered by jinja2 with autoescape on, so every text that comes from
 escaped; the only raw insert is the bundle block, which gerhard.dossier_bundle makes inert.
 Figures are PNG data URIs and a Content-Security-Policy allows nothing else: the page needs no
 network and runs no script. Reading a dossier back is gerhard.dossier_bundle's job.
+
+The page is a pure function of the bundle, the registry's state and the text given (no clock, PNGs
+without metadata): built twice, it is the same bytes. So the dossier gerhard archives at registration
+is one it builds itself, and equals a downloaded one only when that is exactly what gerhard would build.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 from dataclasses import dataclass, field
@@ -174,7 +177,6 @@ def page_context(
     summary: str,
     next_action: str,
     embed_limit: int,
-    now: dt.datetime,
 ) -> dict[str, Any]:
     from markupsafe import Markup
 
@@ -208,7 +210,6 @@ def page_context(
         total_size=sum(f.size for f in bundle.files),
         embed_limit=embed_limit,
         dossier_name=dossier_name(run_id),
-        built_at=now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         # The one raw insert: JSON with '<', '>', '&', U+2028 and U+2029 escaped (see dossier_bundle).
         bundle_json=Markup(encode_bundle(bundle, run_id, phase, summary, next_action, embed_limit)),
     )
@@ -255,6 +256,31 @@ def resolve_phase(phase: str | None, record: dict[str, Any] | None, run_id: str)
     return phase or (record["phase"] if record else None)
 
 
+def dossier_page(
+    bundle: Bundle,
+    run_id: str,
+    phase: str | None,
+    registry: Path | None,
+    summary: str | None = None,
+    next_action: str | None = None,
+    embed_limit: int = EMBED_LIMIT,
+) -> bytes:
+    """The dossier of a bundle, evaluated against the registry's program.yaml (None: not evaluated).
+
+    When the registry holds this run (this very bundle), its registered verdict is shown too, and a
+    summary or next action not given is the registered one.
+    """
+    record, mismatch = registered_record(registry, run_id, bundle)
+    phase = resolve_phase(phase, record, run_id)
+    evaluation = evaluate(registry, phase, bundle)
+    if mismatch:
+        evaluation = Evaluation(evaluation.verdict, evaluation.gates, f"{evaluation.note}; {mismatch}")
+    summary = clean_text(summary if summary is not None else str((record or {}).get("summary", "")))
+    next_action = clean_text(next_action if next_action is not None else str((record or {}).get("next_action", "")))
+    context = page_context(bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit)
+    return render_page(context).encode("utf-8")
+
+
 def build_dossier(
     run_dir: Path | str,
     phase: str | None = None,
@@ -264,7 +290,6 @@ def build_dossier(
     summary: str | None = None,
     next_action: str | None = None,
     embed_limit: int = EMBED_LIMIT,
-    now: dt.datetime | None = None,
 ) -> Path:
     """Write run_dossier_<run_id>.html for the bundle in run_dir (into run_dir, or output) and return its path.
 
@@ -278,26 +303,9 @@ def build_dossier(
     registry = Path(repo_root) if repo_root is not None else find_registry(run_dir)
     if registry is not None and not (registry / state.PROGRAM).is_file():
         raise UserError(f"no {state.PROGRAM} in {registry}: pass --repo with your registry repository")
-    record, mismatch = registered_record(registry, run_id, bundle)
-    phase = resolve_phase(phase, record, run_id)
-    evaluation = evaluate(registry, phase, bundle)
-    if mismatch:
-        evaluation = Evaluation(evaluation.verdict, evaluation.gates, f"{evaluation.note}; {mismatch}")
-    summary = clean_text(summary if summary is not None else str((record or {}).get("summary", "")))
-    next_action = clean_text(next_action if next_action is not None else str((record or {}).get("next_action", "")))
-    context = page_context(
-        bundle,
-        run_id,
-        phase,
-        evaluation,
-        record,
-        summary,
-        next_action,
-        embed_limit,
-        now or dt.datetime.now(dt.timezone.utc),
-    )
+    page = dossier_page(bundle, run_id, phase, registry, summary, next_action, embed_limit)
     out = Path(output) if output is not None else run_dir / dossier_name(run_id)
     if out.is_dir():
         out = out / dossier_name(run_id)
-    state.atomic_write(out, render_page(context).encode("utf-8"))
+    state.atomic_write(out, page)
     return out

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gerhard.bundle import (
-    IGNORED_NAMES,
     Bundle,
     BundleFile,
     bundle_sha256,
+    check_bundle_names,
+    check_member_name,
     check_relative_name,
     check_run_id,
-    is_dossier_name,
     load_bundle,
     sha256_bytes,
 )
@@ -41,7 +41,6 @@ EMBED_LIMIT = 25 * 1024 * 1024  # per file; larger files are listed by hash and 
 MAX_DOSSIER_BYTES = 1024 * 1024 * 1024  # a bigger input is refused before it is read
 _ID_ATTR = f'id="{BLOCK_ID}"'.encode()
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
-_IGNORED_FOLDED = frozenset(n.casefold() for n in IGNORED_NAMES)
 _JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
 _JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 
@@ -186,32 +185,26 @@ def _text_field(doc: dict[str, Any], key: str, name: str, optional: bool = False
     raise _malformed(name, f"{key!r} is not text")
 
 
-def check_entry_name(path: Any, name: str, seen: set[str]) -> str:
-    """A name safe to create under the extraction folder, and a plain bundle file."""
+def check_entry_name(path: Any, name: str) -> str:
+    """A name safe to create under the extraction folder, held to the rules a folder is held to
+    (gerhard.bundle.check_member_name): so a dossier never embeds a MANIFEST, a dropping or a dossier."""
     if not isinstance(path, str):
         raise _malformed(name, "a file without a path")
     try:
         check_relative_name(path)
     except BundleError as e:
         raise BundleError(f"{name}: {e}; refusing to extract it") from None
-    # Case-folded: on a case-insensitive checkout 'manifest' would be the archive's MANIFEST.
-    parts = path.casefold().split("/")
-    if any(p in _IGNORED_FOLDED for p in parts) or is_dossier_name(path.casefold()):
-        raise BundleError(f"{name} embeds {path!r}, which is not a bundle file: refusing it")
-    if path.casefold() in seen:
-        raise BundleError(f"{name} embeds {path!r} twice: refusing it; rebuild the dossier from the run folder")
-    seen.add(path.casefold())
-    return path
+    return check_member_name(path, f"{name} embeds")
 
 
-def decode_entry(entry: Any, name: str, seen: set[str]) -> EmbeddedFile:
+def decode_entry(entry: Any, name: str) -> EmbeddedFile:
     """One file entry, its content checked against its size and sha256."""
     if not isinstance(entry, dict):
         raise _malformed(name, "a file entry that is not an object")
     if entry.get("type", "file") != "file":
         what = f"{entry.get('path')!r} as a {entry.get('type')!r}"
         raise BundleError(f"{name} embeds {what}, not a plain file: refusing it")
-    path = check_entry_name(entry.get("path"), name, seen)
+    path = check_entry_name(entry.get("path"), name)
     size, sha = entry.get("size"), entry.get("sha256")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(sha, str):
         raise _malformed(name, f"{path} has no valid size and sha256")
@@ -246,14 +239,6 @@ def decode_data(entry: dict[str, Any], path: str, name: str) -> bytes:
     raise _malformed(name, f"{path} has unknown encoding {encoding!r}")
 
 
-def check_plain_files(paths: list[str], name: str) -> None:
-    """Refuse a name that is also used as a folder of another name (a/b beside a file a)."""
-    folders = {p.rsplit("/", i)[0].casefold() for p in paths for i in range(1, p.count("/") + 1)}
-    for p in paths:
-        if p.casefold() in folders:
-            raise BundleError(f"{name} embeds {p!r} both as a file and as a folder: refusing it")
-
-
 def verify(doc: dict[str, Any], name: str) -> DossierBundle:
     """Every field checked, every file's content against its hash, then the bundle hash."""
     run_id = _text_field(doc, "run_id", name)
@@ -264,9 +249,8 @@ def verify(doc: dict[str, Any], name: str) -> DossierBundle:
     entries = doc.get("files")
     if not isinstance(entries, list) or not entries:
         raise _malformed(name, "no files")
-    seen: set[str] = set()
-    files = tuple(decode_entry(e, name, seen) for e in entries)
-    check_plain_files([f.path for f in files], name)
+    files = tuple(decode_entry(e, name) for e in entries)
+    check_bundle_names([f.path for f in files], f"{name} embeds")  # twice, in two cases, file and folder
     claimed = _text_field(doc, "bundle_sha256", name)
     actual = bundle_sha256([BundleFile(f.path, f.size, f.sha256) for f in files])
     if claimed != actual:
@@ -318,23 +302,79 @@ def extract(bundle: DossierBundle, dest: Path, name: str) -> Path:
     return dest
 
 
-def folder_dossier(bundle: Bundle, run_id: str) -> dict[str, bytes]:
-    """The dossier that sits in a --source-dir folder, verified to carry this very run: {archive name: bytes}."""
+def archived_dossier(
+    bundle: Bundle, run_id: str, phase: str | None, registry: Path | None, summary: str, next_action: str
+) -> dict[str, bytes]:
+    """{run_dossier_<run_id>.html: the dossier to archive with the run}, built by gerhard from the verified
+    bundle with the registry's program.yaml and the run's phase, summary and next action.
+
+    Never a dossier as it came: only its bundle block is verified, so its verdict badge or anything
+    outside the block (a <script>) could have been edited. The build is deterministic, so a dossier
+    gerhard built the same way is these very bytes. Nothing ({}) when the registry already holds the
+    run: registering it again is a no-op or refused, and building the page would be wasted.
+    """
+    from gerhard import state
+    from gerhard.dossier import dossier_page
+
+    if registry is not None and (registry / state.record_path(run_id)).is_file():
+        return {}
+    return {dossier_name(run_id): dossier_page(bundle, run_id, phase, registry, summary, next_action)}
+
+
+def is_archive(registry: Path | None, bundle: Bundle, run_id: str) -> bool:
+    return registry is not None and (registry / "outputs" / run_id).resolve() == bundle.root.resolve()
+
+
+def archive_registry(bundle: Bundle, run_id: str) -> Path | None:
+    """The registry whose outputs/<run_id>/ the folder is (a notebook may write its run there and register
+    it in place), else None: a folder merely inside some registry is no sign it is registered there."""
+    from gerhard.dossier import find_registry
+
+    registry = find_registry(bundle.root)
+    return registry if is_archive(registry, bundle, run_id) else None
+
+
+def folder_dossier(
+    bundle: Bundle,
+    run_id: str,
+    registry: Path | None = None,
+    phase: str | None = None,
+    summary: str | None = None,
+    next_action: str | None = None,
+) -> dict[str, bytes]:
+    """The dossier to archive for one that sits in a --source-dir folder, once it is verified to carry
+    this very run: see archived_dossier. Phase, summary and next action default to the dossier's, the
+    registry to the one whose outputs/<run_id>/ the folder is (see archive_registry)."""
     if len(bundle.transport) > 1:
         raise BundleError(
             f"{bundle.root} holds {len(bundle.transport)} dossiers ({', '.join(bundle.transport)}): keep only "
             f"{dossier_name(run_id)}"
         )
-    found = {}
-    for rel in bundle.transport:
-        embedded, raw = read_dossier(bundle.root / rel)
-        if embedded.run_id != run_id or embedded.bundle_sha256 != bundle.sha256:
-            raise BundleError(
-                f"{rel} in {bundle.root} is the dossier of another run or other content (run {embedded.run_id}, "
-                f"bundle {embedded.bundle_sha256[:12]}…, this folder {bundle.sha256[:12]}…): rebuild it with "
-                f"'gerhard dossier --run-dir {bundle.root} --run-id {run_id}' or remove it"
-            )
-        found[dossier_name(run_id)] = raw
+    if not bundle.transport:
+        return {}
+    rel = bundle.transport[0]
+    embedded, raw = read_dossier(bundle.root / rel)
+    if embedded.run_id != run_id or embedded.bundle_sha256 != bundle.sha256:
+        raise BundleError(
+            f"{rel} in {bundle.root} is the dossier of another run or other content (run {embedded.run_id}, "
+            f"bundle {embedded.bundle_sha256[:12]}…, this folder {bundle.sha256[:12]}…): rebuild it with "
+            f"'gerhard dossier --run-dir {bundle.root} --run-id {run_id}' or remove it"
+        )
+    registry = archive_registry(bundle, run_id) if registry is None else registry
+    found = archived_dossier(
+        bundle,
+        run_id,
+        embedded.phase if phase is None else phase,
+        registry,
+        embedded.summary if summary is None else summary,
+        embedded.next_action if next_action is None else next_action,
+    )
+    if found.get(rel, raw) != raw and is_archive(registry, bundle, run_id):
+        # In place, gerhard's dossier would replace this file, which git does not hold: never overwrite it.
+        raise BundleError(
+            f"{rel} in {bundle.root} is not the dossier gerhard builds for this run (built with another summary, "
+            "next action or registry state, or edited): delete it and register again"
+        )
     return found
 
 
@@ -369,28 +409,33 @@ def register_dossier(
     verify: bool = True,
 ) -> RegistrationResult:
     """Verify and extract the bundle a dossier embeds, then the same transaction as --source-dir;
-    the dossier's own bytes are archived as outputs/<run_id>/run_dossier_<run_id>.html."""
+    outputs/<run_id>/run_dossier_<run_id>.html is the dossier gerhard builds from that bundle (see
+    archived_dossier), not the file as it came."""
+    from gerhard import gitrepo
     from gerhard.registration import register
 
     name = Path(dossier).name
-    embedded, raw = read_dossier(Path(dossier))
+    embedded, _ = read_dossier(Path(dossier))
     run_id = resolve_run_id(embedded, run_id, name)
     phase = resolve_phase(embedded, phase, name)
-    archived = dossier_name(run_id)
+    summary = embedded.summary if summary is None else summary
+    next_action = embedded.next_action if next_action is None else next_action
     with tempfile.TemporaryDirectory(prefix="gerhard-dossier-") as tmp:
         source = extract(embedded, Path(tmp) / "bundle", name)
         try:
+            root = gitrepo.find_root(Path(repo_root))
+            archived = archived_dossier(load_bundle(source), run_id, phase, root, summary, next_action)
             return register(
                 run_id,
                 phase,
                 source,
                 repo_root,
-                embedded.summary if summary is None else summary,
-                embedded.next_action if next_action is None else next_action,
+                summary,
+                next_action,
                 force=force,
                 verify=verify,
-                extra_files={archived: raw},
-                record_extra={"dossier": archived},
+                extra_files=archived,
+                record_extra={"dossier": dossier_name(run_id)},
             )
         except UserError as e:  # name the dossier, not the temporary folder it was extracted to
             raise type(e)(str(e).replace(str(source), f"{name} (embedded bundle)")) from None

@@ -1,9 +1,10 @@
 """The repository's own commit hooks, run for a registration as `git commit` runs them.
 
-pre-commit sees the registration's content through GIT_INDEX_FILE (an index of the new commit's
-tree, as `git commit -- paths` gives its hooks); prepare-commit-msg and commit-msg get the message
-file and may edit it; post-commit runs after the commit and cannot undo it. A hook's output goes
-to stderr, as with git. `--no-verify` skips pre-commit and commit-msg, as in git.
+pre-commit, prepare-commit-msg and commit-msg see the registration's content through
+GIT_INDEX_FILE (an index of the new commit's tree, as `git commit -- paths` gives its hooks);
+prepare-commit-msg and commit-msg get the message file and may edit it; post-commit runs after the
+commit and cannot undo it. A hook's output goes to stderr, as with git. `--no-verify` skips
+pre-commit and commit-msg, as in git.
 """
 
 from __future__ import annotations
@@ -57,16 +58,16 @@ def run_commit_hooks(
     names = wanted(root, verify)
     if not names:
         return message
+    index = scratch / "hook-index"  # git gives all three the index being committed
+    gitrepo.read_tree_into(root, index, tree)
     if "pre-commit" in names:
-        index = scratch / "hook-index"
-        gitrepo.read_tree_into(root, index, tree)
         run_hook(root, "pre-commit", [], index, txn)
         checkpoint("pre-commit-hook")
     msg_file = gitrepo.info(root).git_dir / "COMMIT_EDITMSG"
     msg_file.write_text(message, encoding="utf-8")
-    run_hook(root, "prepare-commit-msg", [str(msg_file), "message"], txn=txn)
+    run_hook(root, "prepare-commit-msg", [str(msg_file), "message"], index, txn)
     if "commit-msg" in names:
-        run_hook(root, "commit-msg", [str(msg_file)], txn=txn)
+        run_hook(root, "commit-msg", [str(msg_file)], index, txn)
     edited = msg_file.read_text(encoding="utf-8", errors="replace")
     if not edited.strip():
         raise GitError("a commit hook left the registration's commit message empty: fix the hook, then register again")

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import subprocess
+import sys
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -270,6 +271,8 @@ def update_ref(root: Path, ref: str, new: str, old: str | None, reason: str) -> 
         return
     if ref_value(root, ref) == old:  # not moved by anyone: git itself refused
         said = last_line(proc.stderr, proc.returncode)
+        hook_said = proc.stderr.decode(errors="replace").strip().splitlines()[:-1]
+        sys.stderr.write("".join(f"{line}\n" for line in hook_said))  # what the hook printed, as git shows it
         raise GitError(
             f"git refused to move {ref}: {said} (a reference-transaction hook of this repository?): "
             "see what the hook reports, or ask who installed it"

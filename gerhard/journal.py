@@ -127,9 +127,14 @@ def write_worktree(txn: Txn, files: dict[str, bytes], existed: dict[str, bool]) 
     (txn.dir / "backup").mkdir()
     root = txn.repo.root
     for n, (rel, data) in enumerate(files.items()):
-        if existed[rel]:
-            _link_or_copy(root / rel, txn.backup(n))
-        atomic_write(root / rel, data)
+        try:
+            if existed[rel]:
+                _link_or_copy(root / rel, txn.backup(n))
+            atomic_write(root / rel, data)
+        except OSError as e:
+            if e.filename is None or str(e.filename).endswith(TMP_SUFFIX):  # name the file, not its temp
+                e.filename = str(root / rel)
+            raise
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
@@ -167,8 +172,10 @@ def load(repo: gitrepo.RepoInfo) -> Txn | None:
     return Txn(repo, nonce + "\n" if nonce else "", {"subject": subject.strip() or "a registration", **data})
 
 
-def roll_back(txn: Txn) -> list[str]:
-    """Undo everything before the commit point: files restored from backups, new ones removed."""
+def roll_back(txn: Txn, in_process: bool = False) -> list[str]:
+    """Undo everything before the commit point: files restored from backups, new ones removed. Found
+    later, a new file that changed since is left (someone else's); in process, only our own hooks
+    can have touched it."""
     root, notes = txn.repo.root, []
     for n, (rel, existed, new_blob) in enumerate(txn.data.get("paths", [])):
         path, backup = root / rel, txn.backup(n)
@@ -176,7 +183,7 @@ def roll_back(txn: Txn) -> list[str]:
         if backup.exists():
             os.replace(backup, path)
         elif not existed and path.is_file():
-            if gitrepo.blob_sha(path.read_bytes(), txn.repo.object_format) == new_blob:
+            if in_process or gitrepo.blob_sha(path.read_bytes(), txn.repo.object_format) == new_blob:
                 path.unlink()
             else:
                 notes.append(f"left {rel} in place: it changed after the interrupted registration wrote it")
@@ -238,7 +245,7 @@ def finish(txn: Txn) -> None:
     shutil.rmtree(txn.dir, ignore_errors=True)
 
 
-def settle(repo: gitrepo.RepoInfo) -> str | None:
+def settle(repo: gitrepo.RepoInfo, in_process: bool = False) -> str | None:
     """Roll an interrupted transaction forward or back; what was done, or None when there was none."""
     txn = load(repo)
     if txn is None:
@@ -253,7 +260,7 @@ def settle(repo: gitrepo.RepoInfo) -> str | None:
             f"finished an interrupted transaction ({subject}): its commit {commit[:12]} is on the branch; "
             "work tree and index now match it"
         )
-    notes = roll_back(txn)
+    notes = roll_back(txn, in_process)
     return f"undid an interrupted transaction ({subject}) that had not been committed: the repository is as before" + (
         "; " + "; ".join(notes) if notes else ""
     )

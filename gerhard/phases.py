@@ -3,11 +3,18 @@
 Status is plain data (what state/program_status.yaml holds). `fold_run(status, program, record)`
 returns the status after one more run; folding every record in order from `initial_status`
 is exactly what `gerhard rebuild` computes.
+
+`phases` holds the phases program.yaml declares, in its order. Runs of a phase the program no
+longer declares stay counted under `removed_phases` (so putting the phase back restores it).
+`program_digest` names the program the status was folded with: when the parts of program.yaml
+that derived files depend on change, a fold cannot follow incrementally (see gerhard.derive).
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from typing import Any
 
 from gerhard.errors import UserError
@@ -15,6 +22,8 @@ from gerhard.gates import AMBER, GREEN, RED, Baseline, Gate
 from gerhard.program import Program
 
 PENDING, ACTIVE, PASSED, BLOCKED = "pending", "active", "passed", "blocked"
+REMOVED = "removed"  # the state of a phase under removed_phases
+DIGEST, REMOVED_PHASES = "program_digest", "removed_phases"
 PASSING_VERDICTS = (GREEN, AMBER)  # AMBER: only advisory gates failed, which by definition do not block
 
 
@@ -22,9 +31,19 @@ def _phase_entry() -> dict[str, Any]:
     return {"state": PENDING, "runs": 0, "latest_run": None, "latest_verdict": None, "passed_by": None, "baselines": {}}
 
 
+def program_digest(program: Program) -> str:
+    """A digest of what derived files depend on beyond the records: the program's name, its phases
+    (ids, titles, order) and its relative gates (how baselines are kept). Thresholds and required
+    artifacts only judge new runs, so changing them needs no recomputation."""
+    phases = [[p.id, p.title, [[g.id, g.baseline, g.better] for g in p.gates if g.is_relative]] for p in program.phases]
+    text = json.dumps([program.name, phases], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def initial_status(program: Program) -> dict[str, Any]:
     status: dict[str, Any] = {
         "program": program.name,
+        DIGEST: program_digest(program),
         "current_phase": None,
         "run_count": 0,
         "latest_run": None,
@@ -43,7 +62,7 @@ def settle_states(status: dict[str, Any], program: Program) -> dict[str, Any]:
     current = next((p for p in program.phase_ids if status["phases"][p]["passed_by"] is None), None)
     status["current_phase"] = current
     for pid in program.phase_ids:
-        entry = status["phases"].setdefault(pid, _phase_entry())
+        entry = status["phases"][pid]
         if entry["passed_by"] is not None:
             entry["state"] = PASSED
         elif entry["latest_verdict"] == RED:
@@ -52,19 +71,29 @@ def settle_states(status: dict[str, Any], program: Program) -> dict[str, Any]:
             entry["state"] = ACTIVE
         else:
             entry["state"] = PENDING
+    # A phase the program no longer declares needs no decision.
+    status["open_needs_input"] = [n for n in status["open_needs_input"] if n["phase"] in status["phases"]]
     return status
+
+
+def arrange_phases(status: dict[str, Any], program: Program) -> dict[str, Any]:
+    """In place: the program's phases in its order (one added since starts pending), then the runs of
+    phases it no longer declares under removed_phases (sorted, no baselines: no gates judge them)."""
+    known = {**(status.get(REMOVED_PHASES) or {}), **status["phases"]}
+    status["phases"] = {p: known.pop(p, None) or _phase_entry() for p in program.phase_ids}
+    removed = {p: dict(known[p], state=REMOVED, baselines={}) for p in sorted(known) if known[p].get("runs")}
+    if removed:
+        status[REMOVED_PHASES] = removed
+    else:
+        status.pop(REMOVED_PHASES, None)
+    status["program"] = program.name
+    return settle_states(status, program)
 
 
 def status_for_program(status: dict[str, Any], program: Program) -> dict[str, Any]:
     """The status as the current program.yaml sees it (a new dict): its name, its phases in its
-    order (one added since the last run starts pending), states settled. `rebuild` starts from
-    initial_status(program), so a fold after a human edited program.yaml must agree with it."""
-    status = copy.deepcopy(status)
-    status["program"] = program.name
-    old = status["phases"]
-    status["phases"] = {p: old.get(p) or _phase_entry() for p in program.phase_ids}
-    status["phases"].update({p: e for p, e in old.items() if p not in status["phases"]})
-    return settle_states(status, program)
+    order, states settled. Its program_digest still names the program it was folded with."""
+    return arrange_phases(copy.deepcopy(status), program)
 
 
 def check_phase_allowed(program: Program, status: dict[str, Any], phase: str, force: bool) -> None:
@@ -91,6 +120,8 @@ def baselines_for(status: dict[str, Any], gates: tuple[Gate, ...] | list[Gate], 
 
 
 def _update_baselines(entry: dict[str, Any], program: Program, record: dict[str, Any]) -> None:
+    if record["phase"] not in program.phase_ids:
+        return
     gates = {g.id: g for g in program.phase(record["phase"]).gates if g.is_relative}
     for res in record["gates"]:
         gate = gates.get(res["id"])
@@ -110,7 +141,8 @@ def fold_run(status: dict[str, Any], program: Program, record: dict[str, Any]) -
     """The status after one more registered run (returns a new dict; the input is not changed)."""
     status = status_for_program(status, program)
     phase, verdict, run_id = record["phase"], record["verdict"], record["run_id"]
-    entry = status["phases"].setdefault(phase, _phase_entry())
+    removed = status.get(REMOVED_PHASES) or {}
+    entry = status["phases"].get(phase) or removed.get(phase) or status["phases"].setdefault(phase, _phase_entry())
     entry["runs"] += 1
     entry["latest_run"], entry["latest_verdict"] = run_id, verdict
     if verdict in PASSING_VERDICTS and entry["passed_by"] is None:
@@ -127,4 +159,4 @@ def fold_run(status: dict[str, Any], program: Program, record: dict[str, Any]) -
     status["latest_registered_at"] = record["registered_at"]
     month = record["registered_at"][:7]
     status["months"][month] = status["months"].get(month, 0) + 1
-    return settle_states(status, program)
+    return arrange_phases(status, program)

@@ -14,6 +14,7 @@ from gerhard import gitrepo, state
 from gerhard.bundle import check_run_id
 from gerhard.errors import StateError, UserError
 from gerhard.journal import settle_pending
+from gerhard.phases import REMOVED_PHASES, initial_status, status_for_program
 
 
 def registry_root(repo: Path) -> Path:
@@ -25,18 +26,23 @@ def registry_root(repo: Path) -> Path:
 
 
 def current_status(root: Path) -> dict[str, Any]:
+    """The stored status as program.yaml sees it now: phases added, removed or reordered since the
+    last registration show as the program declares them."""
+    program = state.load_program(root)
     status = state.load_status(root)
-    if status is None:
-        from gerhard.phases import initial_status
+    return initial_status(program) if status is None else status_for_program(status, program)
 
-        return initial_status(state.load_program(root))
-    return status
+
+def check_phase_known(status: dict[str, Any], phase: str) -> None:
+    """A phase of program.yaml, or one it no longer declares that has runs."""
+    if phase not in status["phases"] and phase not in (status.get(REMOVED_PHASES) or {}):
+        raise UserError(f"unknown phase {phase!r}: the program has {', '.join(status['phases'])}")
 
 
 def resolve_run(root: Path, run: str) -> dict[str, Any]:
     """The record of a run id, or of the most recently registered run for 'latest'."""
     if run == "latest":
-        latest = current_status(root).get("latest_run")
+        latest = (state.load_status(root) or {}).get("latest_run")  # no need of program.yaml here
         if not latest:
             raise UserError("no run registered yet: register one with 'gerhard register'")
         run = latest
@@ -63,9 +69,10 @@ def list_rows(
     """Ledger rows newest first, filtered; reads months newest first and stops early."""
     if limit < 0:
         raise UserError(f"--limit {limit} is negative: give a count, or 0 for all runs")
-    status = current_status(root)
-    if phase is not None and phase not in status["phases"]:
-        raise UserError(f"unknown phase {phase!r}: the program has {', '.join(status['phases'])}")
+    # Only a --phase needs program.yaml (a phase added since the last run is known, one removed too).
+    status = current_status(root) if phase is not None else state.load_status(root) or {}
+    if phase is not None:
+        check_phase_known(status, phase)
     since_day = parse_since(since)
     out: list[dict[str, Any]] = []
     for month in sorted(status.get("months") or {}, reverse=True):

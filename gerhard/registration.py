@@ -15,14 +15,15 @@ from typing import Any
 from gerhard import gitrepo, reports, state
 from gerhard.artifacts import load_artifacts
 from gerhard.bundle import Bundle, check_run_id, load_bundle, manifest_bytes, sha256_bytes
-from gerhard.derive import fold_files
+from gerhard.derive import fold_files, status_now
 from gerhard.dossier_bundle import folder_dossier
-from gerhard.errors import ConflictError, UserError
+from gerhard.errors import ConflictError
 from gerhard.gates import GateReport, evaluate_gates
 from gerhard.journal import settle_locked
 from gerhard.lock import registry_lock
-from gerhard.phases import baselines_for, check_phase_allowed, initial_status, status_for_program
+from gerhard.phases import baselines_for, check_phase_allowed
 from gerhard.program import Program
+from gerhard.runtext import clean_text
 from gerhard.transaction import commit_files
 from gerhard.yamlio import to_plain
 
@@ -76,8 +77,8 @@ def register(
     """Register one run bundle as one commit; see the module docstring for the guarantees."""
     root = gitrepo.find_root(Path(repo_root))
     check_run_id(run_id)
-    check_text("the summary", summary)
-    check_text("the next action", next_action)
+    summary = clean_text("the summary", summary)
+    next_action = clean_text("the next action", next_action)
     with registry_lock(root):
         settle_locked(root)
         program = state.load_program(root)
@@ -88,7 +89,7 @@ def register(
         previous = already_registered(root, run_id, phase, bundle)
         if previous is not None:
             return previous
-        status = status_for_program(state.load_status(root) or initial_status(program), program)
+        status = status_now(program, state.load_status(root), lambda rel: state.read_text(root, rel))
         check_phase_allowed(program, status, phase, force)
         report = evaluate_gates(list(phase_def.gates), artifacts, baselines_for(status, phase_def.gates, phase))
         record = build_record(
@@ -112,11 +113,23 @@ def register(
 
 
 def with_folder_dossier(
-    bundle: Bundle, run_id: str, extra_files: dict[str, bytes], record_extra: dict[str, Any]
+    bundle: Bundle,
+    run_id: str,
+    extra_files: dict[str, bytes],
+    record_extra: dict[str, Any],
+    *,
+    root: Path | None = None,
+    phase: str | None = None,
+    summary: str | None = None,
+    next_action: str | None = None,
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """A run_dossier_*.html in the folder is transport: verified, archived beside the bundle, linked
-    from the record, and left out of the bundle's identity (folder or dossier: the same run)."""
-    found = folder_dossier(bundle, run_id)
+    """A run_dossier_*.html in the folder is transport: verified to carry this run, left out of the
+    bundle's identity (folder or dossier: the same run), and archived as the dossier gerhard builds
+    from the bundle (never the file's own page), linked from the record. Given the registry root and
+    the run's phase, summary and next action, that dossier shows the verdict against the registry's
+    program and the run's own text; without them, with the dossier's own phase and text, evaluated
+    only for a folder that is the registry's outputs/<run_id>/ (registered in place)."""
+    found = folder_dossier(bundle, run_id, root, phase, summary, next_action)
     if not found:
         return extra_files, record_extra
     return {**found, **extra_files}, {"dossier": next(iter(found)), **record_extra}
@@ -128,7 +141,7 @@ def already_registered(root: Path, run_id: str, phase: str, bundle: Bundle) -> R
     if record is None:
         archive = root / "outputs" / run_id
         # The notebook may write its bundle straight to outputs/<run_id>/ and register it in place.
-        if archive.exists() and archive.resolve() != bundle.root.resolve():
+        if archive.is_dir() and archive.resolve() != bundle.root.resolve():
             raise ConflictError(
                 f"outputs/{run_id}/ exists but run {run_id} is not registered: move that folder away "
                 f"or register it in place with --source-dir outputs/{run_id}"
@@ -236,14 +249,6 @@ def derived_files(root: Path, program: Program, status: dict[str, Any], record: 
 
 def one_line(text: str) -> str:
     return " ".join(text.split()) or "(none)"
-
-
-def check_text(label: str, text: str) -> str:
-    """Run text (often from a downloaded dossier) may hold newlines and tabs, not control codes."""
-    bad = next((c for c in text if ord(c) < 32 and c not in "\n\t" or ord(c) == 127), None)
-    if bad is not None:
-        raise UserError(f"{label} contains the control character {bad!r}: remove it and register again")
-    return text
 
 
 def commit_message(record: dict[str, Any], report: GateReport) -> str:

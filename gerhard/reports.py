@@ -1,14 +1,23 @@
-"""Markdown reports (per run, per month, index) and the status board, rendered with jinja2 (pure)."""
+"""Markdown reports (per run, per month, index) and the status board, rendered with jinja2 (pure).
+
+Text that comes from a run (summary, names, observed values) is inert in the markdown: `cell` and
+`para` escape it so that it adds no block (heading, list, table, quote, fence, HTML), no link,
+image or autolink (GFM's bare `https://`, `www.` and e-mail links included) and no emphasis.
+Only gerhard's own templates make structure and links.
+"""
 
 from __future__ import annotations
 
 import functools
 import math
+import re
 from typing import Any
 
 from gerhard.program import Program
 
 INDEX_RECENT = 50
+# The first line of every markdown file gerhard derives (invisible when rendered).
+DERIVED_NOTE = "<!-- Written by gerhard from state/ (`gerhard rebuild` recomputes it): hand edits are overwritten -->\n"
 _VERDICT_WORDS = {
     "GREEN": "GREEN: all gates passed",
     "AMBER": "AMBER: advisory gates failed, blocking gates passed",
@@ -16,14 +25,66 @@ _VERDICT_WORDS = {
 }
 
 
+# What run text must not do inline, one alternative each (see `_inert`):
+_INLINE = re.compile(
+    r"[\\`*\[|~$]"  # escapes, code spans, emphasis, links and images, table cells, strikethrough, math
+    r"|[<>]"  # raw HTML and <autolinks>: written as entities
+    r"|&(?=[#A-Za-z0-9])"  # entity references
+    r"|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"  # emphasis (an underscore inside a word, val_loss, is inert)
+    r"|(?<=[A-Za-z]):(?=\S)|(?<=:)/"  # schemes: GFM's bare http://, mailto: autolinks
+    r"|\.(?=[A-Za-z])"  # www. and domain autolinks
+    r"|@(?=[A-Za-z0-9])"  # e-mail autolinks and @mentions
+)
+_EMAIL_TAIL = re.compile(r"[A-Za-z0-9_.-]*\.[A-Za-z0-9]")
+_BLOCK_START = re.compile(r"^(?:[#+=-]|\d{1,9}(?=[.)](?:\s|$)))")  # headings, lists, setext underlines
+
+
+def _inert(m: re.Match[str]) -> str:
+    char = m.group()
+    if char in "<>":
+        return "&lt;" if char == "<" else "&gt;"
+    if char != "@":
+        return "\\" + char
+    before = m.string[m.start() - 1 : m.start()]
+    if before.isascii() and before.isalnum() and not _EMAIL_TAIL.match(m.string, m.end()):
+        return char  # recall@10: neither an address nor a mention
+    # GitHub links addresses after parsing, where escapes are gone: a code span keeps the '@' apart.
+    return "`@`"
+
+
+def inline(text: str) -> str:
+    """Run text that renders as itself inside a line: no link, image, autolink, HTML, code or emphasis."""
+    return _INLINE.sub(_inert, text)
+
+
 def cell(value: Any) -> str:
-    """Text safe inside one markdown table cell: one line, pipes escaped."""
-    text = " ".join(str(value).split())
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    """Run text safe inside one markdown table cell (or any line): one line, inert, pipes escaped."""
+    return inline(" ".join(str(value).split()))
+
+
+def _unblocked(line: str) -> str:
+    """An inert line that cannot open a block either ('# x', '- x', '1. x', '===' are text)."""
+    start = _BLOCK_START.match(line)
+    if start is None:
+        return line
+    if start.group().isdigit():
+        return f"{line[: start.end()]}\\{line[start.end() :]}"
+    return "\\" + line
 
 
 def para(value: Any) -> str:
-    return str(value).strip().replace("<", "&lt;").replace(">", "&gt;")
+    """Run text as paragraphs of inert lines: no line can start a heading, list, quote, fence, table or
+    code block (lines are unindented), and blank lines only separate paragraphs."""
+    lines = [_unblocked(inline(line.strip())) for line in re.split(r"\r\n|\r|\n", str(value).strip())]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+def code(value: Any) -> str:
+    """Run text as one inline code span in a table cell: nothing inside it is markdown."""
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def num(value: Any) -> str:
@@ -45,13 +106,13 @@ def _env() -> Any:
         trim_blocks=False,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(cell=cell, para=para, num=num)
+    env.filters.update(cell=cell, para=para, num=num, code=code)
     return env
 
 
 def render(template: str, **context: Any) -> str:
-    # Exactly one trailing newline, as end-of-file fixers expect.
-    return str(_env().get_template(template).render(**context)).rstrip("\n") + "\n"
+    """A derived markdown file: says who writes it, and ends in exactly one newline (as end-of-file fixers expect)."""
+    return DERIVED_NOTE + str(_env().get_template(template).render(**context)).rstrip("\n") + "\n"
 
 
 def run_report_path(record: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +39,15 @@ def _dirs(root: str | None) -> list[Path]:
 @functools.cache
 def _registry(root: str | None) -> Any:
     from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
 
     resources = []
     for d in reversed(_dirs(root)):
         for path in d.glob("*.json"):
             doc = json.loads(path.read_text())
-            resources.append((path.name, Resource.from_contents(doc)))
-            resources.append((doc.get("$id", path.name), Resource.from_contents(doc)))
+            resource = Resource.from_contents(doc, default_specification=DRAFT202012)  # no "$schema": 2020-12
+            resources.append((path.name, resource))
+            resources.append((doc.get("$id", path.name), resource))
     return Registry().with_resources(resources)
 
 
@@ -59,8 +62,6 @@ def _is_shipped(path: Path) -> bool:
 
 @functools.cache
 def validator(name: str, root: str | None = None) -> Any:
-    from jsonschema import Draft202012Validator
-
     path = _schema_file(name, root)
     if path is None:
         raise SchemaError(
@@ -73,7 +74,40 @@ def validator(name: str, root: str | None = None) -> Any:
         raise SchemaError(f"{path} is not valid JSON ({e.msg}, line {e.lineno}): fix the schema") from None
     if not _is_shipped(path):  # the shipped schemas are checked by the test suite, not on every start
         _check_schema(schema, path)
-    return Draft202012Validator(schema, registry=_registry(root))
+    return _whole_text_validator()(schema, registry=_registry(root))
+
+
+@functools.cache
+def _whole_text_validator() -> Any:
+    """Draft 2020-12, but `pattern` reads '$' as JSON Schema does (ECMA-262: the end of the text).
+    Python's re.search also matches '$' before a final newline, so "abc1234\n" would pass
+    ^[0-9a-f]{7,64}$ and then break the commit's trailers."""
+    from jsonschema import Draft202012Validator, validators
+
+    return validators.extend(Draft202012Validator, {"pattern": _whole_text_pattern_keyword})
+
+
+def _whole_text_pattern_keyword(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not whole_text_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# An escape, a [character class] (a ']' right after '[' or '[^' is part of it), '$', or other text.
+_REGEX_TOKEN_RE = re.compile(r"\\.|\[\^?\]?(?:\\.|[^\]\\])*\]|\$|[^\\\[$]+|.", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=256)
+def whole_text_regex(pattern: str) -> re.Pattern[str]:
+    """The pattern with every '$' that is an anchor (not escaped, not in a [class]) made '\\Z'."""
+    try:
+        re.compile(pattern)
+    except re.error as e:  # a registry's schema is checked when loaded; this guards any other way in
+        raise SchemaError(
+            f"schema pattern {pattern!r} is not a valid regular expression ({e}): fix the schema"
+        ) from None
+    return re.compile("".join("\\Z" if t == "$" else t for t in _REGEX_TOKEN_RE.findall(pattern)))
 
 
 def _check_schema(schema: Any, path: Path) -> None:

@@ -28,8 +28,8 @@ INDEX = "reports/index.md"
 BOARD = "docs/ops/STATUS_BOARD.md"
 
 DERIVED_HEADER = (
-    "# Machine-maintained by gerhard: derived from state/program.yaml and state/runs/.\n"
-    "# `gerhard rebuild` recomputes it. Comments and extra keys you add here are kept.\n"
+    "# Written by gerhard from state/ (`gerhard rebuild` recomputes it): edits to values are overwritten;"
+    " comments and extra keys you add are kept.\n"
 )
 
 
@@ -50,6 +50,8 @@ def read_text(root: Path, rel: str) -> str | None:
         return (root / rel).read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):  # NotADirectory: a file where a folder should be
         return None
+    except IsADirectoryError:
+        raise StateError(f"{rel} is a folder where gerhard writes a file: move it away, then try again") from None
     except UnicodeDecodeError:
         raise StateError(f"{rel} is not UTF-8 text: restore it with 'git checkout -- {rel}'") from None
 
@@ -71,8 +73,11 @@ def atomic_write(path: Path, data: bytes) -> None:
 def load_yaml_file(root: Path, rel: str, schema: str | None) -> Any:
     """Plain data of a state file (None when absent), schema-checked."""
     text = read_text(root, rel)
-    if text is None:
-        return None
+    return None if text is None else parse_state_text(text, rel, schema)
+
+
+def parse_state_text(text: str, rel: str, schema: str | None) -> Any:
+    """The data of a state file's text, schema-checked."""
     data = read_state_yaml(text, rel)
     if schema:
         try:
@@ -121,8 +126,36 @@ def read_record(root: Path, run_id: str) -> dict[str, Any] | None:
     return to_plain(data) if data is not None else None
 
 
-def render_state_yaml(existing: str | None, data: dict[str, Any], rel: str, header: str = DERIVED_HEADER) -> str:
-    """New text of a state file: data merged into the existing file so human comments and keys stay."""
+Owned = dict[str, "Owned"]  # mappings whose keys gerhard owns, with the same for their entries' keys
+
+
+def follow_owned(target: Any, data: Any, owned: Owned) -> None:
+    """In place: the keys gerhard owns in a merged mapping follow `data`: those it no longer has go, and
+    they come in its order (merging keeps every old key in its old place, so a human's stay; a phase
+    gone from program.yaml must go too, and the phases follow its order)."""
+    if not isinstance(target, dict) or not isinstance(data, dict):
+        return
+    for key, inner in owned.items():
+        if key not in data:
+            target.pop(key, None)
+        elif isinstance(target.get(key), dict) and isinstance(data[key], dict):
+            mapping = target[key]
+            for stale in [k for k in mapping if k not in data[key]]:
+                del mapping[stale]
+            for k in data[key] if list(mapping) != list(data[key]) else ():
+                if hasattr(mapping, "move_to_end"):  # a round-trip map: the key moves with its comments
+                    mapping.move_to_end(k)
+                else:
+                    mapping[k] = mapping.pop(k)
+            for k in mapping:
+                follow_owned(mapping[k], data[key][k], inner)
+
+
+def render_state_yaml(
+    existing: str | None, data: dict[str, Any], rel: str, header: str = DERIVED_HEADER, owned: Owned | None = None
+) -> str:
+    """New text of a state file: data merged into the existing file so human comments and keys stay
+    (but the `owned` keys `data` no longer has)."""
     if existing is None:
         return header + dump_yaml(data)
     old = read_state_yaml(existing, rel)
@@ -133,11 +166,15 @@ def render_state_yaml(existing: str | None, data: dict[str, Any], rel: str, head
     ):
         # Exactly what gerhard wrote (no comment or edit of a human's): merge the plain data, and
         # skip the round-trip parse, the slowest step of a registration.
-        return header + dump_yaml(merge_plain(old, data))
+        merged_plain = merge_plain(old, data)
+        follow_owned(merged_plain, data, owned or {})
+        return header + dump_yaml(merged_plain)
     current = load_state_yaml(existing, rel)
     if not isinstance(current, dict):
         return header + dump_yaml(data)
-    merged = dump_yaml(merge_into(current, data))
+    current = merge_into(current, data)
+    follow_owned(current, data, owned or {})
+    merged = dump_yaml(current)
     return merged if merged != existing else existing
 
 
@@ -146,13 +183,16 @@ def ledger_line(row: dict[str, Any]) -> str:
 
 
 def read_ledger(root: Path, month: str) -> list[dict[str, Any]]:
-    text = read_text(root, ledger_path(month)) or ""
+    return ledger_rows(read_text(root, ledger_path(month)) or "", ledger_path(month))
+
+
+def ledger_rows(text: str, rel: str) -> list[dict[str, Any]]:
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
-            raise StateError(f"{ledger_path(month)} line {n} is corrupt: run 'gerhard rebuild'") from None
+            raise StateError(f"{rel} line {n} is corrupt: run 'gerhard rebuild'") from None
     return rows
 
 

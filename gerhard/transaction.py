@@ -58,6 +58,7 @@ def commit_files(root: Path, files: dict[str, bytes], message: str, verify: bool
             blobs = dict(zip(files, gitrepo.hash_paths(root, list(files)), strict=True))
             tree = gitrepo.write_tree(root, trees, blobs)
             message = githooks.run_commit_hooks(root, tree, message, verify, txn.dir, txn.nonce, checkpoint)
+            check_unchanged_by_hooks(root, files)
             commit = gitrepo.commit_tree(
                 root, tree, head.sha, message, sign=gitrepo.config_bool(root, "commit.gpgSign")
             )
@@ -90,7 +91,7 @@ def _settle_after_failure(repo: gitrepo.RepoInfo, cause: BaseException) -> None:
     journal stays for `gerhard doctor`. After Ctrl-C, says on stderr which way it went (an error's
     own one line says it all: nothing was registered)."""
     try:
-        done = journal.settle(repo)
+        done = journal.settle(repo, in_process=True)
         if done and isinstance(cause, KeyboardInterrupt):
             print(f"gerhard: {done}", file=sys.stderr)
     except Exception as e:  # noqa: BLE001 - the original error is the one to report
@@ -197,3 +198,18 @@ def check_shape(root: Path, rel: str) -> None:
         raise GitError(f"{blocker} is a file where gerhard writes a folder: move it away, then register again")
     if (root / rel).is_dir():
         raise GitError(f"{rel} is a folder where gerhard writes a file: move it away, then register again")
+
+
+def check_unchanged_by_hooks(root: Path, files: dict[str, bytes]) -> None:
+    """A hook that rewrites a file gerhard wrote (a formatter, an end-of-file fixer) would leave the
+    work tree differing from the commit: refuse, as the commit would not hold what the hook wanted."""
+    for rel, data in files.items():
+        try:
+            same = (root / rel).read_bytes() == data
+        except OSError:
+            same = False
+        if not same:
+            raise GitError(
+                f"a commit hook changed {rel}, which gerhard wrote for this registration: make the hook leave "
+                "gerhard's files alone (exclude state/, reports/, outputs/ and docs/ops/), or pass --no-verify"
+            )

@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from gerhard.bundle import MAX_DATA_DEPTH, Unreadable, check_int_digits, shown, too_deep
 from gerhard.errors import BundleError, StateError
 
 
@@ -45,13 +46,94 @@ def _represent_read_float(representer: Any, data: Any) -> Any:
     return plain if same_form or float(node.value) != float(data) else node
 
 
+MAX_DATA_VALUES = 1_000_000  # values a bundle's YAML may stand for with its aliases expanded
+
+
 def load_plain_yaml(text: str, name: str) -> Any:
+    """A bundle file's YAML, bounded: integers of at most MAX_INT_DIGITS digits, at most MAX_DATA_DEPTH
+    deep, and at most MAX_DATA_VALUES values with its aliases expanded (a billion laughs is refused
+    after it is read, which costs what its text costs: ruamel builds each anchor once and shares it)."""
     from ruamel.yaml import YAMLError
 
     try:
-        return _safe().load(text)
+        data = _bounded_safe().load(text)
+        check_aliases(data, MAX_DATA_VALUES)
     except YAMLError as e:
         raise BundleError(f"{name} is not valid YAML: {_first_line(e)}") from None
+    except Unreadable as e:
+        raise BundleError(f"{name} {e}") from None
+    except RecursionError:
+        raise BundleError(f"{name} {too_deep()}") from None
+    except ValueError as e:  # a date that is not one (2026-02-30) and the like
+        raise BundleError(f"{name} is not valid YAML: {_first_line(e)}") from None
+    return data
+
+
+def _bounded_safe() -> Any:
+    yaml = _safe()
+    yaml.Constructor = _bounded_constructor()
+    return yaml
+
+
+@functools.cache
+def _bounded_constructor() -> type:
+    """The safe constructor, but an integer literal is measured before Python reads it (one of over
+    4300 digits would be a ValueError, and a long one is no run's number), and a duplicate key's
+    error does not print its value."""
+    from ruamel.yaml.constructor import SafeConstructor
+
+    class BoundedConstructor(SafeConstructor):
+        def construct_yaml_int(self, node: Any) -> int:
+            literal = str(node.value).replace("_", "").lstrip("+-")
+            check_int_digits(len(literal) - 2 if literal[1:2] in ("x", "o", "b") else len(literal))
+            return super().construct_yaml_int(node)
+
+        def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
+            if key in mapping:  # ruamel's own message prints the value: a billion laughs, expanded
+                line = key_node.start_mark.line + 1
+                raise Unreadable(f"has the key {shown(str(key))} twice in one mapping (line {line}): keep one of them")
+            return True
+
+    BoundedConstructor.add_constructor("tag:yaml.org,2002:int", BoundedConstructor.construct_yaml_int)
+    return BoundedConstructor
+
+
+def check_aliases(data: Any, limit: int) -> None:
+    """Refuse data that holds itself, is nested deeper than MAX_DATA_DEPTH, or stands for more than
+    `limit` values with its aliases expanded. Each shared part is measured once (a memo by id()),
+    so a billion laughs is counted, never expanded."""
+    _measure(data, 1, {}, set(), limit)
+
+
+def _measure(node: Any, depth: int, memo: dict[int, tuple[int, int]], open_: set[int], limit: int) -> tuple[int, int]:
+    """(values in node with aliases expanded, levels of lists and mappings in node)."""
+    if not isinstance(node, (dict, list, tuple, set)):  # tuples and sets: !!omap, !!pairs, !!set
+        return 1, 0
+    if id(node) not in memo:
+        if id(node) in open_:
+            raise Unreadable("holds itself through an alias (its *alias inside its own &anchor): write it out plainly")
+        open_.add(id(node))
+        children = node.values() if isinstance(node, dict) else node
+        memo[id(node)] = _measure_children(children, depth, memo, open_, limit)
+        open_.discard(id(node))
+    count, height = memo[id(node)]
+    if depth + height - 1 > MAX_DATA_DEPTH:
+        raise too_deep()
+    return count, height
+
+
+def _measure_children(
+    children: Any, depth: int, memo: dict[int, tuple[int, int]], open_: set[int], limit: int
+) -> tuple[int, int]:
+    if depth > MAX_DATA_DEPTH:
+        raise too_deep()
+    count, height = 1, 0
+    for child in children:
+        below, levels = _measure(child, depth + 1, memo, open_, limit)
+        count, height = count + below, max(height, levels)
+        if count > limit:
+            raise Unreadable(f"stands for over {limit:,} values with its aliases expanded: write it without *aliases")
+    return count, height + 1
 
 
 def load_state_yaml(text: str, name: str) -> Any:

@@ -9,84 +9,88 @@ the same files.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 import random
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gerhard import queries, reports, schemas, state
-from gerhard.derive import fold_files, gate_results_after, needs_input_doc, rebuild_files
-from gerhard.gates import evaluate_gates
-from gerhard.phases import baselines_for, initial_status
+from gerhard import derive, queries, reports, schemas, state
+from gerhard.derive import fold_files, gate_results_after, needs_input_doc, rebuild_files, status_now
+from gerhard.errors import StateError
+from gerhard.gates import Baseline, evaluate_gates
+from gerhard.phases import DIGEST, baselines_for, initial_status, program_digest, status_for_program
 from gerhard.program import Program, program_from_dict
 from gerhard.registration import derived_files
+from gerhard.yamlio import load_state_yaml
 
-PROGRAM = program_from_dict(
-    {
-        "program": "property",
-        "artifacts": {"v15.json": "v15_spikingbrain"},
-        "phases": [
-            {
-                "id": "A",
-                "title": "Dense | baseline",
-                "required": ["metrics.json"],
-                "gates": [
-                    {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.6},
-                    {
-                        "id": "acc_vs_last",
-                        "artifact": "metrics.json",
-                        "path": "final.acc",
-                        "baseline": "last_green",
-                        "better": "higher",
-                        "min_relative_improvement": 0.01,
-                    },
-                ],
-            },
-            {
-                "id": "B",
-                "title": "Spiking",
-                "required": ["metrics.json", "eval_suite.json", "v15.json"],
-                "gates": [
-                    {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.9},
-                    {"id": "pass_rate", "artifact": "eval_suite.json", "path": "pass_rate", "op": ">=", "value": 0.5},
-                    {"id": "spikes", "artifact": "v15.json", "path": "layers.0.spike_rate", "range": [0.05, 0.25]},
-                    {
-                        "id": "energy",
-                        "artifact": "v15.json",
-                        "path": "energy_ratio",
-                        "op": "<=",
-                        "value": 0.5,
-                        "severity": "advisory",
-                    },
-                    {
-                        "id": "loss_vs_best",
-                        "artifact": "metrics.json",
-                        "path": "final.val_loss",
-                        "baseline": "best_green",
-                        "better": "lower",
-                        "min_improvement": -0.05,
-                    },
-                ],
-            },
-            {
-                "id": "C",
-                "title": "Long context",
-                "required": ["metrics.json"],
-                "gates": [
-                    {"id": "mode", "artifact": "config.yaml", "path": "model.mode", "op": "==", "value": "spiking"},
-                    {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.7},
-                ],
-            },
-        ],
-    }
-)
+PROGRAM_DATA: dict[str, Any] = {
+    "program": "property",
+    "artifacts": {"v15.json": "v15_spikingbrain"},
+    "phases": [
+        {
+            "id": "A",
+            "title": "Dense | baseline",
+            "required": ["metrics.json"],
+            "gates": [
+                {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.6},
+                {
+                    "id": "acc_vs_last",
+                    "artifact": "metrics.json",
+                    "path": "final.acc",
+                    "baseline": "last_green",
+                    "better": "higher",
+                    "min_relative_improvement": 0.01,
+                },
+            ],
+        },
+        {
+            "id": "B",
+            "title": "Spiking",
+            "required": ["metrics.json", "eval_suite.json", "v15.json"],
+            "gates": [
+                {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.9},
+                {"id": "pass_rate", "artifact": "eval_suite.json", "path": "pass_rate", "op": ">=", "value": 0.5},
+                {"id": "spikes", "artifact": "v15.json", "path": "layers.0.spike_rate", "range": [0.05, 0.25]},
+                {
+                    "id": "energy",
+                    "artifact": "v15.json",
+                    "path": "energy_ratio",
+                    "op": "<=",
+                    "value": 0.5,
+                    "severity": "advisory",
+                },
+                {
+                    "id": "loss_vs_best",
+                    "artifact": "metrics.json",
+                    "path": "final.val_loss",
+                    "baseline": "best_green",
+                    "better": "lower",
+                    "min_improvement": -0.05,
+                },
+            ],
+        },
+        {
+            "id": "C",
+            "title": "Long context",
+            "required": ["metrics.json"],
+            "gates": [
+                {"id": "mode", "artifact": "config.yaml", "path": "model.mode", "op": "==", "value": "spiking"},
+                {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.7},
+            ],
+        },
+    ],
+}
+PROGRAM = program_from_dict(PROGRAM_DATA)
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -138,10 +142,12 @@ def artifacts_of(spec: dict[str, Any]) -> dict[str, Any]:
     return arts
 
 
-def build_record(spec: dict[str, Any], status: dict[str, Any], when: dt.datetime) -> dict[str, Any]:
+def build_record(
+    spec: dict[str, Any], status: dict[str, Any], when: dt.datetime, program: Program = PROGRAM
+) -> dict[str, Any]:
     """What registration.build_record makes of a bundle: the gates evaluated against the baselines
     in the status as it stands before this run."""
-    phase = PROGRAM.phase(spec["phase"])
+    phase = program.phase(spec["phase"])
     arts = artifacts_of(spec)
     report = evaluate_gates(list(phase.gates), arts, baselines_for(status, phase.gates, phase.id))
     seq = int(status["run_count"]) + 1
@@ -320,3 +326,166 @@ def test_gate_results_after_keeps_other_phases_and_extra_keys() -> None:
     assert after["phases"]["B"] == {"run_id": "old"}
     assert after["phases"]["A"]["passed"] == 2 and after["phases"]["A"]["total"] == 2
     assert before == {"phases": {"B": {"run_id": "old"}}, "note": "kept"}
+
+
+# --- program.yaml edited between registrations ------------------------------------------------
+
+
+def edit(change: Callable[[dict[str, Any]], None]) -> Program:
+    data = copy.deepcopy(PROGRAM_DATA)
+    change(data)
+    return program_from_dict(data)
+
+
+def phases_of(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["id"]: p for p in data["phases"]}
+
+
+def gate_of(data: dict[str, Any], phase: str, gate: str) -> dict[str, Any]:
+    return next(g for g in phases_of(data)[phase]["gates"] if g["id"] == gate)
+
+
+def drop_b(data: dict[str, Any]) -> None:
+    data["phases"] = [p for p in data["phases"] if p["id"] != "B"]
+
+
+def reorder(data: dict[str, Any]) -> None:
+    data["phases"] = [phases_of(data)[p] for p in ("C", "A", "B")]
+
+
+def retitle(data: dict[str, Any]) -> None:
+    data["program"] = "renamed"
+    for p in data["phases"]:
+        p["title"] = f"{p['title']} (v2)"
+
+
+def flip_baselines(data: dict[str, Any]) -> None:
+    gate_of(data, "B", "loss_vs_best")["better"] = "higher"
+    gate_of(data, "A", "acc_vs_last")["baseline"] = "best_green"
+
+
+def insert_d(data: dict[str, Any]) -> None:
+    loss = {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.6}
+    data["phases"].insert(0, {"id": "D", "title": "Warm-up", "required": ["metrics.json"], "gates": [loss]})
+
+
+def absolute_acc(data: dict[str, Any]) -> None:
+    gate = gate_of(data, "A", "acc_vs_last")
+    for key in ("baseline", "better", "min_relative_improvement"):
+        del gate[key]
+    gate.update(op=">=", value=0.3)
+
+
+def loosen(data: dict[str, Any]) -> None:
+    gate_of(data, "B", "loss")["value"] = 9.0
+    phases_of(data)["B"]["required"] = ["metrics.json"]
+
+
+PROGRAMS = [
+    PROGRAM,
+    *(edit(c) for c in (drop_b, reorder, retitle, flip_baselines, insert_d, absolute_acc, loosen)),
+    edit(lambda d: (drop_b(d), insert_d(d), retitle(d))),
+]
+
+
+def register_one(root: Path, program: Program, spec: dict[str, Any], when: dt.datetime) -> dict[str, Any]:
+    """One registration as registration.register does it, against whatever program.yaml says now."""
+    status = status_for_program(state.load_status(root) or initial_status(program), program)
+    phase = spec["phase"] if spec["phase"] in program.phase_ids else program.phase_ids[0]
+    record = build_record(dict(spec, phase=phase), status, when, program)
+    for rel, data in derived_files(root, program, status, record).items():
+        state.atomic_write(root / rel, data)
+    return record
+
+
+def assert_rebuild_matches_disk(root: Path, program: Program) -> None:
+    """`gerhard rebuild --check` passes: every derived file on disk is what a rebuild makes."""
+    rebuilt = rebuild_files(program, queries.all_records(root), lambda rel: state.read_text(root, rel))
+    assert {rel: state.read_text(root, rel) for rel in rebuilt} == rebuilt
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.integers(0, len(PROGRAMS) - 1), run_specs), min_size=1, max_size=8))
+def test_folding_after_program_edits_equals_rebuilding(steps: list[tuple[int, dict[str, Any]]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        when = START
+        for index, spec in steps:
+            when += dt.timedelta(seconds=spec["gap"])
+            register_one(root, PROGRAMS[index], spec, when)
+            assert_rebuild_matches_disk(root, PROGRAMS[index])
+            status = state.load_status(root)
+            assert status is not None and status[DIGEST] == program_digest(PROGRAMS[index])
+            assert list(status["phases"]) == PROGRAMS[index].phase_ids  # in the file too, in its order
+
+
+def green_a(acc: float) -> dict[str, Any]:
+    return {
+        "phase": "A",
+        "loss": 2.0,
+        "acc": acc,
+        "pass_rate": 0.9,
+        "spike": 0.1,
+        "energy": 0.1,
+        "mode": "spiking",
+        "drop_eval": False,
+        "summary": "",
+        "gap": 3600,
+    }
+
+
+def test_status_now_recomputes_baselines_after_a_gate_edit(tmp_path: Path) -> None:
+    register_one(tmp_path, PROGRAM, green_a(0.5), START)
+    best = register_one(tmp_path, PROGRAM, green_a(0.7), START + dt.timedelta(hours=1))
+    register_one(tmp_path, PROGRAM, green_a(0.6), START + dt.timedelta(hours=2))  # not 1% better than 0.7: RED
+    stored = state.load_status(tmp_path)
+    assert stored is not None
+    program = edit(lambda d: gate_of(d, "A", "acc_vs_last").update(baseline="best_green"))
+
+    now = status_now(program, stored, lambda rel: state.read_text(tmp_path, rel))
+
+    assert baselines_for(now, program.phase("A").gates, "A") == {"acc_vs_last": Baseline(best["run_id"], 0.7)}
+    assert now[DIGEST] == stored[DIGEST] != program_digest(program)  # the files still need recomputing
+    assert status_now(PROGRAM, stored, lambda rel: state.read_text(tmp_path, rel)) == stored
+    assert status_now(PROGRAM, None, lambda rel: None) == initial_status(PROGRAM)
+
+
+def test_refold_names_a_record_the_ledger_lists_but_is_gone(tmp_path: Path) -> None:
+    first = register_one(tmp_path, PROGRAM, green_a(0.5), START)
+    (tmp_path / state.record_path(first["run_id"])).unlink()
+    with pytest.raises(StateError) as exc:
+        register_one(tmp_path, edit(retitle), green_a(0.6), START + dt.timedelta(hours=1))
+    assert str(exc.value) == (
+        f"state/ledger/2026-01.jsonl lists run {first['run_id']} but "
+        f"state/runs/{first['run_id']}.yaml is missing: restore it from git"
+    )
+
+
+def test_status_file_drops_a_removed_phase_but_keeps_human_notes(tmp_path: Path) -> None:
+    register_one(tmp_path, PROGRAM, dict(green_a(0.5), phase="C", mode="spiking"), START)
+    path = tmp_path / state.STATUS
+    text = path.read_text()
+    assert "  B:\n" in text
+    for noted in (False, True):  # gerhard's own text (the fast path), then with a comment (round trip)
+        if noted:
+            path.write_text(text.replace("run_count: 1\n", "run_count: 1  # a note\n") + "owner: alice\n")
+        program = edit(drop_b)
+        status = status_for_program(state.load_status(tmp_path) or {}, program)
+        rendered = derive.summary_files(program, status, {"phases": {}}, [], lambda rel: path.read_text())
+        after = load_state_yaml(rendered[state.STATUS], state.STATUS)
+        assert list(after["phases"]) == ["A", "C"]
+        assert "B:" not in rendered[state.STATUS]
+        assert ("run_count: 1  # a note\n" in rendered[state.STATUS]) is noted
+        assert ("owner: alice\n" in rendered[state.STATUS]) is noted
+
+
+def test_status_file_follows_the_program_order_keeping_comments() -> None:
+    existing = state.render_state_yaml(
+        None, {"program": "p", "phases": {"A": {"runs": 1}, "B": {"runs": 0}}}, state.STATUS
+    )
+    # A comment line belongs to the entry above it in ruamel's model: put it inside B's mapping.
+    existing = existing.replace("  B:\n", "  B:\n    # B is next\n").replace("runs: 1\n", "runs: 1  # done\n")
+    data = {"program": "p", "phases": {"B": {"runs": 0}, "A": {"runs": 1}}}
+    text = state.render_state_yaml(existing, data, state.STATUS, owned=derive.STATUS_OWNED)
+    assert text.endswith("phases:\n  B:\n    # B is next\n    runs: 0\n  A:\n    runs: 1  # done\n")
+    assert state.render_state_yaml(text, data, state.STATUS, owned=derive.STATUS_OWNED) == text

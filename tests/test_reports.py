@@ -114,7 +114,8 @@ def assert_tables_intact(text: str) -> None:
         ("", ""),
         (None, "None"),
         (2.5, "2.5"),
-        (["x", "y|z"], "['x', 'y\\|z']"),
+        (["x", "y|z"], "\\['x', 'y\\|z']"),
+        ("**x** [l](https://e.io) _y_", "\\*\\*x\\*\\* \\[l](https\\:\\//e\\.io) \\_y\\_"),
     ],
 )
 def test_cell(value: Any, text: str) -> None:
@@ -132,6 +133,7 @@ def test_para() -> None:
     assert (
         reports.para("  two\nlines <img src=x onerror=alert(1)>  ") == "two\nlines &lt;img src=x onerror=alert(1)&gt;"
     )
+    assert reports.para("# not a heading\n  | a | b |") == "\\# not a heading\n\\| a \\| b \\|"
 
 
 @pytest.mark.parametrize(
@@ -168,6 +170,7 @@ def report() -> str:
 
 def test_run_report_heading_and_verdict(report: str) -> None:
     assert report.startswith(
+        "<!-- Written by gerhard from state/ (`gerhard rebuild` recomputes it): hand edits are overwritten -->\n"
         f"# Run {RUN_ID} — phase B: RED\n\nRED: blocking gates failed — needs input (rerun, waive or stop)\n"
     )
     assert "| Verdict | **RED** (1/5 gates passed) |\n" in report
@@ -180,7 +183,7 @@ def test_run_report_gate_table(report: str) -> None:
     assert rows[:2] == ["| Gate | Severity | Observed | Threshold | Result |", "| --- | --- | --- | --- | --- |"]
     assert rows[2:] == [
         "| val_loss_max | blocking | 3.05 | &lt;= 2.9 | **FAIL** |",
-        "| spikes | blocking | nan | in [0.05, 0.25] | **FAIL**: layers.0.spike_rate is nan, not a finite number |",
+        "| spikes | blocking | nan | in \\[0.05, 0.25] | **FAIL**: layers.0\\.spike_rate is nan, not a finite number |",
         "| energy | advisory | 0.62 | &lt;= 0.5 | **FAIL** |",
         "| vs_best | blocking | 3.05 | &lt;= 2.8 (best_green 20260201T000000Z_best) | **FAIL** |",
         "| mode | blocking | a\\|b | == a\\|b | pass |",
@@ -243,7 +246,7 @@ def test_run_report_dirty_unknown_and_forced() -> None:
 
 def test_run_report_summary_and_next_action(report: str) -> None:
     assert (
-        "## Summary\n\nLoss went up | spikes died.\nSee &lt;script&gt;alert(1)&lt;/script&gt; & notes\n\n"
+        "## Summary\n\nLoss went up \\| spikes died.\nSee &lt;script&gt;alert(1)&lt;/script&gt; & notes\n\n"
         "**Next action:** Rerun with lr 1e-4 &lt;b&gt;today&lt;/b&gt;\n"
     ) in report
     assert "<script>" not in report and "<b>" not in report
@@ -294,7 +297,9 @@ def test_ledger_row_and_month_row() -> None:
 
 def test_month_page_header() -> None:
     header = reports.month_header("2026-02")
-    assert header.startswith("# Runs registered in 2026-02\n\n[Back to the index](../../index.md)\n")
+    assert header.startswith(
+        reports.DERIVED_NOTE + "# Runs registered in 2026-02\n\n[Back to the index](../../index.md)\n"
+    )
     assert header.endswith(
         "| # | Registered | Run | Phase | Verdict | Gates | Summary |\n| --- | --- | --- | --- | --- | --- | --- |\n"
     )
@@ -309,7 +314,9 @@ def status_with(*records: dict[str, Any]) -> dict[str, Any]:
 
 def test_index_without_runs() -> None:
     text = reports.render_index(initial_status(PROGRAM), [])
-    assert text.startswith("# Run registry — asnn | goose\n\nCurrent phase: **A** · runs: 0 · latest: none yet\n")
+    assert text.startswith(
+        reports.DERIVED_NOTE + "# Run registry — asnn \\| goose\n\nCurrent phase: **A** · runs: 0 · latest: none yet\n"
+    )
     assert "## Latest decision\n\nNo run registered yet.\n" in text
     assert "## Open needs-input\n\nNone.\n" in text
     assert "## Recent runs (latest 0 of 0)" in text
@@ -356,7 +363,9 @@ def test_status_board_lists_every_phase() -> None:
         "phases": {"B": {"run_id": RUN_ID, "verdict": "RED", "passed": 1, "total": 5, "gates": red["gates"]}}
     }
     board = reports.render_board(PROGRAM, status, gate_results)
-    assert board.startswith("# Status board — asnn | goose\n\nCurrent phase: **B** · runs registered: 2 · latest: ")
+    assert board.startswith(
+        reports.DERIVED_NOTE + "# Status board — asnn \\| goose\n\nCurrent phase: **B** · runs registered: 2 · latest: "
+    )
     phase_rows = [line for line in board.splitlines() if re.match(r"^\| [ABC] \|", line)]
     assert phase_rows == [
         "| A | Dense baseline | passed | 1 | `a1` | GREEN | `a1` |",

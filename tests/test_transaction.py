@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import git_out, register_ok, run
 from conftest import git, snapshot
+from ruamel.yaml import YAML
 
 from gerhard import transaction
 
@@ -213,3 +214,101 @@ def test_random_kills_never_half_register(busy: Path, bundle_b_red: Path, capsys
     assert run(capsys, "rebuild", "--check", "--repo", busy).rc == 0
     assert git_out(busy, "fsck", "--no-dangling").strip() == ""
     print(f"{rounds} random kills: {outcomes}")
+
+
+def test_git_commands_running_alongside_never_revert_a_registration(
+    registry: Path, bundle_a: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's `git add` + `git commit` loop runs during 20 registrations: each registration lands
+    whole or is refused in one line; none is reverted by a commit made meanwhile."""
+    import threading
+
+    stop = threading.Event()
+
+    def user_loop() -> None:
+        n = 0
+        while not stop.is_set():
+            (registry / f"user_{n}.txt").write_text(f"{n}\n")
+            for args in (["add", f"user_{n}.txt"], ["commit", "-q", "-m", f"user {n}"]):
+                subprocess.run(["git", *args], cwd=registry, capture_output=True)
+            n += 1
+
+    user = threading.Thread(target=user_loop)
+    user.start()
+    outcomes: dict[str, str] = {}
+    try:
+        for n in range(20):
+            run_id = f"busy_{n:02d}"
+            proc = subprocess.run(
+                [sys.executable, "-m", "gerhard", "register", "--repo", str(registry), "--run-id", run_id,
+                 "--phase", "A", "--source-dir", str(bundle_a)],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            if proc.returncode == 0:
+                outcomes[run_id] = "landed"
+            else:
+                assert proc.returncode == 2, proc.stderr
+                assert len(proc.stderr.splitlines()) == 1, proc.stderr
+                assert "index.lock exists" in proc.stderr or "moved while registering" in proc.stderr, proc.stderr
+                outcomes[run_id] = "refused"
+    finally:
+        stop.set()
+        user.join()
+    assert leftovers(registry) == []
+    for run_id, outcome in outcomes.items():
+        in_head = subprocess.run(["git", "cat-file", "-e", f"HEAD:state/runs/{run_id}.yaml"], cwd=registry)
+        assert (in_head.returncode == 0) == (outcome == "landed"), run_id
+        if outcome == "refused":
+            assert not (registry / "outputs" / run_id).exists()
+    assert "landed" in outcomes.values()
+    tracked = [line for line in git_out(registry, "status", "--porcelain").splitlines() if not line.startswith("??")]
+    assert all(line[3:].startswith("user_") for line in tracked), tracked  # only the user's own files
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+
+
+def test_a_bundle_rewritten_during_registration_gives_one_consistent_record(
+    registry: Path, bundle_a: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """metrics.json rewritten in place in a loop while registering: the record's metrics, the
+    archived file and its MANIFEST entry always come from the same bytes (or the run is refused)."""
+    import hashlib
+    import json
+    import threading
+
+    from cli_helpers import register
+
+    metrics = bundle_a / "metrics.json"
+    versions = [json.dumps({"final": {"val_loss": v, "train_loss": v}}).encode() for v in (1.5, 2.5)]
+    stop = threading.Event()
+
+    def rewrite() -> None:
+        n = 0
+        while not stop.is_set():
+            with open(metrics, "wb") as f:  # in place: a reader can also see it empty or half-written
+                f.write(versions[n % 2])
+            n += 1
+            time.sleep(0.0005)  # mostly whole files, sometimes a half-written one
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        results = [register(capsys, registry, f"rewrite_{n:02d}", "A", bundle_a) for n in range(10)]
+    finally:
+        stop.set()
+        writer.join()
+    landed = 0
+    for n, result in enumerate(results):
+        run_id = f"rewrite_{n:02d}"
+        if result.rc != 0:
+            assert result.rc == 2 and len(result.err.splitlines()) == 1, result.err
+            continue
+        landed += 1
+        archived = (registry / "outputs" / run_id / "metrics.json").read_bytes()
+        manifest = json.loads((registry / "outputs" / run_id / "MANIFEST").read_text())
+        entry = next(f for f in manifest["files"] if f["path"] == "metrics.json")
+        assert entry["sha256"] == hashlib.sha256(archived).hexdigest()
+        assert entry["size"] == len(archived)
+        record = YAML(typ="safe").load((registry / "state" / "runs" / f"{run_id}.yaml").read_text())
+        assert record["metrics"]["val_loss"] == json.loads(archived)["final"]["val_loss"]
+    assert landed > 0, [r.err for r in results]
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0

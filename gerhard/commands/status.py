@@ -7,16 +7,22 @@ from typing import Any
 
 from gerhard import queries, state
 from gerhard.output import print_json
+from gerhard.phases import REMOVED_PHASES
+
+
+def phase_line(pid: str, p: dict[str, Any]) -> str:
+    latest = f"latest {p['latest_run']} {p['latest_verdict']}" if p["latest_run"] else "no runs"
+    passed = f", passed by {p['passed_by']}" if p.get("passed_by") else ""
+    return f"  {pid:<4} {p['state']:<8} {p['runs']:>4} run{'s' if p['runs'] != 1 else ' '}  {latest}{passed}"
 
 
 def format_status(s: dict[str, Any]) -> str:
     current = s["current_phase"]
     head = f"phase {current} ({s['phases'][current]['state']})" if current else "all phases passed"
     lines = [f"{s['program']}: {head}, {s['run_count']} run{'s' if s['run_count'] != 1 else ''} registered"]
-    for pid, p in s["phases"].items():
-        latest = f"latest {p['latest_run']} {p['latest_verdict']}" if p["latest_run"] else "no runs"
-        passed = f", passed by {p['passed_by']}" if p.get("passed_by") else ""
-        lines.append(f"  {pid:<4} {p['state']:<8} {p['runs']:>4} run{'s' if p['runs'] != 1 else ' '}  {latest}{passed}")
+    lines += [phase_line(pid, p) for pid, p in s["phases"].items()]
+    removed = s.get(REMOVED_PHASES) or {}
+    lines += [phase_line(pid, p) + f" (no longer in {state.PROGRAM})" for pid, p in removed.items()]
     if s["latest_run"]:
         lines.append(f"latest: {s['latest_run']} ({s['latest_verdict']}) at {s.get('latest_registered_at')}")
     for n in s["open_needs_input"]:
