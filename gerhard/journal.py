@@ -251,10 +251,9 @@ def settle(repo: gitrepo.RepoInfo, in_process: bool = False) -> str | None:
     if txn is None:
         return None
     subject = txn.data.get("subject", "a registration")
-    commit = txn.data.get("commit")
+    commit: str | None = txn.data.get("commit")
     current = gitrepo.ref_value(repo.root, txn.data["ref"]) if commit else None
-    landed = commit is not None and current is not None
-    if landed and (current == commit or gitrepo.is_ancestor(repo.root, commit, current)):
+    if commit and current and (current == commit or gitrepo.is_ancestor(repo.root, commit, current)):
         roll_forward(txn)
         return (
             f"finished an interrupted transaction ({subject}): its commit {commit[:12]} is on the branch; "

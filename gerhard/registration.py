@@ -7,6 +7,7 @@ work tree files are written atomically and just those paths are added to the use
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class RegistrationResult:
     artifact_root: str
     already_registered: bool = False
     failed_gates: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # notebook and OS droppings left out of the bundle
 
     def __str__(self) -> str:
         head = "already registered (no change)" if self.already_registered else f"commit {self.commit}"
@@ -55,6 +57,8 @@ class RegistrationResult:
             lines.append(f"  failed gates: {', '.join(self.failed_gates)}")
         if self.needs_input:
             lines.append(f"  needs input: {self.needs_input}")
+        if self.skipped:
+            lines.append(f"  skipped (not run files): {', '.join(self.skipped)}")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
@@ -88,7 +92,7 @@ def register(
         artifacts = load_artifacts(program, phase_def, bundle, root)
         previous = already_registered(root, run_id, phase, bundle)
         if previous is not None:
-            return previous
+            return dataclasses.replace(previous, skipped=list(bundle.skipped))
         status = status_now(program, state.load_status(root), lambda rel: state.read_text(root, rel))
         check_phase_allowed(program, status, phase, force)
         report = evaluate_gates(list(phase_def.gates), artifacts, baselines_for(status, phase_def.gates, phase))
@@ -109,7 +113,7 @@ def register(
         files = archive_files(run_id, bundle, extra_files or {})
         files.update(derived_files(root, program, status, record))
         commit = commit_files(root, files, commit_message(record, report), verify=verify)
-        return result_of(record, report, commit)
+        return dataclasses.replace(result_of(record, report, commit), skipped=list(bundle.skipped))
 
 
 def with_folder_dossier(

@@ -44,7 +44,12 @@ def _registry(root: str | None) -> Any:
     resources = []
     for d in reversed(_dirs(root)):
         for path in d.glob("*.json"):
-            doc = json.loads(path.read_text())
+            try:
+                doc = json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, OSError) as e:
+                raise SchemaError(f"schema file {path} cannot be read as JSON ({e}): fix or remove it") from None
+            if not isinstance(doc, dict):
+                raise SchemaError(f"schema file {path} is not a JSON object: fix or remove it")
             resource = Resource.from_contents(doc, default_specification=DRAFT202012)  # no "$schema": 2020-12
             resources.append((path.name, resource))
             resources.append((doc.get("$id", path.name), resource))

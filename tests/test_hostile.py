@@ -383,3 +383,17 @@ def test_clean_text_refuses_other_control_characters(bad: str) -> None:
     with pytest.raises(UserError) as exc:
         clean_text("the next action", f"go\r\non{bad}now")
     assert str(exc.value) == f"the next action contains the control character {bad!r}: remove it and register again"
+
+
+def test_notebook_droppings_are_skipped_and_said(registry: Path, bundle_a: Path, capsys) -> None:
+    (bundle_a / ".ipynb_checkpoints").mkdir()
+    (bundle_a / ".ipynb_checkpoints" / "run-checkpoint.ipynb").write_text("{}\n")
+    (bundle_a / ".DS_Store").write_bytes(b"\0\1")
+    result = run(capsys, "register", "--repo", registry, "--run-id", "drops", "--phase", "A", "--source-dir", bundle_a)
+    assert result.rc == 0, result.err
+    assert "  skipped (not run files): .DS_Store, .ipynb_checkpoints\n" in result.out
+    assert not (registry / "outputs" / "drops" / ".DS_Store").exists()
+    as_json = run(
+        capsys, "register", "--repo", registry, "--run-id", "drops", "--phase", "A", "--source-dir", bundle_a, "--json"
+    )
+    assert json.loads(as_json.out)["skipped"] == [".DS_Store", ".ipynb_checkpoints"]
