@@ -18,6 +18,7 @@ def register_run(
     force: bool = False,
     dossier: Path | str | None = None,
     verify: bool = True,
+    push: bool = False,
 ) -> RegistrationResult:
     """Register the bundle in source_dir as run `run_id` of `phase`: one git commit in repo_root.
 
@@ -25,8 +26,16 @@ def register_run(
     verified and registered, run_id and phase default to the dossier's, and the dossier is archived.
     Raises gerhard.UserError (with a message saying what to do) on bad input; the repository is
     then exactly as before. Registering the same bundle again is a no-op. verify=False skips the
-    repository's pre-commit and commit-msg hooks, like `git commit --no-verify`.
+    repository's pre-commit and commit-msg hooks, like `git commit --no-verify`. push=True pushes
+    the commit to the branch's upstream, replaying it on the new head when the remote moved.
     """
+    if push:
+        from gerhard.push import register_and_push
+
+        def first() -> RegistrationResult:
+            return register_run(run_id, phase, source_dir, repo_root, summary, next_action, force, dossier, verify)
+
+        return register_and_push(Path(repo_root), first, verify)
     if (source_dir is None) == (dossier is None):
         raise UserError("register_run needs exactly one of source_dir= (a bundle folder) or dossier= (a dossier file)")
     if dossier is not None:

@@ -94,6 +94,12 @@ def _register_args(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="register even if the phase is not open yet")
     p.add_argument("--fail-on-red", action="store_true", help="exit 1 when the verdict is RED")
     p.add_argument(
+        "--push",
+        action="store_true",
+        help="push the registration to the branch's upstream; if the remote moved, replay it on the new head "
+        "(derived files recomputed, gates re-evaluated) and retry",
+    )
+    p.add_argument(
         "--no-verify",
         action="store_true",
         help="skip the repository's pre-commit and commit-msg hooks, as 'git commit --no-verify' does",
@@ -196,6 +202,7 @@ def dispatch(args: argparse.Namespace) -> int:
             as_json=args.json,
             dossier=args.dossier,
             verify=not args.no_verify,
+            push=args.push,
         )
     if cmd == "doctor":
         from gerhard.commands.doctor import doctor

@@ -239,6 +239,11 @@ def write_tree(root: Path, trees: dict[str, TreeEntries], blobs: Mapping[str, st
     raise AssertionError("unreachable: the root tree is always written")
 
 
+def config_value(root: Path, key: str) -> str | None:
+    out = run_git(root, "config", "--get", key, check=False).decode().strip()
+    return out or None
+
+
 def config_bool(root: Path, key: str) -> bool:
     out = run_git(root, "config", "--type=bool", "--get", key, check=False).decode().strip()
     return out == "true"
@@ -280,12 +285,11 @@ def update_ref(root: Path, ref: str, new: str, old: str | None, reason: str) -> 
     raise GitError(f"{ref} moved while registering (another commit or registration?): run the command again")
 
 
-def update_index(root: Path, index: Path, entries: Mapping[str, str | None]) -> None:
-    """Set these paths in the index file `index` (None removes one), leaving every other entry."""
-    zero = info(root).zero
-    lines = [f"{BLOB_MODE} {sha}\t{path}\n" if sha else f"0 {zero}\t{path}\n" for path, sha in entries.items()]
+def add_to_index(root: Path, index: Path, paths: list[str]) -> None:
+    """`git add` these work-tree files into the index file `index` (blobs as git makes them, and their
+    stat data, so git sees them up to date at once), leaving every other entry."""
     env = dict(os.environ, GIT_INDEX_FILE=str(index))
-    run_git(root, "update-index", "--index-info", input="".join(lines).encode(), env=env)
+    run_git(root, "update-index", "--add", "-z", "--stdin", input="".join(f"{p}\0" for p in paths).encode(), env=env)
 
 
 def read_tree_into(root: Path, index: Path, tree: str) -> None:

@@ -227,17 +227,18 @@ def _merge_into_index(txn: Txn, blobs: dict[str, str]) -> None:
     old = {rel: old_blob for rel, old_blob in txn.data.get("old_blobs", {}).items()}
     staged = gitrepo.index_entries(repo.root, list(blobs))
     entries = {rel: sha for rel, sha in blobs.items() if staged.get(rel) in (old.get(rel), sha)}
-    prepare_index(txn, entries)
+    on_disk = gitrepo.worktree_blobs(repo.root, list(entries), {rel: {sha} for rel, sha in entries.items()})
+    prepare_index(txn, [rel for rel, sha in entries.items() if on_disk[rel] == sha])  # never the user's edits
     os.replace(txn.prepared_index, repo.index)
 
 
-def prepare_index(txn: Txn, entries: dict[str, str]) -> None:
+def prepare_index(txn: Txn, paths: list[str]) -> None:
     """The user's index plus these entries, in the journal folder (the lock keeps the source still)."""
     repo, target = txn.repo, txn.prepared_index
     target.unlink(missing_ok=True)
     if repo.index.is_file():
         _link_or_copy(repo.index, target)  # git writes the result by rename: the user's file is untouched
-    gitrepo.update_index(repo.root, target, entries)
+    gitrepo.add_to_index(repo.root, target, paths)
 
 
 def finish(txn: Txn) -> None:

@@ -62,7 +62,7 @@ def commit_files(root: Path, files: dict[str, bytes], message: str, verify: bool
             commit = gitrepo.commit_tree(
                 root, tree, head.sha, message, sign=gitrepo.config_bool(root, "commit.gpgSign")
             )
-            journal.prepare_index(txn, blobs)
+            journal.prepare_index(txn, list(blobs))
             txn.save(commit=commit, blobs=blobs)
             checkpoint("prepared")
             gitrepo.update_ref(root, head.ref, commit, head.sha, message.splitlines()[0])  # the commit point

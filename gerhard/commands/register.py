@@ -22,13 +22,24 @@ def register(
     as_json: bool = False,
     dossier: Path | None = None,
     verify: bool = True,
+    push: bool = False,
 ) -> int:
-    result = _register(repo, run_id, phase, source_dir, summary, next_action, force, dossier, verify)
+    def first() -> RegistrationResult:
+        return _register(repo, run_id, phase, source_dir, summary, next_action, force, dossier, verify)
+
+    if push:
+        from gerhard.push import register_and_push
+
+        result = register_and_push(repo, first, verify)
+    else:
+        result = first()
     if as_json:
         print_json(result.as_dict())
     else:
         print(result)
-        if not result.already_registered:
+        if push:
+            print("  pushed: review the registration commit in a pull request")
+        elif not result.already_registered:
             print("next: git push, and review the registration commit in a pull request")
     return 1 if fail_on_red and result.verdict == "RED" else 0
 

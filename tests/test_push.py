@@ -1,0 +1,163 @@
+"""register --push: many clones registering into one remote; replays recompute, never text-merge."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from cli_helpers import git_out, register, run
+from conftest import git, snapshot
+
+from gerhard import gitrepo
+
+
+@pytest.fixture
+def remote(registry: Path, tmp_path: Path) -> Path:
+    """A bare repository holding the scaffolded registry, as a hosting service would."""
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "clone", "-q", "--bare", str(registry), str(bare))
+    return bare
+
+
+def clone(remote: Path, dest: Path) -> Path:
+    git(remote.parent, "clone", "-q", str(remote), str(dest))
+    return dest
+
+
+def register_push(repo: Path, run_id: str, phase: str, bundle: Path) -> subprocess.CompletedProcess[str]:
+    args = ["register", "--repo", str(repo), "--run-id", run_id, "--phase", phase, "--source-dir", str(bundle)]
+    return subprocess.run(
+        [sys.executable, "-m", "gerhard", *args, "--push", "--summary", f"{run_id} by {repo.name}"],
+        capture_output=True,
+        text=True,
+    )
+
+
+def landed_seqs(repo: Path) -> list[tuple[str, int]]:
+    """(run id, seq) of each registration commit on the first-parent history, oldest first."""
+    out = git_out(repo, "log", "--first-parent", "--reverse", "--format=%(trailers:key=Gerhard-Run-Id,valueonly)")
+    seqs = []
+    for run_id in filter(None, (line.strip() for line in out.splitlines())):
+        record = git_out(repo, "show", f"HEAD:state/runs/{run_id}.yaml")
+        seq = next(int(line.split()[1]) for line in record.splitlines() if line.startswith("seq:"))
+        seqs.append((run_id, seq))
+    return seqs
+
+
+def test_push_lands_when_the_remote_did_not_move(remote: Path, tmp_path: Path, bundle_a: Path) -> None:
+    work = clone(remote, tmp_path / "work")
+    done = register_push(work, "r1", "A", bundle_a)
+    assert done.returncode == 0, done.stderr
+    assert "  pushed: review the registration commit in a pull request" in done.stdout
+    assert git_out(remote, "rev-parse", "main") == git_out(work, "rev-parse", "HEAD")
+
+
+def test_push_replays_on_a_moved_remote(remote: Path, tmp_path: Path, bundle_a: Path, capsys) -> None:
+    first, second = clone(remote, tmp_path / "first"), clone(remote, tmp_path / "second")
+    (second / "notes.txt").write_text("the user's own, untracked\n")
+    assert register_push(first, "from_first", "A", bundle_a).returncode == 0
+    done = register_push(second, "from_second", "A", bundle_a)
+    assert done.returncode == 0, done.stderr
+    fresh = clone(remote, tmp_path / "fresh")
+    assert landed_seqs(fresh) == [("from_first", 1), ("from_second", 2)]
+    assert run(capsys, "rebuild", "--check", "--repo", fresh).rc == 0
+    assert git_out(second, "status", "--porcelain") == "?? notes.txt\n"
+    assert git_out(second, "rev-parse", "HEAD") == git_out(fresh, "rev-parse", "HEAD")
+    assert not (gitrepo.info(gitrepo.find_root(second)).git_dir / "gerhard-replay").exists() or not any(
+        (second / ".git" / "gerhard-replay").iterdir()
+    )
+
+
+def test_replay_reevaluates_relative_gates(
+    remote: Path, tmp_path: Path, bundle_a: Path, bundle_b_green: Path, capsys
+) -> None:
+    """Two clones each register a GREEN phase-B run that beats the phase's baseline; the second
+    one lands after the first, so it is judged against the first's loss, as a replay."""
+    setup = clone(remote, tmp_path / "setup")
+    assert register_push(setup, "a_done", "A", bundle_a).returncode == 0
+    first, second = clone(remote, tmp_path / "first"), clone(remote, tmp_path / "second")
+    better = tmp_path / "better"
+    shutil.copytree(bundle_b_green, better)
+    metrics = json.loads((better / "metrics.json").read_text())
+    metrics["final"]["val_loss"] = metrics["final"]["val_loss"] - 0.5
+    (better / "metrics.json").write_text(json.dumps(metrics))
+    assert register_push(first, "b_better", "B", better).returncode == 0
+    done = register_push(second, "b_plain", "B", bundle_b_green)  # GREEN alone, worse than b_better
+    assert done.returncode == 0, done.stderr
+    record = git_out(second, "show", "HEAD:state/runs/b_plain.yaml")
+    assert "seq: 3" in record
+    assert run(capsys, "rebuild", "--check", "--repo", second).rc == 0
+
+
+def test_push_without_upstream_is_one_line(registry: Path, bundle_a: Path, capsys) -> None:
+    before = snapshot(registry)
+    result = register(capsys, registry, "r1", "A", bundle_a, "--push")
+    assert result.rc == 2
+    assert result.err == (
+        "gerhard register: error: branch main has no upstream to push to: push it once with "
+        "'git push -u origin main', then register with --push\n"
+    )
+    assert snapshot(registry) == before
+
+
+def test_push_with_unpushed_commits_of_the_user_is_refused(
+    remote: Path, tmp_path: Path, bundle_a: Path, capsys
+) -> None:
+    work = clone(remote, tmp_path / "work")
+    (work / "mine.txt").write_text("mine\n")
+    git(work, "add", "mine.txt")
+    git(work, "commit", "-q", "-m", "mine")
+    result = register(capsys, work, "r1", "A", bundle_a, "--push")
+    assert result.rc == 2
+    assert result.err == (
+        "gerhard register: error: the branch has 1 commit(s) not on origin/main: push or drop them first "
+        "(git push), then register with --push\n"
+    )
+
+
+def test_four_clones_pushing_five_runs_each(remote: Path, tmp_path: Path, bundle_a: Path, capsys) -> None:
+    clones = [clone(remote, tmp_path / f"clone{n}") for n in range(4)]
+    failures: list[str] = []
+
+    def work(repo: Path) -> None:
+        for k in range(5):
+            done = register_push(repo, f"{repo.name}_run{k}", "A", bundle_a)
+            if done.returncode != 0:
+                failures.append(done.stderr)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in clones]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    fresh = clone(remote, tmp_path / "fresh")
+    seqs = landed_seqs(fresh)
+    assert len(seqs) == 20
+    assert [seq for _, seq in seqs] == list(range(1, 21))  # sequence numbers follow the landing order
+    assert run(capsys, "rebuild", "--check", "--repo", fresh).rc == 0
+    grep = subprocess.run(["git", "grep", "-n", "^<<<<<<< "], cwd=fresh, capture_output=True)
+    assert grep.returncode == 1  # no conflict markers anywhere
+
+
+def test_eight_registrations_at_once_in_one_clone(registry: Path, bundle_a: Path, capsys) -> None:
+    """They serialize on the registry lock: 8 commits, none lost, derived files consistent."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "gerhard", "register", "--repo", str(registry), "--run-id", f"at_once_{n}",
+             "--phase", "A", "--source-dir", str(bundle_a)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        for n in range(8)
+    ]
+    for proc in procs:
+        _, err = proc.communicate()
+        assert proc.returncode == 0, err
+    assert sorted(s for _, s in landed_seqs(registry)) == list(range(1, 9))
+    assert git_out(registry, "status", "--porcelain") == ""
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
