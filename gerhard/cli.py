@@ -171,6 +171,19 @@ def build_parser() -> argparse.ArgumentParser:
         "removed. Says what it did, or that all is well; exit 1 if a problem is left that needs you.",
         json_out=True,
     )
+    p = _add(
+        sub,
+        "rebase",
+        "replay this branch's registrations on its base, so its pull request merges without conflicts",
+        "Replay the commits of this branch on BASE (default: its upstream, else origin/HEAD): each\n"
+        "registration is registered again from its archived bundle (derived files recomputed, gates\n"
+        "re-evaluated against the baselines on BASE, sequence numbers after BASE's runs); other commits\n"
+        "are cherry-picked. Says which verdicts changed. Then push with --force-with-lease.",
+        json_out=True,
+    )
+    p.add_argument("base", nargs="?", help="the branch to rebase on, e.g. origin/main (fetch it first)")
+    p.add_argument("--no-verify", action="store_true", help="skip the repository's pre-commit and commit-msg hooks")
+
     p = _add(sub, "hook", "run one of gerhard's git hooks (what hooks/pre-commit calls)")
     p.add_argument("name", choices=["pre-commit"], help="the hook to run")
 
@@ -208,6 +221,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from gerhard.commands.doctor import doctor
 
         return doctor(args.repo, as_json=args.json)
+    if cmd == "rebase":
+        from gerhard.commands.rebase import rebase
+
+        return rebase(args.repo, args.base, verify=not args.no_verify, as_json=args.json)
     if cmd == "hook":
         from gerhard.commands.hook import hook
 
