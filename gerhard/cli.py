@@ -184,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("base", nargs="?", help="the branch to rebase on, e.g. origin/main (fetch it first)")
     p.add_argument("--no-verify", action="store_true", help="skip the repository's pre-commit and commit-msg hooks")
 
+    p = _add(
+        sub,
+        "merge-driver",
+        "git's merge driver for derived files (configured by 'gerhard hooks install'): recompute, never text-merge",
+        repo=False,
+    )
+    for name, what in (("base", "%O"), ("ours", "%A"), ("theirs", "%B"), ("path", "%P")):
+        p.add_argument(name, help=f"git's {what}")
+
     p = _add(sub, "hook", "run one of gerhard's git hooks (what hooks/pre-commit calls)")
     p.add_argument("name", choices=["pre-commit"], help="the hook to run")
 
@@ -221,6 +230,11 @@ def dispatch(args: argparse.Namespace) -> int:
         from gerhard.commands.doctor import doctor
 
         return doctor(args.repo, as_json=args.json)
+    if cmd == "merge-driver":
+        from gerhard import gitrepo
+        from gerhard.mergedriver import merge_driver
+
+        return merge_driver(gitrepo.find_root(Path(".")), Path(args.ours), args.path)
     if cmd == "rebase":
         from gerhard.commands.rebase import rebase
 

@@ -139,6 +139,13 @@ def refold_files(
     return status, files
 
 
+def landing_order(record: dict[str, Any]) -> tuple[int, str, str]:
+    """The order runs are folded in: by sequence number, which registration and a replay (register
+    --push, gerhard rebase) give in landing order; two branches merged by hand can hold the same
+    number, then the earlier registration first, then the run id: always one order, everywhere."""
+    return int(record["seq"]), str(record["registered_at"]), str(record["run_id"])
+
+
 def stored_records(status: dict[str, Any], existing: Existing) -> list[dict[str, Any]]:
     """The record of every run the ledger months of `status` list."""
     records = []
@@ -162,7 +169,7 @@ def status_now(program: Program, status: dict[str, Any] | None, existing: Existi
     if status.get(DIGEST) == program_digest(program):
         return status_for_program(status, program)
     now = initial_status(program)
-    for record in sorted(stored_records(status, existing), key=lambda r: r["seq"]):
+    for record in sorted(stored_records(status, existing), key=landing_order):
         now = fold_run(now, program, record)
     now[DIGEST] = status.get(DIGEST)
     return now
@@ -181,7 +188,7 @@ def rebuild_all(
     gate_results: dict[str, Any] = {"phases": {}}
     files: dict[str, str] = {}
     months: dict[str, list[dict[str, Any]]] = {}
-    for record in sorted(records, key=lambda r: r["seq"]):
+    for record in sorted(records, key=landing_order):
         status = fold_run(status, program, record)
         gate_results = gate_results_after(gate_results, record)
         row = reports.ledger_row(record)

@@ -12,6 +12,7 @@ from typing import Any
 
 from gerhard import gitrepo, state
 from gerhard.bundle import check_run_id
+from gerhard.derive import landing_order
 from gerhard.errors import StateError, UserError
 from gerhard.journal import settle_pending
 from gerhard.phases import REMOVED_PHASES, initial_status, status_for_program
@@ -97,4 +98,4 @@ def all_records(root: Path) -> list[dict[str, Any]]:
         record = state.read_record(root, path.stem)
         if record is not None:
             records.append(record)
-    return sorted(records, key=lambda r: r["seq"])
+    return sorted(records, key=landing_order)

@@ -1,0 +1,122 @@
+"""The git merge driver for derived files: recomputed from the merged records, never text-merged.
+
+Two branches that each registered runs both change every derived file (status, gate results, the
+ledger, the index pages, the status board). Configured by `gerhard hooks install` (merge.gerhard
+in .git/config, `merge=gerhard` in .gitattributes), git calls `gerhard merge-driver %O %A %B %P`
+for each such file in a merge, rebase or cherry-pick; the driver writes into %A what `rebuild`
+computes from the run records of both sides (per-run files never collide) and program.yaml of ours.
+The records of one merge are read once and cached in the git dir for the other files of that merge.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from gerhard import gitrepo, state
+from gerhard.errors import GitError
+
+ATTRIBUTES = [
+    "state/program_status.yaml",
+    "state/gate_results.yaml",
+    "state/ledger/*.jsonl",
+    "reports/index.md",
+    "reports/*/*/index.md",
+    "docs/ops/STATUS_BOARD.md",
+]
+ATTRIBUTES_MARK = "# gerhard: derived files are recomputed when branches merge (gerhard merge-driver)"
+CACHE = "gerhard-merge-cache.json"
+
+
+def configure(root: Path, python: str = sys.executable) -> list[str]:
+    """merge.gerhard in the repository's config and the attributes in .gitattributes; what changed."""
+    done = []
+    driver = f"{python} -m gerhard merge-driver %O %A %B %P"
+    if gitrepo.config_value(root, "merge.gerhard.driver") != driver:
+        gitrepo.run_git(root, "config", "merge.gerhard.name", "gerhard: derived files recomputed from the records")
+        gitrepo.run_git(root, "config", "merge.gerhard.driver", driver)
+        done.append("configured the merge driver merge.gerhard in .git/config")
+    attributes = root / ".gitattributes"
+    text = attributes.read_text(encoding="utf-8") if attributes.is_file() else ""
+    if ATTRIBUTES_MARK not in text:
+        lines = [ATTRIBUTES_MARK, *(f"{pattern} merge=gerhard" for pattern in ATTRIBUTES)]
+        state.atomic_write(attributes, (text + ("\n" if text and not text.endswith("\n") else "")).encode()
+                           + ("\n".join(lines) + "\n").encode())  # fmt: skip
+        done.append("added the derived files to .gitattributes (merge=gerhard): commit it so every clone merges them")
+    return done
+
+
+def other_side(root: Path) -> str:
+    """The commit being merged in: git names it in GITHEAD_<sha> (merge), or in the sequencer's state
+    (rebase, cherry-pick, revert)."""
+    for key in os.environ:
+        if key.startswith("GITHEAD_") and re.fullmatch(r"[0-9a-f]{40,64}", key[8:]):
+            return key[8:]
+    repo = gitrepo.info(root)
+    done = repo.git_dir / "rebase-merge" / "done"
+    if done.is_file():
+        lines = done.read_text().split("\n")
+        last = [line for line in lines if line.strip() and not line.startswith("#")][-1].split()
+        if len(last) > 1:
+            return gitrepo.run_git(root, "rev-parse", last[1]).decode().strip()
+    for name in ("CHERRY_PICK_HEAD", "REVERT_HEAD", "MERGE_HEAD"):
+        if (repo.git_dir / name).is_file():
+            return (repo.git_dir / name).read_text().split()[0]
+    raise GitError("gerhard merge-driver: cannot tell which commit is being merged in: run 'gerhard rebuild'")
+
+
+def records_of(root: Path, commit: str) -> dict[str, str]:
+    """run id -> record text, as committed (one ls-tree and one cat-file process)."""
+    out = gitrepo.run_git(root, "ls-tree", "-z", commit, "--", f"{state.RUNS_DIR}/").decode()
+    entries = [line.split("\t", 1) for line in out.split("\0") if line]
+    blobs = [(meta.split()[2], Path(path).stem) for meta, path in entries if path.endswith(".yaml")]
+    if not blobs:
+        return {}
+    raw = gitrepo.run_git(root, "cat-file", "--batch", input="".join(f"{sha}\n" for sha, _ in blobs).encode())
+    texts, pos = {}, 0
+    for _, run_id in blobs:
+        nl = raw.index(b"\n", pos)
+        size = int(raw[pos:nl].split()[2])
+        texts[run_id] = raw[nl + 1 : nl + 1 + size].decode("utf-8")
+        pos = nl + 1 + size + 1
+    return texts
+
+
+def merged_records(root: Path, ours: str, theirs: str) -> list[dict[str, Any]]:
+    from gerhard.yamlio import read_state_yaml
+
+    cache = gitrepo.info(root).git_dir / CACHE
+    key = f"{ours} {theirs}"
+    try:
+        cached = json.loads(cache.read_text(encoding="utf-8"))
+        if cached.get("key") == key:
+            return list(cached["records"])
+    except (OSError, ValueError):
+        pass
+    texts = {**records_of(root, theirs), **records_of(root, ours)}  # a run on both sides: ours
+    records = [read_state_yaml(text, state.record_path(run_id)) for run_id, text in sorted(texts.items())]
+    cache.write_text(json.dumps({"key": key, "records": records}), encoding="utf-8")
+    return records
+
+
+def merge_driver(root: Path, ours_file: Path, path: str) -> int:
+    """Write the recomputed content of `path` into ours_file (git's %A); 0 = merged cleanly."""
+    from gerhard.derive import rebuild_files
+
+    ours = gitrepo.run_git(root, "rev-parse", "HEAD").decode().strip()
+    theirs = other_side(root)
+    program_text = gitrepo.show(root, ours, state.PROGRAM)
+    if program_text is None:
+        raise GitError(
+            f"gerhard merge-driver: no {state.PROGRAM} in HEAD: merge {path} by hand, then 'gerhard rebuild'"
+        )
+    program = state.program_from_text(program_text.decode("utf-8"))
+    mine = ours_file.read_text(encoding="utf-8") if ours_file.is_file() else None
+    files = rebuild_files(program, merged_records(root, ours, theirs), lambda rel: mine if rel == path else None)
+    if path in files:
+        ours_file.write_text(files[path], encoding="utf-8")
+    return 0
