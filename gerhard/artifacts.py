@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from gerhard import schemas
-from gerhard.bundle import MAX_FILE_BYTES, Bundle, check_file_size, parse_artifact, parse_seed
+from gerhard.bundle import MAX_FILE_BYTES, Bundle, check_file_size
 from gerhard.errors import BundleError
+from gerhard.parsing import parse_artifact, parse_seed
 from gerhard.program import Phase, Program
 
 __all__ = ["MAX_FILE_BYTES", "check_required", "check_sizes", "load_artifacts"]

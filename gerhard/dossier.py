@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from gerhard import state
-from gerhard.bundle import Bundle, check_run_id, load_bundle, parse_artifact
+from gerhard.bundle import Bundle, check_run_id, load_bundle
 from gerhard.dossier_bundle import EMBED_LIMIT, dossier_name, encode_bundle, size_text
 from gerhard.errors import BundleError, UserError
+from gerhard.parsing import parse_artifact
 
 VIEW_LIMIT = 1024 * 1024  # text files up to this size are shown in the page (all are embedded)
 VIEWABLE = (".json", ".yaml", ".yml", ".txt", ".md", ".csv", ".diff", ".patch", ".log")

@@ -9,8 +9,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from gerhard.bundle import MAX_DATA_DEPTH, Unreadable, check_int_digits, shown, too_deep
 from gerhard.errors import BundleError, StateError
+from gerhard.parsing import MAX_DATA_DEPTH, Unreadable, check_int_digits, shown, too_deep
 
 
 def _safe() -> Any:

@@ -20,16 +20,14 @@ from gerhard.bundle import (
     bundle_sha256,
     check_relative_name,
     check_run_id,
-    is_finite_number,
     load_bundle,
     manifest_bytes,
     manifest_dict,
-    parse_artifact,
-    parse_seed,
     read_at_most,
     read_member,
 )
 from gerhard.errors import BundleError, UserError
+from gerhard.parsing import is_finite_number, parse_artifact, parse_seed
 
 
 def make(root: Path, files: dict[str, bytes]) -> Path:

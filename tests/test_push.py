@@ -149,9 +149,22 @@ def test_eight_registrations_at_once_in_one_clone(registry: Path, bundle_a: Path
     """They serialize on the registry lock: 8 commits, none lost, derived files consistent."""
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "gerhard", "register", "--repo", str(registry), "--run-id", f"at_once_{n}",
-             "--phase", "A", "--source-dir", str(bundle_a)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "gerhard",
+                "register",
+                "--repo",
+                str(registry),
+                "--run-id",
+                f"at_once_{n}",
+                "--phase",
+                "A",
+                "--source-dir",
+                str(bundle_a),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )  # fmt: skip
         for n in range(8)
     ]

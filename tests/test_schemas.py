@@ -10,8 +10,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from gerhard import schemas, state
-from gerhard.bundle import parse_artifact, parse_seed
 from gerhard.errors import SchemaError
+from gerhard.parsing import parse_artifact, parse_seed
 from gerhard.yamlio import load_state_yaml, to_plain
 
 REPO = Path(__file__).resolve().parent.parent
