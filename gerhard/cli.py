@@ -35,6 +35,8 @@ examples:
   gerhard list --phase B --verdict red           runs that failed phase B
   gerhard export all --format csv > runs.csv
   gerhard doctor                                 finish or undo an interrupted registration
+  gerhard check                                  is every run whole and every derived file up to date?
+  gerhard hooks install                          the pre-commit hook and merge driver for this repo
 
 exit codes: 0 ok, 1 red verdict with --fail-on-red, 2 user error, 3 bug, 130 interrupted,
   141 the reader of the output went away (gerhard list | head)"""
@@ -195,6 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "hook", "run one of gerhard's git hooks (what hooks/pre-commit calls)")
     p.add_argument("name", choices=["pre-commit"], help="the hook to run")
+    p.add_argument("--only", choices=["bundles", "state"], help="check only run bundles, or only state files")
+
+    p = _add(sub, "hooks", "install gerhard's pre-commit hook and merge driver into this repository")
+    p.add_argument("action", choices=["install"], help="install (an existing pre-commit hook is kept and chained)")
+
+    _add(
+        sub,
+        "check",
+        "check the whole registry: records, MANIFESTs, archived files, derived files; exit 1 on problems",
+        json_out=True,
+    )
 
     p = _add(sub, "rebuild", "recompute every derived state file and report from state/runs/")
     mode = p.add_mutually_exclusive_group()
@@ -242,7 +255,15 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "hook":
         from gerhard.commands.hook import hook
 
-        return hook(args.repo, args.name)
+        return hook(args.repo, args.name, only=args.only)
+    if cmd == "hooks":
+        from gerhard.commands.hooks import install
+
+        return install(args.repo)
+    if cmd == "check":
+        from gerhard.commands.check import check
+
+        return check(args.repo, as_json=args.json)
     if cmd == "dossier":
         from gerhard.commands.dossier import dossier
 
