@@ -50,7 +50,13 @@ def register_process(repo: Path, run_id: str, bundle: Path, crash: str | None = 
         env[transaction.CRASH_ENV] = crash
     args = ["register", "--repo", str(repo), "--run-id", run_id, "--phase", "B", "--source-dir", str(bundle)]
     return subprocess.Popen(
-        [sys.executable, "-m", "gerhard", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "gerhard", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # Ctrl-C as in a terminal, also when the tests themselves run in the background (nohup, CI), where
+        # SIGINT is ignored and Python would not turn it into KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
