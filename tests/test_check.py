@@ -141,3 +141,33 @@ def test_hooks_install_keeps_and_chains_an_existing_hook(registry: Path, capsys,
     (registry / "x.txt").write_text("x\n")
     assert commit(registry, "x.txt").returncode == 0
     assert ran.exists()  # the user's own hook still runs
+
+
+def test_the_manifest_works_under_the_pre_commit_framework(registered: Path, tmp_path: Path) -> None:
+    """`pre-commit try-repo` installs gerhard from this repository into its own environment (from PyPI)."""
+    import shutil
+
+    tool = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
+    if not Path(tool).exists():
+        pytest.skip("the pre-commit tool is not installed (pip install pre-commit, part of the dev extras)")
+    source = Path(__file__).resolve().parent.parent
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True).returncode != 0:
+        pytest.skip(f"{source} is not a git checkout: pre-commit try-repo needs one")
+    env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
+    (registered / "outputs" / RUN_A / "seed.txt").write_text("999\n")
+    git(registered, "add", f"outputs/{RUN_A}/seed.txt")
+    args = [tool, "try-repo", str(source), "gerhard-bundles"]
+    failed = subprocess.run(args, cwd=registered, env=env, capture_output=True, text=True)
+    if (
+        "Installing environment" in failed.stdout
+        and "error" in failed.stdout.lower()
+        and "MANIFEST" not in failed.stdout
+    ):
+        pytest.skip(f"pre-commit could not build gerhard's environment: {failed.stdout[-300:]}")
+    assert failed.returncode == 1, failed.stdout
+    assert f"gerhard: outputs/{RUN_A}/seed.txt does not match its MANIFEST entry" in failed.stdout
+    git(registered, "checkout", "HEAD", "--", f"outputs/{RUN_A}/seed.txt")
+    (registered / "notes.md").write_text("notes\n")
+    git(registered, "add", "notes.md")
+    passed = subprocess.run([*args[:3], "gerhard-state"], cwd=registered, env=env, capture_output=True, text=True)
+    assert passed.returncode == 0, passed.stdout
