@@ -26,6 +26,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/bench_dossier.py
 	$(PY) benchmarks/compare.py
+	$(PY) benchmarks/bench_team.py
 
 clean:
 	rm -rf $(VENV) demo benchmarks/.work
