@@ -23,8 +23,17 @@ Reader = Callable[[str], "bytes | None"]  # repository path -> content (work tre
 Lister = Callable[[str], list[str]]  # folder -> the paths below it
 
 
-def check_run(program: Program, run_id: str, read: Reader, listing: list[str], root: Path) -> list[str]:
-    """Problems of one registered run: its record, its MANIFEST against the archived files, its bundle."""
+def check_run(
+    program: Program,
+    run_id: str,
+    read: Reader,
+    listing: list[str],
+    root: Path,
+    bundles: bool = True,
+    seen: list[dict[str, Any]] | None = None,
+) -> list[str]:
+    """Problems of one registered run: its record, its MANIFEST against the archived files, and (bundles)
+    its bundle complete and valid for its phase. `seen` collects the records that parsed."""
     from gerhard.yamlio import read_state_yaml, to_plain
 
     rel = state.record_path(run_id)
@@ -38,11 +47,13 @@ def check_run(program: Program, run_id: str, read: Reader, listing: list[str], r
         schemas.validate(record, "run_record", rel, root)
     except (UserError, UnicodeDecodeError) as e:
         return [f"{e}: restore it with 'git checkout -- {rel}'"]
+    if seen is not None:
+        seen.append(record)
     manifest, problems = read_manifest(run_id, read)
     if manifest is None:
         return problems
     files = archived_files(run_id, manifest, read, listing, problems)
-    if not problems:
+    if bundles and not problems:
         problems += check_bundle(program, record, run_id, files, root)
     return problems
 
