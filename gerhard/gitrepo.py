@@ -155,28 +155,36 @@ def hash_paths(root: Path, paths: list[str], write: bool = True) -> list[str]:
 TreeEntries = dict[str, tuple[str, str]]  # name -> (mode, sha)
 
 
-def read_trees(root: Path, commit: str | None, dirs: list[str]) -> dict[str, TreeEntries]:
-    """The entries of each directory in one commit (empty when absent), with one git process."""
-    if commit is None:
-        return {d: {} for d in dirs}
-    specs = "".join(f"{commit}:{d}\n" if d else f"{commit}^{{tree}}\n" for d in dirs)
-    out = run_git(root, "cat-file", "--batch", input=specs.encode())
-    entry = _tree_entry_re(hexlen(info(root).object_format) // 2)
-    trees: dict[str, TreeEntries] = {}
+def cat_objects(root: Path, specs: list[str]) -> list[tuple[bytes, bytes] | None]:
+    """(type, content) of each object named (a sha, `rev:path`, `:path` for the index), None when it is
+    missing; one `git cat-file --batch` process for all."""
+    out = run_git(root, "cat-file", "--batch", input="".join(f"{s}\n" for s in specs).encode())
+    objects: list[tuple[bytes, bytes] | None] = []
     pos = 0
-    for d in dirs:
+    for _ in specs:
         nl = out.index(b"\n", pos)
         header = out[pos:nl].split()
         pos = nl + 1
         if header[-1] == b"missing":
-            trees[d] = {}
+            objects.append(None)
             continue
         size = int(header[2])
-        body = out[pos : pos + size]
+        objects.append((header[1], out[pos : pos + size]))
         pos += size + 1
-        if header[1] != b"tree":
+    return objects
+
+
+def read_trees(root: Path, commit: str | None, dirs: list[str]) -> dict[str, TreeEntries]:
+    """The entries of each directory in one commit (empty when absent), with one git process."""
+    if commit is None:
+        return {d: {} for d in dirs}
+    specs = [f"{commit}:{d}" if d else f"{commit}^{{tree}}" for d in dirs]
+    entry = _tree_entry_re(hexlen(info(root).object_format) // 2)
+    trees: dict[str, TreeEntries] = {}
+    for d, found in zip(dirs, cat_objects(root, specs), strict=True):
+        if found is not None and found[0] != b"tree":
             raise GitError(f"{d} is a file in HEAD but gerhard needs a directory there: move it away")
-        trees[d] = _parse_tree(body, entry)
+        trees[d] = _parse_tree(found[1], entry) if found else {}
     return trees
 
 

@@ -76,13 +76,8 @@ def records_of(root: Path, commit: str) -> dict[str, str]:
     blobs = [(meta.split()[2], Path(path).stem) for meta, path in entries if path.endswith(".yaml")]
     if not blobs:
         return {}
-    raw = gitrepo.run_git(root, "cat-file", "--batch", input="".join(f"{sha}\n" for sha, _ in blobs).encode())
-    texts, pos = {}, 0
-    for _, run_id in blobs:
-        nl = raw.index(b"\n", pos)
-        size = int(raw[pos:nl].split()[2])
-        texts[run_id] = raw[nl + 1 : nl + 1 + size].decode("utf-8")
-        pos = nl + 1 + size + 1
+    found = gitrepo.cat_objects(root, [sha for sha, _ in blobs])
+    texts = {run_id: obj[1].decode("utf-8") for (_, run_id), obj in zip(blobs, found, strict=True) if obj}
     return texts
 
 

@@ -78,19 +78,8 @@ def index_paths(root: Path, folder: str) -> list[str]:
 
 def index_reader(root: Path, paths: list[str]) -> Callable[[str], bytes | None]:
     """Staged content of these paths, read with one git process."""
-    out = gitrepo.run_git(root, "cat-file", "--batch", input="".join(f":{p}\n" for p in paths).encode())
-    blobs: dict[str, bytes] = {}
-    pos = 0
-    for path in paths:
-        nl = out.index(b"\n", pos)
-        header = out[pos:nl].split()
-        pos = nl + 1
-        if header[-1] == b"missing":
-            continue
-        size = int(header[2])
-        blobs[path] = out[pos : pos + size]
-        pos += size + 1
-    return blobs.get
+    found = gitrepo.cat_objects(root, [f":{p}" for p in paths])
+    return {p: obj[1] for p, obj in zip(paths, found, strict=True) if obj is not None}.get
 
 
 def hand_edited(root: Path, derived: set[str]) -> list[str]:
