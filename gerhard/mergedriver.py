@@ -40,14 +40,21 @@ def configure(root: Path, python: str = sys.executable) -> list[str]:
         gitrepo.run_git(root, "config", "merge.gerhard.name", "gerhard: derived files recomputed from the records")
         gitrepo.run_git(root, "config", "merge.gerhard.driver", driver)
         done.append("configured the merge driver merge.gerhard in .git/config")
-    attributes = root / ".gitattributes"
-    text = attributes.read_text(encoding="utf-8") if attributes.is_file() else ""
-    if ATTRIBUTES_MARK not in text:
-        lines = [ATTRIBUTES_MARK, *(f"{pattern} merge=gerhard" for pattern in ATTRIBUTES)]
-        state.atomic_write(attributes, (text + ("\n" if text and not text.endswith("\n") else "")).encode()
-                           + ("\n".join(lines) + "\n").encode())  # fmt: skip
+    if add_attributes(root):
         done.append("added the derived files to .gitattributes (merge=gerhard): commit it so every clone merges them")
     return done
+
+
+def add_attributes(root: Path) -> bool:
+    """The derived files marked merge=gerhard in .gitattributes; False when they already are."""
+    attributes = root / ".gitattributes"
+    text = attributes.read_text(encoding="utf-8") if attributes.is_file() else ""
+    if ATTRIBUTES_MARK in text:
+        return False
+    lines = [ATTRIBUTES_MARK, *(f"{pattern} merge=gerhard" for pattern in ATTRIBUTES)]
+    sep = "\n" if text and not text.endswith("\n") else ""
+    state.atomic_write(attributes, (text + sep + "\n".join(lines) + "\n").encode())
+    return True
 
 
 def other_side(root: Path) -> str:

@@ -65,6 +65,10 @@ def scaffold(root: Path) -> list[str]:
         sep = "" if not text or text.endswith("\n") else "\n"
         state.atomic_write(gitignore, (text + sep + "\n".join(GITIGNORE_LINES) + "\n").encode())
         created.append(".gitignore (heavy-file entries)")
+    from gerhard.mergedriver import add_attributes
+
+    if add_attributes(root):
+        created.append(".gitattributes (derived files merged by 'gerhard merge-driver'; 'gerhard hooks install')")
     return created
 
 
@@ -78,7 +82,8 @@ def init(directory: Path) -> int:
     for item in created:
         print(f"  created {item}")
     print(
-        "next: edit state/program.yaml (phases, required artifacts, gates), then\n"
-        "  git add -A state schemas outputs reports docs notebooks .gitignore && git commit -m 'gerhard init'"
+        "next: edit state/program.yaml (phases, required artifacts, gates), run 'gerhard hooks install', then\n"
+        "  git add -A state schemas outputs reports docs notebooks .gitignore .gitattributes && "
+        "git commit -m 'gerhard init'"
     )
     return 0
