@@ -5,6 +5,10 @@ result = register_run(run_id="20260223T190000Z_v15", phase="B",
                       source_dir=Path("/workspace/out"), repo_root=Path("/workspace/repo"),
                       summary="v15 notebook pass on RunPod", next_action="...")
 print(result)
+
+from gerhard import decide   # a RED run's needs-input answered: waive, advance, rerun or stop
+print(decide("20260223T190000Z_v15", "waive", "energy is advisory until the kernel lands",
+             repo_root=Path("/workspace/repo")))
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["register_run", "build_dossier", "RegistrationResult", "GerhardError", "UserError"]
+__all__ = ["register_run", "decide", "build_dossier", "RegistrationResult", "GerhardError", "UserError"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +25,10 @@ def __getattr__(name: str) -> Any:
         from gerhard import api
 
         return getattr(api, name)
+    if name == "decide":
+        from gerhard.decisions import decide
+
+        return decide
     if name == "build_dossier":
         from gerhard.dossier import build_dossier
 

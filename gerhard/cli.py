@@ -31,9 +31,13 @@ examples:
   gerhard register --dossier run_dossier_20260223T190000Z_v15.html --phase B
   gerhard dossier --run-dir outputs/20260223T190000Z_v15   the single-file HTML report of a run
   gerhard status                                 where the program stands
+  gerhard decide 20260223T190000Z_v15 waive --reason "energy gate is advisory in practice"
   gerhard show latest                            the most recent run
   gerhard list --phase B --verdict red           runs that failed phase B
   gerhard export all --format csv > runs.csv
+  gerhard log --phase B --limit 10               registrations and decisions from the commit trailers
+  gerhard diff RUN_A latest                      config, metrics, gates and eval tasks that changed
+  gerhard pr-summary origin/main..HEAD           markdown for the pull request (CI posts it)
   gerhard doctor                                 finish or undo an interrupted registration
   gerhard check                                  is every run whole and every derived file up to date?
   gerhard hooks install                          the pre-commit hook and merge driver for this repo
@@ -135,6 +139,54 @@ def _dossier_args(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _history_args(sub: argparse._SubParsersAction) -> None:
+    """log, diff, pr-summary: the registry's history, two runs side by side, a pull request's runs."""
+    p = _add(
+        sub,
+        "log",
+        "registrations and decisions from the commits' trailers, newest first",
+        "Registrations and decisions, newest first, read from the git trailers of their commits\n"
+        "(one git log): date, commit, kind, run, phase, verdict or decision, author.",
+        json_out=True,
+    )
+    p.add_argument("--phase", help="only entries of this phase")
+    p.add_argument("--run-id", metavar="ID", help="only the registration and decisions of this run")
+    p.add_argument("--limit", type=int, default=0, help="at most this many entries (default 0 = all)")
+    p = _add(sub, "diff", "two runs side by side: config, metrics, gates and eval tasks that changed", json_out=True)
+    p.add_argument("run_a", metavar="RUN_A", help="a run id, or 'latest'")
+    p.add_argument("run_b", metavar="RUN_B", help="a run id, or 'latest'")
+    p = _add(
+        sub,
+        "pr-summary",
+        "markdown for a pull request: runs registered in a range, gates, metric deltas, decisions",
+        "Markdown for a pull request, on stdout: the runs registered in BASE..HEAD with their verdicts\n"
+        "and gate tables, metric deltas against the phase's baseline run at BASE, and the decisions.",
+    )
+    p.add_argument(
+        "range",
+        nargs="?",
+        metavar="BASE..HEAD",
+        help="the commits of the pull request (default: origin/HEAD..HEAD, else the branch's upstream..HEAD)",
+    )
+
+
+def _decide_args(sub: argparse._SubParsersAction) -> None:
+    p = _add(
+        sub,
+        "decide",
+        "decide a RED run's needs-input: waive, advance, rerun or stop (one commit)",
+        "Answer a RED run's needs-input with a decision, as one git commit: state/decisions/<run_id>.yaml,\n"
+        "the needs-input resolved, the derived files updated. waive or advance: the phase passes with this\n"
+        "run; rerun: the phase stays active for a new run; stop: the program stops and nothing is registered\n"
+        "until that run is decided again (rerun, waive or advance), which resumes it.",
+        json_out=True,
+    )
+    p.add_argument("run", metavar="RUN_ID", help="the RED run, or 'latest'")
+    p.add_argument("decision", metavar="{waive,advance,rerun,stop}", help="the decision")
+    p.add_argument("--reason", required=True, help="why: one line, in the commit and state/decisions/")
+    p.add_argument("--no-verify", action="store_true", help="skip the repository's pre-commit and commit-msg hooks")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gerhard", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -149,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_args(sub)
     _dossier_args(sub)
     _add(sub, "status", "the program's status in a few lines", json_out=True)
+    _decide_args(sub)
 
     p = _add(sub, "show", "one run: gates, metrics, provenance", json_out=True)
     p.add_argument("run", help="a run id, or 'latest' for the most recently registered run")
@@ -162,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "export", "run records to stdout as JSON, YAML or CSV")
     p.add_argument("run", help="a run id, 'latest', or 'all'")
     p.add_argument("--format", choices=["json", "yaml", "csv"], default="json", help="output format (default json)")
+    _history_args(sub)
 
     _add(
         sub,
@@ -277,6 +331,10 @@ def dispatch(args: argparse.Namespace) -> int:
             next_action=args.next_action,
             embed_limit=int(args.embed_limit_mb * 2**20),
         )
+    if cmd == "decide":
+        from gerhard.commands.decide import decide
+
+        return decide(args.repo, args.run, args.decision, args.reason, as_json=args.json, verify=not args.no_verify)
     if cmd == "status":
         from gerhard.commands.status import status
 
@@ -295,11 +353,27 @@ def dispatch(args: argparse.Namespace) -> int:
         from gerhard.commands.export import export
 
         return export(args.repo, args.run, args.format)
+    if cmd in ("log", "diff", "pr-summary"):
+        return _dispatch_history(args)
     if cmd == "rebuild":
         from gerhard.commands.rebuild import rebuild
 
         return rebuild(args.repo, check=args.check, commit=args.commit)
     raise AssertionError(f"unhandled command {cmd}")
+
+
+def _dispatch_history(args: argparse.Namespace) -> int:
+    if args.command == "log":
+        from gerhard.commands.log import log
+
+        return log(args.repo, phase=args.phase, run_id=args.run_id, limit=args.limit, as_json=args.json)
+    if args.command == "diff":
+        from gerhard.commands.diff import diff
+
+        return diff(args.repo, args.run_a, args.run_b, as_json=args.json)
+    from gerhard.commands.pr_summary import pr_summary
+
+    return pr_summary(args.repo, args.range)
 
 
 def _stdout_to_devnull() -> None:

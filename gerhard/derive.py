@@ -1,8 +1,15 @@
-"""Derived state as a pure function of program.yaml and the run records.
+"""Derived state as a pure function of program.yaml, the run records and the decisions.
 
 `fold_files` folds one new run into the current derived files (registration: reads only the
-current derived files); `rebuild_files` recomputes every derived file from all records. Both
-render through the same functions, so folding runs one at a time equals rebuilding.
+current derived files), `decide_files` one new decision (gerhard decide); `rebuild_files`
+recomputes every derived file from all records and decisions. All render through the same
+functions, so folding runs and decisions one at a time equals rebuilding.
+
+Events are folded in one order everywhere (`event_order`): runs by landing order; a decision
+after the runs registered when it was made (its run_count, and never before its own run), then
+by decided_at, tie: the decided run's seq. A needs-input file says what answered it: `resolved`
+by a decision on its run, or `superseded` by the run that passed its phase (a GREEN/AMBER run,
+or a waive/advance of another run of the phase).
 
 A fold follows the program it was folded with (the status's program_digest). After an edit of
 program.yaml that derived files depend on (phase titles, order, relative gates), the next fold
@@ -16,14 +23,23 @@ from typing import Any
 
 from gerhard import reports, state
 from gerhard.errors import StateError
-from gerhard.phases import DIGEST, REMOVED_PHASES, fold_run, initial_status, program_digest, status_for_program
+from gerhard.phases import (
+    DIGEST,
+    REMOVED_PHASES,
+    STOPPED,
+    fold_decision,
+    fold_run,
+    initial_status,
+    program_digest,
+    status_for_program,
+)
 from gerhard.program import Program
 from gerhard.yamlio import dump_yaml, to_plain
 
 Existing = Callable[[str], "str | None"]  # rel path -> current text (None when absent)
 
 # The phases' ids (and each phase's baseline slots) in program_status.yaml are gerhard's to remove.
-STATUS_OWNED: state.Owned = {"phases": {"baselines": {}}, REMOVED_PHASES: {}}
+STATUS_OWNED: state.Owned = {"phases": {"baselines": {}, "decision": {}}, REMOVED_PHASES: {}, STOPPED: {}}
 
 NEEDS_INPUT_OPTIONS = [
     {"option": "rerun", "means": "fix the cause and register a new run of this phase"},
@@ -45,12 +61,25 @@ def gate_results_after(gate_results: dict[str, Any], record: dict[str, Any]) -> 
     return dict(gate_results, phases=phases)
 
 
-def needs_input_doc(record: dict[str, Any]) -> dict[str, Any]:
+def resolved_by(decision: dict[str, Any]) -> dict[str, Any]:
+    """How a decision on a run answers its needs-input file."""
+    keys = ("decision", "decided_at", "decided_by", "reason")
+    return {"status": "resolved", **{k: decision[k] for k in keys}}
+
+
+def superseded_by(run_id: str) -> dict[str, Any]:
+    """How the run that passed the phase answers the phase's other open needs-input files."""
+    return {"status": "superseded", "superseded_by": run_id}
+
+
+def needs_input_doc(record: dict[str, Any], answer: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The needs-input file of a RED run: open, or as `answer` (resolved_by / superseded_by) says."""
     return {
         "run_id": record["run_id"],
         "phase": record["phase"],
         "verdict": "RED",
         "status": "open",
+        **(answer or {}),
         "registered_at": record["registered_at"],
         "failed_gates": [g for g in record["gates"] if not g["passed"]],
         "options": NEEDS_INPUT_OPTIONS,
@@ -66,18 +95,32 @@ def record_text(record: dict[str, Any]) -> str:
     )
 
 
-def needs_input_text(record: dict[str, Any]) -> str:
+def needs_input_text(record: dict[str, Any], answer: dict[str, Any] | None = None) -> str:
+    run_id = record["run_id"]
+    if answer is None:
+        head = f"# Run {run_id} is RED: a human decision is needed (rerun, waive or stop)"
+    elif answer["status"] == "resolved":
+        head = f"# Run {run_id} was RED: resolved by a decision ({answer['decision']}, {state.decision_path(run_id)})"
+    else:
+        head = f"# Run {run_id} was RED: superseded, run {answer['superseded_by']} passed phase {record['phase']}"
     return (
-        f"# Run {record['run_id']} is RED: a human decision is needed (rerun, waive or stop); this file is written"
-        " by gerhard from state/ (`gerhard rebuild` recomputes it): hand edits are overwritten.\n"
-    ) + dump_yaml(needs_input_doc(record))
+        f"{head}; this file is written by gerhard from state/ (`gerhard rebuild` recomputes it): hand edits are"
+        " overwritten.\n"
+    ) + dump_yaml(needs_input_doc(record, answer))
+
+
+def decision_text(decision: dict[str, Any]) -> str:
+    return (
+        f"# Decision on run {decision['run_id']}, made with `gerhard decide`: the decision commit is the audit"
+        " trail; `gerhard rebuild` folds it into the derived files.\n" + dump_yaml(decision)
+    )
 
 
 def phase_title(program: Program, phase: str) -> str:
     return program.phase(phase).title if phase in program.phase_ids else "no longer in the program"
 
 
-def run_files(program: Program, record: dict[str, Any]) -> dict[str, str]:
+def run_files(program: Program, record: dict[str, Any], answer: dict[str, Any] | None = None) -> dict[str, str]:
     """The derived per-run files: the report, and the needs-input file when RED."""
     files = {
         reports.run_report_path(record): reports.render_run_report(
@@ -85,8 +128,35 @@ def run_files(program: Program, record: dict[str, Any]) -> dict[str, str]:
         ),
     }
     if record["verdict"] == "RED":
-        files[state.needs_input_path(record["run_id"])] = needs_input_text(record)
+        files[state.needs_input_path(record["run_id"])] = needs_input_text(record, answer)
     return files
+
+
+def is_decision(event: dict[str, Any]) -> bool:
+    return "decided_at" in event
+
+
+def answered(before: dict[str, Any], after: dict[str, Any], event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The needs-input files one event answers (run id -> answer): the items it closed, and a decided
+    run's own file (closed already when the decision resumes from a stop)."""
+    still = {n["run_id"] for n in after["open_needs_input"]}
+    closed = [n["run_id"] for n in before["open_needs_input"] if n["run_id"] not in still]
+    out = {run_id: superseded_by(event["run_id"]) for run_id in closed if run_id != event["run_id"]}
+    if is_decision(event):
+        out[event["run_id"]] = resolved_by(event)
+    return out
+
+
+def fold_event(status: dict[str, Any], program: Program, event: dict[str, Any]) -> dict[str, Any]:
+    return fold_decision(status, program, event) if is_decision(event) else fold_run(status, program, event)
+
+
+def answer_files(answers: dict[str, dict[str, Any]], existing: Existing) -> dict[str, str]:
+    """The needs-input files of earlier runs, rewritten with their answers (reads their records)."""
+    return {
+        state.needs_input_path(run_id): needs_input_text(stored_record(run_id, existing), answer)
+        for run_id, answer in answers.items()
+    }
 
 
 def summary_files(
@@ -117,11 +187,13 @@ def fold_files(
     """Every file a registration writes besides the archive; `recent` = newest ledger rows before it."""
     if status is not None and status.get(DIGEST) != program_digest(program):
         return refold_files(program, status, record, existing)
-    status = fold_run(status or initial_status(program), program, record)
+    before = status_for_program(status or initial_status(program), program)
+    status = fold_run(before, program, record)
     gate_results = gate_results_after(gate_results, record)
     row = reports.ledger_row(record)
     ledger_rel, month_rel = state.ledger_path(row["month"]), reports.month_page_path(row["month"])
-    files = run_files(program, record)
+    files = answer_files(answered(before, status, record), existing)
+    files.update(run_files(program, record))
     files[state.record_path(record["run_id"])] = record_text(record)
     files[ledger_rel] = (existing(ledger_rel) or "") + state.ledger_line(row)
     files[month_rel] = (existing(month_rel) or reports.month_header(row["month"])) + reports.month_row(row)
@@ -133,9 +205,33 @@ def refold_files(
     program: Program, status: dict[str, Any], record: dict[str, Any], existing: Existing
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """fold_files after an edit of program.yaml a fold cannot follow: everything recomputed from the
-    stored records and this one (reads every record, once per such edit)."""
+    stored records and decisions and this run (reads every record, once per such edit)."""
     status, files = rebuild_all(program, [*stored_records(status, existing), record], existing)
     files[state.record_path(record["run_id"])] = record_text(record)
+    return status, files
+
+
+def decide_files(
+    program: Program,
+    status: dict[str, Any],
+    gate_results: dict[str, Any],
+    decision: dict[str, Any],
+    recent: list[dict[str, Any]],
+    existing: Existing,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Every file a decision writes: the decision, the needs-input files it answers, the summary files
+    (`status` as status_now gives it; `recent` = the newest ledger rows)."""
+    if status.get(DIGEST) != program_digest(program):  # after an edit of program.yaml: recomputed
+        records = stored_records(status, existing)
+        decisions = {d["run_id"]: d for d in stored_decisions(records, existing)}
+        decisions[decision["run_id"]] = decision  # a resume replaces the stop
+        status, files = rebuild_all(program, records, existing, list(decisions.values()))
+    else:
+        before = status_for_program(status, program)
+        status = fold_decision(before, program, decision)
+        files = answer_files(answered(before, status, decision), existing)
+        files.update(summary_files(program, status, gate_results, recent, existing))
+    files[state.decision_path(decision["run_id"])] = decision_text(decision)
     return status, files
 
 
@@ -146,18 +242,51 @@ def landing_order(record: dict[str, Any]) -> tuple[int, str, str]:
     return int(record["seq"]), str(record["registered_at"]), str(record["run_id"])
 
 
+def event_order(records: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs and decisions in the one order they are folded in (see the module docstring)."""
+    seqs = {str(r["run_id"]): int(r["seq"]) for r in records}
+    keyed = [((int(r["seq"]), 0, str(r["registered_at"]), 0, str(r["run_id"])), r) for r in records]
+    for d in decisions:
+        run_id = str(d["run_id"])
+        if run_id not in seqs:
+            rel = state.decision_path(run_id)
+            raise StateError(
+                f"{rel} decides run {run_id}, which is not registered: restore {state.record_path(run_id)} "
+                f"from git, or remove {rel}"
+            )
+        at = max(int(d["run_count"]), seqs[run_id])
+        keyed.append(((at, 1, str(d["decided_at"]), seqs[run_id], run_id), d))
+    return [event for _, event in sorted(keyed, key=lambda pair: pair[0])]
+
+
+def stored_record(run_id: str, existing: Existing, listed_in: str | None = None) -> dict[str, Any]:
+    rel = state.record_path(run_id)
+    text = existing(rel)
+    if text is None:
+        where = f"{listed_in} lists run {run_id}" if listed_in else f"run {run_id} is in {state.STATUS}"
+        raise StateError(f"{where} but {rel} is missing: restore it from git")
+    return to_plain(state.parse_state_text(text, rel, "run_record"))
+
+
 def stored_records(status: dict[str, Any], existing: Existing) -> list[dict[str, Any]]:
     """The record of every run the ledger months of `status` list."""
     records = []
     for month in sorted(status.get("months") or {}):
         ledger = state.ledger_path(month)
         for row in state.ledger_rows(existing(ledger) or "", ledger):
-            rel = state.record_path(str(row["run_id"]))
-            text = existing(rel)
-            if text is None:
-                raise StateError(f"{ledger} lists run {row['run_id']} but {rel} is missing: restore it from git")
-            records.append(to_plain(state.parse_state_text(text, rel, "run_record")))
+            records.append(stored_record(str(row["run_id"]), existing, ledger))
     return records
+
+
+def stored_decisions(records: list[dict[str, Any]], existing: Existing) -> list[dict[str, Any]]:
+    """The decision on each of these runs that has one (state/decisions/<run_id>.yaml)."""
+    decisions = []
+    for record in records:
+        rel = state.decision_path(str(record["run_id"]))
+        text = existing(rel)
+        if text is not None:
+            decisions.append(to_plain(state.parse_state_text(text, rel, "decision")))
+    return decisions
 
 
 def status_now(program: Program, status: dict[str, Any] | None, existing: Existing) -> dict[str, Any]:
@@ -169,31 +298,42 @@ def status_now(program: Program, status: dict[str, Any] | None, existing: Existi
     if status.get(DIGEST) == program_digest(program):
         return status_for_program(status, program)
     now = initial_status(program)
-    for record in sorted(stored_records(status, existing), key=landing_order):
-        now = fold_run(now, program, record)
+    records = stored_records(status, existing)
+    for event in event_order(records, stored_decisions(records, existing)):
+        now = fold_event(now, program, event)
     now[DIGEST] = status.get(DIGEST)
     return now
 
 
-def rebuild_files(program: Program, records: list[dict[str, Any]], existing: Existing) -> dict[str, str]:
-    """Every derived file, recomputed from all run records (in registration order)."""
-    return rebuild_all(program, records, existing)[1]
+def rebuild_files(
+    program: Program, records: list[dict[str, Any]], existing: Existing, decisions: list[dict[str, Any]] | None = None
+) -> dict[str, str]:
+    """Every derived file, recomputed from all run records and decisions (by default, the decision
+    files `existing` reads for these runs)."""
+    return rebuild_all(program, records, existing, decisions)[1]
 
 
 def rebuild_all(
-    program: Program, records: list[dict[str, Any]], existing: Existing
+    program: Program, records: list[dict[str, Any]], existing: Existing, decisions: list[dict[str, Any]] | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """The status and every derived file, recomputed from all run records (in registration order)."""
+    """The status and every derived file, recomputed from all run records and decisions."""
+    if decisions is None:
+        decisions = stored_decisions(records, existing)
     status = initial_status(program)
     gate_results: dict[str, Any] = {"phases": {}}
-    files: dict[str, str] = {}
+    answers: dict[str, dict[str, Any]] = {}
     months: dict[str, list[dict[str, Any]]] = {}
-    for record in sorted(records, key=landing_order):
-        status = fold_run(status, program, record)
-        gate_results = gate_results_after(gate_results, record)
-        row = reports.ledger_row(record)
-        months.setdefault(row["month"], []).append(row)
-        files.update(run_files(program, record))
+    for event in event_order(records, decisions):
+        after = fold_event(status, program, event)
+        answers.update(answered(status, after, event))
+        status = after
+        if not is_decision(event):
+            gate_results = gate_results_after(gate_results, event)
+            row = reports.ledger_row(event)
+            months.setdefault(row["month"], []).append(row)
+    files: dict[str, str] = {}
+    for record in records:
+        files.update(run_files(program, record, answers.get(str(record["run_id"]))))
     for month, rows in months.items():
         files[state.ledger_path(month)] = "".join(state.ledger_line(r) for r in rows)
         files[reports.month_page_path(month)] = reports.month_header(month) + "".join(map(reports.month_row, rows))

@@ -76,9 +76,10 @@ def other_side(root: Path) -> str:
     raise GitError("gerhard merge-driver: cannot tell which commit is being merged in: run 'gerhard rebuild'")
 
 
-def records_of(root: Path, commit: str) -> dict[str, str]:
-    """run id -> record text, as committed (one ls-tree and one cat-file process)."""
-    out = gitrepo.run_git(root, "ls-tree", "-z", commit, "--", f"{state.RUNS_DIR}/").decode()
+def records_of(root: Path, commit: str, folder: str = state.RUNS_DIR) -> dict[str, str]:
+    """run id -> record text (or decision text, folder=state/decisions), as committed (one ls-tree and
+    one cat-file process)."""
+    out = gitrepo.run_git(root, "ls-tree", "-z", commit, "--", f"{folder}/").decode()
     entries = [line.split("\t", 1) for line in out.split("\0") if line]
     blobs = [(meta.split()[2], Path(path).stem) for meta, path in entries if path.endswith(".yaml")]
     if not blobs:
@@ -88,7 +89,8 @@ def records_of(root: Path, commit: str) -> dict[str, str]:
     return texts
 
 
-def merged_records(root: Path, ours: str, theirs: str) -> list[dict[str, Any]]:
+def merged_records(root: Path, ours: str, theirs: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The run records and the decisions of both sides (a run, or a decision on it, on both sides: ours)."""
     from gerhard.yamlio import read_state_yaml
 
     cache = gitrepo.info(root).git_dir / CACHE
@@ -96,13 +98,16 @@ def merged_records(root: Path, ours: str, theirs: str) -> list[dict[str, Any]]:
     try:
         cached = json.loads(cache.read_text(encoding="utf-8"))
         if cached.get("key") == key:
-            return list(cached["records"])
-    except (OSError, ValueError):
+            return list(cached["records"]), list(cached["decisions"])
+    except (OSError, ValueError, KeyError):
         pass
-    texts = {**records_of(root, theirs), **records_of(root, ours)}  # a run on both sides: ours
-    records = [read_state_yaml(text, state.record_path(run_id)) for run_id, text in sorted(texts.items())]
-    cache.write_text(json.dumps({"key": key, "records": records}), encoding="utf-8")
-    return records
+    merged = []
+    for folder, path in ((state.RUNS_DIR, state.record_path), (state.DECISIONS_DIR, state.decision_path)):
+        texts = {**records_of(root, theirs, folder), **records_of(root, ours, folder)}
+        merged.append([read_state_yaml(text, path(run_id)) for run_id, text in sorted(texts.items())])
+    records, decisions = merged
+    cache.write_text(json.dumps({"key": key, "records": records, "decisions": decisions}), encoding="utf-8")
+    return records, decisions
 
 
 def merge_driver(root: Path, ours_file: Path, path: str) -> int:
@@ -118,7 +123,8 @@ def merge_driver(root: Path, ours_file: Path, path: str) -> int:
         )
     program = state.program_from_text(program_text.decode("utf-8"))
     mine = ours_file.read_text(encoding="utf-8") if ours_file.is_file() else None
-    files = rebuild_files(program, merged_records(root, ours, theirs), lambda rel: mine if rel == path else None)
+    records, decisions = merged_records(root, ours, theirs)
+    files = rebuild_files(program, records, lambda rel: mine if rel == path else None, decisions)
     if path in files:
         ours_file.write_text(files[path], encoding="utf-8")
     return 0

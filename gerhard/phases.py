@@ -25,6 +25,12 @@ PENDING, ACTIVE, PASSED, BLOCKED = "pending", "active", "passed", "blocked"
 REMOVED = "removed"  # the state of a phase under removed_phases
 DIGEST, REMOVED_PHASES = "program_digest", "removed_phases"
 PASSING_VERDICTS = (GREEN, AMBER)  # AMBER: only advisory gates failed, which by definition do not block
+WAIVE, ADVANCE, RERUN, STOP = "waive", "advance", "rerun", "stop"
+DECISIONS = (WAIVE, ADVANCE, RERUN, STOP)
+PASSING_DECISIONS = (WAIVE, ADVANCE)  # the phase passes with the decided run
+STOPPED = "stopped"  # in the status while the last decision is a stop
+RESUME = "rerun|waive|advance"  # the decisions that resume a stopped program
+LAST_DECISION_KEYS = ("decision", "run_id", "phase", "reason", "decided_at", "decided_by")
 
 
 def _phase_entry() -> dict[str, Any]:
@@ -65,7 +71,7 @@ def settle_states(status: dict[str, Any], program: Program) -> dict[str, Any]:
         entry = status["phases"][pid]
         if entry["passed_by"] is not None:
             entry["state"] = PASSED
-        elif entry["latest_verdict"] == RED:
+        elif entry["latest_verdict"] == RED and not _rerun_decided(entry):
             entry["state"] = BLOCKED
         elif pid == current or entry["runs"]:
             entry["state"] = ACTIVE
@@ -74,6 +80,12 @@ def settle_states(status: dict[str, Any], program: Program) -> dict[str, Any]:
     # A phase the program no longer declares needs no decision.
     status["open_needs_input"] = [n for n in status["open_needs_input"] if n["phase"] in status["phases"]]
     return status
+
+
+def _rerun_decided(entry: dict[str, Any]) -> bool:
+    """The phase's latest (RED) run was answered with rerun: the phase is worked on, not blocked."""
+    decided = entry.get("decision") or {}
+    return decided.get("decision") == RERUN and decided.get("run_id") == entry["latest_run"]
 
 
 def arrange_phases(status: dict[str, Any], program: Program) -> dict[str, Any]:
@@ -96,8 +108,22 @@ def status_for_program(status: dict[str, Any], program: Program) -> dict[str, An
     return arrange_phases(copy.deepcopy(status), program)
 
 
+def check_not_stopped(status: dict[str, Any]) -> None:
+    """Nothing is registered while a stop decision stands; deciding the stopped run again resumes."""
+    if not status.get(STOPPED):
+        return
+    last = status.get("last_decision") or {}
+    run = last.get("run_id")
+    raise UserError(
+        f"a decision stopped the program on {str(last.get('decided_at'))[:10]} (stop on run {run}, phase "
+        f"{last.get('phase')}): nothing is registered while it is stopped; to resume, decide that run again: "
+        f"gerhard decide {run} {RESUME} --reason '...'"
+    )
+
+
 def check_phase_allowed(program: Program, status: dict[str, Any], phase: str, force: bool) -> None:
-    """A run for a phase after the current one is refused unless forced."""
+    """A run for a phase after the current one is refused unless forced; any run while a stop stands."""
+    check_not_stopped(status)
     idx = program.index(phase)
     current = status.get("current_phase")
     if force or current is None or idx <= program.index(current):
@@ -159,4 +185,30 @@ def fold_run(status: dict[str, Any], program: Program, record: dict[str, Any]) -
     status["latest_registered_at"] = record["registered_at"]
     month = record["registered_at"][:7]
     status["months"][month] = status["months"].get(month, 0) + 1
+    return arrange_phases(status, program)
+
+
+def fold_decision(status: dict[str, Any], program: Program, decision: dict[str, Any]) -> dict[str, Any]:
+    """The status after one more decision (a new dict). The decided run's needs-input item closes;
+    waive/advance pass the phase with that run (its other open items close too, as after a passing
+    run); rerun keeps the phase active; stop stops the program until the next decision."""
+    status = status_for_program(status, program)
+    word, run_id, phase = decision["decision"], decision["run_id"], decision["phase"]
+    passes = word in PASSING_DECISIONS
+    status["open_needs_input"] = [
+        n for n in status["open_needs_input"] if n["run_id"] != run_id and not (passes and n["phase"] == phase)
+    ]
+    entry = status["phases"].get(phase) or (status.get(REMOVED_PHASES) or {}).get(phase)
+    if entry is not None:
+        entry["decision"] = {"decision": word, "run_id": run_id, "decided_at": decision["decided_at"]}
+        if passes and entry["passed_by"] is None:
+            entry["passed_by"] = run_id
+    status["last_decision"] = {k: decision[k] for k in LAST_DECISION_KEYS}
+    # One line: a tab or line break would make the YAML scalar quoted, a style later merges keep.
+    status["last_decision"]["reason"] = " ".join(str(decision["reason"]).split())
+    status["last_decision"]["run_count"] = status["run_count"]
+    if word == STOP:
+        status[STOPPED] = True
+    else:
+        status.pop(STOPPED, None)
     return arrange_phases(status, program)

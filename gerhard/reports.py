@@ -163,6 +163,24 @@ def month_row(row: dict[str, Any]) -> str:
     )
 
 
+def decision_line(status: dict[str, Any], up: str, label: str) -> str | None:
+    """The last human decision as one markdown line (None before any); `up` leads to the repository root."""
+    d = status.get("last_decision")
+    if not d:
+        return None
+    run, who = d["run_id"], str(d["decided_by"]).split(" <")[0]
+    line = (
+        f"{label}: **{d['decision']}** on [`{run}`]({up}state/decisions/{run}.yaml) (phase {cell(d['phase'])}, "
+        f"{d['decided_at']}, by {cell(who)}): {cell(d['reason'])}"
+    )
+    if status.get("stopped"):
+        line += (
+            f" — **the program is stopped**: nothing is registered until run `{run}` is decided again "
+            f"(`gerhard decide {run} rerun|waive|advance`)"
+        )
+    return line
+
+
 def render_index(status: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     latest = None
     if rows:
@@ -172,9 +190,18 @@ def render_index(status: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             verdict_word=_VERDICT_WORDS[top["verdict"]],
             link=f"{top['month'].replace('-', '/')}/{top['run_id']}.md",
         )
-    return render("index.md.j2", s=status, rows=rows, latest=latest)
+    decision = decision_line(status, "../", "Decision")
+    # The latest first: a decision made after the latest run comes before it.
+    first = decision is not None and status["last_decision"]["run_count"] >= status["run_count"]
+    return render("index.md.j2", s=status, rows=rows, latest=latest, decision=decision, decision_first=first)
 
 
 def render_board(program: Program, status: dict[str, Any], gate_results: dict[str, Any]) -> str:
     phases = [dict(status["phases"][p.id], id=p.id, title=p.title) for p in program.phases]
-    return render("status_board.md.j2", s=status, phases=phases, gate_results=gate_results.get("phases", {}))
+    return render(
+        "status_board.md.j2",
+        s=status,
+        phases=phases,
+        gate_results=gate_results.get("phases", {}),
+        decision=decision_line(status, "../../", "Last decision"),
+    )

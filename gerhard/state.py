@@ -23,6 +23,7 @@ STATUS = "state/program_status.yaml"
 GATE_RESULTS = "state/gate_results.yaml"
 RUNS_DIR = "state/runs"
 NEEDS_DIR = "state/needs_input"
+DECISIONS_DIR = "state/decisions"
 LEDGER_DIR = "state/ledger"
 INDEX = "reports/index.md"
 BOARD = "docs/ops/STATUS_BOARD.md"
@@ -39,6 +40,10 @@ def record_path(run_id: str) -> str:
 
 def needs_input_path(run_id: str) -> str:
     return f"{NEEDS_DIR}/{run_id}.yaml"
+
+
+def decision_path(run_id: str) -> str:
+    return f"{DECISIONS_DIR}/{run_id}.yaml"
 
 
 def ledger_path(month: str) -> str:
@@ -83,11 +88,11 @@ def parse_state_text(text: str, rel: str, schema: str | None) -> Any:
         try:
             schemas.validate(to_plain(data), schema, rel)
         except SchemaError as e:
-            # A run record is the source `gerhard rebuild` reads, so rebuilding cannot repair it.
+            # Run records and decisions are the sources `gerhard rebuild` reads: rebuilding cannot repair them.
             hint = (
-                f"restore it with 'git checkout -- {rel}'"
-                if rel.startswith(f"{RUNS_DIR}/")
-                else "fix the file or run 'gerhard rebuild'"
+                f"restore it with 'git checkout -- {rel}' ('gerhard check' lists every problem)"
+                if rel.startswith((f"{RUNS_DIR}/", f"{DECISIONS_DIR}/"))
+                else "fix the file or run 'gerhard rebuild' ('gerhard check' lists every problem)"
             )
             raise StateError(f"{e}: {hint}") from None
     return data
@@ -126,6 +131,11 @@ def read_record(root: Path, run_id: str) -> dict[str, Any] | None:
     return to_plain(data) if data is not None else None
 
 
+def read_decision(root: Path, run_id: str) -> dict[str, Any] | None:
+    data = load_yaml_file(root, decision_path(run_id), "decision")
+    return to_plain(data) if data is not None else None
+
+
 Owned = dict[str, "Owned"]  # mappings whose keys gerhard owns, with the same for their entries' keys
 
 
@@ -151,6 +161,15 @@ def follow_owned(target: Any, data: Any, owned: Owned) -> None:
                 follow_owned(mapping[k], data[key][k], inner)
 
 
+def _as_gerhard_writes(data: dict[str, Any], text: str) -> bool:
+    """Is text what gerhard writes for data? Its fast emitter's text, or (data it is unsure of, such
+    as 1e-05) ruamel's. Either way no human's comment is in it, and it is rewritten as a rebuild
+    writes it: a round trip would keep ruamel's style of a value after the value that needed it
+    is gone, and the file would differ from the rebuild."""
+    fast = emit(data, text)
+    return fast == text if fast is not None else dump_yaml(data) == text
+
+
 def render_state_yaml(
     existing: str | None, data: dict[str, Any], rel: str, header: str = DERIVED_HEADER, owned: Owned | None = None
 ) -> str:
@@ -159,11 +178,7 @@ def render_state_yaml(
     if existing is None:
         return header + dump_yaml(data)
     old = read_state_yaml(existing, rel)
-    if (
-        isinstance(old, dict)
-        and existing.startswith(header)
-        and emit(old, existing[len(header) :]) == existing[len(header) :]
-    ):
+    if isinstance(old, dict) and existing.startswith(header) and _as_gerhard_writes(old, existing[len(header) :]):
         # Exactly what gerhard wrote (no comment or edit of a human's): merge the plain data, and
         # skip the round-trip parse, the slowest step of a registration.
         merged_plain = merge_plain(old, data)
@@ -192,7 +207,9 @@ def ledger_rows(text: str, rel: str) -> list[dict[str, Any]]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:
-            raise StateError(f"{rel} line {n} is corrupt: run 'gerhard rebuild'") from None
+            raise StateError(
+                f"{rel} line {n} is corrupt: run 'gerhard rebuild' ('gerhard check' lists every problem)"
+            ) from None
     return rows
 
 

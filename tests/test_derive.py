@@ -1,10 +1,12 @@
-"""derive.py: folding runs one at a time (registration) equals rebuilding from every record.
+"""derive.py: folding runs and decisions one at a time (register, decide) equals rebuilding from
+every record and decision.
 
-The property test drives `fold_files` the way registration does: each step reads the derived
-files the previous steps wrote (status, gate results, ledger months for `recent`, existing
-text for the round-trip merge), evaluates the phase's gates against the baselines in that
-status, and writes its output back. Rebuilding from the resulting records must give exactly
-the same files.
+The property test drives `fold_files` the way registration does and `decide_files` the way
+`gerhard decide` does: each step reads the derived files the previous steps wrote (status, gate
+results, ledger months for `recent`, existing text for the round-trip merge), evaluates the
+phase's gates against the baselines in that status (or decides an open needs-input, or resumes a
+stopped program), and writes its output back. Rebuilding from the resulting records and decisions
+must give exactly the same files.
 """
 
 from __future__ import annotations
@@ -24,11 +26,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gerhard import derive, queries, reports, schemas, state
+from gerhard import decisions, derive, queries, reports, schemas, state
 from gerhard.derive import fold_files, gate_results_after, needs_input_doc, rebuild_files, status_now
-from gerhard.errors import StateError
+from gerhard.errors import StateError, UserError
 from gerhard.gates import Baseline, evaluate_gates
-from gerhard.phases import DIGEST, baselines_for, initial_status, program_digest, status_for_program
+from gerhard.phases import (
+    DIGEST,
+    STOP,
+    STOPPED,
+    baselines_for,
+    check_not_stopped,
+    initial_status,
+    program_digest,
+    status_for_program,
+)
 from gerhard.program import Program, program_from_dict
 from gerhard.registration import derived_files
 from gerhard.yamlio import load_state_yaml
@@ -122,6 +133,18 @@ run_specs = st.fixed_dictionaries(
 )
 
 
+# A decision step: decide the open needs-input item `pick` (or, while stopped, resume the stopped run).
+decision_specs = st.fixed_dictionaries(
+    {
+        "decide": st.sampled_from(["waive", "advance", "rerun", "stop"]),
+        "pick": st.integers(min_value=0, max_value=7),
+        "gap": st.sampled_from([0, 0, 1, 3600]),  # 0: in the same second as the step before
+        "reason": st.sampled_from(["ok", "energy | fine\nreally", "<b>x</b> @mention", "é"]),
+    }
+)
+steps = st.one_of(run_specs, run_specs, decision_specs)
+
+
 def artifacts_of(spec: dict[str, Any]) -> dict[str, Any]:
     arts: dict[str, Any] = {
         "metrics.json": {"final": {"val_loss": spec["loss"], "acc": spec["acc"]}},
@@ -175,45 +198,109 @@ def build_record(
     }
 
 
+def decide_one(root: Path, program: Program, spec: dict[str, Any], when: dt.datetime) -> dict[str, str] | None:
+    """One decision as decisions.decide makes it (no commit): an open item, or the stopped run resumed;
+    None when there is nothing to decide."""
+    reader = lambda rel: state.read_text(root, rel)  # noqa: E731
+    status = status_now(program, state.load_status(root), reader)
+    word, replaced = spec["decide"], None
+    if status.get(STOPPED):
+        target = status["last_decision"]["run_id"]
+        word = "rerun" if word == STOP else word
+    elif status["open_needs_input"]:
+        target = status["open_needs_input"][spec["pick"] % len(status["open_needs_input"])]["run_id"]
+    else:
+        return None
+    record = state.read_record(root, target)
+    assert record is not None
+    replaced = decisions.check_decidable(root, status, record, word)
+    doc = decisions.decision_doc(root, status, record, word, spec["reason"], when, replaced)
+    _, files = decisions.decided_files(root, program, status, doc)
+    for rel, data in files.items():
+        state.atomic_write(root / rel, data)
+    return {rel: data.decode() for rel, data in files.items()}
+
+
+def register_one_run(
+    root: Path, program: Program, status: dict[str, Any], spec: dict[str, Any], when: dt.datetime
+) -> tuple[dict[str, Any], dict[str, str]]:
+    record = build_record(spec, status, when, program)
+    schemas.validate(record, "run_record", "record")
+    # Exactly what a registration folds (registration.derived_files), written back as it does.
+    files = derived_files(root, program, status, record)
+    for rel, data in files.items():
+        state.atomic_write(root / rel, data)
+    return record, {rel: data.decode() for rel, data in files.items()}
+
+
 def register_all(
     root: Path, program: Program, specs: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """Fold the runs in one at a time like registration.derived_files; returns records and every file written."""
+    """Fold runs and decisions in one at a time like register and decide; returns records and every
+    file written. A run while the program is stopped is refused, as registration refuses it."""
     records: list[dict[str, Any]] = []
     written: dict[str, str] = {}
     when = START
     for spec in specs:
         when += dt.timedelta(seconds=spec["gap"])
+        if "decide" in spec:
+            written.update(decide_one(root, program, spec, when) or {})
+            continue
         status = state.load_status(root) or initial_status(program)  # schema-checked read of the last write
-        record = build_record(spec, status, when)
-        schemas.validate(record, "run_record", "record")
-        # Exactly what a registration folds (registration.derived_files), written back as it does.
-        files = {rel: data.decode() for rel, data in derived_files(root, program, status, record).items()}
-        for rel, text in files.items():
-            state.atomic_write(root / rel, text.encode())
-        written.update(files)
+        if status.get(STOPPED):
+            with pytest.raises(UserError, match="^a decision stopped the program on "):
+                check_not_stopped(status)
+            continue
+        record, files = register_one_run(root, program, status, spec, when)
         records.append(record)
+        written.update(files)
     return records, written
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SOURCES = (state.RUNS_DIR + "/", state.DECISIONS_DIR + "/")
+
+
+def decisions_on_disk(root: Path) -> list[dict[str, Any]]:
+    folder = root / state.DECISIONS_DIR
+    return [state.read_decision(root, p.stem) or {} for p in sorted(folder.glob("*.yaml"))] if folder.is_dir() else []
+
+
+def assert_needs_input_agrees(root: Path, derived: dict[str, str]) -> None:
+    """A needs-input file is open exactly when the status (and so the index) lists it as open."""
+    status = state.load_status(root)
+    assert status is not None
+    listed = {n["run_id"] for n in status["open_needs_input"]}
+    for path in sorted((root / state.NEEDS_DIR).glob("*.yaml")) if (root / state.NEEDS_DIR).is_dir() else []:
+        doc = state.load_yaml_file(root, str(path.relative_to(root)), "needs_input")
+        assert (doc["status"] == "open") == (path.stem in listed), (path.stem, doc["status"])
+        decision = state.read_decision(root, path.stem)
+        assert (doc["status"] == "resolved") == (decision is not None)
+    for run_id in listed:
+        assert f"[`{run_id}`](../state/needs_input/{run_id}.yaml)" in derived[state.INDEX]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    specs=st.lists(run_specs, min_size=1, max_size=8),
+    first=run_specs,
+    specs=st.lists(steps, max_size=10),
     index_recent=st.sampled_from([3, 50]),
     shuffle_seed=st.integers(0, 99),
 )
 def test_folding_one_run_at_a_time_equals_rebuilding(
-    specs: list[dict[str, Any]], index_recent: int, shuffle_seed: int
+    first: dict[str, Any], specs: list[dict[str, Any]], index_recent: int, shuffle_seed: int
 ) -> None:
     # A small index window makes `recent` span months and drop rows, as it does after 50 runs.
     with tempfile.TemporaryDirectory() as tmp, mock.patch.object(reports, "INDEX_RECENT", index_recent):
         root = Path(tmp)
-        records, written = register_all(root, PROGRAM, specs)
-        derived = {rel: text for rel, text in written.items() if not rel.startswith(state.RUNS_DIR + "/")}
+        records, written = register_all(root, PROGRAM, [first, *specs])
+        derived = {rel: text for rel, text in written.items() if not rel.startswith(SOURCES)}
+        decided = decisions_on_disk(root)
 
-        shuffled = list(records)
+        shuffled, decided_shuffled = list(records), list(decided)
         random.Random(shuffle_seed).shuffle(shuffled)  # rebuild orders by seq, not by input order
-        assert rebuild_files(PROGRAM, shuffled, lambda rel: None) == derived
+        random.Random(shuffle_seed).shuffle(decided_shuffled)  # and decisions by when they were made
+        assert rebuild_files(PROGRAM, shuffled, lambda rel: None, decided_shuffled) == derived
+        assert_needs_input_agrees(root, derived)
 
         # What `gerhard rebuild` does: records read back from state/runs/, existing files on disk.
         from_disk = queries.all_records(root)
@@ -388,9 +475,15 @@ PROGRAMS = [
 ]
 
 
-def register_one(root: Path, program: Program, spec: dict[str, Any], when: dt.datetime) -> dict[str, Any]:
-    """One registration as registration.register does it, against whatever program.yaml says now."""
-    status = status_for_program(state.load_status(root) or initial_status(program), program)
+def register_one(root: Path, program: Program, spec: dict[str, Any], when: dt.datetime) -> dict[str, Any] | None:
+    """One registration as registration.register does it (or one decision as decisions.decide makes
+    it), against whatever program.yaml says now."""
+    if "decide" in spec:
+        decide_one(root, program, spec, when)
+        return None
+    status = status_now(program, state.load_status(root), lambda rel: state.read_text(root, rel))
+    if status.get(STOPPED):
+        return None
     phase = spec["phase"] if spec["phase"] in program.phase_ids else program.phase_ids[0]
     record = build_record(dict(spec, phase=phase), status, when, program)
     for rel, data in derived_files(root, program, status, record).items():
@@ -404,15 +497,18 @@ def assert_rebuild_matches_disk(root: Path, program: Program) -> None:
     assert {rel: state.read_text(root, rel) for rel in rebuilt} == rebuilt
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(st.tuples(st.integers(0, len(PROGRAMS) - 1), run_specs), min_size=1, max_size=8))
-def test_folding_after_program_edits_equals_rebuilding(steps: list[tuple[int, dict[str, Any]]]) -> None:
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(edits=st.lists(st.tuples(st.integers(0, len(PROGRAMS) - 1), steps), min_size=1, max_size=8))
+def test_folding_after_program_edits_equals_rebuilding(edits: list[tuple[int, dict[str, Any]]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         when = START
-        for index, spec in steps:
+        for index, spec in edits:
             when += dt.timedelta(seconds=spec["gap"])
+            before = state.read_text(root, state.STATUS)
             register_one(root, PROGRAMS[index], spec, when)
+            if state.read_text(root, state.STATUS) == before:
+                continue  # nothing to decide, or a run while stopped: nothing written
             assert_rebuild_matches_disk(root, PROGRAMS[index])
             status = state.load_status(root)
             assert status is not None and status[DIGEST] == program_digest(PROGRAMS[index])

@@ -283,7 +283,7 @@ def test_schema_invalid_status_names_file_and_path(tmp_path: Path) -> None:
         state.load_status(tmp_path)
     assert str(exc.value) == (
         "state/program_status.yaml: $.run_count: -3 is less than the minimum of 0 (schema program_status): "
-        "fix the file or run 'gerhard rebuild'"
+        "fix the file or run 'gerhard rebuild' ('gerhard check' lists every problem)"
     )
 
 
@@ -299,7 +299,8 @@ def test_non_utf8_state_file(tmp_path: Path) -> None:
 
 def test_corrupt_ledger_line(tmp_path: Path) -> None:
     write(tmp_path, state.ledger_path("2026-01"), '{"seq": 1}\n{"seq": 2\n')
-    with pytest.raises(StateError, match=r"^state/ledger/2026-01.jsonl line 2 is corrupt: run 'gerhard rebuild'$"):
+    corrupt = r"^state/ledger/2026-01.jsonl line 2 is corrupt: run 'gerhard rebuild' \('gerhard check' lists every"
+    with pytest.raises(StateError, match=corrupt):
         state.read_ledger(tmp_path, "2026-01")
 
 

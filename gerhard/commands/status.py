@@ -7,7 +7,7 @@ from typing import Any
 
 from gerhard import queries, state
 from gerhard.output import print_json
-from gerhard.phases import REMOVED_PHASES
+from gerhard.phases import REMOVED_PHASES, RESUME, STOPPED
 
 
 def phase_line(pid: str, p: dict[str, Any]) -> str:
@@ -16,9 +16,23 @@ def phase_line(pid: str, p: dict[str, Any]) -> str:
     return f"  {pid:<4} {p['state']:<8} {p['runs']:>4} run{'s' if p['runs'] != 1 else ' '}  {latest}{passed}"
 
 
+def decision_lines(s: dict[str, Any]) -> list[str]:
+    d = s.get("last_decision")
+    if not d:
+        return []
+    who = str(d["decided_by"]).split(" <")[0]
+    lines = [f"last decision: {d['decision']} on {d['run_id']} (phase {d['phase']}) at {d['decided_at']} by {who}"]
+    lines.append(f"  reason: {' '.join(str(d['reason']).split())}")
+    if s.get(STOPPED):
+        lines.append(f"stopped: nothing is registered; to resume, gerhard decide {d['run_id']} {RESUME} --reason '...'")
+    return lines
+
+
 def format_status(s: dict[str, Any]) -> str:
     current = s["current_phase"]
     head = f"phase {current} ({s['phases'][current]['state']})" if current else "all phases passed"
+    if s.get(STOPPED):
+        head = f"STOPPED by a decision on {str(s['last_decision']['decided_at'])[:10]} at {head}"
     lines = [f"{s['program']}: {head}, {s['run_count']} run{'s' if s['run_count'] != 1 else ''} registered"]
     lines += [phase_line(pid, p) for pid, p in s["phases"].items()]
     removed = s.get(REMOVED_PHASES) or {}
@@ -27,7 +41,7 @@ def format_status(s: dict[str, Any]) -> str:
         lines.append(f"latest: {s['latest_run']} ({s['latest_verdict']}) at {s.get('latest_registered_at')}")
     for n in s["open_needs_input"]:
         lines.append(f"needs input: {state.needs_input_path(n['run_id'])} (failed: {', '.join(n['failed_gates'])})")
-    return "\n".join(lines)
+    return "\n".join(lines + decision_lines(s))
 
 
 def status(repo: Path, as_json: bool = False) -> int:
