@@ -2,9 +2,10 @@
 
 One `git log` process prints each commit's id, author date, author, subject and trailer block as
 NUL-separated fields; the output is streamed and parsed as it arrives (so `--limit` stops git
-early), and `gerhard log` over ten thousand registrations costs under twice what
-`git log --format=%(trailers)` costs (benchmarks/bench_log.py). For one run, `--grep` on its
-Gerhard-Run-Id line lets git skip every other commit before formatting it."""
+early, and with a spare CPU the parsing overlaps git's work). Over ten thousand registrations git
+takes ~80 ms, the Python side ~6 µs a commit plus its start-up (~40 ms): measured where both share
+one CPU, `gerhard log` takes ~2.6x `git log --format=%(trailers)` (benchmarks/bench_log.py). For one
+run, `--grep` on its Gerhard-Run-Id line lets git skip every other commit before formatting it."""
 
 from __future__ import annotations
 

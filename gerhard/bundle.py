@@ -11,7 +11,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,6 +33,7 @@ MAX_PATH_DEPTH = 32  # folders in folders: no run needs more, and walking a deep
 DROPPINGS = frozenset({".ipynb_checkpoints", "__pycache__", ".DS_Store"})
 _DROPPINGS_FOLDED = frozenset(n.casefold() for n in DROPPINGS)
 MANIFEST_NAME = "MANIFEST"
+GITIGNORE_NAME = ".gitignore"  # in an archived run folder: its heavy files, git-ignored (gerhard.heavy)
 # `show latest`, `export all` read these as the newest / every run; reports/YYYY/MM/index.md is a month page.
 RESERVED_RUN_IDS = frozenset({"latest", "all", "index"})
 # Device names Windows reserves in any folder, with any extension, in any case.
@@ -61,11 +62,15 @@ class Bundle:
     # Each file's bytes as read once, the bytes its size and sha256 were computed from: parsing and
     # archiving use these, so a file rewritten during registration cannot disagree with its MANIFEST.
     contents: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+    # Heavy files (gerhard.heavy): hashed by streaming, not in contents, not committed (MANIFEST stored: remote).
+    remote: frozenset[str] = frozenset()
 
     def names(self) -> set[str]:
         return {f.path for f in self.files}
 
     def read_bytes(self, name: str) -> bytes:
+        if name in self.remote and name not in self.contents:  # a heavy file, read only if someone insists
+            return (self.root / name).read_bytes()
         return self.contents[name]  # a name not in the bundle is a bug in the caller (KeyError)
 
 
@@ -208,6 +213,7 @@ class _Listing:
     transport: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     manifest: bool = False
+    gitignore: bool = False
 
 
 def _walk(root: Path, listing: _Listing, rel: str = "") -> _Listing:
@@ -227,6 +233,8 @@ def _walk(root: Path, listing: _Listing, rel: str = "") -> _Listing:
                 raise BundleError(f"{name} in {root} is a symlink: copy the real file into the bundle instead")
             if stat.S_ISREG(mode) and name == MANIFEST_NAME:
                 listing.manifest = True
+            elif stat.S_ISREG(mode) and name == GITIGNORE_NAME:  # an archived run's list of heavy files
+                listing.gitignore = True
             elif stat.S_ISREG(mode) and is_dossier_name(name):
                 listing.transport.append(check_relative_name(name))
             elif stat.S_ISDIR(mode):
@@ -238,9 +246,12 @@ def _walk(root: Path, listing: _Listing, rel: str = "") -> _Listing:
     return listing
 
 
-def load_bundle(source_dir: Path) -> Bundle:
+def load_bundle(source_dir: Path, heavy: Callable[[str, int], bool] | None = None) -> Bundle:
     """List every file under source_dir and read each once, refusing symlinks, unsafe names and files
-    over MAX_FILE_BYTES. A MANIFEST on top (an archived run folder) must match what was read."""
+    over MAX_FILE_BYTES. A MANIFEST on top (an archived run folder) must match what was read.
+
+    A file `heavy(path, size)` says stays out of git (or one the folder's MANIFEST lists as stored
+    remote) is hashed by streaming instead, any size, and listed in Bundle.remote."""
     root = Path(source_dir)
     if root.is_symlink():
         raise BundleError(f"source dir {root} is a symlink: pass the folder it points to, {root.resolve()}")
@@ -251,12 +262,54 @@ def load_bundle(source_dir: Path) -> Bundle:
     if not listing.files:
         raise BundleError(f"source dir {root} is empty: it must hold the run's artifacts")
     check_bundle_names(listing.files, f"{root} holds")
-    contents = {name: read_member(root, name) for name in listing.files}
-    files = tuple(BundleFile(name, len(data), sha256_bytes(data)) for name, data in contents.items())
-    bundle = Bundle(root, files, bundle_sha256(files), tuple(listing.transport), tuple(listing.skipped), contents)
+    remote = _remote_names(root, listing, heavy)
+    contents = {name: read_member(root, name) for name in listing.files if name not in remote}
+    files = tuple(
+        _stream_member(root, name)
+        if name in remote
+        else BundleFile(name, len(contents[name]), sha256_bytes(contents[name]))
+        for name in listing.files
+    )
+    bundle = Bundle(
+        root, files, bundle_sha256(files), tuple(listing.transport), tuple(listing.skipped), contents, remote
+    )
     if listing.manifest:
         check_manifest(bundle)
     return bundle
+
+
+def _remote_names(root: Path, listing: _Listing, heavy: Callable[[str, int], bool] | None) -> frozenset[str]:
+    listed = (
+        {f["path"] for f in _read_manifest(root)["files"] if f.get("stored") == "remote"} if listing.manifest else set()
+    )
+    if heavy is None and not listed:
+        return frozenset()
+    found = set()
+    for name in listing.files:
+        try:
+            size = os.stat(root / name, follow_symlinks=False).st_size
+        except OSError as e:
+            raise _unreadable(root, name, e) from None
+        if name in listed or (heavy is not None and heavy(name, size)):
+            found.add(name)
+    return frozenset(found)
+
+
+def _stream_member(root: Path, name: str) -> BundleFile:
+    """A heavy file's size and sha256, read in chunks (never whole into memory, never through a symlink)."""
+    h = hashlib.sha256()
+    size = 0
+    try:
+        fd = os.open(root / name, _OPEN_FLAGS)
+    except OSError as e:
+        raise _unreadable(root, name, e) from None
+    with open(fd, "rb", buffering=0) as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BundleError(f"{name} in {root} is not a regular file: a bundle holds only plain files")
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return BundleFile(name, size, h.hexdigest())
 
 
 # Never follow a symlink swapped in since the listing; never block on a FIFO swapped in.
@@ -352,7 +405,15 @@ def manifest_dict(run_id: str, bundle: Bundle) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "bundle_sha256": bundle.sha256,
-        "files": [{"path": f.path, "size": f.size, "sha256": f.sha256} for f in bundle.files],
+        "files": [
+            {
+                "path": f.path,
+                "size": f.size,
+                "sha256": f.sha256,
+                **({"stored": "remote"} if f.path in bundle.remote else {}),
+            }
+            for f in bundle.files
+        ],
     }
 
 

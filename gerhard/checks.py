@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from gerhard import state
-from gerhard.bundle import MANIFEST_NAME, Bundle, BundleFile, bundle_sha256, is_dossier_name, sha256_bytes
+from gerhard.bundle import (
+    GITIGNORE_NAME,
+    MANIFEST_NAME,
+    Bundle,
+    BundleFile,
+    bundle_sha256,
+    is_dossier_name,
+    sha256_bytes,
+)
 from gerhard.errors import UserError
 from gerhard.program import Program
 
@@ -81,6 +89,8 @@ def archived_files(
     files = {}
     for entry in manifest["files"]:
         rel = base + entry["path"]
+        if entry.get("stored") == "remote":  # a heavy file: not in git (gerhard.heavy); gerhard sync verifies it
+            continue
         data = read(rel)
         if data is None:
             problems.append(f"{rel} is listed in the MANIFEST but missing: restore it with 'git checkout -- {rel}'")
@@ -91,7 +101,7 @@ def archived_files(
             )
         else:
             files[entry["path"]] = data
-    listed = {base + e["path"] for e in manifest["files"]} | {base + MANIFEST_NAME}
+    listed = {base + e["path"] for e in manifest["files"]} | {base + MANIFEST_NAME, base + GITIGNORE_NAME}
     for rel in listing:
         if rel not in listed and not is_dossier_name(rel[len(base) :]):
             problems.append(f"{rel} is in the archive but not in its MANIFEST: remove it (git rm {rel})")

@@ -38,6 +38,7 @@ examples:
   gerhard log --phase B --limit 10               registrations and decisions from the commit trailers
   gerhard diff RUN_A latest                      config, metrics, gates and eval tasks that changed
   gerhard pr-summary origin/main..HEAD           markdown for the pull request (CI posts it)
+  gerhard sync push --latest --remote /content/drive/MyDrive/runs   copy the run's folder (only newer files)
   gerhard doctor                                 finish or undo an interrupted registration
   gerhard check                                  is every run whole and every derived file up to date?
   gerhard hooks install                          the pre-commit hook and merge driver for this repo
@@ -166,7 +167,7 @@ def _history_args(sub: argparse._SubParsersAction) -> None:
         "range",
         nargs="?",
         metavar="BASE..HEAD",
-        help="the commits of the pull request (default: origin/HEAD..HEAD, else the branch's upstream..HEAD)",
+        help="the commits of the pull request (default: the branch's upstream..HEAD, else origin/HEAD..HEAD)",
     )
 
 
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="a run id, 'latest', or 'all'")
     p.add_argument("--format", choices=["json", "yaml", "csv"], default="json", help="output format (default json)")
     _history_args(sub)
+    _sync_args(sub)
 
     _add(
         sub,
@@ -249,17 +251,36 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (("base", "%O"), ("ours", "%A"), ("theirs", "%B"), ("path", "%P")):
         p.add_argument(name, help=f"git's {what}")
 
-    p = _add(sub, "hook", "run one of gerhard's git hooks (what hooks/pre-commit calls)")
+    p = _add(
+        sub,
+        "hook",
+        "run one of gerhard's git hooks (what hooks/pre-commit calls)",
+        "pre-commit: checks what the staged commit touches, read from git's index: a run's record, MANIFEST,\n"
+        "archived files and bundle (complete and valid for its phase); the derived files, which must be what\n"
+        "'gerhard rebuild' computes. Refuses while an interrupted registration is unsettled. Exit 1 with one\n"
+        "line per problem on stderr.",
+    )
     p.add_argument("name", choices=["pre-commit"], help="the hook to run")
     p.add_argument("--only", choices=["bundles", "state"], help="check only run bundles, or only state files")
 
-    p = _add(sub, "hooks", "install gerhard's pre-commit hook and merge driver into this repository")
+    p = _add(
+        sub,
+        "hooks",
+        "install gerhard's pre-commit hook and merge driver into this repository",
+        "Installs the pre-commit hook where git looks for hooks (core.hooksPath honoured). A pre-commit hook\n"
+        "that is not gerhard's is kept as pre-commit.local and run after gerhard's checks; if that name is\n"
+        "taken too, nothing is changed and you are told how to merge them. Running it again changes nothing.",
+    )
     p.add_argument("action", choices=["install"], help="install (an existing pre-commit hook is kept and chained)")
 
     _add(
         sub,
         "check",
         "check the whole registry: records, MANIFESTs, archived files, derived files; exit 1 on problems",
+        "Every run record and MANIFEST schema-valid, every archived file matching its MANIFEST (size and\n"
+        "sha256), the derived files equal to what 'gerhard rebuild' computes, no leftovers of an interrupted\n"
+        "registration. One line per problem (what, and how to fix it) and exit 1; else one summary line.\n"
+        "Progress goes to stderr every few seconds. For CI: see examples/ci/github-workflow.yml.",
         json_out=True,
     )
 
@@ -355,6 +376,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return export(args.repo, args.run, args.format)
     if cmd in ("log", "diff", "pr-summary"):
         return _dispatch_history(args)
+    if cmd == "sync":
+        return _dispatch_sync(args)
     if cmd == "rebuild":
         from gerhard.commands.rebuild import rebuild
 
@@ -374,6 +397,47 @@ def _dispatch_history(args: argparse.Namespace) -> int:
     from gerhard.commands.pr_summary import pr_summary
 
     return pr_summary(args.repo, args.range)
+
+
+def _sync_args(sub: argparse._SubParsersAction) -> None:
+    p = _add(
+        sub,
+        "sync",
+        "copy run folders to or from the artifact remote (a path, a Drive folder, s3://...)",
+        "push: outputs/<run_id>/ -> <remote>/<run_id>/; pull: back. A file is copied when it is missing at the\n"
+        "destination or newer at the source (--checksum: when its sha256 differs from the MANIFEST); nothing\n"
+        "is deleted and a newer destination file is never overwritten. verify: the remote holds every MANIFEST\n"
+        "file. The remote: --remote, else GERHARD_REMOTE, else artifact_remote in state/program.yaml.",
+        json_out=True,
+    )
+    p.add_argument("action", choices=["push", "pull", "verify"], help="the direction, or verify")
+    p.add_argument("run", nargs="?", help="verify: a run id or 'latest' (default latest)")
+    p.add_argument("--run-id", help="this run (first in the resolution order)")
+    p.add_argument("--run-name", help="the latest registered run with this name (run ids are <timestamp>_<name>)")
+    p.add_argument("--latest", action="store_true", help="the most recently registered run")
+    p.add_argument("--all", dest="all_runs", action="store_true", help="every registered run")
+    p.add_argument("--remote", metavar="URL", help="the remote root (default: GERHARD_REMOTE, artifact_remote)")
+    p.add_argument("--dry-run", action="store_true", help="say what would be copied; copy nothing")
+    p.add_argument("--checksum", action="store_true", help="compare sha256 with the MANIFEST, not times")
+
+
+def _dispatch_sync(args: argparse.Namespace) -> int:
+    from gerhard.commands.sync import sync, verify
+
+    if args.action == "verify":
+        return verify(args.repo, args.run or args.run_id, args.all_runs, args.remote, as_json=args.json)
+    return sync(
+        args.repo,
+        args.action,
+        args.run_id or args.run,
+        args.run_name,
+        args.latest,
+        args.all_runs,
+        args.remote,
+        dry_run=args.dry_run,
+        checksum=args.checksum,
+        as_json=args.json,
+    )
 
 
 def _stdout_to_devnull() -> None:

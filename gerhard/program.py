@@ -23,6 +23,10 @@ class Program:
     name: str
     phases: tuple[Phase, ...]
     artifact_schemas: dict[str, str]
+    # Which bundle files stay out of git (gerhard.heavy): bigger than heavy_max_bytes or matching a pattern.
+    heavy_max_bytes: int = 10_000_000
+    heavy_patterns: tuple[str, ...] = ("*.pt", "*.ckpt", "*.safetensors", "*.bin")
+    artifact_remote: str | None = None  # where `gerhard sync` pushes outputs/<run_id>/ (GERHARD_REMOTE, --remote win)
 
     def phase(self, phase_id: str) -> Phase:
         for p in self.phases:
@@ -70,4 +74,13 @@ def program_from_dict(data: dict[str, Any]) -> Program:
         phases.append(Phase(pid, str(p.get("title", "")), tuple(str(r) for r in p["required"]), gates))
     schemas = dict(BUILTIN_ARTIFACT_SCHEMAS)
     schemas.update({str(k): str(v) for k, v in (data.get("artifacts") or {}).items()})
-    return Program(str(data["program"]), tuple(phases), schemas)
+    heavy = data.get("heavy") or {}
+    defaults = Program("", (), {})
+    return Program(
+        str(data["program"]),
+        tuple(phases),
+        schemas,
+        int(heavy.get("max_bytes", defaults.heavy_max_bytes)),
+        tuple(str(p) for p in heavy.get("patterns", defaults.heavy_patterns)),
+        str(data["artifact_remote"]) if data.get("artifact_remote") else None,
+    )

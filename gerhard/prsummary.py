@@ -20,7 +20,7 @@ from gerhard import audit
 from gerhard.errors import UserError
 
 NO_RANGE = (
-    "no range given, and there is no origin/HEAD and no upstream of this branch to compare with: "
+    "no range given, and this branch has no upstream and there is no origin/HEAD to compare with: "
     "pass the pull request's range, e.g. 'gerhard pr-summary origin/main..HEAD'"
 )
 _TRAILER_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*: ")
@@ -75,7 +75,7 @@ def rev_commit(root: Path, rev: str) -> str | None:
 def resolve_range(root: Path, spec: str | None) -> Range:
     """BASE..HEAD (an empty side is HEAD), BASE...HEAD (from their merge base), or BASE (to HEAD)."""
     if spec is None:
-        default = next((rev for rev in ("origin/HEAD", "@{upstream}") if rev_commit(root, rev)), None)
+        default = next((rev for rev in ("@{upstream}", "origin/HEAD") if rev_commit(root, rev)), None)
         if default is None:
             raise UserError(NO_RANGE)
         spec = f"{default}..HEAD"

@@ -15,11 +15,12 @@ from typing import Any
 
 from gerhard import gitrepo, reports, state
 from gerhard.artifacts import load_artifacts
-from gerhard.bundle import Bundle, check_run_id, load_bundle, manifest_bytes, sha256_bytes
+from gerhard.bundle import GITIGNORE_NAME, Bundle, check_run_id, load_bundle, manifest_bytes, sha256_bytes
 from gerhard.derive import fold_files, status_now
 from gerhard.dossier_bundle import folder_dossier
 from gerhard.errors import ConflictError
 from gerhard.gates import GateReport, evaluate_gates
+from gerhard.heavy import gitignore_bytes, heavy_rule, place_local_copies, remote_root
 from gerhard.journal import settle_locked
 from gerhard.lock import registry_lock
 from gerhard.phases import baselines_for, check_phase_allowed
@@ -87,7 +88,7 @@ def register(
         settle_locked(root)
         program = state.load_program(root)
         phase_def = program.phase(phase)
-        bundle = load_bundle(Path(source_dir))
+        bundle = load_bundle(Path(source_dir), heavy_rule(program, phase_def))
         extra_files, record_extra = with_folder_dossier(bundle, run_id, extra_files or {}, record_extra or {})
         artifacts = load_artifacts(program, phase_def, bundle, root)
         previous = already_registered(root, run_id, phase, bundle)
@@ -109,10 +110,12 @@ def register(
             force,
             now or dt.datetime.now(dt.timezone.utc),
             record_extra or {},
+            remote_root(program),
         )
         files = archive_files(run_id, bundle, extra_files or {})
         files.update(derived_files(root, program, status, record))
         commit = commit_files(root, files, commit_message(record, report), verify=verify)
+        place_local_copies(bundle.root, root / record["artifact_root"], remote_entries(bundle))
         return dataclasses.replace(result_of(record, report, commit), skipped=list(bundle.skipped))
 
 
@@ -200,6 +203,7 @@ def build_record(
     force: bool,
     now: dt.datetime,
     extra: dict[str, Any],
+    remote: str | None = None,
 ) -> dict[str, Any]:
     code_sha, dirty, source = code_identity(root, artifacts)
     metrics = artifacts.get("metrics.json") or {}
@@ -225,15 +229,25 @@ def build_record(
         "summary": summary,
         "next_action": next_action,
     }
+    if bundle.remote:  # heavy files: in the MANIFEST, not in git; gerhard sync moves them
+        record["remote_files"] = sorted(bundle.remote)
+    if remote:
+        record["artifact_remote"] = f"{remote.rstrip('/')}/{run_id}"
     record.update(extra)
     return record
 
 
+def remote_entries(bundle: Bundle) -> dict[str, tuple[int, str]]:
+    return {f.path: (f.size, f.sha256) for f in bundle.files if f.path in bundle.remote}
+
+
 def archive_files(run_id: str, bundle: Bundle, extra: dict[str, bytes]) -> dict[str, bytes]:
     base = f"outputs/{run_id}"
-    files = {f"{base}/{f.path}": bundle.read_bytes(f.path) for f in bundle.files}
+    files = {f"{base}/{f.path}": bundle.read_bytes(f.path) for f in bundle.files if f.path not in bundle.remote}
     files.update({f"{base}/{name}": data for name, data in extra.items()})
     files[f"{base}/MANIFEST"] = manifest_bytes(run_id, bundle)
+    if bundle.remote:  # the local copies of heavy files stay in outputs/<run_id>/, ignored by git
+        files[f"{base}/{GITIGNORE_NAME}"] = gitignore_bytes(bundle.remote)
     return files
 
 

@@ -175,13 +175,22 @@ def test_default_range_from_the_upstream(history: History, capsys) -> None:
     assert out == expected_after_green(history, "@{upstream}..HEAD")
 
 
+def test_the_upstream_comes_before_origin_head(history: History, capsys) -> None:
+    git_out(history.repo, "update-ref", "refs/remotes/origin/main", history.commits[RUN_A])
+    git_out(history.repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
+    git_out(history.repo, "branch", "base", history.commits[RUN_GREEN])
+    git_out(history.repo, "branch", "--set-upstream-to=base")
+    out = run(capsys, "pr-summary", "--repo", history.repo).out
+    assert out == expected_after_green(history, "@{upstream}..HEAD")
+
+
 def test_no_default_range(history: History, capsys) -> None:
     result = run(capsys, "pr-summary", "--repo", history.repo)
     assert_one_line_error(result)
     assert (result.out, result.err) == (
         "",
-        "gerhard pr-summary: error: no range given, and there is no origin/HEAD and no upstream of this "
-        "branch to compare with: pass the pull request's range, e.g. 'gerhard pr-summary origin/main..HEAD'\n",
+        "gerhard pr-summary: error: no range given, and this branch has no upstream and there is no origin/HEAD "
+        "to compare with: pass the pull request's range, e.g. 'gerhard pr-summary origin/main..HEAD'\n",
     )
 
 

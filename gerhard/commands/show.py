@@ -33,6 +33,10 @@ def format_record(r: dict[str, Any]) -> str:
         lines.append("metrics   " + "  ".join(f"{k}={fmt_value(v)}" for k, v in sorted(r["metrics"].items())))
     lines.append(f"report    {reports.run_report_path(r)}")
     lines.append(f"archive   {r['artifact_root']}/")
+    if r.get("artifact_remote"):
+        lines.append(f"remote    {r['artifact_remote']}")
+    if r.get("remote_files"):
+        lines.append(f"          stored remote: {', '.join(r['remote_files'])} (gerhard sync pull fetches them)")
     if r["verdict"] == "RED":
         lines.append(f"needs     state/needs_input/{r['run_id']}.yaml")
     return "\n".join(lines)

@@ -1,0 +1,144 @@
+"""gerhard sync push|pull|verify: run folders to and from the artifact remote (gerhard.sync does the work)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gerhard import queries, state
+from gerhard.errors import UserError
+from gerhard.heavy import remote_root
+from gerhard.output import print_json
+from gerhard.sync import (
+    Manifest,
+    Side,
+    SyncResult,
+    check_local_files,
+    check_writable,
+    execute,
+    local_side,
+    open_side,
+    plan,
+    read_manifest,
+    remote_errors,
+    verify_run,
+)
+
+NO_REMOTE = (
+    "no artifact remote configured: pass --remote URL, set GERHARD_REMOTE, "
+    "or add 'artifact_remote: PATH_OR_URL' to state/program.yaml"
+)
+
+
+def run_name_of(run_id: str) -> str:
+    """Run ids are <timestamp>_<name>: the name is what follows the first '_'."""
+    return run_id.split("_", 1)[1] if "_" in run_id else run_id
+
+
+def resolve_runs(root: Path, run_id: str | None, run_name: str | None, latest: bool, all_runs: bool) -> list[str]:
+    """--run-id, else --run-name (the latest registered run with that name), else --latest, else --all;
+    all through the registry."""
+    if run_id:
+        return [queries.resolve_run(root, run_id)["run_id"]]
+    if run_name:
+        for row in queries.list_rows(root, limit=0):  # newest first
+            if run_name_of(row["run_id"]) == run_name:
+                return [row["run_id"]]
+        raise UserError(
+            f"no run named {run_name!r} is registered (run ids are <timestamp>_<name>): see 'gerhard list' for the ids"
+        )
+    if latest:
+        return [queries.resolve_run(root, "latest")["run_id"]]
+    if all_runs:
+        return [row["run_id"] for row in reversed(queries.list_rows(root, limit=0))]
+    raise UserError("say which runs: --run-id ID, --run-name NAME, --latest or --all")
+
+
+def remote_side(root: Path, remote: str | None) -> Side:
+    url = remote_root(state.load_program(root), remote)
+    if not url:
+        raise UserError(NO_REMOTE)
+    return open_side(url)
+
+
+def sync(
+    repo: Path,
+    direction: str,
+    run_id: str | None = None,
+    run_name: str | None = None,
+    latest: bool = False,
+    all_runs: bool = False,
+    remote: str | None = None,
+    dry_run: bool = False,
+    checksum: bool = False,
+    as_json: bool = False,
+) -> int:
+    """push: outputs/<run_id>/ → <remote>/<run_id>/; pull: the other way. Exit 1 if any file was refused."""
+    root = queries.registry_root(repo)
+    runs = resolve_runs(root, run_id, run_name, latest, all_runs)
+    far, here = remote_side(root, remote), local_side(root)
+    manifests: dict[str, Manifest] = {r: read_manifest(root, r) for r in runs}
+    with remote_errors(far):
+        result = transfer(direction, runs, here, far, manifests, dry_run, checksum)
+    print_result(result, as_json)
+    return 1 if result.count("refuse") else 0
+
+
+def transfer(
+    direction: str,
+    runs: list[str],
+    here: Side,
+    far: Side,
+    manifests: dict[str, Manifest],
+    dry_run: bool,
+    checksum: bool,
+) -> SyncResult:
+    src, dst = (here, far) if direction == "push" else (far, here)
+    if direction == "push":
+        for r in runs:
+            check_local_files(here, r, manifests[r], checksum)
+    elif not far.fs.exists(far.base):
+        raise UserError(f"remote {far.label} does not exist or cannot be reached: check the path or URL")
+    result = SyncResult(direction, far.label, dry_run)
+    for r in runs:
+        result.steps += plan(r, src, dst, manifests[r], checksum, direction)
+    if not dry_run and direction == "push" and result.count("copy"):
+        check_writable(far)
+    if not dry_run:
+        execute(result, src, dst, manifests, checksum)
+    return result
+
+
+def print_result(result: SyncResult, as_json: bool) -> None:
+    if as_json:
+        print_json(result.as_dict())
+        return
+    verb = "would copy" if result.dry_run else "copied"
+    for s in result.steps:
+        if s.action == "copy":
+            print(f"{verb} {s.run_id}/{s.path} ({s.reason})")
+        elif s.action == "refuse":
+            print(f"refused {s.run_id}/{s.path}: {s.reason}")
+    print(result.summary())
+
+
+def verify(repo: Path, run: str | None, all_runs: bool, remote: str | None = None, as_json: bool = False) -> int:
+    """Check that the remote holds every MANIFEST file of the runs with the right size and sha256."""
+    root = queries.registry_root(repo)
+    runs = (
+        resolve_runs(root, run, None, False, all_runs)
+        if (run or all_runs)
+        else resolve_runs(root, None, None, True, False)
+    )
+    far = remote_side(root, remote)
+    checked, problems = 0, list[str]()
+    for r in runs:
+        with remote_errors(far):
+            n, found = verify_run(r, far, read_manifest(root, r))
+        checked, problems = checked + n, problems + found
+    if as_json:
+        print_json({"remote": far.label, "runs": len(runs), "files": checked, "problems": problems})
+    else:
+        for p in problems:
+            print(p)
+        print(f"verified {checked} files of {len(runs)} runs at {far.label}: {len(problems)} problems")
+    return 1 if problems else 0

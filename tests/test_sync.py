@@ -1,0 +1,366 @@
+"""gerhard sync push|pull|verify against a local directory standing in for Drive (the ADR's smoke test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import Result, assert_one_line_error, git_out, register_ok, run
+from tests.conftest import snapshot
+from tests.test_heavy import write_big
+
+RUN = "20260101T000000Z_alpha"
+
+
+def sync(capsys, repo: Path, *argv: str | Path) -> Result:
+    return run(capsys, "sync", *argv, "--repo", repo)
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def later(path: Path, seconds: float = 10) -> None:
+    st = path.stat()
+    os.utime(path, (st.st_atime + seconds, st.st_mtime + seconds))
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    (tmp_path / "drive").mkdir()
+    return tmp_path / "drive"
+
+
+@pytest.fixture
+def registered(registry: Path, bundle_a: Path, capsys) -> Path:
+    (bundle_a / "model.pt").write_bytes(b"checkpoint bytes " * 1000)
+    register_ok(capsys, registry, RUN, "A", bundle_a)
+    return registry
+
+
+def test_push_smoke(registered: Path, remote: Path, capsys) -> None:
+    local = registered / "outputs" / RUN
+    first = sync(capsys, registered, "push", "--run-id", RUN, "--remote", remote)
+    assert first.rc == 0, first.err
+    assert files_under(remote / RUN) == files_under(local)
+    n = len(files_under(local))
+    assert first.out.splitlines()[-1] == f"copied {n} files (0.0 MB), skipped 0 up to date, 0 refused"
+    assert f"copied {RUN}/model.pt (missing at the destination)" in first.out
+    # A second push copies nothing.
+    again = sync(capsys, registered, "push", "--run-id", RUN, "--remote", remote)
+    assert again.out == f"copied 0 files (0.0 MB), skipped {n} up to date, 0 refused\n"
+    # Touch one source file: only it is copied. A file only at the destination survives.
+    later(local / "model.pt")
+    (remote / RUN / "notes_from_drive.txt").write_text("mine")
+    touched = sync(capsys, registered, "push", "--run-id", RUN, "--remote", remote)
+    assert touched.out == (
+        f"copied {RUN}/model.pt (newer at the source)\ncopied 1 files (0.0 MB), skipped {n - 1} up to date, 0 refused\n"
+    )
+    assert (remote / RUN / "notes_from_drive.txt").read_text() == "mine"
+    assert git_out(registered, "status", "--porcelain") == ""
+
+
+def test_pull_never_overwrites_a_newer_local_file(registered: Path, remote: Path, capsys) -> None:
+    local = registered / "outputs" / RUN
+    sync(capsys, registered, "push", "--latest", "--remote", remote)
+    (local / "model.pt").write_bytes(b"retrained locally")
+    later(local / "model.pt")
+    (remote / RUN / "extra_plot.png").write_bytes(b"png")
+    pulled = sync(capsys, registered, "pull", "--latest", "--remote", remote)
+    assert pulled.rc == 1
+    assert f"refused {RUN}/model.pt: newer at the destination: not overwritten" in pulled.out
+    assert f"copied {RUN}/extra_plot.png (missing at the destination)" in pulled.out
+    assert pulled.out.splitlines()[-1].endswith("1 refused")
+    assert (local / "model.pt").read_bytes() == b"retrained locally"
+    # Newer at the remote: pulled.
+    later(remote / RUN / "model.pt", 20)
+    assert "model.pt (newer at the source)" in sync(capsys, registered, "pull", "--latest", "--remote", remote).out
+
+
+def test_fresh_clone_pull_restores_and_verifies(registered: Path, remote: Path, tmp_path: Path, capsys) -> None:
+    sync(capsys, registered, "push", "--run-id", RUN, "--remote", remote)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(registered), str(clone)], check=True)
+    assert not (clone / "outputs" / RUN / "model.pt").exists()
+    original = (registered / "outputs" / RUN / "model.pt").read_bytes()
+    # A tampered remote copy (same size) is refused, named, and not written.
+    good = (remote / RUN / "model.pt").read_bytes()
+    (remote / RUN / "model.pt").write_bytes(good.replace(b"checkpoint", b"CHECKPOINT"))
+    bad = sync(capsys, clone, "pull", "--run-id", RUN, "--remote", remote)
+    assert bad.rc == 1
+    assert f"refused {RUN}/model.pt: does not match the MANIFEST (size 17000, sha256 " in bad.out
+    assert not (clone / "outputs" / RUN / "model.pt").exists()
+    assert list((clone / "outputs" / RUN).glob("*.gerhard-tmp")) == []
+    (remote / RUN / "model.pt").write_bytes(good)
+    ok = sync(capsys, clone, "pull", "--run-id", RUN, "--remote", remote, "--checksum")
+    assert ok.rc == 0, ok.out
+    assert (clone / "outputs" / RUN / "model.pt").read_bytes() == original
+    assert git_out(clone, "status", "--porcelain") == ""
+    verify = sync(capsys, clone, "verify", RUN, "--remote", remote)
+    assert verify.rc == 0 and verify.out.endswith(": 0 problems\n")
+
+
+def test_verify_names_missing_and_changed_files(registered: Path, remote: Path, capsys) -> None:
+    sync(capsys, registered, "push", "--all", "--remote", remote)
+    (remote / RUN / "model.pt").write_bytes(b"x" * 17000)
+    (remote / RUN / "seed.txt").unlink()
+    result = sync(capsys, registered, "verify", "--all", "--remote", remote)
+    assert result.rc == 1
+    assert f"{remote}/{RUN}/model.pt has sha256 differing from the MANIFEST" in result.out
+    assert f"{remote}/{RUN}/seed.txt is missing: gerhard sync push --run-id {RUN}" in result.out
+    assert result.out.splitlines()[-1].endswith(f"at {remote}: 2 problems")
+
+
+def test_interrupted_copy_leaves_no_final_file_and_rerun_completes(
+    registry: Path, bundle_a: Path, remote: Path, capsys, monkeypatch
+) -> None:
+    import tqdm
+
+    write_big(bundle_a / "model.ckpt", 5 << 20, b"\x07")
+    register_ok(capsys, registry, RUN, "A", bundle_a)
+    calls = []
+
+    def killed(self, n=1):  # the process dies after two whole chunks of the checkpoint are written
+        if n == 1 << 20:
+            calls.append(n)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(tqdm.tqdm, "update", killed)
+        assert sync(capsys, registry, "push", "--run-id", RUN, "--remote", remote).rc == 130
+    assert not (remote / RUN / "model.ckpt").exists()
+    assert (remote / RUN / "model.ckpt.gerhard-tmp").stat().st_size == 2 << 20
+    rerun = sync(capsys, registry, "push", "--run-id", RUN, "--remote", remote)
+    assert rerun.rc == 0
+    assert (remote / RUN / "model.ckpt").read_bytes() == (registry / "outputs" / RUN / "model.ckpt").read_bytes()
+    assert not (remote / RUN / "model.ckpt.gerhard-tmp").exists()
+    assert sync(capsys, registry, "verify", RUN, "--remote", remote).rc == 0
+
+
+def test_resolution_order(registry: Path, bundle_a: Path, remote: Path, capsys) -> None:
+    ids = ["20260101T000000Z_alpha", "20260102T000000Z_beta", "20260103T000000Z_alpha", "20260104T000000Z_gamma"]
+    for i, run_id in enumerate(ids):
+        (bundle_a / "seed.txt").write_text(str(i))
+        register_ok(capsys, registry, run_id, "A", bundle_a)
+
+    def runs(*argv: str) -> set[str]:
+        result = sync(capsys, registry, "push", "--dry-run", "--json", "--remote", remote, *argv)
+        assert result.rc == 0, result.err
+        return {f["run_id"] for f in json.loads(result.out)["files"]}
+
+    assert runs("--run-id", ids[1]) == {ids[1]}
+    assert runs("--run-id", ids[0], "--run-name", "beta", "--latest") == {ids[0]}
+    assert runs("--run-name", "alpha") == {ids[2]}  # the latest registered run with that name
+    assert runs("--run-name", "alpha", "--latest") == {ids[2]}
+    assert runs("--latest") == {ids[3]}
+    assert runs("--all") == set(ids)
+    assert list(remote.iterdir()) == []  # --dry-run wrote nothing
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["push", "--run-id", "20991231T000000Z_nope"],
+            "gerhard sync: error: no run '20991231T000000Z_nope' is registered in {repo}: "
+            "see 'gerhard list' for the ids",
+        ),
+        (
+            ["push", "--run-name", "nope"],
+            "gerhard sync: error: no run named 'nope' is registered (run ids are <timestamp>_<name>): "
+            "see 'gerhard list' for the ids",
+        ),
+        (
+            ["push", "--run-id", "../escape"],
+            "gerhard sync: error: run id '../escape' is not safe: use 1-100 letters, digits, '_', '.', '-', "
+            "starting with a letter or digit and without '..' (e.g. 20260223T190000Z_v15)",
+        ),
+        (["push"], "gerhard sync: error: say which runs: --run-id ID, --run-name NAME, --latest or --all"),
+    ],
+)
+def test_bad_run_one_line_exit_2(registered: Path, remote: Path, capsys, argv: list[str], message: str) -> None:
+    before = snapshot(registered)
+    result = sync(capsys, registered, *argv, "--remote", remote)
+    assert_one_line_error(result)
+    assert result.err.strip() == message.format(repo=registered)
+    assert snapshot(registered) == before and list(remote.iterdir()) == []
+
+
+def test_no_remote_configured(registered: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("GERHARD_REMOTE", raising=False)
+    result = sync(capsys, registered, "push", "--latest")
+    assert_one_line_error(result)
+    assert result.err.strip() == (
+        "gerhard sync: error: no artifact remote configured: pass --remote URL, set GERHARD_REMOTE, "
+        "or add 'artifact_remote: PATH_OR_URL' to state/program.yaml"
+    )
+
+
+def test_remote_from_env_then_program(registered: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("GERHARD_REMOTE", str(tmp_path / "from_env"))
+    assert sync(capsys, registered, "push", "--latest").rc == 0
+    assert (tmp_path / "from_env" / RUN / "MANIFEST").is_file()
+    monkeypatch.delenv("GERHARD_REMOTE")
+    program = registered / "state" / "program.yaml"
+    program.write_text(program.read_text() + f"artifact_remote: {tmp_path / 'from_program'}\n")
+    assert sync(capsys, registered, "push", "--latest").rc == 0
+    assert (tmp_path / "from_program" / RUN / "MANIFEST").is_file()
+
+
+def test_unwritable_remote(registered: Path, tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    result = sync(capsys, registered, "push", "--latest", "--remote", blocker / "runs")
+    assert_one_line_error(result)
+    assert result.err.startswith(f"gerhard sync: error: remote {blocker / 'runs'} is not writable (")
+    assert result.err.rstrip().endswith("): check the path, its permissions or credentials")
+
+
+def test_manifest_disagreeing_with_files_is_refused(registered: Path, remote: Path, capsys) -> None:
+    (registered / "outputs" / RUN / "model.pt").write_bytes(b"shorter")
+    result = sync(capsys, registered, "push", "--latest", "--remote", remote)
+    assert_one_line_error(result)
+    assert result.err.startswith(
+        f"gerhard sync: error: outputs/{RUN}/model.pt does not match its MANIFEST (size 17000, sha256 "
+    )
+    assert list(remote.iterdir()) == []
+
+
+def test_pull_from_a_missing_remote(registered: Path, tmp_path: Path, capsys) -> None:
+    result = sync(capsys, registered, "pull", "--latest", "--remote", tmp_path / "nowhere")
+    assert_one_line_error(result)
+    assert result.err.strip() == (
+        f"gerhard sync: error: remote {tmp_path / 'nowhere'} does not exist or cannot be reached: check the path or URL"
+    )
+
+
+# The same smoke test against a real S3-compatible server on loopback (moto's standalone server,
+# reached by s3fs over HTTP), configured the way a user would: fsspec's s3 config and AWS variables.
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory):
+    import shutil
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    pytest.importorskip("s3fs", reason="s3fs is not installed (pip install 'gerhard[s3]')")
+    server = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    if not Path(server).exists():
+        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path_factory.mktemp("moto") / "server.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([server, "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.skip("moto_server did not start on loopback")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture
+def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
+    import fsspec
+    import s3fs
+
+    for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": s3_endpoint})
+    fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint, skip_instance_cache=True)
+    bucket = "runs-" + request.node.name.lower().replace("_", "-")[:40]
+    fs.mkdir(bucket)
+    return fs, f"s3://{bucket}/drive"
+
+
+def test_s3_push_and_pull_smoke(registered: Path, s3, tmp_path: Path, capsys) -> None:
+    fs, url = s3
+    local = registered / "outputs" / RUN
+    n = len(files_under(local))
+    first = sync(capsys, registered, "push", "--run-id", RUN, "--remote", url)
+    assert first.out.splitlines()[-1] == f"copied {n} files (0.0 MB), skipped 0 up to date, 0 refused", first
+    key = f"{url[5:]}/{RUN}"
+    assert fs.cat(f"{key}/model.pt") == (local / "model.pt").read_bytes()
+    assert sync(capsys, registered, "push", "--run-id", RUN, "--remote", url).out == (
+        f"copied 0 files (0.0 MB), skipped {n} up to date, 0 refused\n"
+    )
+    later(local / "model.pt", 30)
+    fs.pipe(f"{key}/only_there.txt", b"mine")
+    touched = sync(capsys, registered, "push", "--run-id", RUN, "--remote", url)
+    assert touched.out.splitlines() == [
+        f"copied {RUN}/model.pt (newer at the source)",
+        f"copied 1 files (0.0 MB), skipped {n - 1} up to date, 0 refused",
+    ]
+    assert fs.cat(f"{key}/only_there.txt") == b"mine"
+    assert not [p for p in fs.find(key) if p.endswith(".gerhard-tmp")]
+    # A fresh clone pulls the checkpoint back, verified; a newer local file is not overwritten.
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(registered), str(clone)], check=True)
+    pulled = sync(capsys, clone, "pull", "--run-id", RUN, "--remote", url, "--checksum")
+    assert pulled.rc == 0, pulled
+    assert (clone / "outputs" / RUN / "model.pt").read_bytes() == (local / "model.pt").read_bytes()
+    assert (clone / "outputs" / RUN / "only_there.txt").read_bytes() == b"mine"
+    (clone / "outputs" / RUN / "only_there.txt").write_bytes(b"edited here")
+    later(clone / "outputs" / RUN / "only_there.txt", 60)
+    again = sync(capsys, clone, "pull", "--run-id", RUN, "--remote", url)
+    assert f"refused {RUN}/only_there.txt: newer at the destination: not overwritten" in again.out
+    assert (clone / "outputs" / RUN / "only_there.txt").read_bytes() == b"edited here"
+    assert sync(capsys, clone, "verify", RUN, "--remote", url).rc == 0
+    fs.pipe(f"{key}/model.pt", b"tampered")
+    assert sync(capsys, clone, "verify", RUN, "--remote", url).rc == 1
+
+
+def test_s3_without_credentials_says_which(registered: Path, s3, capsys, monkeypatch) -> None:
+    _, url = s3
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(registered / "no-such-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(registered / "no-such-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    import fsspec
+
+    monkeypatch.setitem(fsspec.config.conf, "s3", {**fsspec.config.conf["s3"], "skip_instance_cache": True})
+    before = snapshot(registered)
+    result = sync(capsys, registered, "push", "--latest", "--remote", url)
+    assert_one_line_error(result)
+    assert result.err.strip() == (
+        f"gerhard sync: error: no credentials for {url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+        "or AWS_PROFILE with ~/.aws/credentials"
+    )
+    assert snapshot(registered) == before
+
+
+def test_checksum_push_repairs_a_corrupt_copy(registered: Path, remote: Path, capsys) -> None:
+    sync(capsys, registered, "push", "--latest", "--remote", remote)
+    copy = remote / RUN / "model.pt"
+    copy.write_bytes(b"y" * 17000)  # same size and time: only --checksum sees it
+    st = (registered / "outputs" / RUN / "model.pt").stat()
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert sync(capsys, registered, "push", "--latest", "--remote", remote).out.startswith("copied 0 files")
+    fixed = sync(capsys, registered, "push", "--latest", "--remote", remote, "--checksum")
+    assert fixed.out.splitlines()[0] == f"copied {RUN}/model.pt (sha256 differs)"
+    assert copy.read_bytes() == (registered / "outputs" / RUN / "model.pt").read_bytes()
+    # Corrupt and newer at the destination: refused, said so.
+    copy.write_bytes(b"z" * 17000)
+    later(copy, 100)
+    refused = sync(capsys, registered, "push", "--latest", "--remote", remote, "--checksum")
+    assert refused.rc == 1
+    assert f"refused {RUN}/model.pt: differs and is newer at the destination: not overwritten" in refused.out
