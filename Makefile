@@ -27,6 +27,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_dossier.py
 	$(PY) benchmarks/compare.py
 	$(PY) benchmarks/bench_team.py
+	$(PY) benchmarks/bench_hooks.py
 	$(PY) benchmarks/bench_log.py
 
 clean:

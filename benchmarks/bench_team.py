@@ -1,11 +1,9 @@
-"""The team flow's costs, at 10 and 10,000 prior runs, each against a floor measured in the same run.
+"""The team flow's cost: `register --push` against `register` + `git push` by hand, into a bare
+remote on this disk, measured in the same run.
 
     python benchmarks/bench_team.py            (make bench runs it)
 
-- the pre-commit hook on a registration commit (`gerhard hook pre-commit` with the registration
-  staged, as `git commit` runs it), at 10 vs 10,000 runs (target <= 1.3x), against `git diff --cached`;
-- `gerhard check` at 10,000 runs, against `git ls-files -s` (reading every path once);
-- `register --push` against `register` + `git push` by hand, into a bare remote on this disk.
+The pre-commit hook and `gerhard check` are measured by benchmarks/bench_hooks.py.
 Medians of --reps; writes benchmarks/team.json.
 """
 
@@ -41,16 +39,6 @@ def median_ms(samples: list[bench.Sample]) -> float:
     return round(statistics.median(s[0] for s in samples) * 1000, 1)
 
 
-def hook_on_registration(repo: Path, bundle: Path, reps: int, tag: str) -> dict[str, float]:
-    """A registration staged (not committed) as `git commit` would see it; time the hook and the floor."""
-    bench.register_in_process(repo, bundle, f"20261125T000000Z_team{tag}")
-    git(repo, "reset", "-q", "--soft", "HEAD~1")  # the registration's files staged, as before `git commit`
-    floor = [bench.timed(git, repo, "diff", "--cached", "--name-only") for _ in range(reps)]
-    hook = [bench.timed(gerhard, repo, "hook", "pre-commit") for _ in range(reps)]
-    git(repo, "reset", "-q", "--hard", "HEAD")
-    return {"floor git diff --cached": median_ms(floor), "hook": median_ms(hook)}
-
-
 def push_vs_by_hand(bundle: Path, reps: int) -> dict[str, float]:
     repo = bench.registry(bench.SMALL, fresh=False)
     remote = bench.WORK / "team-remote.git"
@@ -78,29 +66,16 @@ def _remotes(repo: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=7)
-    parser.add_argument("--runs", type=int, default=bench.LARGE)
     args = parser.parse_args(argv)
     bench.isolate_git([])
     bundle = bench.WORK / "bundle"
     shutil.rmtree(bundle, ignore_errors=True)
     shutil.copytree(bench.history.EXAMPLES / "phase_b_green", bundle)
-    results: dict[str, dict[str, float]] = {}
-    for runs in (bench.SMALL, args.runs):
-        bench.log(f"hook at {runs:,} runs ...")
-        results[f"hook at {runs}"] = hook_on_registration(bench.registry(runs, False), bundle, args.reps, str(runs))
-    large = bench.registry(args.runs, False)
-    bench.log(f"check at {args.runs:,} runs ...")
-    results[f"check at {args.runs}"] = {
-        "floor git ls-files -s": median_ms([bench.timed(git, large, "ls-files", "-s") for _ in range(3)]),
-        "check": median_ms([bench.timed(lambda: gerhard(large, "check", ok=(0, 1))) for _ in range(3)]),
-    }
     bench.log("register --push vs by hand ...")
-    results["push"] = push_vs_by_hand(bundle, args.reps)
+    results = {"push": push_vs_by_hand(bundle, args.reps)}
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
-    small, big = results[f"hook at {bench.SMALL}"]["hook"], results[f"hook at {args.runs}"]["hook"]
     for name, figures in results.items():
         print(f"{name:<22} " + ", ".join(f"{k} {v:.1f} ms" for k, v in figures.items()))
-    print(f"hook at {args.runs:,} / at {bench.SMALL} runs: {big / small:.2f}x (target <= 1.3x)")
     push = results["push"]
     print(f"register --push / by hand: {push['register --push'] / push['register + git push by hand']:.2f}x")
     return 0

@@ -1,19 +1,20 @@
-"""gerhard check, the pre-commit hook that checks what a commit touches, and gerhard hooks install."""
+"""gerhard check (the whole registry, for CI and people) and the quick look registration takes first."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cli_helpers import register_ok, run
 from conftest import git
 
+from gerhard import checks
+from gerhard.errors import StateError
+
 RUN_A = "20261101T100000Z_dense"
 RUN_B = "20261101T120000Z_v15"
+CLEAN = "checked 2 runs, 12 files, derived files up to date\n"
 
 
 @pytest.fixture
@@ -23,150 +24,248 @@ def registered(registry: Path, bundle_a: Path, bundle_b_red: Path, capsys) -> Pa
     return registry
 
 
-@pytest.fixture
-def hooked(registered: Path, capsys) -> Path:
-    done = run(capsys, "hooks", "install", "--repo", registered)
-    assert done.rc == 0, done.err
-    return registered
+def manifest_sha(repo: Path, run_id: str, name: str) -> str:
+    files = json.loads((repo / "outputs" / run_id / "MANIFEST").read_text())["files"]
+    return next(f["sha256"] for f in files if f["path"] == name)[:12]
 
 
-def commit(repo: Path, *paths: str, message: str = "by hand") -> subprocess.CompletedProcess[str]:
-    git(repo, "add", "--", *paths)
-    env = dict(os.environ, GERHARD_PYTHON=sys.executable)
-    return subprocess.run(["git", "commit", "-q", "-m", message], cwd=repo, env=env, capture_output=True, text=True)
-
-
-def test_check_clean(registered: Path, capsys) -> None:
+def test_a_whole_registry_is_one_line(registered: Path, capsys) -> None:
     result = run(capsys, "check", "--repo", registered)
-    assert (result.rc, result.out, result.err) == (0, "", "checked 2 runs: derived files up to date\n")
-    as_json = run(capsys, "check", "--repo", registered, "--json")
-    assert json.loads(as_json.out) == {"runs": 2, "problems": [], "ok": True}
+    assert (result.rc, result.out, result.err) == (0, CLEAN, "")
 
 
-def test_check_finds_each_kind_of_problem(registered: Path, capsys) -> None:
+def test_json(registered: Path, capsys) -> None:
+    clean = run(capsys, "check", "--repo", registered, "--json")
+    assert (clean.rc, json.loads(clean.out)) == (0, {"ok": True, "runs": 2, "files": 12, "problems": []})
+    (registered / "reports" / "index.md").write_text("# typed over\n")
+    broken = run(capsys, "check", "--repo", registered, "--json")
+    assert broken.rc == 1
+    assert json.loads(broken.out) == {
+        "ok": False,
+        "runs": 2,
+        "files": 12,
+        "problems": [
+            "reports/index.md differs from what 'gerhard rebuild' computes from the run records: a hand edit? "
+            "run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')"
+        ],
+    }
+
+
+@pytest.mark.parametrize("chunk", [250, 1], ids=["one process", "a process per CPU"])
+def test_archive_and_derived_problems_one_line_each(
+    registered: Path, capsys, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    from gerhard.commands import check
+
+    monkeypatch.setattr(check, "CHUNK", chunk)
+    sha = manifest_sha(registered, RUN_A, "seed.txt")
     (registered / "outputs" / RUN_A / "seed.txt").write_text("999\n")
+    (registered / "outputs" / RUN_B / "eval_suite.json").unlink()
     (registered / "outputs" / RUN_B / "stray.txt").write_text("x\n")
     (registered / "reports" / "index.md").write_text("# typed over\n")
     (registered / "outputs" / "orphan").mkdir()
     (registered / "outputs" / "orphan" / "metrics.json").write_text("{}")
     result = run(capsys, "check", "--repo", registered)
     assert result.rc == 1
-    sha = result.out.split("sha256 ")[1].split("…")[0]
     assert result.out.splitlines() == [
         f"outputs/{RUN_A}/seed.txt does not match its MANIFEST entry (size 3, sha256 {sha}…): the archived file "
-        f"was changed; restore it with 'git checkout -- outputs/{RUN_A}/seed.txt'",
+        f"was changed; restore it with 'git checkout HEAD -- outputs/{RUN_A}/seed.txt'",
+        f"outputs/{RUN_B}/eval_suite.json is listed in the MANIFEST but missing: "
+        f"restore it with 'git checkout HEAD -- outputs/{RUN_B}/eval_suite.json'",
         f"outputs/{RUN_B}/stray.txt is in the archive but not in its MANIFEST: remove it "
         f"(git rm outputs/{RUN_B}/stray.txt)",
         "outputs/orphan/ has no run record state/runs/orphan.yaml: register the run, or remove the folder",
         "reports/index.md differs from what 'gerhard rebuild' computes from the run records: a hand edit? "
         "run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')",
     ]
-    assert result.err == "checked 3 runs: 4 problem(s)\n"
+    assert result.err == "checked 3 runs, 13 files: 5 problem(s)\n"
 
 
-def test_check_reports_an_interrupted_registration(registered: Path, capsys) -> None:
+def test_invalid_records_and_manifests(registered: Path, capsys) -> None:
+    record = registered / "state" / "runs" / f"{RUN_A}.yaml"
+    record.write_text(record.read_text().replace("verdict: GREEN", "verdict: PURPLE"))
+    (registered / "outputs" / RUN_B / "MANIFEST").write_text("{not json")
+    result = run(capsys, "check", "--repo", registered)
+    assert result.rc == 1
+    assert result.out.splitlines() == [
+        f"state/runs/{RUN_A}.yaml: $.verdict: 'PURPLE' is not one of ['GREEN', 'AMBER', 'RED'] (schema run_record): "
+        f"restore it with 'git checkout HEAD -- state/runs/{RUN_A}.yaml'",
+        f"outputs/{RUN_B}/MANIFEST is not a valid MANIFEST (Expecting property name enclosed in double quotes: "
+        f"line 1 column 2 (char 1)): restore it with 'git checkout HEAD -- outputs/{RUN_B}/MANIFEST'",
+    ]  # the derived files are compared once every record reads
+
+
+def test_a_record_and_manifest_of_another_run(registered: Path, capsys) -> None:
+    runs, outputs = registered / "state" / "runs", registered / "outputs"
+    (runs / f"{RUN_A}.yaml").write_text((runs / f"{RUN_B}.yaml").read_text())
+    (outputs / RUN_B / "MANIFEST").write_text((outputs / RUN_A / "MANIFEST").read_text())
+    result = run(capsys, "check", "--repo", registered)
+    assert result.out.splitlines() == [
+        f"state/runs/{RUN_A}.yaml is the record of run {RUN_B}, not of this file's run: "
+        f"restore it with 'git checkout HEAD -- state/runs/{RUN_A}.yaml'",
+        f"outputs/{RUN_B}/MANIFEST is the MANIFEST of run {RUN_A}, not of {RUN_B}: "
+        f"restore it with 'git checkout HEAD -- outputs/{RUN_B}/MANIFEST'",
+    ]
+
+
+def test_leftovers_of_an_interrupted_registration(registered: Path, capsys) -> None:
+    (registered / ".git" / "index.lock").write_text("gerhard-txn 12345 00ff00ff00ff00ff\nregister x\n")
+    (registered / "state" / ".program_status.yaml.abc123.gerhard-tmp").write_text("half written")
+    (registered / "outputs" / RUN_A / ".seed.txt.abc123.gerhard-tmp").write_text("half written")
+    result = run(capsys, "check", "--repo", registered)
+    assert result.rc == 1
+    assert sorted(result.out.splitlines()) == [
+        f"{registered / '.git' / 'index.lock'} was left by an interrupted gerhard command: run 'gerhard doctor'",
+        f"outputs/{RUN_A}/.seed.txt.abc123.gerhard-tmp is a temporary file of an interrupted write: "
+        "run 'gerhard doctor'",
+        "state/.program_status.yaml.abc123.gerhard-tmp is a temporary file of an interrupted write: "
+        "run 'gerhard doctor'",
+    ]
+
+
+def test_an_unsettled_transaction(registered: Path, capsys) -> None:
     (registered / ".git" / "gerhard-txn").mkdir()
     (registered / ".git" / "gerhard-txn" / "lock").write_text("gerhard-txn 1 ab\nregister x (phase A)\n")
     result = run(capsys, "check", "--repo", registered)
     assert result.rc == 1
-    assert result.out.splitlines()[0] == (
-        "an interrupted transaction (register x (phase A)) is not settled: run 'gerhard doctor'"
-    )
-
-
-def test_hook_passes_a_registration_and_an_unrelated_commit(hooked: Path, bundle_b_green: Path, capsys) -> None:
-    register_ok(capsys, hooked, "green_b", "B", bundle_b_green)  # gerhard runs the repository's hook itself
-    (hooked / "notes.md").write_text("notes\n")
-    done = commit(hooked, "notes.md")
-    assert done.returncode == 0, done.stderr
-
-
-def test_hook_rejects_a_tampered_archived_file(hooked: Path) -> None:
-    (hooked / "outputs" / RUN_A / "seed.txt").write_text("999\n")
-    done = commit(hooked, f"outputs/{RUN_A}/seed.txt")
-    assert done.returncode == 1
-    assert done.stderr.startswith(f"gerhard: outputs/{RUN_A}/seed.txt does not match its MANIFEST entry")
-
-
-def test_hook_rejects_an_incomplete_bundle(hooked: Path) -> None:
-    """A run archived by hand without the files its phase requires (MANIFEST and record made to match)."""
-    from gerhard.bundle import load_bundle, manifest_bytes
-
-    run_id = "by_hand"
-    folder = hooked / "outputs" / run_id
-    folder.mkdir()
-    (folder / "seed.txt").write_text("1\n")
-    (folder / "MANIFEST").write_bytes(manifest_bytes(run_id, load_bundle(folder)))
-    record = (hooked / "state" / "runs" / f"{RUN_A}.yaml").read_text().replace(RUN_A, run_id)
-    (hooked / "state" / "runs" / f"{run_id}.yaml").write_text(record)
-    done = commit(hooked, f"outputs/{run_id}", f"state/runs/{run_id}.yaml")
-    assert done.returncode == 1
-    assert done.stderr.startswith(f"gerhard: run {run_id}: bundle ")
-    assert "is missing metrics.json, config.yaml (required by phase A" in done.stderr
-
-
-def test_hook_rejects_an_invalid_state_file(hooked: Path) -> None:
-    path = hooked / "state" / "runs" / f"{RUN_A}.yaml"
-    path.write_text(path.read_text().replace("verdict: GREEN", "verdict: PURPLE"))
-    done = commit(hooked, f"state/runs/{RUN_A}.yaml")
-    assert done.returncode == 1
-    assert done.stderr.startswith(f"gerhard: state/runs/{RUN_A}.yaml: ")
-    assert done.stderr.rstrip().endswith(f"restore it with 'git checkout -- state/runs/{RUN_A}.yaml'")
-
-
-def test_hook_rejects_a_hand_edited_derived_file(hooked: Path) -> None:
-    (hooked / "docs" / "ops" / "STATUS_BOARD.md").write_text("# all green, trust me\n")
-    done = commit(hooked, "docs/ops/STATUS_BOARD.md")
-    assert done.returncode == 1
-    assert done.stderr == (
-        "gerhard: docs/ops/STATUS_BOARD.md differs from what 'gerhard rebuild' computes from the run records: "
-        "a hand edit? run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')\n"
-    )
-
-
-def test_hooks_install_keeps_and_chains_an_existing_hook(registry: Path, capsys, tmp_path: Path) -> None:
-    hooks = registry / ".git" / "hooks"
-    ran = tmp_path / "ran"
-    (hooks / "pre-commit").write_text(f"#!/bin/sh\ntouch {ran}\n")
-    (hooks / "pre-commit").chmod(0o755)
-    done = run(capsys, "hooks", "install", "--repo", registry)
-    assert done.out.splitlines() == [
-        f"kept your pre-commit hook as {hooks / 'pre-commit.local'}: gerhard's hook runs it after its own checks",
-        f"installed gerhard's pre-commit hook in {hooks / 'pre-commit'}",
-        "configured the merge driver merge.gerhard in .git/config",  # .gitattributes: from gerhard init
+    assert result.out.splitlines() == [
+        "an interrupted transaction (register x (phase A)) is not settled: run 'gerhard doctor' to finish or undo it"
     ]
-    again = run(capsys, "hooks", "install", "--repo", registry)
-    assert again.out == f"gerhard's hooks are already installed in {hooks}\n"
-    (registry / "x.txt").write_text("x\n")
-    assert commit(registry, "x.txt").returncode == 0
-    assert ran.exists()  # the user's own hook still runs
 
 
-def test_the_manifest_works_under_the_pre_commit_framework(registered: Path, tmp_path: Path) -> None:
-    """`pre-commit try-repo` installs gerhard from this repository into its own environment (from PyPI)."""
-    import shutil
+def test_progress_on_stderr(registered: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gerhard.commands import check
 
-    tool = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
-    if not Path(tool).exists():
-        pytest.skip("the pre-commit tool is not installed (pip install pre-commit, part of the dev extras)")
-    source = Path(__file__).resolve().parent.parent
-    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True).returncode != 0:
-        pytest.skip(f"{source} is not a git checkout: pre-commit try-repo needs one")
-    env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
-    (registered / "outputs" / RUN_A / "seed.txt").write_text("999\n")
-    git(registered, "add", f"outputs/{RUN_A}/seed.txt")
-    args = [tool, "try-repo", str(source), "gerhard-bundles"]
-    failed = subprocess.run(args, cwd=registered, env=env, capture_output=True, text=True)
-    if (
-        "Installing environment" in failed.stdout
-        and "error" in failed.stdout.lower()
-        and "MANIFEST" not in failed.stdout
-    ):
-        pytest.skip(f"pre-commit could not build gerhard's environment: {failed.stdout[-300:]}")
-    assert failed.returncode == 1, failed.stdout
-    assert f"gerhard: outputs/{RUN_A}/seed.txt does not match its MANIFEST entry" in failed.stdout
-    git(registered, "checkout", "HEAD", "--", f"outputs/{RUN_A}/seed.txt")
-    (registered / "notes.md").write_text("notes\n")
-    git(registered, "add", "notes.md")
-    passed = subprocess.run([*args[:3], "gerhard-state"], cwd=registered, env=env, capture_output=True, text=True)
-    assert passed.returncode == 0, passed.stdout
+    monkeypatch.setattr(check, "PROGRESS_EVERY_S", -1.0)
+    monkeypatch.setattr(check, "CHUNK", 1)  # two chunks: checked in parallel where there are CPUs for it
+    result = run(capsys, "check", "--repo", registered)
+    assert (result.rc, result.out) == (0, CLEAN)
+    assert result.err == "checked 1/2 runs\nchecked 2/2 runs\n"
+
+
+def test_a_checkout_that_git_converts_is_intact(registered: Path, capsys) -> None:
+    """Git for Windows checks text out with CRLF (core.autocrlf): the blobs still match the MANIFEST."""
+    git(registered, "config", "core.autocrlf", "true")
+    for path in [p for p in (registered / "outputs").rglob("*") if p.is_file()]:
+        path.unlink()
+    git(registered, "checkout", "--", "outputs")
+    assert b"\r\n" in (registered / "outputs" / RUN_A / "config.yaml").read_bytes()
+    result = run(capsys, "check", "--repo", registered)
+    assert (result.rc, result.out) == (0, CLEAN)
+    (registered / "outputs" / RUN_A / "config.yaml").write_bytes(b"lr: 1\r\n")
+    assert run(capsys, "check", "--repo", registered).out.startswith(
+        f"outputs/{RUN_A}/config.yaml does not match its MANIFEST entry"
+    )
+
+
+def test_an_empty_registry(registry: Path, capsys) -> None:
+    result = run(capsys, "check", "--repo", registry)
+    assert (result.rc, result.out) == (0, "checked 0 runs, 0 files, derived files up to date\n")
+
+
+# --- the quick look before a registration builds on the registry ---------------------------------
+
+DAMAGED = "the registry is damaged: {}; run 'gerhard check' to list every problem and fix them, then try again"
+
+
+def quick(repo: Path) -> str | None:
+    try:
+        checks.quick_check_for_registration(repo)
+    except StateError as e:
+        return str(e)
+    return None
+
+
+def test_quick_check_passes_a_whole_registry(registered: Path, registry: Path) -> None:
+    assert quick(registered) is None
+
+
+def test_quick_check_passes_an_empty_registry(registry: Path) -> None:
+    assert quick(registry) is None
+
+
+def test_quick_check_finds_a_missing_latest_record(registered: Path) -> None:
+    (registered / "state" / "runs" / f"{RUN_B}.yaml").unlink()
+    assert quick(registered) == DAMAGED.format(
+        f"state/program_status.yaml names {RUN_B} as the latest run, but state/runs/{RUN_B}.yaml is missing"
+    )
+
+
+def test_quick_check_finds_an_invalid_latest_record(registered: Path) -> None:
+    path = registered / "state" / "runs" / f"{RUN_B}.yaml"
+    path.write_text(path.read_text().replace("verdict: RED", "verdict: PURPLE"))
+    assert quick(registered) == DAMAGED.format(
+        f"state/runs/{RUN_B}.yaml: $.verdict: 'PURPLE' is not one of ['GREEN', 'AMBER', 'RED'] (schema run_record): "
+        f"restore it with 'git checkout HEAD -- state/runs/{RUN_B}.yaml'"
+    )
+
+
+def test_quick_check_finds_a_latest_record_that_disagrees(registered: Path) -> None:
+    path = registered / "state" / "runs" / f"{RUN_B}.yaml"
+    path.write_text(path.read_text().replace("verdict: RED", "verdict: GREEN"))
+    assert quick(registered) == DAMAGED.format(
+        f"state/runs/{RUN_B}.yaml does not agree with state/program_status.yaml (verdict, registration time)"
+    )
+
+
+def test_quick_check_finds_a_record_of_another_bundle(registered: Path) -> None:
+    path = registered / "state" / "runs" / f"{RUN_B}.yaml"
+    text = path.read_text()
+    sha = text.split("bundle_sha256: ")[1].split()[0]
+    path.write_text(text.replace(sha, "f" * 64))
+    assert quick(registered) == DAMAGED.format(
+        f"state/runs/{RUN_B}.yaml and outputs/{RUN_B}/MANIFEST name different bundles"
+    )
+
+
+def test_quick_check_finds_a_missing_archived_file(registered: Path) -> None:
+    (registered / "outputs" / RUN_B / "seed.txt").unlink()
+    assert quick(registered) == DAMAGED.format(f"outputs/{RUN_B}/seed.txt is missing (its MANIFEST lists it)")
+
+
+def test_quick_check_finds_a_ledger_without_the_latest_run(registered: Path) -> None:
+    ledger = next((registered / "state" / "ledger").glob("*.jsonl"))
+    ledger.write_text(ledger.read_text().splitlines(keepends=True)[0])
+    assert quick(registered) == DAMAGED.format(
+        f"the last row of state/ledger/{ledger.name} is not the latest run {RUN_B}"
+    )
+
+
+# --- the CI example runs as shipped --------------------------------------------------------------
+
+
+def test_the_ci_workflow_steps_run_on_a_pull_request_branch(
+    registry: Path, bundle_a: Path, bundle_b_red: Path, tmp_path: Path, capsys
+) -> None:
+    """Every `run:` step of examples/ci/github-workflow.yml but the comment (it needs GitHub), in bash
+    as Actions runs them, on a branch with two registrations against its base on a remote."""
+    import os
+    import subprocess
+    import sys
+
+    from ruamel.yaml import YAML
+
+    workflow = Path(__file__).resolve().parent.parent / "examples" / "ci" / "github-workflow.yml"
+    steps = YAML(typ="safe").load(workflow.read_text())["jobs"]["registry"]["steps"]
+    commands = [s["run"] for s in steps if "run" in s and not s["run"].startswith(("pip ", "gh "))]
+    assert [c.split("\n")[0][:40] for c in commands] == [
+        "python -m gerhard check",
+        'git fetch origin "${{ github.base_ref }}',
+        'python -m gerhard pr-summary "origin/${{',
+    ]
+    git(registry, "clone", "-q", "--bare", str(registry), str(tmp_path / "origin.git"))
+    git(registry, "remote", "add", "origin", str(tmp_path / "origin.git"))
+    git(registry, "switch", "-q", "-c", "runs")
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    register_ok(capsys, registry, RUN_B, "B", bundle_b_red)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    for command in commands:
+        script = command.replace("${{ github.base_ref }}", "main")
+        done = subprocess.run(["bash", "-e", "-c", script], cwd=registry, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, (script, done.stdout, done.stderr)
+    summary = (registry / "pr-summary.md").read_text()
+    assert RUN_A in summary and RUN_B in summary

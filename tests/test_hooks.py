@@ -1,0 +1,451 @@
+"""The pre-commit hook (what a commit touches, read from git's index), `gerhard hooks install`, and
+the hook manifest for the pre-commit framework. Real repositories, real `git commit`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_helpers import register_ok, run
+from conftest import git, snapshot
+from ruamel.yaml import YAML
+
+from gerhard.commands.hooks import hook_script
+
+RUN_A = "20261101T100000Z_dense"
+RUN_B = "20261101T120000Z_v15"
+SOURCE = Path(__file__).resolve().parent.parent
+
+
+def fix(rel: str) -> str:
+    return f"run 'gerhard rebuild', then 'git add {rel}' and commit again"
+
+
+def differs(rel: str) -> str:
+    return f"gerhard: {rel} differs from what 'gerhard rebuild' computes from the run records: {fix(rel)}"
+
+
+@pytest.fixture
+def registered(registry: Path, bundle_a: Path, bundle_b_red: Path, capsys) -> Path:
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    register_ok(capsys, registry, RUN_B, "B", bundle_b_red)
+    return registry
+
+
+@pytest.fixture
+def hooked(registered: Path, capsys) -> Path:
+    done = run(capsys, "hooks", "install", "--repo", registered)
+    assert done.rc == 0, done.err
+    return registered
+
+
+def commit(repo: Path, *paths: str, message: str = "by hand") -> subprocess.CompletedProcess[str]:
+    if paths:
+        git(repo, "add", "-A", "--", *paths)
+    env = dict(os.environ, GERHARD_PYTHON=sys.executable)
+    return subprocess.run(["git", "commit", "-q", "-m", message], cwd=repo, env=env, capture_output=True, text=True)
+
+
+def rejected(done: subprocess.CompletedProcess[str]) -> list[str]:
+    assert done.returncode == 1, done.stderr
+    return done.stderr.splitlines()
+
+
+def manifest_sha(repo: Path, run_id: str, name: str) -> str:
+    files = json.loads((repo / "outputs" / run_id / "MANIFEST").read_text())["files"]
+    return next(f["sha256"] for f in files if f["path"] == name)[:12]
+
+
+# --- what passes -------------------------------------------------------------------------------
+
+
+def test_registration_runs_the_hook_which_passes_it(
+    hooked: Path, bundle_b_green: Path, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gerhard runs the repository's pre-commit hook inside its own transaction: content checked, the
+    journal (that transaction's own) not held against it."""
+    log = tmp_path / "hook-ran"
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\necho "$GERHARD_TXN" >> {log}\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    monkeypatch.setenv("GERHARD_PYTHON", str(python))
+    register_ok(capsys, hooked, "20261102T090000Z_green", "B", bundle_b_green)
+    assert log.read_text().startswith("gerhard-txn ")
+    assert git(hooked, "status", "--porcelain") == ""
+
+
+def test_a_registration_committed_with_git_commit_passes(hooked: Path, bundle_b_green: Path, capsys) -> None:
+    """The registration's files staged as `git commit` sees them: folded from the parent, not rebuilt."""
+    register_ok(capsys, hooked, "20261102T090000Z_green", "B", bundle_b_green)
+    git(hooked, "reset", "-q", "--soft", "HEAD~1")
+    done = commit(hooked)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_an_unrelated_commit_passes(hooked: Path) -> None:
+    (hooked / "notes.md").write_text("notes\n")
+    (hooked / "docs" / "ops" / "runbook.md").write_text("# what to do when a run is RED\n")
+    done = commit(hooked, "notes.md", "docs/ops/runbook.md")
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_the_first_commit_of_a_new_registry_passes(tmp_path: Path, capsys) -> None:
+    repo = tmp_path / "new"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    assert run(capsys, "init", repo).rc == 0
+    assert run(capsys, "hooks", "install", "--repo", repo).rc == 0
+    done = commit(repo, ".")
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_only_bundles_or_only_state(hooked: Path, capsys) -> None:
+    """The two halves the pre-commit framework runs as gerhard-bundles and gerhard-state."""
+    (hooked / "outputs" / RUN_A / "seed.txt").write_text("999\n")
+    (hooked / "reports" / "index.md").write_text("# typed over\n")
+    git(hooked, "add", "-A")
+    bundles = run(capsys, "hook", "pre-commit", "--only", "bundles", "--repo", hooked)
+    state = run(capsys, "hook", "pre-commit", "--only", "state", "--repo", hooked)
+    assert (bundles.rc, state.rc) == (1, 1)
+    assert bundles.err.startswith(f"gerhard: outputs/{RUN_A}/seed.txt does not match its MANIFEST entry")
+    assert len(bundles.err.splitlines()) == 1
+    assert state.err == differs("reports/index.md") + "\n"
+
+
+def test_a_comment_in_a_derived_state_file_passes(hooked: Path) -> None:
+    path = hooked / "state" / "program_status.yaml"
+    path.write_text(path.read_text() + "# reviewed on Monday\n")
+    done = commit(hooked, "state/program_status.yaml")
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_a_decision_made_with_gerhard_decide_passes(hooked: Path, capsys) -> None:
+    result = run(capsys, "decide", RUN_B, "waive", "--reason", "energy kernel lands next week", "--repo", hooked)
+    assert result.rc == 0, result.err
+    git(hooked, "reset", "-q", "--soft", "HEAD~1")  # and the same as a `git commit`
+    done = commit(hooked)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_it_checks_only_what_the_commit_touches(hooked: Path, bundle_b_green: Path, capsys) -> None:
+    """A run damaged in an earlier commit (--no-verify) is not read again: `gerhard check` finds it."""
+    (hooked / "outputs" / RUN_A / "seed.txt").write_text("999\n")
+    git(hooked, "commit", "-q", "--no-verify", "-am", "damage")
+    register_ok(capsys, hooked, "20261102T090000Z_green", "B", bundle_b_green)
+    checked = run(capsys, "check", "--repo", hooked)
+    assert checked.rc == 1
+    assert checked.out.startswith(f"outputs/{RUN_A}/seed.txt does not match its MANIFEST entry")
+
+
+def stage_registration(repo: Path, bundle: Path, capsys) -> None:
+    register_ok(capsys, repo, "20261102T090000Z_green", "B", bundle)
+    git(repo, "reset", "-q", "--soft", "HEAD~1")
+
+
+def stage_decision(repo: Path, bundle: Path, capsys) -> None:
+    assert run(capsys, "decide", RUN_B, "rerun", "--reason", "seed 2", "--repo", repo).rc == 0
+    git(repo, "reset", "-q", "--soft", "HEAD~1")
+
+
+def stage_comment(repo: Path, bundle: Path, capsys) -> None:
+    for rel in ("state/program_status.yaml", "state/gate_results.yaml"):
+        (repo / rel).write_text((repo / rel).read_text() + "# reviewed\n")
+        git(repo, "add", rel)
+
+
+def stage_threshold(repo: Path, bundle: Path, capsys) -> None:
+    path = repo / "state" / "program.yaml"
+    path.write_text(path.read_text().replace("value: 2.9", "value: 2.8", 1))
+    git(repo, "add", "state/program.yaml")
+
+
+@pytest.mark.parametrize("stage", [stage_registration, stage_decision, stage_comment, stage_threshold])
+def test_common_commits_are_checked_without_reading_every_record(
+    registered: Path, bundle_b_green: Path, capsys, monkeypatch: pytest.MonkeyPatch, stage
+) -> None:
+    """What keeps the hook's cost flat: these are folded from the parent commit, not rebuilt."""
+    from gerhard import expected
+    from gerhard.staged import staged_problems
+
+    stage(registered, bundle_b_green, capsys)
+    assert git(registered, "diff", "--cached", "--name-only")
+
+    def every_record(*args: object) -> None:
+        raise AssertionError("rebuilt from every record")
+
+    monkeypatch.setattr(expected, "rebuilt_from", every_record)
+    assert staged_problems(registered) == []
+
+
+# --- what is rejected, one line per problem ------------------------------------------------------
+
+
+def test_a_tampered_archived_file_is_rejected(hooked: Path) -> None:
+    rel = f"outputs/{RUN_A}/seed.txt"
+    sha = manifest_sha(hooked, RUN_A, "seed.txt")
+    (hooked / rel).write_text("999\n")
+    assert rejected(commit(hooked, rel)) == [
+        f"gerhard: {rel} does not match its MANIFEST entry (size 3, sha256 {sha}…): the archived file was changed; "
+        f"restore it with 'git checkout HEAD -- {rel}'"
+    ]
+
+
+def test_a_removed_archived_file_and_an_added_one_are_rejected(hooked: Path) -> None:
+    git(hooked, "rm", "-q", f"outputs/{RUN_B}/eval_suite.json")
+    (hooked / "outputs" / RUN_B / "extra.txt").write_text("x\n")
+    assert rejected(commit(hooked, f"outputs/{RUN_B}/extra.txt")) == [
+        f"gerhard: outputs/{RUN_B}/eval_suite.json is listed in the MANIFEST but missing: "
+        f"restore it with 'git checkout HEAD -- outputs/{RUN_B}/eval_suite.json'",
+        f"gerhard: outputs/{RUN_B}/extra.txt is in the archive but not in its MANIFEST: "
+        f"remove it (git rm outputs/{RUN_B}/extra.txt)",
+    ]
+
+
+def test_an_incomplete_bundle_is_rejected(hooked: Path, capsys) -> None:
+    """A run archived by hand without the files its phase requires (its MANIFEST, record and derived
+    files made to match): only the bundle is wrong."""
+    from gerhard.bundle import load_bundle, manifest_bytes
+
+    run_id = "20261103T080000Z_by_hand"
+    folder = hooked / "outputs" / run_id
+    folder.mkdir()
+    (folder / "seed.txt").write_text("1\n")
+    bundle = load_bundle(folder)
+    (folder / "MANIFEST").write_bytes(manifest_bytes(run_id, bundle))
+    record = YAML(typ="safe").load((hooked / "state" / "runs" / f"{RUN_A}.yaml").read_text())
+    record.update(run_id=run_id, seq=3, bundle_sha256=bundle.sha256, artifact_root=f"outputs/{run_id}")
+    with (hooked / "state" / "runs" / f"{run_id}.yaml").open("w") as f:
+        YAML().dump(record, f)
+    assert run(capsys, "rebuild", "--repo", hooked).rc == 0
+    assert rejected(commit(hooked, ".")) == [
+        f"gerhard: outputs/{run_id}/ is missing metrics.json, config.yaml, required by phase A in state/program.yaml: "
+        "archive runs with 'gerhard register' from their complete bundle, not by hand"
+    ]
+
+
+def test_a_run_of_a_phase_the_program_does_not_declare_is_rejected(hooked: Path) -> None:
+    run_id = "20261103T080000Z_phase_z"
+    shutil.copytree(hooked / "outputs" / RUN_A, hooked / "outputs" / run_id)
+    manifest = hooked / "outputs" / run_id / "MANIFEST"
+    manifest.write_text(manifest.read_text().replace(RUN_A, run_id))
+    record = (hooked / "state" / "runs" / f"{RUN_A}.yaml").read_text().replace(RUN_A, run_id)
+    (hooked / "state" / "runs" / f"{run_id}.yaml").write_text(record.replace("\nphase: A\n", "\nphase: Z\n"))
+    lines = rejected(commit(hooked, "."))
+    assert lines[0] == (
+        f"gerhard: state/runs/{run_id}.yaml is a run of phase Z, which state/program.yaml does not declare: "
+        "register the run with 'gerhard register --phase A|B|C'"
+    )
+    assert differs("state/program_status.yaml") in lines  # and the derived files were not folded
+
+
+def test_an_invalid_run_record_is_rejected(hooked: Path) -> None:
+    rel = f"state/runs/{RUN_A}.yaml"
+    path = hooked / rel
+    path.write_text(path.read_text().replace("verdict: GREEN", "verdict: PURPLE"))
+    assert rejected(commit(hooked, rel)) == [
+        f"gerhard: {rel}: $.verdict: 'PURPLE' is not one of ['GREEN', 'AMBER', 'RED'] (schema run_record): "
+        f"restore it with 'git checkout HEAD -- {rel}'"
+    ]
+
+
+def test_an_invalid_program_is_rejected(hooked: Path) -> None:
+    path = hooked / "state" / "program.yaml"
+    path.write_text(path.read_text().replace('op: "<="', 'op: "=<"', 1))
+    lines = rejected(commit(hooked, "state/program.yaml"))
+    assert len(lines) == 1
+    assert lines[0].startswith("gerhard: state/program.yaml: ")
+    assert lines[0].endswith(": fix state/program.yaml, then commit again")
+
+
+def test_a_hand_edited_derived_file_is_rejected_until_rebuilt(hooked: Path, capsys) -> None:
+    board = "docs/ops/STATUS_BOARD.md"
+    (hooked / board).write_text("# all green, trust me\n")
+    assert rejected(commit(hooked, board)) == [differs(board)]
+    assert run(capsys, "rebuild", "--repo", hooked).rc == 0  # what the line says to do
+    git(hooked, "add", board)
+    assert git(hooked, "status", "--porcelain") == ""  # the rebuild put it back: nothing left to commit
+
+
+def test_a_changed_value_in_a_derived_state_file_is_rejected(hooked: Path) -> None:
+    rel = "state/program_status.yaml"
+    path = hooked / rel
+    path.write_text(path.read_text().replace("current_phase: B", "current_phase: C"))
+    assert rejected(commit(hooked, rel)) == [differs(rel)]
+
+
+def test_a_registration_with_a_hand_edited_derived_file_is_rejected(hooked: Path, bundle_b_green: Path, capsys) -> None:
+    register_ok(capsys, hooked, "20261102T090000Z_green", "B", bundle_b_green)
+    git(hooked, "reset", "-q", "--soft", "HEAD~1")
+    (hooked / "reports" / "index.md").write_text("# nothing to see\n")
+    assert rejected(commit(hooked, "reports/index.md")) == [differs("reports/index.md")]
+
+
+def test_a_decision_without_its_derived_files_is_rejected(hooked: Path, capsys) -> None:
+    result = run(capsys, "decide", RUN_B, "waive", "--reason", "energy kernel lands next week", "--repo", hooked)
+    assert result.rc == 0, result.err
+    git(hooked, "reset", "-q", "--soft", "HEAD~1")
+    git(hooked, "reset", "-q", "HEAD", "--", "state/program_status.yaml", "docs/ops/STATUS_BOARD.md")
+    assert rejected(commit(hooked)) == [
+        differs("docs/ops/STATUS_BOARD.md"),
+        differs("state/program_status.yaml"),
+    ]
+
+
+def test_a_program_edit_needs_its_derived_files_rebuilt(hooked: Path, capsys) -> None:
+    path = hooked / "state" / "program.yaml"
+    path.write_text(path.read_text().replace("title: Dense baseline reproduction", "title: Dense baseline"))
+    lines = rejected(commit(hooked, "state/program.yaml"))
+    assert differs("docs/ops/STATUS_BOARD.md") in lines
+    assert differs("state/program_status.yaml") in lines  # its program_digest
+    assert run(capsys, "rebuild", "--repo", hooked).rc == 0
+    done = commit(hooked, ".")
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_a_threshold_edit_passes_without_a_rebuild(hooked: Path) -> None:
+    """Thresholds judge new runs only: the derived files stay as they are."""
+    path = hooked / "state" / "program.yaml"
+    path.write_text(path.read_text().replace("value: 2.6", "value: 2.5", 1))
+    done = commit(hooked, "state/program.yaml")
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_a_run_removed_whole_needs_a_rebuild(hooked: Path, capsys) -> None:
+    git(hooked, "rm", "-rq", f"outputs/{RUN_B}", f"state/runs/{RUN_B}.yaml")
+    lines = rejected(commit(hooked))
+    assert differs("state/program_status.yaml") in lines
+    assert not any(RUN_B in line and "MANIFEST" in line for line in lines)
+    assert run(capsys, "rebuild", "--repo", hooked).rc == 0
+    done = commit(hooked, "state", "reports", "docs")
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+# --- gerhard hooks install ---------------------------------------------------------------------
+
+
+def test_install_into_a_repository_without_a_hook(registry: Path, capsys) -> None:
+    hooks = registry / ".git" / "hooks"
+    done = run(capsys, "hooks", "install", "--repo", registry)
+    assert (done.rc, done.err) == (0, "")
+    assert done.out.splitlines() == [
+        f"installed gerhard's pre-commit hook in {hooks / 'pre-commit'}",
+        "configured the merge driver merge.gerhard in .git/config",
+    ]
+    assert (hooks / "pre-commit").read_text() == hook_script(sys.executable)
+    assert os.access(hooks / "pre-commit", os.X_OK)
+    again = run(capsys, "hooks", "install", "--repo", registry)
+    assert (again.rc, again.out) == (0, f"gerhard's hooks are already installed in {hooks}\n")
+
+
+def test_install_keeps_and_chains_an_existing_hook(registry: Path, capsys, tmp_path: Path) -> None:
+    hooks = registry / ".git" / "hooks"
+    ran = tmp_path / "ran"
+    (hooks / "pre-commit").write_text(f"#!/bin/sh\ntouch {ran}\ntest ! -e {tmp_path / 'refuse'}\n")
+    (hooks / "pre-commit").chmod(0o755)
+    done = run(capsys, "hooks", "install", "--repo", registry)
+    assert done.out.splitlines() == [
+        f"kept your pre-commit hook as {hooks / 'pre-commit.local'}: gerhard's hook runs it after its own checks",
+        f"installed gerhard's pre-commit hook in {hooks / 'pre-commit'}",
+        "configured the merge driver merge.gerhard in .git/config",
+    ]
+    (registry / "x.txt").write_text("x\n")
+    assert commit(registry, "x.txt").returncode == 0
+    assert ran.exists()  # the user's own hook still runs
+    (tmp_path / "refuse").touch()
+    (registry / "y.txt").write_text("y\n")
+    assert commit(registry, "y.txt").returncode == 1  # and its verdict counts
+
+
+def test_install_refuses_when_a_chained_hook_is_already_there(registry: Path, capsys) -> None:
+    hooks = registry / ".git" / "hooks"
+    for name in ("pre-commit", "pre-commit.local"):
+        (hooks / name).write_text("#!/bin/sh\nexit 0\n")
+        (hooks / name).chmod(0o755)
+    before = snapshot(registry), (hooks / "pre-commit").read_text()
+    done = run(capsys, "hooks", "install", "--repo", registry)
+    assert (done.rc, done.out) == (2, "")
+    assert done.err == (
+        f"gerhard hooks: error: {hooks / 'pre-commit'} is not gerhard's and {hooks / 'pre-commit.local'} exists "
+        "too: merge them by hand into pre-commit.local, remove pre-commit, then run 'gerhard hooks install' again\n"
+    )
+    assert (snapshot(registry), (hooks / "pre-commit").read_text()) == before
+
+
+def test_install_follows_core_hooks_path(registered: Path, capsys) -> None:
+    git(registered, "config", "core.hooksPath", ".githooks")
+    done = run(capsys, "hooks", "install", "--repo", registered)
+    hooks = registered / ".githooks"
+    assert done.out.splitlines()[0] == f"installed gerhard's pre-commit hook in {hooks / 'pre-commit'}"
+    assert not (registered / ".git" / "hooks" / "pre-commit").exists()
+    (registered / "outputs" / RUN_A / "seed.txt").write_text("999\n")
+    assert rejected(commit(registered, f"outputs/{RUN_A}/seed.txt"))[0].startswith(
+        f"gerhard: outputs/{RUN_A}/seed.txt does not match its MANIFEST entry"
+    )
+
+
+def test_the_shipped_hook_is_the_installed_one_with_python3() -> None:
+    assert (SOURCE / "hooks" / "pre-commit").read_text() == hook_script("python3")
+    assert os.access(SOURCE / "hooks" / "pre-commit", os.X_OK)
+
+
+# --- the pre-commit framework ------------------------------------------------------------------
+
+
+def test_the_manifest_declares_both_hooks() -> None:
+    hooks = {h["id"]: h for h in YAML(typ="safe").load((SOURCE / ".pre-commit-hooks.yaml").read_text())}
+    assert {k: (h["entry"], h["language"], h["files"]) for k, h in hooks.items()} == {
+        "gerhard-bundles": ("gerhard hook pre-commit --only bundles", "python", "^(outputs|state/runs)/"),
+        "gerhard-state": ("gerhard hook pre-commit --only state", "python", "^(state|reports|docs/ops)/"),
+    }
+    assert all(h["pass_filenames"] is False for h in hooks.values())
+
+
+def source_commit(dest: Path) -> Path:
+    """This checkout's files as they are now (new files too), committed in a repository of their own:
+    what `pre-commit try-repo` installs gerhard from."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=SOURCE, capture_output=True, check=True
+    )
+    for rel in filter(None, listed.stdout.decode().split("\0")):
+        if (SOURCE / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(SOURCE / rel, dest / rel)
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "gerhard as it is now")
+    return dest
+
+
+def test_the_manifest_works_under_the_pre_commit_framework(registered: Path, tmp_path: Path) -> None:
+    """`pre-commit try-repo` installs gerhard from a repository into its own environment (from PyPI)."""
+    tool = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
+    if not Path(tool).exists():
+        pytest.skip("the pre-commit tool is not installed (pip install pre-commit, part of the dev extras)")
+    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=SOURCE, capture_output=True).returncode != 0:
+        pytest.skip(f"{SOURCE} is not a git checkout: its files cannot be listed")
+    env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
+    (registered / "outputs" / RUN_A / "seed.txt").write_text("999\n")
+    git(registered, "add", f"outputs/{RUN_A}/seed.txt")
+    args = [tool, "try-repo", str(source_commit(tmp_path / "gerhard-source")), "gerhard-bundles"]
+    failed = subprocess.run(args, cwd=registered, env=env, capture_output=True, text=True)
+    if "Installing environment" in failed.stdout and "MANIFEST" not in failed.stdout and failed.returncode != 1:
+        pytest.skip(f"pre-commit could not build gerhard's environment: {failed.stdout[-300:]}")
+    assert failed.returncode == 1, failed.stdout
+    assert f"gerhard: outputs/{RUN_A}/seed.txt does not match its MANIFEST entry" in failed.stdout
+    git(registered, "checkout", "HEAD", "--", f"outputs/{RUN_A}/seed.txt")
+    board = registered / "docs" / "ops" / "STATUS_BOARD.md"
+    board.write_text("# all green\n")
+    git(registered, "add", "docs/ops/STATUS_BOARD.md")
+    state_hook = subprocess.run([*args[:3], "gerhard-state"], cwd=registered, env=env, capture_output=True, text=True)
+    assert state_hook.returncode == 1, state_hook.stdout
+    assert differs("docs/ops/STATUS_BOARD.md") in state_hook.stdout
+    git(registered, "checkout", "HEAD", "--", "docs/ops/STATUS_BOARD.md")
+    (registered / "notes.md").write_text("notes\n")
+    git(registered, "add", "notes.md")
+    passed = subprocess.run([*args[:3], "gerhard-state"], cwd=registered, env=env, capture_output=True, text=True)
+    assert passed.returncode == 0, passed.stdout
