@@ -30,6 +30,7 @@ examples:
   gerhard register --run-id 20260223T190000Z_v15 --phase B --source-dir ./out
   gerhard register --dossier run_dossier_20260223T190000Z_v15.html --phase B
   gerhard dossier --run-dir outputs/20260223T190000Z_v15   the single-file HTML report of a run
+  gerhard convert hf out/trainer_state.json --out ./bundle   metrics.json from a HF Trainer run (or lightning, lm-eval)
   gerhard status                                 where the program stands
   gerhard decide 20260223T190000Z_v15 waive --reason "energy gate is advisory in practice"
   gerhard show latest                            the most recent run
@@ -140,6 +141,37 @@ def _dossier_args(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _convert_args(sub: argparse._SubParsersAction) -> None:
+    p = _add(
+        sub,
+        "convert",
+        "write metrics.json or eval_suite.json from a HF Trainer, Lightning or lm-eval run",
+        "Write a bundle file from another tool's output, so nobody hand-writes gerhard's JSON:\n"
+        "  hf         trainer_state.json (or the output_dir / checkpoint-N folder holding it) -> metrics.json\n"
+        "  lightning  CSVLogger's metrics.csv (or its lightning_logs/version_N folder) -> metrics.json\n"
+        "  lm-eval    results_<timestamp>.json (or lm_eval's --output_path folder: the newest) -> eval_suite.json\n"
+        "A file in FOLDER with other content is refused unless --force. From Python: gerhard.convert.",
+        repo=False,
+        json_out=True,
+    )
+    p.add_argument("kind", choices=["hf", "lightning", "lm-eval"], help="the tool that wrote SOURCE")
+    p.add_argument("source", type=Path, metavar="SOURCE", help="the tool's output file, or the folder holding it")
+    p.add_argument("--out", required=True, type=Path, metavar="FOLDER", help="the bundle folder (created if missing)")
+    p.add_argument(
+        "--threshold",
+        action="append",
+        metavar="X|TASK=X",
+        help="lm-eval, required: the pass mark, one number for every task and/or TASK=X (repeat it); a task passes "
+        "when its score >= X (<= X for a lower-is-better metric such as perplexity)",
+    )
+    p.add_argument(
+        "--metric",
+        help="lm-eval: score tasks by this metric, e.g. acc or exact_match,strict-match (default acc_norm, acc)",
+    )
+    p.add_argument("--suite", help="lm-eval: the suite's name (default lm-eval)")
+    p.add_argument("--force", action="store_true", help="replace a file in FOLDER that holds other content")
+
+
 def _history_args(sub: argparse._SubParsersAction) -> None:
     """log, diff, pr-summary: the registry's history, two runs side by side, a pull request's runs."""
     p = _add(
@@ -201,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _register_args(sub)
     _dossier_args(sub)
+    _convert_args(sub)
     _add(sub, "status", "the program's status in a few lines", json_out=True)
     _decide_args(sub)
 
@@ -339,6 +372,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from gerhard.commands.check import check
 
         return check(args.repo, as_json=args.json)
+    if cmd == "convert":
+        from gerhard.commands.convert import convert
+
+        return convert(args.kind, args.source, args.out, args.threshold, args.metric, args.suite, args.force, args.json)
     if cmd == "dossier":
         from gerhard.commands.dossier import dossier
 

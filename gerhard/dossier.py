@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gerhard import state
+from gerhard import figures, state
 from gerhard.bundle import Bundle, check_run_id, load_bundle
 from gerhard.dossier_bundle import EMBED_LIMIT, dossier_name, encode_bundle, size_text
 from gerhard.errors import BundleError, UserError
+from gerhard.figures import Mark, number
+from gerhard.gates import Baseline, Gate, evaluate_gates, relative_limit
 from gerhard.parsing import parse_artifact
 
 VIEW_LIMIT = 1024 * 1024  # text files up to this size are shown in the page (all are embedded)
@@ -29,6 +32,7 @@ VIEWABLE = (".json", ".yaml", ".yml", ".txt", ".md", ".csv", ".diff", ".patch", 
 STANDARD = ("metrics.json", "eval_suite.json", "provenance.json", "config.yaml", "seed.txt")
 PROVENANCE_FIRST = ("code_sha", "dirty", "python", "torch", "cuda", "gpu", "host_kind", "execution_order_ok")
 MAX_ROWS = 500
+LINE_OPS = ("<", "<=", ">", ">=", "==")  # a gate with one of these and a number draws a line at the number
 SUGGESTED = {
     "GREEN": "All blocking and advisory gates passed: proceed to the next queued task.",
     "AMBER": "Blocking gates passed, advisory gates failed: review them, then proceed.",
@@ -41,6 +45,16 @@ class Evaluation:
     verdict: str | None  # None: not evaluated (note says why)
     gates: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    phase_gates: tuple[Gate, ...] = ()  # the phase's gates in program.yaml (for the figures)
+    baselines: dict[str, Baseline] = field(default_factory=dict)  # of its relative gates, now
+
+
+@dataclass(frozen=True)
+class GateDrawing:
+    """The gates drawn on the figures and the metrics histories of the baseline runs they compare with."""
+
+    marks: list[Mark] = field(default_factory=list)
+    baseline_histories: dict[str, Any] = field(default_factory=dict)
 
 
 def find_registry(start: Path) -> Path | None:
@@ -65,7 +79,6 @@ def registered_record(registry: Path | None, run_id: str, bundle: Bundle) -> tup
 def evaluate(registry: Path | None, phase: str | None, bundle: Bundle) -> Evaluation:
     """The run's verdict against the registry's program.yaml, or why it could not be evaluated."""
     from gerhard.artifacts import load_artifacts
-    from gerhard.gates import evaluate_gates
     from gerhard.phases import baselines_for, initial_status
 
     if registry is None:
@@ -75,14 +88,79 @@ def evaluate(registry: Path | None, phase: str | None, bundle: Bundle) -> Evalua
     try:
         program = state.load_program(registry)
         phase_def = program.phase(phase)
-        artifacts = load_artifacts(program, phase_def, bundle, registry)
         status = state.load_status(registry) or initial_status(program)
-        report = evaluate_gates(list(phase_def.gates), artifacts, baselines_for(status, phase_def.gates, phase))
     except UserError as e:
         return Evaluation(None, note=f"not evaluated: {e}")
+    judged = Evaluation(None, phase_gates=phase_def.gates, baselines=baselines_for(status, phase_def.gates, phase))
+    try:
+        artifacts = load_artifacts(program, phase_def, bundle, registry)
+    except UserError as e:
+        return replace(judged, note=f"not evaluated: {e}")
+    report = evaluate_gates(list(phase_def.gates), artifacts, judged.baselines)
     described = {g.id: g.description for g in phase_def.gates}
     gates = [dict(r.as_dict(), description=described.get(r.id, "")) for r in report.results]
-    return Evaluation(report.verdict, gates, f"evaluated against {state.PROGRAM} (phase {phase})")
+    return replace(
+        judged, verdict=report.verdict, gates=gates, note=f"evaluated against {state.PROGRAM} (phase {phase})"
+    )
+
+
+def gate_marks(gates: Iterable[Gate], baselines: Mapping[str, Baseline], passed: Mapping[str, bool]) -> list[Mark]:
+    """What each gate draws on the figures: a band for a range, a line at a threshold (for a relative
+    gate, at the limit its baseline sets; nothing while there is none). Equality with text draws nothing."""
+    marks = []
+    for g in gates:
+        baseline = baselines.get(g.id) if g.is_relative else None
+        limit = relative_limit(g, baseline) if g.is_relative else number(g.value) if g.op in LINE_OPS else None
+        op = ("<=" if g.better == "lower" else ">=") if g.is_relative else g.op
+        if g.range is not None:
+            label = f"{g.id} in [{g.range[0]:.4g}, {g.range[1]:.4g}]"
+            marks.append(Mark(g.id, g.artifact, g.path, label, band=g.range, passed=passed.get(g.id)))
+        elif limit is not None:
+            run = baseline.run_id if baseline else None
+            marks.append(Mark(g.id, g.artifact, g.path, f"{g.id} {op} {limit:.4g}", limit, None, passed.get(g.id), run))
+    return marks
+
+
+def registered_baselines(registry: Path, gates: list[dict[str, Any]]) -> dict[str, Baseline]:
+    """The baselines a registered run was judged against: each one's value for the gate, from its record."""
+    found = {}
+    for g in gates:
+        if not g.get("baseline_run"):
+            continue
+        try:
+            base = state.read_record(registry, check_run_id(g["baseline_run"])) or {}
+        except UserError:  # nothing to draw; the gate table still names the baseline
+            continue
+        value = next((number(r.get("observed")) for r in base.get("gates", []) if r.get("id") == g["id"]), None)
+        if value is not None:
+            found[g["id"]] = Baseline(g["baseline_run"], value)
+    return found
+
+
+def baseline_history(registry: Path, run_id: str) -> Any:
+    """A registered run's metrics history, from outputs/<run_id>/metrics.json of this registry (None: unreadable)."""
+    try:
+        metrics = parse_artifact(
+            "metrics.json", (registry / "outputs" / check_run_id(run_id) / "metrics.json").read_bytes()
+        )
+    except (OSError, UserError):
+        return None
+    return metrics.get("history") if isinstance(metrics, dict) else None
+
+
+def gate_drawing(
+    registry: Path | None, run_id: str, evaluation: Evaluation, record: dict[str, Any] | None
+) -> GateDrawing:
+    """The phase's gates to draw, judged as the gate table shows them (a registered run's against the
+    baselines it was registered with), and the metrics histories of those baselines in this registry."""
+    if registry is None or not evaluation.phase_gates:
+        return GateDrawing()
+    shown = record["gates"] if record is not None else evaluation.gates
+    baselines = registered_baselines(registry, shown) if record is not None else evaluation.baselines
+    marks = gate_marks(evaluation.phase_gates, baselines, {g["id"]: bool(g["passed"]) for g in shown})
+    runs = sorted({m.baseline_run for m in marks if m.baseline_run and m.baseline_run != run_id})
+    histories = {run: baseline_history(registry, run) for run in runs}
+    return GateDrawing(marks, {run: h for run, h in histories.items() if h is not None})
 
 
 def parse_quietly(bundle: Bundle, name: str) -> tuple[Any, str]:
@@ -114,16 +192,15 @@ def flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix or "(value)", scalar_text(data))]
 
 
-def figures_for(bundle: Bundle, metrics: Any, suite: Any) -> list[Any]:
-    from gerhard import figures
-
+def figures_for(bundle: Bundle, metrics: Any, suite: Any, drawing: GateDrawing) -> list[Any]:
+    history = metrics.get("history") if isinstance(metrics, dict) else None
     found = [
-        figures.training_curves(metrics.get("history") if isinstance(metrics, dict) else None),
-        figures.eval_suite_chart(suite),
+        figures.training_curves(history, drawing.marks, drawing.baseline_histories),
+        figures.eval_suite_chart(suite, drawing.marks),
     ]
     for name in sorted(n for n in bundle.names() if n.endswith(".json") and n not in STANDARD):
         data, _ = parse_quietly(bundle, name)
-        found.extend(figures.artifact_charts(name, data))
+        found.extend(figures.artifact_charts(name, data, marks=drawing.marks))
     return [f for f in found if f is not None]
 
 
@@ -178,6 +255,7 @@ def page_context(
     summary: str,
     next_action: str,
     embed_limit: int,
+    drawing: GateDrawing,
 ) -> dict[str, Any]:
     from markupsafe import Markup
 
@@ -196,7 +274,7 @@ def page_context(
         summary=summary,
         next_action=next_action or suggested,
         next_action_suggested=not next_action and bool(suggested),
-        figures=figures_for(bundle, metrics, suite),
+        figures=figures_for(bundle, metrics, suite, drawing),
         metrics=[(k, scalar_text(v)) for k, v in final.items()] if isinstance(final, dict) else [],
         metrics_note=metrics_note,
         config_rows=flatten(config)[:MAX_ROWS] if config is not None else [],
@@ -275,10 +353,11 @@ def dossier_page(
     phase = resolve_phase(phase, record, run_id)
     evaluation = evaluate(registry, phase, bundle)
     if mismatch:
-        evaluation = Evaluation(evaluation.verdict, evaluation.gates, f"{evaluation.note}; {mismatch}")
+        evaluation = replace(evaluation, note=f"{evaluation.note}; {mismatch}")
     summary = clean_text(summary if summary is not None else str((record or {}).get("summary", "")))
     next_action = clean_text(next_action if next_action is not None else str((record or {}).get("next_action", "")))
-    context = page_context(bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit)
+    drawing = gate_drawing(registry, run_id, evaluation, record)
+    context = page_context(bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing)
     return render_page(context).encode("utf-8")
 
 

@@ -3,24 +3,55 @@
 Figures are made with `matplotlib.figure.Figure` and the Agg canvas directly (no pyplot, no global
 backend), with math text off so a `$` in a run's names is drawn as a character. Long histories are
 decimated for drawing (min and max of each bucket, so spikes survive); the data stays complete in
-the bundle.
+the bundle. Counters (epoch, tokens seen, wall-clock time) are x-axes and are not drawn; quantities
+share a panel only with their family within a decade of scale. Gates come in as plain data (`Mark`s,
+and baseline runs' histories) and are drawn on the figure of the value they judge.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
+import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 MAX_PLOT_POINTS = 2000  # per series; above this a series is decimated for drawing
 MAX_BARS = 60
 MAX_LABEL = 40
-_PASS, _FAIL, _NEUTRAL = "#2e7d32", "#c62828", "#1f5fa8"
+MAX_PANELS = 6  # curve panels, plus any panel a gate judges
+MAX_PANEL_SERIES = 8
+SPARSE = 30  # series with at most this many points are drawn with markers
+PAGE_WIDTH_PX = 1088  # the dossier's content width: max-width 68rem at 16px (templates/dossier.html.j2)
+PX_PER_INCH = 100  # page pixels per figure inch: 9-point text shows at 12.5px, near the page's own text
+DPI = 150  # PNG pixels per figure inch: 1.5 per page pixel, so images are shrunk, never blown up
+FIGURE_WIDTH = PAGE_WIDTH_PX / PX_PER_INCH
+_PASS, _FAIL, _NEUTRAL, _INK, _RATE = "#2e7d32", "#c62828", "#1f5fa8", "#1b1f24", "#57606a"
+_STYLES = (":", "-.", (0, (1, 3)), (0, (4, 1, 1, 1, 1, 1)))  # gate lines, told apart when a panel has several
 _LABEL_KEYS = ("name", "layer", "id", "task", "label")
+_SPLIT_WORDS = frozenset({"train", "training", "eval", "val", "valid", "validation", "test", "trainer"})
+_COUNTERS = frozenset(
+    {"epoch", "epochs", "step", "steps", "global_step", "globalstep", "iteration", "iterations", "iter", "iters"}
+    | {"it", "batch", "batches", "batch_idx", "samples", "num_samples", "examples", "num_examples", "tokens"}
+    | {"num_tokens", "total_flos", "flos"}
+)
+_TIME_WORDS = frozenset(
+    {"time", "wall", "clock", "walltime", "wallclock", "elapsed", "timestamp", "runtime", "relative", "date"}
+    | {"datetime", "s", "sec", "secs", "seconds", "ms", "min", "mins", "minutes", "h", "hours"}
+)
+_FAMILIES = (  # panel title and the words (or two words run together) that put a series in it
+    ("perplexity", frozenset({"ppl", "perplexity"})),
+    ("accuracy", frozenset({"acc", "accuracy", "top1", "top5", "f1"})),
+    ("learning rate", frozenset({"lr", "learningrate"})),
+    ("gradient norm", frozenset({"grad", "grads", "gradient", "gradnorm"})),
+)
+
+Points = list[tuple[float, float]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +63,20 @@ class Figure:
     @property
     def data_uri(self) -> str:
         return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A gate drawn on the figure of the value it judges: a line at its threshold, or a shaded band."""
+
+    gate_id: str
+    artifact: str
+    path: str
+    label: str  # "val_loss_max <= 2.9"
+    line: float | None = None
+    band: tuple[float, float] | None = None
+    passed: bool | None = None  # as the page's gate table shows it; None: not known
+    baseline_run: str | None = None  # a relative gate's baseline run, whose curve is drawn too
 
 
 def number(value: Any) -> float | None:
@@ -46,7 +91,7 @@ def short(label: Any) -> str:
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
-def decimate(points: list[tuple[float, float]], max_points: int = MAX_PLOT_POINTS) -> list[tuple[float, float]]:
+def decimate(points: Points, max_points: int = MAX_PLOT_POINTS) -> Points:
     """At most about max_points points: the first, last, and the min and max of each bucket, in order."""
     n = len(points)
     if n <= max_points:
@@ -61,9 +106,9 @@ def decimate(points: list[tuple[float, float]], max_points: int = MAX_PLOT_POINT
     return [points[i] for i in sorted(keep)]
 
 
-def history_series(history: Any) -> dict[str, list[tuple[float, float]]]:
+def history_series(history: Any) -> dict[str, Points]:
     """metrics.json history rows → {metric: [(step, value)]}, skipping missing and non-finite values."""
-    series: dict[str, list[tuple[float, float]]] = {}
+    series: dict[str, Points] = {}
     if not isinstance(history, list):
         return series
     for row in history:
@@ -77,12 +122,85 @@ def history_series(history: Any) -> dict[str, list[tuple[float, float]]]:
     return series
 
 
-def curve_panels(series: dict[str, list[tuple[float, float]]]) -> list[tuple[str, list[str]]]:
-    """Group series into panels: losses together, the learning rate apart, the rest together."""
-    losses = [k for k in series if "loss" in k.lower()]
-    rates = [k for k in series if k.lower() in ("lr", "learning_rate") and k not in losses]
-    other = [k for k in series if k not in losses and k not in rates][:8]
-    return [(t, ks) for t, ks in (("loss", losses), ("learning rate", rates), ("other", other)) if ks]
+def _words(name: str) -> list[str]:
+    return [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+
+
+def is_counter(name: str, points: Sequence[tuple[float, float]] = ()) -> bool:
+    """Whether a logged column counts progress (an x-axis: epoch, global_step, tokens_seen, wall-clock
+    time, trainer/global_step, _runtime) rather than measuring something; a copy of the step counts too."""
+    words = _words(name.lower().rsplit("/", 1)[-1])
+    while words and words[0] in _SPLIT_WORDS:
+        words = words[1:]
+    named = bool(words) and (
+        "_".join(words) in _COUNTERS or words[-1] == "seen" or words[0] == "consumed" or set(words) <= _TIME_WORDS
+    )
+    return named or name.lower().startswith("time/") or (len(points) > 1 and all(x == y for x, y in points))
+
+
+def family(name: str) -> str:
+    """The panel family of a quantity: loss, perplexity, accuracy, learning rate, gradient norm or other."""
+    words = _words(name)
+    found = set(words) | {a + b for a, b in pairwise(words)}
+    if "loss" in name.lower() or found & {"nll", "ce", "xent", "crossentropy"}:
+        return "loss"
+    return next((title for title, names in _FAMILIES if found & names), "other")
+
+
+def scale(points: Sequence[tuple[float, float]]) -> float:
+    """log10 of the median size of a series' non-zero values (0 for an all-zero series)."""
+    sizes = sorted(abs(y) for _, y in points if y != 0)
+    return math.log10(sizes[len(sizes) // 2]) if sizes else 0.0
+
+
+def _by_scale(names: list[str], series: Mapping[str, Points]) -> list[list[str]]:
+    """names split where their scales are more than a decade apart; each group in the names' order."""
+    scales = {k: scale(series[k]) for k in names}
+    groups: list[list[str]] = []
+    low = -math.inf
+    for k in sorted(names, key=scales.__getitem__):
+        if scales[k] - low > 1:
+            groups.append([])
+            low = scales[k]
+        groups[-1].append(k)
+    order = {k: i for i, k in enumerate(names)}
+    return sorted((sorted(g, key=order.__getitem__) for g in groups), key=lambda g: order[g[0]])
+
+
+def curve_panels(series: Mapping[str, Points], keep: Collection[str] = ()) -> list[tuple[str, list[str]]]:
+    """Group the quantities (counters left out) into panels that can share a y-axis: one family of
+    names (losses, learning rates, ...) within a decade of scale. A family that spans more is split,
+    each panel titled with its scale. At most MAX_PANELS of MAX_PANEL_SERIES, and every name in keep."""
+    names = [k for k, v in series.items() if not is_counter(k, v)]
+    panels = []
+    for title in ("loss", *(t for t, _ in _FAMILIES), "other"):
+        groups = _by_scale([k for k in names if family(k) == title], series)
+        for group in groups:
+            label = title if len(groups) == 1 else f"{title} (~1e{math.floor(scale(series[group[0]]))})"
+            panels.append((label, [k for i, k in enumerate(group) if i < MAX_PANEL_SERIES or k in keep]))
+    return [p for i, p in enumerate(panels) if i < MAX_PANELS or set(p[1]) & set(keep)]
+
+
+def judged_metric(mark: Mark, names: Collection[str]) -> str | None:
+    """The metrics.json series a gate judges: the last segment of its path that names one (final.val_loss)."""
+    if mark.artifact != "metrics.json":
+        return None
+    return next((part for part in reversed(mark.path.split(".")) if part in names), None)
+
+
+def baseline_curves(
+    marks: Iterable[Mark], histories: Mapping[str, Any], names: Collection[str]
+) -> dict[str, list[tuple[str, Points]]]:
+    """metric → [(baseline run, its curve as drawn)] for relative gates whose baseline's history logs the metric."""
+    curves: dict[str, list[tuple[str, Points]]] = {}
+    for m in marks:
+        metric = judged_metric(m, names)
+        if m.baseline_run is None or metric is None or m.baseline_run in (r for r, _ in curves.get(metric, [])):
+            continue
+        points = history_series(histories.get(m.baseline_run)).get(metric)
+        if points:
+            curves.setdefault(metric, []).append((m.baseline_run, decimate(points)))
+    return curves
 
 
 def labelled_series(data: Any) -> Iterator[tuple[str, list[str], dict[str, list[float]]]]:
@@ -100,25 +218,47 @@ def labelled_series(data: Any) -> Iterator[tuple[str, list[str], dict[str, list[
             yield str(key), labels[:MAX_BARS], {f: [float(r[f]) for r in rows][:MAX_BARS] for f in fields[:3]}
 
 
-def eval_tasks(suite: Any) -> list[tuple[str, float, float | None, bool | None]]:
-    """eval_suite.json tasks → [(name, score, threshold, passed)] for tasks with a finite score."""
+def field_marks(marks: Iterable[Mark], name: str, data: Any, key: str, field_name: str) -> list[Mark]:
+    """The gates on artifact `name` that judge `field_name` of the entries of list `key`: one entry's
+    (layers.2.spike_rate) or a summary of them (spike_rate.mean), not a field of another list."""
+    lists = {k for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else set()
+    parts = {m: m.path.split(".") for m in marks if m.artifact == name}
+    return [m for m, p in parts.items() if field_name in p and (p[0] == key or p[0] not in lists)]
+
+
+def _scored_tasks(suite: Any) -> list[tuple[int, tuple[str, float, float | None, bool | None]]]:
     tasks = suite.get("tasks") if isinstance(suite, dict) else None
     out = []
-    for t in tasks if isinstance(tasks, list) else []:
+    for i, t in enumerate(tasks if isinstance(tasks, list) else []):
         if isinstance(t, dict) and number(t.get("score")) is not None:
             passed = t.get("passed") if isinstance(t.get("passed"), bool) else None
-            out.append((short(t.get("name", "?")), float(t["score"]), number(t.get("threshold")), passed))
+            out.append((i, (short(t.get("name", "?")), float(t["score"]), number(t.get("threshold")), passed)))
     return out[:MAX_BARS]
 
 
-def _render(draw: Any, width: float, height: float) -> bytes:
+def eval_tasks(suite: Any) -> list[tuple[str, float, float | None, bool | None]]:
+    """eval_suite.json tasks → [(name, score, threshold, passed)] for tasks with a finite score."""
+    return [task for _, task in _scored_tasks(suite)]
+
+
+def eval_marks(suite: Any, marks: Iterable[Mark]) -> list[tuple[int, Mark]]:
+    """(row, gate) for the gates the eval-suite chart shows: pass_rate on the pass-rate row (row 0,
+    there when the suite has a pass rate), tasks.<i>.score on task i's row."""
+    has_rate = isinstance(suite, dict) and number(suite.get("pass_rate")) is not None
+    rows = {"pass_rate": 0} if has_rate else {}
+    for row, (i, _) in enumerate(_scored_tasks(suite), start=int(has_rate)):
+        rows.update({f"tasks.{i}.score": row, f"tasks.{i - len(suite['tasks'])}.score": row})
+    return [(rows[m.path], m) for m in marks if m.artifact == "eval_suite.json" and m.path in rows]
+
+
+def _render(draw: Any, height: float) -> bytes:
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure as MplFigure
 
     with matplotlib.rc_context({"text.parse_math": False, "font.size": 9}), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # glyphs missing from the font are drawn as boxes; that is fine
-        fig = MplFigure(figsize=(width, height), dpi=100, layout="constrained")
+        fig = MplFigure(figsize=(FIGURE_WIDTH, height), dpi=DPI, layout="constrained")
         FigureCanvasAgg(fig)
         draw(fig)
         buf = io.BytesIO()
@@ -126,72 +266,133 @@ def _render(draw: Any, width: float, height: float) -> bytes:
     return buf.getvalue()
 
 
-def training_curves(history: Any) -> Figure | None:
+def _color(mark: Mark) -> str:
+    return _INK if mark.passed is None else (_PASS if mark.passed else _FAIL)
+
+
+def _draw_marks(ax: Any, marks: Iterable[Mark]) -> None:
+    """Gate bands behind the data, threshold lines over it, both in the legend with the gate's id."""
+    for i, m in enumerate(marks):
+        if m.band is not None:
+            ax.axhspan(*m.band, color=_color(m), alpha=0.12, zorder=0, label=short(m.label))
+        if m.line is not None:
+            ax.axhline(m.line, color=_color(m), ls=_STYLES[i % len(_STYLES)], lw=1.8, label=short(m.label))
+
+
+def _gates_note(marks: Sequence[Mark]) -> str:
+    return f" Dotted lines and shaded bands: gates {', '.join(m.label for m in marks)}." if marks else ""
+
+
+def _curve(ax: Any, name: str, points: Points, baselines: list[tuple[str, Points]]) -> None:
+    """One series (with markers when sparse, as an eval logged now and then) and its baselines, dashed."""
+    marker = "o" if len(points) <= SPARSE else ""
+    (line,) = ax.plot(*zip(*points, strict=True), label=short(name), lw=1.2, marker=marker, ms=4)
+    for run, curve in baselines:
+        ax.plot(*zip(*curve, strict=True), color=line.get_color(), ls="--", label=f"{short(name)}, baseline {run}")
+
+
+def training_curves(
+    history: Any, marks: Sequence[Mark] = (), baselines: Mapping[str, Any] | None = None
+) -> Figure | None:
+    """Curves of the history's quantities, with the gates that judge them and relative gates' baselines
+    (baselines: run id → that run's metrics.json history) dashed in the colour of the metric."""
     series = history_series(history)
-    panels = curve_panels(series)
+    judged = [(judged_metric(m, series), m) for m in marks]
+    panels = curve_panels(series, keep={k for k, _ in judged if k})
     if not panels:
         return None
-    decimated = {k: decimate(v) for k, v in series.items()}
-    rows = max(len(v) for v in series.values())
+    overlays = baseline_curves(marks, baselines or {}, series)
+    decimated = {k: decimate(series[k]) for _, keys in panels for k in keys}
 
     def draw(fig: Any) -> None:
         axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
         for ax, (title, keys) in zip(axes, panels, strict=True):
             for k in keys:
-                ax.plot([p[0] for p in decimated[k]], [p[1] for p in decimated[k]], label=short(k), linewidth=1.2)
+                _curve(ax, k, decimated[k], overlays.get(k, []))
+            _draw_marks(ax, [m for k, m in judged if k in keys])
             ax.set_ylabel(title)
             ax.grid(alpha=0.3)
             ax.legend(loc="best", fontsize=8)
         axes[-1].set_xlabel("step")
 
-    plotted = max(len(v) for v in decimated.values())
+    drawn = [m for k, m in judged if k in decimated]
+    caption = _curves_caption(series, decimated, drawn, overlays)
+    return Figure("Training and validation curves", caption, _render(draw, 1.0 + 2.4 * len(panels)))
+
+
+def _curves_caption(series: Mapping[str, Points], drawn: Mapping[str, Points], marks: list[Mark], overlays: Any) -> str:
+    rows = max(len(series[k]) for k in drawn)
+    plotted = max(len(v) for v in drawn.values())
     note = f"; drawn from {plotted:,} points per series (min/max per bucket)" if plotted < rows else ""
-    caption = f"Per-step history from metrics.json: {rows:,} logged steps{note}. The bundle keeps every step."
-    return Figure("Training and validation curves", caption, _render(draw, 8, 2.2 + 2.0 * len(panels)))
+    text = f"Per-step history from metrics.json: {rows:,} logged steps{note}. The bundle keeps every step."
+    counters = [k for k, v in series.items() if is_counter(k, v)]
+    left = [k for k in series if k not in drawn and k not in counters]
+    text += f" Counters, not drawn: {', '.join(map(short, counters))}." if counters else ""
+    text += f" Not drawn (too many to show): {', '.join(map(short, left))}." if left else ""
+    runs = sorted({run for curves in overlays.values() for run, _ in curves})
+    text += f" Dashed: baseline run {', '.join(runs)}." if runs else ""
+    return text + _gates_note(marks)
 
 
-def eval_suite_chart(suite: Any) -> Figure | None:
+def eval_suite_chart(suite: Any, marks: Sequence[Mark] = ()) -> Figure | None:
+    """Task scores (green passed, red failed) under the suite's pass rate, with the gates on either."""
     tasks = eval_tasks(suite)
     if not tasks:
         return None
+    rate = number(suite.get("pass_rate"))
+    rows = ([("pass rate", rate, None, None)] if rate is not None else []) + tasks
+    gated = eval_marks(suite, marks)
 
     def draw(fig: Any) -> None:
         ax = fig.subplots()
-        ys = range(len(tasks))
-        colors = [_NEUTRAL if p is None else (_PASS if p else _FAIL) for _, _, _, p in tasks]
-        ax.barh(list(ys), [t[1] for t in tasks], color=colors)
-        for y, (_, score, threshold, passed) in zip(ys, tasks, strict=True):
+        ys = range(len(rows))
+        colors = [_NEUTRAL if p is None else (_PASS if p else _FAIL) for _, _, _, p in rows]
+        ax.barh(list(ys), [t[1] for t in rows], color=[_RATE, *colors[1:]] if rate is not None else colors)
+        for y, (_, score, threshold, passed) in zip(ys, rows, strict=True):
             if threshold is not None:
                 ax.plot([threshold, threshold], [y - 0.4, y + 0.4], color="black", linewidth=2)
             mark = "" if passed is None else (" pass" if passed else " FAIL")
             ax.annotate(f"{score:.3g}{mark}", (score, y), xytext=(3, 0), textcoords="offset points", va="center")
-        ax.set_yticks(list(ys), [t[0] for t in tasks])
+        for y, m in gated:
+            if m.band is not None:
+                ax.fill_betweenx([y - 0.45, y + 0.45], *m.band, color=_color(m), alpha=0.15, label=short(m.label))
+            if m.line is not None:
+                ax.plot([m.line] * 2, [y - 0.45, y + 0.45], color=_color(m), ls=":", lw=2.5, label=short(m.label))
+        ax.set_yticks(list(ys), [t[0] for t in rows])
         ax.invert_yaxis()
         ax.set_xlabel("score (black tick: threshold)")
         ax.margins(x=0.15)
         ax.grid(axis="x", alpha=0.3)
+        if gated:
+            ax.legend(loc="lower right", fontsize=8)
 
-    rate = number(suite.get("pass_rate")) if isinstance(suite, dict) else None
     caption = "Eval suite: green passed, red failed" + (f"; pass rate {rate:.3g}." if rate is not None else ".")
-    return Figure("Eval suite", caption, _render(draw, 8, 1.2 + 0.35 * len(tasks)))
+    return Figure("Eval suite", caption + _gates_note([m for _, m in gated]), _render(draw, 1.2 + 0.35 * len(rows)))
 
 
-def artifact_charts(name: str, data: Any, limit: int = 4) -> list[Figure]:
-    """Bar charts of the labelled series in a phase artifact (e.g. spike rate per layer)."""
+def _bar_panels(fig: Any, labels: list[str], fields: dict[str, list[float]], gated: dict[str, list[Mark]]) -> None:
+    axes = fig.subplots(len(fields), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (metric, values) in zip(axes, fields.items(), strict=True):
+        ax.bar(range(len(values)), values, color=_NEUTRAL)
+        _draw_marks(ax, gated[metric])
+        ax.set_ylabel(short(metric))
+        ax.grid(axis="y", alpha=0.3)
+        if gated[metric]:
+            ax.legend(loc="best", fontsize=8)
+    axes[-1].set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 8 else 0, ha="right")
+
+
+def artifact_charts(name: str, data: Any, limit: int = 4, marks: Sequence[Mark] = ()) -> list[Figure]:
+    """Bar charts of the labelled series in a phase artifact (e.g. spike rate per layer), with the
+    gates that judge a charted field (spike_rate.mean's band on the spike_rate bars)."""
     figures: list[Figure] = []
     for key, labels, fields in labelled_series(data):
         if len(figures) >= limit:
             break
-
-        def draw(fig: Any, labels: list[str] = labels, fields: dict[str, list[float]] = fields) -> None:
-            axes = fig.subplots(len(fields), 1, sharex=True, squeeze=False)[:, 0]
-            for ax, (metric, values) in zip(axes, fields.items(), strict=True):
-                ax.bar(range(len(values)), values, color=_NEUTRAL)
-                ax.set_ylabel(short(metric))
-                ax.grid(axis="y", alpha=0.3)
-            axes[-1].set_xticks(range(len(labels)), labels, rotation=45 if len(labels) > 8 else 0, ha="right")
-
+        gated = {f: field_marks(marks, name, data, key, f) for f in fields}
+        draw = functools.partial(_bar_panels, labels=labels, fields=fields, gated=gated)
         title = f"{short(key)} in {short(name)}"
         caption = f"{', '.join(map(short, fields))} per entry of '{short(key)}' in {short(name)}."
-        figures.append(Figure(title, caption, _render(draw, 8, 1.2 + 2.0 * len(fields))))
+        caption += _gates_note([m for ms in gated.values() for m in ms])
+        figures.append(Figure(title, caption, _render(draw, 1.2 + 2.0 * len(fields))))
     return figures

@@ -432,11 +432,11 @@ def test_index_shows_the_newest_first(red_at: Path, bundle_b_green: Path) -> Non
     )
     red_line = (
         "RED: blocking gates failed — needs input (rerun, waive or stop) — [`b1`](2026/11/b1.md) "
-        "(phase B, 1/5 gates, 2026-11-02T09:00:00Z): v15 try\n"
+        "(phase B, 2/6 gates, 2026-11-02T09:00:00Z): v15 try\n"
     )
     assert latest_section(red_at) == decision + "\n" + red_line + "\n"
     registration.register("b2", "B", bundle_b_green, red_at, summary="fixed", now=at("2026-11-04T09:00:00Z"))
-    green_line = "GREEN: all gates passed — [`b2`](2026/11/b2.md) (phase B, 5/5 gates, 2026-11-04T09:00:00Z): fixed\n"
+    green_line = "GREEN: all gates passed — [`b2`](2026/11/b2.md) (phase B, 6/6 gates, 2026-11-04T09:00:00Z): fixed\n"
     assert latest_section(red_at) == green_line + "\n" + decision + "\n"
     board = (red_at / "docs/ops/STATUS_BOARD.md").read_text()
     assert "\n\nLast decision: **rerun** on [`b1`](../../state/decisions/b1.yaml) (phase B, " in board

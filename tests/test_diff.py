@@ -29,8 +29,8 @@ def test_diff_green_and_tuned(history: History, capsys) -> None:
     assert (result.rc, result.err) == (0, "")
     assert result.out == "\n".join(
         [
-            f"A         {RUN_GREEN}  phase B  GREEN  5/5 gates passed  {when(history, RUN_GREEN)}",
-            f"B         {RUN_TUNED}   phase B  AMBER  4/5 gates passed  {when(history, RUN_TUNED)}",
+            f"A         {RUN_GREEN}  phase B  GREEN  6/6 gates passed  {when(history, RUN_GREEN)}",
+            f"B         {RUN_TUNED}   phase B  AMBER  5/6 gates passed  {when(history, RUN_TUNED)}",
             f"code      {CODE} (clean) -> {TUNED_SHA} (dirty)",
             "config    3 keys changed",
             "  removed  data.seq_len: 512",
@@ -75,7 +75,7 @@ def test_diff_red_and_green(history: History, capsys) -> None:
 def test_diff_across_phases_and_latest(history: History, capsys) -> None:
     result = run(capsys, "diff", RUN_GREEN, "latest", "--repo", history.repo)
     assert result.out.splitlines() == [
-        f"A         {RUN_GREEN}  phase B  GREEN  5/5 gates passed  {when(history, RUN_GREEN)}",
+        f"A         {RUN_GREEN}  phase B  GREEN  6/6 gates passed  {when(history, RUN_GREEN)}",
         f"B         {RUN_A2}   phase A  GREEN  1/1 gates passed  {when(history, RUN_A2)}",
         f"code      same: {CODE} (clean)",
         "config    2 keys changed",
@@ -113,8 +113,8 @@ def test_diff_json(history: History, capsys) -> None:
             "run_id": RUN_GREEN,
             "phase": "B",
             "verdict": "GREEN",
-            "gates_passed": 5,
-            "gates_total": 5,
+            "gates_passed": 6,
+            "gates_total": 6,
             "registered_at": green["registered_at"],
             "code_sha": CODE,
             "code_dirty": False,
@@ -124,8 +124,8 @@ def test_diff_json(history: History, capsys) -> None:
             "run_id": RUN_TUNED,
             "phase": "B",
             "verdict": "AMBER",
-            "gates_passed": 4,
-            "gates_total": 5,
+            "gates_passed": 5,
+            "gates_total": 6,
             "registered_at": tuned["registered_at"],
             "code_sha": TUNED_SHA,
             "code_dirty": True,

@@ -60,6 +60,7 @@ def test_evaluated_against_the_registry_program(registry: Path, tmp_path: Path) 
         "eval_pass_rate_min",
         "spike_rate_band",
         "energy_ratio_advisory",
+        "clean_execution_order",
         "val_loss_vs_best_green",
     ]
     assert red.count('<span class="fail">FAIL</span>') >= 1 and "Validation loss after spiking conversion." in red
@@ -120,9 +121,9 @@ def test_an_archived_run_shows_the_gates_it_was_registered_with(
     registry: Path, bundle_a: Path, bundle_b_red: Path, bundle_b_green: Path, capsys
 ) -> None:
     # A GREEN run registered later is now the best_green baseline; re-evaluated, the RED run's
-    # relative gate would fail and the table would contradict its registered "1/5 gates passed".
+    # relative gate would fail and the table would contradict its registered "2/6 gates passed".
     html = page(build_dossier(_register_red_then_green_b(registry, bundle_a, bundle_b_red, bundle_b_green, capsys)))
-    assert "(1/5 gates passed," in html and "evaluated now" in html
+    assert "(2/6 gates passed," in html and "evaluated now" in html
     row = html[html.index('<span class="mono">val_loss_vs_best_green</span>') :].split("</tr>")[0]
     assert "best_green (none yet)" in row and '<span class="pass">pass</span>' in row
     assert "No regression against the best GREEN phase-B run." in row  # descriptions still come from program.yaml

@@ -1,11 +1,24 @@
-"""Figures for the dossier: series picked out of artifacts, decimation, PNGs from matplotlib's Agg."""
+"""Figures for the dossier: series picked out of artifacts, counters left out, panels by family and scale,
+gates drawn where they judge, baselines overlaid, PNGs from matplotlib's Agg sized for the page."""
 
 from __future__ import annotations
 
 import base64
+import json
 import math
+import re
+import shutil
+from pathlib import Path
+from typing import Any
 
-from gerhard import figures
+import pytest
+from cli_helpers import register
+from dossier_helpers import RUN_A, RUN_B, bundle_folder, make_dossier
+
+from gerhard import dossier, figures
+from gerhard.bundle import load_bundle
+from gerhard.figures import Mark
+from gerhard.gates import Baseline, Gate
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -40,11 +53,13 @@ def test_history_series_skips_rows_and_values_it_cannot_plot() -> None:
 
 
 def test_curve_panels_group_losses_rates_and_the_rest() -> None:
-    series = {k: [(0.0, 1.0)] for k in ("train_loss", "val_loss", "lr", "grad_norm", "tokens_per_s")}
+    # grad_norm has its own family now (it used to share "other" with throughput).
+    series = {k: [(0.0, 1.0)] for k in ("train_loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "mfu")}
     assert figures.curve_panels(series) == [
         ("loss", ["train_loss", "val_loss"]),
         ("learning rate", ["lr"]),
-        ("other", ["grad_norm", "tokens_per_s"]),
+        ("gradient norm", ["grad_norm"]),
+        ("other", ["tokens_per_s", "mfu"]),
     ]
 
 
@@ -105,3 +120,352 @@ def test_long_history_caption_says_it_was_decimated() -> None:
 def test_artifact_charts_are_limited() -> None:
     data = {f"k{i}": [{"name": "a", "v": 1.0}] for i in range(10)}
     assert len(figures.artifact_charts("x.json", data, limit=2)) == 2
+
+
+def png_width(png: bytes) -> int:
+    return int.from_bytes(png[16:20], "big")  # IHDR: the first chunk after the signature
+
+
+def flat(value: float, n: int = 3) -> list[tuple[float, float]]:
+    return [(float(i), value) for i in range(n)]
+
+
+# metrics.json histories as real trainers log them: Hugging Face Trainer's log_history (train rows and an
+# eval row) and PyTorch Lightning's metrics.csv (step and epoch columns, per-step and per-epoch losses).
+HF_TRAINER = [
+    {"step": s, "loss": 2.7 + 10 / s, "learning_rate": 3e-4 * (1 - s / 1000), "grad_norm": 1.3, "epoch": s / 500}
+    for s in range(10, 1000, 10)
+] + [
+    {
+        "step": 500,
+        "eval_loss": 2.9,
+        "eval_runtime": 12.3,
+        "eval_samples_per_second": 80.1,
+        "eval_steps_per_second": 10.0,
+        "epoch": 1.0,
+    }
+]
+LIGHTNING = [
+    {"step": s, "epoch": s // 100, "train_loss_step": 3.0 - s / 1000, "lr-Adam": 1e-3} for s in range(0, 500, 10)
+]
+LIGHTNING += [{"step": s, "epoch": s // 100, "val_loss": 2.8, "train_loss_epoch": 2.9} for s in (99, 199, 299)]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["epoch", "step", "global_step", "trainer/global_step", "train/epoch", "iteration", "iter", "samples"]
+    + ["num_samples", "tokens_seen", "num_input_tokens_seen", "consumed_samples", "total_flos", "time"]
+    + ["time/wall-clock", "time/step", "wall_clock", "elapsed_time", "elapsed_s", "timestamp", "_runtime"]
+    + ["_timestamp", "_step", "train_runtime", "eval_runtime"],
+)
+def test_counters_are_axes_not_quantities(name: str) -> None:
+    assert figures.is_counter(name, [(0.0, 1.0), (1.0, 3.0)])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["loss", "train_loss_step", "val_loss_epoch", "epoch_loss", "learning_rate", "lr-Adam", "grad_norm", "val"]
+    + ["tokens_per_second", "step_time", "eval_samples_per_second", "val_acc", "val_ppl"],
+)
+def test_quantities_are_not_counters(name: str) -> None:
+    assert not figures.is_counter(name, [(0.0, 1.0), (1.0, 3.0)])
+
+
+def test_a_copy_of_the_step_is_a_counter_whatever_its_name() -> None:
+    assert figures.is_counter("progress", [(0.0, 0.0), (10.0, 10.0)])
+    assert not figures.is_counter("progress", [(5.0, 5.0)])  # one point proves nothing
+
+
+@pytest.mark.parametrize(
+    ("history", "panels"),
+    [
+        (
+            HF_TRAINER,
+            [
+                ("loss", ["loss", "eval_loss"]),
+                ("learning rate", ["learning_rate"]),
+                ("gradient norm", ["grad_norm"]),
+                ("other", ["eval_samples_per_second", "eval_steps_per_second"]),
+            ],
+        ),
+        (LIGHTNING, [("loss", ["train_loss_step", "val_loss", "train_loss_epoch"]), ("learning rate", ["lr-Adam"])]),
+        ([{"step": i, "epoch": i / 10, "global_step": i, "time/wall-clock": 3.5 * i} for i in range(5)], []),
+    ],
+    ids=["hf-trainer", "lightning", "only-counters"],
+)
+def test_curve_panels_of_real_training_logs(history: list[dict[str, Any]], panels: list[Any]) -> None:
+    assert figures.curve_panels(figures.history_series(history)) == panels
+
+
+@pytest.mark.parametrize(
+    ("series", "panels"),
+    [
+        ({"loss": flat(2.7), "lr": flat(3e-4)}, [("loss", ["loss"]), ("learning rate", ["lr"])]),
+        ({"a": flat(2.7), "b": flat(3e-4)}, [("other (~1e0)", ["a"]), ("other (~1e-4)", ["b"])]),
+        ({"train_loss": flat(2.7), "val_loss": flat(0.3)}, [("loss", ["train_loss", "val_loss"])]),  # 9x: one axis
+        (
+            {"train_loss": flat(2.7), "aux_loss": flat(0.003), "val_loss": flat(3.1)},
+            [("loss (~1e0)", ["train_loss", "val_loss"]), ("loss (~1e-3)", ["aux_loss"])],
+        ),
+        (
+            {"tokens_per_s": flat(12000.0), "mfu": flat(0.41), "zero": flat(0.0)},
+            [("other (~1e4)", ["tokens_per_s"]), ("other (~1e-1)", ["mfu", "zero"])],
+        ),
+        ({"lr-Adam/pg1": flat(1e-3), "lr-Adam/pg2": flat(3e-4)}, [("learning rate", ["lr-Adam/pg1", "lr-Adam/pg2"])]),
+        ({"val_ppl": flat(15.2), "val_acc": flat(0.7)}, [("perplexity", ["val_ppl"]), ("accuracy", ["val_acc"])]),
+    ],
+    ids=[
+        "loss-vs-lr",
+        "unknown-names-by-scale",
+        "within-a-decade",
+        "loss-split",
+        "other-split",
+        "lr-groups",
+        "ppl-acc",
+    ],
+)
+def test_quantities_of_different_scale_get_their_own_panels(series: dict[str, Any], panels: list[Any]) -> None:
+    assert figures.curve_panels(series) == panels
+
+
+def test_panels_are_limited_but_a_judged_metric_keeps_its_panel() -> None:
+    series = {f"m{i}": flat(100.0**i) for i in range(8)}
+    assert [keys for _, keys in figures.curve_panels(series)] == [[f"m{i}"] for i in range(figures.MAX_PANELS)]
+    kept = figures.curve_panels(series, keep={"m7"})
+    assert [keys for _, keys in kept] == [[f"m{i}"] for i in range(figures.MAX_PANELS)] + [["m7"]]
+    crowded = {f"loss{i}": flat(2.0) for i in range(10)}
+    assert figures.curve_panels(crowded) == [("loss", [f"loss{i}" for i in range(8)])]
+    assert figures.curve_panels(crowded, keep={"loss9"}) == [("loss", [*(f"loss{i}" for i in range(8)), "loss9"])]
+    fig = figures.training_curves([{"step": s, **{f"loss{i}": 2.0 for i in range(10)}} for s in range(3)])
+    assert fig is not None and fig.caption.endswith(" Not drawn (too many to show): loss8, loss9.")
+
+
+PHASE_GATES = [
+    Gate.from_dict(d)
+    for d in (
+        {"id": "val_loss_max", "artifact": "metrics.json", "path": "final.val_loss", "op": "<=", "value": 2.9},
+        {"id": "spike_rate_band", "artifact": "v15.json", "path": "spike_rate.mean", "range": [0.05, 0.25]},
+        {"id": "eval_pass_rate_min", "artifact": "eval_suite.json", "path": "pass_rate", "op": ">=", "value": 0.8},
+        {
+            "id": "val_loss_vs_best_green",
+            "artifact": "metrics.json",
+            "path": "final.val_loss",
+            "baseline": "best_green",
+            "better": "lower",
+            "min_improvement": -0.05,
+        },
+        {"id": "clean_order", "artifact": "provenance.json", "path": "execution_order_ok", "op": "==", "value": True},
+        {"id": "not_zero", "artifact": "metrics.json", "path": "final.val_loss", "op": "!=", "value": 0},
+    )
+]
+
+
+BAND = (0.05, 0.25)
+
+
+def test_gate_marks_are_thresholds_bands_and_baseline_limits() -> None:
+    marks = dossier.gate_marks(
+        PHASE_GATES,
+        {"val_loss_vs_best_green": Baseline("b_green", 2.72), "val_loss_max": Baseline("ignored", 1.0)},
+        {"val_loss_max": True, "spike_rate_band": False},
+    )
+    assert marks == [
+        Mark("val_loss_max", "metrics.json", "final.val_loss", "val_loss_max <= 2.9", line=2.9, passed=True),
+        Mark(
+            "spike_rate_band", "v15.json", "spike_rate.mean", "spike_rate_band in [0.05, 0.25]", band=BAND, passed=False
+        ),
+        Mark("eval_pass_rate_min", "eval_suite.json", "pass_rate", "eval_pass_rate_min >= 0.8", line=0.8),
+        Mark(
+            "val_loss_vs_best_green",
+            "metrics.json",
+            "final.val_loss",
+            "val_loss_vs_best_green <= 2.77",
+            line=pytest.approx(2.77),
+            baseline_run="b_green",
+        ),
+    ]
+    assert dossier.gate_marks(PHASE_GATES[3:], {}, {}) == []  # no baseline yet: nothing to draw
+
+
+@pytest.mark.parametrize(
+    ("artifact", "path", "metric"),
+    [
+        ("metrics.json", "final.val_loss", "val_loss"),
+        ("metrics.json", "history.-1.train_loss", "train_loss"),
+        ("metrics.json", "final.val_ppl", None),  # not logged per step: no curve to draw it on
+        ("eval_suite.json", "val_loss", None),
+    ],
+)
+def test_a_metrics_gate_is_drawn_on_the_curve_of_the_metric_it_judges(artifact: str, path: str, metric: Any) -> None:
+    mark = Mark("g", artifact, path, "g <= 1", line=1.0)
+    assert figures.judged_metric(mark, {"train_loss", "val_loss", "lr"}) == metric
+
+
+SPIKES = {
+    "spike_rate": {"mean": 0.1},
+    "layers": [{"name": "b0", "spike_rate": 0.1, "energy": 1.0}],
+    "heads": [{"name": "h0", "spike_rate": 0.2}],
+    "energy_ratio": 0.4,
+}
+
+
+@pytest.mark.parametrize(
+    ("artifact", "path", "key", "field", "drawn"),
+    [
+        ("v15.json", "spike_rate.mean", "layers", "spike_rate", True),  # a summary of the charted field
+        ("v15.json", "layers.0.spike_rate", "layers", "spike_rate", True),
+        ("v15.json", "layers.-1.spike_rate", "layers", "spike_rate", True),
+        ("v15.json", "heads.0.spike_rate", "layers", "spike_rate", False),  # another list's field
+        ("v15.json", "heads.0.spike_rate", "heads", "spike_rate", True),
+        ("v15.json", "layers.0.spike_rate", "layers", "energy", False),
+        ("v15.json", "energy_ratio", "layers", "energy", False),
+        ("other.json", "spike_rate.mean", "layers", "spike_rate", False),
+    ],
+)
+def test_an_artifact_gate_is_drawn_on_the_bars_of_the_field_it_judges(
+    artifact: str, path: str, key: str, field: str, drawn: bool
+) -> None:
+    mark = Mark("g", artifact, path, "g in [0, 1]", band=(0.0, 1.0))
+    assert figures.field_marks([mark], "v15.json", SPIKES, key, field) == ([mark] if drawn else [])
+
+
+SUITE = {
+    "tasks": [{"name": "a", "score": 0.9}, {"name": "b", "score": None}, {"name": "c", "score": 0.4}],
+    "pass_rate": 0.5,
+}
+
+
+@pytest.mark.parametrize(
+    ("suite", "artifact", "path", "row"),
+    [
+        (SUITE, "eval_suite.json", "pass_rate", 0),  # the pass-rate row comes first
+        (SUITE, "eval_suite.json", "tasks.0.score", 1),
+        (SUITE, "eval_suite.json", "tasks.2.score", 2),  # task 1 has no score and no row
+        (SUITE, "eval_suite.json", "tasks.-1.score", 2),
+        (SUITE, "eval_suite.json", "tasks.1.score", None),
+        (SUITE, "eval_suite.json", "tasks.0.threshold", None),
+        (SUITE, "metrics.json", "pass_rate", None),
+        ({"tasks": SUITE["tasks"]}, "eval_suite.json", "pass_rate", None),  # no pass rate, no row for it
+        ({"tasks": SUITE["tasks"]}, "eval_suite.json", "tasks.0.score", 0),
+    ],
+)
+def test_an_eval_gate_is_drawn_on_its_row(suite: Any, artifact: str, path: str, row: int | None) -> None:
+    mark = Mark("g", artifact, path, "g >= 0.8", line=0.8)
+    assert figures.eval_marks(suite, [mark]) == ([] if row is None else [(row, mark)])
+
+
+def test_baseline_curves_come_from_the_baseline_runs_history() -> None:
+    relative = Mark("rel", "metrics.json", "final.val_loss", "rel <= 2.77", line=2.77, baseline_run="b")
+    marks = [
+        relative,
+        Mark("rel_again", "metrics.json", "final.val_loss", "rel_again <= 2.8", line=2.8, baseline_run="b"),
+        Mark("abs", "metrics.json", "final.val_loss", "abs <= 2.9", line=2.9),
+        Mark("unread", "metrics.json", "final.val_loss", "unread <= 2.7", line=2.7, baseline_run="c"),
+        Mark("no_curve", "metrics.json", "final.val_ppl", "no_curve <= 20", line=20.0, baseline_run="b"),
+    ]
+    histories = {"b": [{"step": 0, "val_loss": 3.0}, {"step": 10, "val_loss": 2.8, "lr": 1.0}]}
+    names = {"val_loss", "lr", "val_ppl"}
+    assert figures.baseline_curves(marks, histories, names) == {"val_loss": [("b", [(0.0, 3.0), (10.0, 2.8)])]}
+    assert figures.baseline_curves([relative], {"b": [{"step": 0, "lr": 1.0}]}, names) == {}
+
+
+def test_training_curves_of_a_real_log_with_gates_and_a_baseline_render() -> None:
+    marks = [
+        Mark("eval_loss_max", "metrics.json", "final.eval_loss", "eval_loss_max <= 2.9", line=2.9, passed=True),
+        Mark("rel", "metrics.json", "final.eval_loss", "rel <= 3", line=3.0, passed=False, baseline_run="b_green"),
+        Mark("elsewhere", "eval_suite.json", "pass_rate", "elsewhere >= 0.8", line=0.8),
+    ]
+    baseline = [{"step": 500, "eval_loss": 2.95}, {"step": 1000, "eval_loss": 2.93}]
+    fig = figures.training_curves(HF_TRAINER, marks, {"b_green": baseline})
+    assert fig is not None and fig.png.startswith(PNG)
+    assert png_width(fig.png) == figures.PAGE_WIDTH_PX * figures.DPI / figures.PX_PER_INCH
+    assert fig.caption == (
+        "Per-step history from metrics.json: 99 logged steps. The bundle keeps every step."
+        " Counters, not drawn: epoch, eval_runtime. Dashed: baseline run b_green."
+        " Dotted lines and shaded bands: gates eval_loss_max <= 2.9, rel <= 3."
+    )
+    assert figures.training_curves([{"step": i, "epoch": i / 10} for i in range(5)]) is None
+
+
+def test_gates_on_the_eval_suite_and_artifact_charts_render() -> None:
+    suite = dict(SUITE, tasks=[{"name": "a", "score": 0.9, "threshold": 0.5, "passed": True}])
+    rate_gate = Mark("eval_pass_rate_min", "eval_suite.json", "pass_rate", "eval_pass_rate_min >= 0.8", line=0.8)
+    chart = figures.eval_suite_chart(suite, [rate_gate])
+    assert chart is not None and chart.png.startswith(PNG)
+    assert chart.caption == (
+        "Eval suite: green passed, red failed; pass rate 0.5. Dotted lines and shaded bands: gates"
+        " eval_pass_rate_min >= 0.8."
+    )
+    band = Mark("spike_rate_band", "v15.json", "spike_rate.mean", "spike_rate_band in [0.05, 0.25]", band=(0.05, 0.25))
+    (bars,) = figures.artifact_charts(
+        "v15.json", {"spike_rate": {"mean": 0.1}, "layers": SPIKES["layers"]}, marks=[band]
+    )
+    assert bars.png.startswith(PNG) and bars.caption == (
+        "spike_rate, energy per entry of 'layers' in v15.json. Dotted lines and shaded bands: gates"
+        " spike_rate_band in [0.05, 0.25]."
+    )
+
+
+def test_figures_fill_the_page_width_without_being_blown_up() -> None:
+    css = (Path(figures.__file__).parent / "templates" / "dossier.html.j2").read_text(encoding="utf-8")
+    body = re.search(r"body \{[^}]*max-width: ([0-9.]+)rem", css)
+    assert body is not None and float(body.group(1)) * 16 == figures.PAGE_WIDTH_PX
+    assert re.search(r"figure img \{ width: 100%;", css)
+    fig = figures.eval_suite_chart(SUITE)
+    assert fig is not None and png_width(fig.png) >= figures.PAGE_WIDTH_PX
+
+
+def figures_caption(html: str, title: str) -> str:
+    match = re.search(rf"<strong>{title}\.</strong> ([^<]*)</figcaption>", html)
+    assert match is not None, title
+    return match.group(1)
+
+
+def test_the_dossier_draws_the_gates_and_the_baseline_of_the_registry_it_is_given(
+    registry: Path, bundle_a: Path, bundle_b_green: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "state").mkdir()
+    (fresh / "state" / "program.yaml").write_bytes((registry / "state" / "program.yaml").read_bytes())
+    for run_id, phase, folder in ((RUN_A, "A", bundle_a), ("b_green", "B", bundle_b_green)):
+        assert register(capsys, registry, run_id, phase, folder).rc == 0
+    folder = bundle_folder(tmp_path, "phase_b_red", RUN_B)
+    drawing = dossier.gate_drawing(registry, RUN_B, dossier.evaluate(registry, "B", load_bundle(folder)), None)
+    relative = next(m for m in drawing.marks if m.gate_id == "val_loss_vs_best_green")
+    assert relative.baseline_run == "b_green" and relative.line == pytest.approx(2.77) and relative.passed is False
+    assert drawing.baseline_histories == {
+        "b_green": json.loads((bundle_b_green / "metrics.json").read_text())["history"]
+    }
+    curves = figures_caption(
+        make_dossier(folder, "B", repo_root=registry).read_text(), "Training and validation curves"
+    )
+    assert "Dashed: baseline run b_green." in curves
+    assert "gates val_loss_max &lt;= 2.9, val_loss_vs_best_green &lt;= 2.77." in curves
+    other = figures_caption(make_dossier(folder, "B", repo_root=fresh).read_text(), "Training and validation curves")
+    assert "Dashed" not in other and "gates val_loss_max &lt;= 2.9." in other  # that registry has no baseline
+    shutil.rmtree(registry / "outputs" / "b_green")  # the limit is still drawn; the curve is not
+    curves = figures_caption(
+        make_dossier(folder, "B", repo_root=registry).read_text(), "Training and validation curves"
+    )
+    assert "Dashed" not in curves and "val_loss_vs_best_green &lt;= 2.77." in curves
+
+
+def test_an_archived_run_draws_the_baseline_it_was_registered_against(
+    registry: Path,
+    bundle_a: Path,
+    bundle_b_red: Path,
+    bundle_b_green: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    later = bundle_folder(tmp_path, "phase_b_red", "b_red_later")
+    for run_id, phase, folder in ((RUN_A, "A", bundle_a), (RUN_B, "B", bundle_b_red), ("b_green", "B", bundle_b_green)):
+        assert register(capsys, registry, run_id, phase, folder).rc == 0
+    assert register(capsys, registry, "b_red_later", "B", later).rc == 0
+    first = dossier.build_dossier(registry / "outputs" / RUN_B).read_text()
+    assert "val_loss_vs_best_green" not in figures_caption(first, "Training and validation curves")  # none yet then
+    second = figures_caption(
+        dossier.build_dossier(registry / "outputs" / "b_red_later").read_text(), "Training and validation curves"
+    )
+    assert "Dashed: baseline run b_green." in second and "val_loss_vs_best_green &lt;= 2.77." in second

@@ -279,7 +279,7 @@ def test_sha256_repository(tmp_path: Path, bundle_a: Path, bundle_b_red: Path, c
     assert git_out(repo, "rev-parse", "--show-object-format").strip() == "sha256"
     assert len(head_sha(repo)) == 64
     assert git_out(repo, "log", "--format=%s").splitlines() == [
-        f"register {RUN_B} (phase B): RED 1/5 gates passed",
+        f"register {RUN_B} (phase B): RED 2/6 gates passed",
         f"register {RUN_A} (phase A): GREEN 1/1 gates passed",
         "gerhard init",
     ]

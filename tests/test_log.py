@@ -118,7 +118,7 @@ def test_log_json(history: History, capsys) -> None:
             "code_dirty": True,
             "config_sha256": config,
             "bundle_sha256": bundle,
-            "subject": f"register {RUN_TUNED} (phase B): AMBER 4/5 gates passed",
+            "subject": f"register {RUN_TUNED} (phase B): AMBER 5/6 gates passed",
         },
     ]
 

@@ -41,7 +41,7 @@ Commits in `{spec}` ({base}..{short(h, RUN_A2)}).
 
 | run | phase | verdict | gates passed | commit |
 | --- | --- | --- | --- | --- |
-| `{RUN_TUNED}` | B | AMBER | 4/5 | {short(h, RUN_TUNED)} |
+| `{RUN_TUNED}` | B | AMBER | 5/6 | {short(h, RUN_TUNED)} |
 | `{RUN_A2}` | A | GREEN | 1/1 | {short(h, RUN_A2)} |
 
 ### `{RUN_TUNED}`: phase B, AMBER
@@ -54,6 +54,7 @@ Commits in `{spec}` ({base}..{short(h, RUN_A2)}).
 | eval_pass_rate_min | pass | 0.8 | &gt;= 0.8 |
 | spike_rate_band | pass | 0.105 | in \\[0.05, 0.25] |
 | energy_ratio_advisory | warn | 0.55 | &lt;= 0.5 |
+| clean_execution_order | pass | True | == True |
 | val_loss_vs_best_green | pass | 2.65 | &lt;= 2.77 (best_green {RUN_GREEN}) |
 
 Metric deltas against `{RUN_GREEN}`, the best GREEN run of phase B at {base}:
@@ -109,7 +110,7 @@ Commits in `{base}..{history.commits[RUN_GREEN]}` ({base[:7]}..{short(history, R
 
 | run | phase | verdict | gates passed | commit |
 | --- | --- | --- | --- | --- |
-| `{RUN_GREEN}` | B | GREEN | 5/5 | {short(history, RUN_GREEN)} |
+| `{RUN_GREEN}` | B | GREEN | 6/6 | {short(history, RUN_GREEN)} |
 
 ### `{RUN_GREEN}`: phase B, GREEN
 
@@ -121,6 +122,7 @@ Commits in `{base}..{history.commits[RUN_GREEN]}` ({base[:7]}..{short(history, R
 | eval_pass_rate_min | pass | 1 | &gt;= 0.8 |  |
 | spike_rate_band | pass | 0.105 | in \\[0.05, 0.25] |  |
 | energy_ratio_advisory | pass | 0.41 | &lt;= 0.5 |  |
+| clean_execution_order | pass | True | == True |  |
 | val_loss_vs_best_green | pass | 2.72 | &lt;= best_green (none yet) | no GREEN baseline run of this phase yet: nothing to compare with |
 
 No baseline: no GREEN run of phase B at {base[:7]}.
@@ -280,7 +282,7 @@ def test_a_registration_without_its_record(history: History, capsys, monkeypatch
     """A hand-made commit that claims a registration, with no record in it (or an id no record can have)."""
     at(monkeypatch, "2025-06-01T00:00:00Z")
     trailers = f"Gerhard-Run-Id: {ghost}\nGerhard-Phase: B\nGerhard-Verdict: GREEN"
-    message = f"register {ghost} (phase B): GREEN 5/5 gates passed\n\n{trailers}"
+    message = f"register {ghost} (phase B): GREEN 6/6 gates passed\n\n{trailers}"
     git_out(history.repo, "commit", "-q", "--allow-empty", "-m", message)
     result = run(capsys, "pr-summary", "HEAD~1..HEAD", "--repo", history.repo)
     sha = head_sha(history.repo)[:7]

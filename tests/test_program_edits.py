@@ -256,7 +256,7 @@ def test_loosened_gates_judge_the_next_run_not_the_past(registered: Path, bundle
 
     result = register_ok(capsys, registered, RUN_NEXT, "B", again)
 
-    assert result.out.splitlines()[0] == f"run {RUN_NEXT} (phase B): AMBER, 4/5 gates passed"
+    assert result.out.splitlines()[0] == f"run {RUN_NEXT} (phase B): AMBER, 5/6 gates passed"
     assert (
         status_lines(capsys, registered)[2]
         == f"  B    passed      2 runs  latest {RUN_NEXT} AMBER, passed by {RUN_NEXT}"
@@ -276,7 +276,7 @@ def test_added_gate_judges_the_next_run(registered: Path, bundle_b_green: Path, 
     result = register(capsys, registered, RUN_NEXT, "B", bundle_b_green)
 
     assert result.rc == 0
-    assert result.out.splitlines()[0] == f"run {RUN_NEXT} (phase B): RED, 5/6 gates passed"
+    assert result.out.splitlines()[0] == f"run {RUN_NEXT} (phase B): RED, 6/7 gates passed"
     assert "  failed gates: train_loss_max" in result.out.splitlines()
     assert_rebuild_clean(capsys, registered)
 
@@ -432,5 +432,5 @@ def test_next_run_is_judged_by_baselines_of_the_edited_gate(
     result = register(capsys, registered, RUN_NEXT, "B", with_val_loss("next", "2.65"))
 
     # Higher is better now: the best GREEN run is the 2.72 one, and 2.65 is 0.07 below it.
-    assert result.out.splitlines()[0] == f"run {RUN_NEXT} (phase B): RED, 4/5 gates passed"
+    assert result.out.splitlines()[0] == f"run {RUN_NEXT} (phase B): RED, 5/6 gates passed"
     assert_rebuild_clean(capsys, registered)

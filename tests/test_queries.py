@@ -73,7 +73,7 @@ def test_show_latest_text(runs: Path, capsys) -> None:
     assert f"report    reports/2025/03/{RUN_GREEN}.md" in lines
     assert f"archive   outputs/{RUN_GREEN}/" in lines
     assert not any(line.startswith("needs") for line in lines)
-    gate_lines = lines[lines.index("gates") + 1 : lines.index("gates") + 6]
+    gate_lines = lines[lines.index("gates") + 1 : lines.index("gates") + 7]
     assert [line.split()[1] for line in gate_lines] == [g["id"] for g in record(runs, RUN_GREEN)["gates"]]
     assert gate_lines[0].split()[0] == "pass"
     assert (runs / f"reports/2025/03/{RUN_GREEN}.md").is_file()
@@ -83,7 +83,7 @@ def test_show_red_run_by_id(runs: Path, capsys) -> None:
     result = run(capsys, "show", RUN_RED, "--repo", runs)
     assert result.rc == 0
     lines = result.out.splitlines()
-    assert lines[2] == "verdict   RED  1/5 gates passed"
+    assert lines[2] == "verdict   RED  2/6 gates passed"
     assert "code      3f9c2a1d8e7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a (clean, from provenance.json)" in lines
     assert "seed      4321" in lines
     table = {line.split()[1]: line for line in lines if line.startswith("  ")}
@@ -122,8 +122,8 @@ def test_list_newest_first(runs: Path, capsys) -> None:
     lines = result.out.splitlines()
     assert lines[0].split() == ["REGISTERED", "RUN", "PHASE", "VERDICT", "GATES", "SUMMARY"]
     assert ids_in_text(result.out) == [RUN_GREEN, RUN_RED, RUN_A]
-    assert lines[1].split()[:5] == ["2025-03-20T09:00:00Z", RUN_GREEN, "B", "GREEN", "5/5"]
-    assert lines[2].split()[:5] == ["2025-03-10T09:00:00Z", RUN_RED, "B", "RED", "1/5"]
+    assert lines[1].split()[:5] == ["2025-03-20T09:00:00Z", RUN_GREEN, "B", "GREEN", "6/6"]
+    assert lines[2].split()[:5] == ["2025-03-10T09:00:00Z", RUN_RED, "B", "RED", "2/6"]
     assert lines[3].split()[:5] == ["2025-01-05T09:00:00Z", RUN_A, "A", "GREEN", "1/1"]
     assert lines[3].endswith(f"summary of {RUN_A}")
 
@@ -136,8 +136,8 @@ def test_list_json(runs: Path, capsys) -> None:
         "run_id": RUN_RED,
         "phase": "B",
         "verdict": "RED",
-        "passed": 1,
-        "total": 5,
+        "passed": 2,
+        "total": 6,
         "registered_at": "2025-03-10T09:00:00Z",
         "month": "2025-03",
         "summary": f"summary of {RUN_RED}",
@@ -228,7 +228,7 @@ def test_export_csv(runs: Path, capsys) -> None:
     ):
         assert column in fields, column
     red = rows[1]
-    assert (red["verdict"], red["gates_passed"], red["gates_total"]) == ("RED", "1", "5")
+    assert (red["verdict"], red["gates_passed"], red["gates_total"]) == ("RED", "2", "6")
     assert red["metric.val_loss"] == "3.05"
     assert red["gate.spike_rate_band.observed"] == "0.025"
     assert red["gate.spike_rate_band.passed"] == "False"

@@ -108,7 +108,7 @@ def test_commit_subject_body_and_trailers(registered: Path, bundle_b_red: Path) 
     record = record_of(registered, RUN_B)
     message = git_out(registered, "log", "-1", "--format=%B")
     subject, body, trailers = message.rstrip("\n").split("\n\n")
-    assert subject == f"register {RUN_B} (phase B): RED 1/5 gates passed"
+    assert subject == f"register {RUN_B} (phase B): RED 2/6 gates passed"
     assert body.splitlines()[:2] == [f"Summary: {RUN_B} summary", "Next action: go on"]
     assert body.splitlines()[2] == (
         "Failed gates: val_loss_max (observed 3.05, <= 2.9), eval_pass_rate_min (observed 0.4, >= 0.8), "
@@ -173,6 +173,7 @@ def test_run_record_fields(registered: Path, bundle_b_red: Path) -> None:
         "eval_pass_rate_min",
         "spike_rate_band",
         "energy_ratio_advisory",
+        "clean_execution_order",
         "val_loss_vs_best_green",
     ]
     assert (gates["val_loss_max"]["observed"], gates["val_loss_max"]["threshold"]) == (3.05, "<= 2.9")
@@ -253,7 +254,7 @@ def test_state_files_after_registrations(registered: Path) -> None:
     assert [n["run_id"] for n in status["open_needs_input"]] == [RUN_B]
     gate_results = load_yaml(registered / "state" / "gate_results.yaml")
     assert gate_results["phases"]["A"]["run_id"] == RUN_A
-    assert (gate_results["phases"]["B"]["passed"], gate_results["phases"]["B"]["total"]) == (1, 5)
+    assert (gate_results["phases"]["B"]["passed"], gate_results["phases"]["B"]["total"]) == (2, 6)
     index = (registered / "reports" / "index.md").read_text()
     assert index.index(RUN_B) < index.index(RUN_A)  # latest first
 
@@ -296,7 +297,7 @@ def test_idempotent_reregistration_is_a_no_op(registered: Path, bundle_b_red: Pa
     result = register(capsys, registered, RUN_B, "B", bundle_b_red)
     assert result.rc == 0, result.err
     assert "already registered" in result.out
-    assert f"run {RUN_B} (phase B): RED, 1/5 gates passed" in result.out
+    assert f"run {RUN_B} (phase B): RED, 2/6 gates passed" in result.out
     assert result.err == ""
     assert snapshot(registered) == before
 
@@ -384,7 +385,7 @@ def test_fail_on_red_exits_1_and_still_commits(registry: Path, bundle_a: Path, b
     register_ok(capsys, registry, RUN_A, "A", bundle_a)
     result = register(capsys, registry, RUN_B, "B", bundle_b_red, "--fail-on-red")
     assert result.rc == 1
-    assert "RED, 1/5 gates passed" in result.out
+    assert "RED, 2/6 gates passed" in result.out
     assert trailer(registry, "Gerhard-Verdict") == "RED"
     assert trailer(registry, "Gerhard-Run-Id") == RUN_B
     assert git_out(registry, "status", "--porcelain") == ""
@@ -640,7 +641,7 @@ def test_amber_run_passes_its_phase_without_needs_input(
     result = register(capsys, registry, "amber", "B", bundle_b_green, "--fail-on-red")
     assert result.rc == 0, result.err
     subject = git_out(registry, "log", "-1", "--format=%s").strip()
-    assert subject == "register amber (phase B): AMBER 4/5 gates passed"
+    assert subject == "register amber (phase B): AMBER 5/6 gates passed"
     assert not (registry / "state" / "needs_input" / "amber.yaml").exists()
     status = load_yaml(registry / "state" / "program_status.yaml")
     assert (status["phases"]["B"]["state"], status["current_phase"]) == ("passed", "C")

@@ -180,7 +180,7 @@ def test_pre_commit_hook_refuses_a_commit_while_a_crash_is_unsettled(busy: Path,
     user = subprocess.run(["git", "commit", "-q", "-m", "user"], cwd=busy, capture_output=True, text=True)
     assert user.returncode == 1
     assert user.stderr.strip() == (
-        f"gerhard: an interrupted transaction (register {RUN_B} (phase B): RED 1/5 gates passed) is not settled, "
+        f"gerhard: an interrupted transaction (register {RUN_B} (phase B): RED 2/6 gates passed) is not settled, "
         "and this commit could undo it: run 'gerhard doctor', then commit again"
     )
     said = doctor(busy, capsys)
