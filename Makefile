@@ -29,6 +29,8 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_team.py
 	$(PY) benchmarks/bench_hooks.py
 	$(PY) benchmarks/bench_log.py
+	$(PY) benchmarks/bench_capture.py
+	$(PY) benchmarks/bench_sync.py
 
 clean:
 	rm -rf $(VENV) demo benchmarks/.work

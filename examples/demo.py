@@ -1,46 +1,33 @@
-"""The demo: a scratch registry, GREEN and RED runs, their dossiers, and what gerhard tells you.
+"""The demo: a scratch registry; a tiny spiking model trained twice through gerhard's capture API
+(a run that fails a phase-B gate, then one that passes), each registered from its notebook.
 
-    make demo          (or: python examples/demo.py, with gerhard installed)
+    make demo          (or: python examples/demo.py, with gerhard[torch,notebook] installed)
 
-Everything happens in ./demo/ (recreated each time), driven through the same `python -m gerhard`
-commands a researcher types: ./demo/notebook_outputs/ stands for what the notebooks wrote on the
-GPU box, ./demo/registry/ is the research repository.
+Everything happens in ./demo/ (recreated each time). ./demo/registry/ is the research repository,
+made with `gerhard init`. notebooks/v15_spiking_experiment.ipynb is executed top to bottom by a real
+Jupyter kernel (nbclient), as "Restart and run all" would: it trains on the CPU, logs through
+gerhard.start_run, and run.finish() writes the bundle and dossier and registers the run in place.
+The runs are judged against ./demo/registry's program, never the registry of this clone.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEMO = HERE.parent / "demo"
 REPO = DEMO / "registry"
-OUTPUTS = DEMO / "notebook_outputs"
-RUNS = [  # (example bundle, run id, phase, summary, next action)
-    (
-        "phase_a_green",
-        "20261101T100000Z_dense_baseline",
-        "A",
-        "Dense baseline reproduction on a lab box.",
-        "Start phase B spiking conversion.",
-    ),
-    (
-        "phase_b_red",
-        "20261102T090000Z_v15_lr_high",
-        "B",
-        "v15 notebook pass on RunPod, spike threshold 0.9.",
-        "Rerun with spike threshold 0.5.",
-    ),
-    (
-        "phase_b_green",
-        "20261103T080000Z_v15_lr_low",
-        "B",
-        "v15 rerun on Colab with spike threshold 0.5.",
-        "Proceed to phase C if gates are green.",
-    ),
+NOTEBOOK = HERE.parent / "notebooks" / "v15_spiking_experiment.ipynb"
+PHASE_A = ("phase_a_green", "20261101T100000Z_dense_baseline", "Dense baseline reproduction on a lab box.")
+TRAINED = [  # (run name, fail a gate?, what it is)
+    ("v15_silent", True, "a spike threshold so high the layers stay silent: a phase-B gate fails (RED)"),
+    ("v15", False, "the same model with a working threshold: every gate passes (GREEN)"),
 ]
 
 
@@ -77,60 +64,35 @@ def make_registry() -> None:
     run("git", "commit", "-q", "-m", "gerhard init")
 
 
-def write_dossiers() -> None:
-    step("on the GPU box: each notebook's output folder gets a single-file dossier")
-    for example, run_id, phase, summary, next_action in RUNS:
-        folder = shutil.copytree(HERE / example, OUTPUTS / run_id)
-        gerhard(
-            "dossier",
-            "--run-dir",
-            folder,
-            "--run-id",
-            run_id,
-            "--phase",
-            phase,
-            "--summary",
-            summary,
-            "--next-action",
-            next_action,
-        )
+def register_phase_a() -> None:
+    example, run_id, summary = PHASE_A
+    step("phase A: the dense baseline, a bundle from an earlier run, registered from its folder (GREEN)")
+    gerhard("register", "--run-id", run_id, "--phase", "A", "--source-dir", HERE / example, "--summary", summary)
 
 
-def register_examples() -> None:
-    (a_id, a_phase, a_sum, a_next), (r_id, r_phase, r_sum, r_next) = (run[1:] for run in RUNS[:2])
-    step("phase A: the dense baseline, registered from its folder (GREEN)")
-    gerhard(
-        "register",
-        "--run-id",
-        a_id,
-        "--phase",
-        a_phase,
-        "--source-dir",
-        OUTPUTS / a_id,
-        "--summary",
-        a_sum,
-        "--next-action",
-        a_next,
-    )
-    step("phase B: a spiking run whose gates fail, registered from its folder (RED)")
-    gerhard(
-        "register",
-        "--run-id",
-        r_id,
-        "--phase",
-        r_phase,
-        "--source-dir",
-        OUTPUTS / r_id,
-        "--summary",
-        r_sum,
-        "--next-action",
-        r_next,
-    )
-    step("phase B rerun: registered from its downloaded dossier alone (run id and phase come from the file)")
-    dossier = DEMO / "Downloads" / f"run_dossier_{RUNS[2][1]}.html"
-    dossier.parent.mkdir()
-    shutil.copy2(OUTPUTS / RUNS[2][1] / dossier.name, dossier)
-    gerhard("register", "--dossier", dossier)
+def train(name: str, fail_gate: bool, what: str) -> None:
+    """Execute the experiment notebook in a fresh kernel, its config injected through the environment."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    step(f"phase B: train {name}, {what}")
+    env = {
+        "GERHARD_REPO": str(REPO),
+        "GERHARD_RUN_NAME": name,
+        "GERHARD_FAIL_GATE": "1" if fail_gate else "0",
+        "GERHARD_NOTEBOOK": str(NOTEBOOK),  # so the kernel can check it ran every cell once, in order
+    }
+    print(f"$ {' '.join(f'{k}={shlex.quote(v)}' for k, v in env.items())} <run all> {NOTEBOOK.name}", flush=True)
+    os.environ.update(env)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    started = time.monotonic()
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(DEMO)}}).execute()
+    for cell in nb.cells[-3:]:  # what the last cells printed: the verdict and where things are
+        for out in cell.get("outputs", []):
+            text = out.get("text") or out.get("data", {}).get("text/plain", "")
+            if text.strip():
+                print(text.rstrip())
+    print(f"(notebook ran in {time.monotonic() - started:.0f} s)")
 
 
 def report() -> None:
@@ -153,19 +115,20 @@ def report() -> None:
         if path.name != "index.md":
             print(f"  {path}")
     for path in sorted((REPO / "state" / "needs_input").glob("*.yaml")):
-        print(f"  {path}   <- needs input (answered here by the GREEN rerun)")
+        print(f"  {path}   <- needs input: the RED run's failed gates (`gerhard decide` answers it)")
     step("dossiers: open one in any browser, no network needed")
     for path in sorted((REPO / "outputs").glob("*/run_dossier_*.html")):
-        print(f"  file://{path}")
-    for path in sorted(OUTPUTS.glob("*/run_dossier_*.html")):
         print(f"  file://{path}")
 
 
 def main() -> int:
+    started = time.monotonic()
     make_registry()
-    write_dossiers()
-    register_examples()
+    register_phase_a()
+    for name, fail_gate, what in TRAINED:
+        train(name, fail_gate, what)
     report()
+    print(f"({time.monotonic() - started:.0f} s in all)")
     print("\ndemo done: the registry is in", REPO)
     return 0
 

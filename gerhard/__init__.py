@@ -1,5 +1,12 @@
 """gerhard: a git-native run registry and gate state machine for ML runs done in notebooks.
 
+import gerhard
+with gerhard.start_run(name="v15", phase="B", config=cfg, seed=1234) as run:
+    run.log_metrics({"train_loss": 0.41, "lr": 3e-4}, step=10)
+    run.log_eval("arc_easy", score=0.71, passed=True)
+    run.save_artifact("v15_spikingbrain.json", obj)
+    run.finish(summary="...", next_action="...")   # bundle, dossier, registration
+
 from gerhard import register_run
 result = register_run(run_id="20260223T190000Z_v15", phase="B",
                       source_dir=Path("/workspace/out"), repo_root=Path("/workspace/repo"),
@@ -16,7 +23,16 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["register_run", "decide", "build_dossier", "RegistrationResult", "GerhardError", "UserError"]
+__all__ = [
+    "start_run",
+    "resume_run",
+    "register_run",
+    "decide",
+    "build_dossier",
+    "RegistrationResult",
+    "GerhardError",
+    "UserError",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,6 +41,10 @@ def __getattr__(name: str) -> Any:
         from gerhard import api
 
         return getattr(api, name)
+    if name in ("start_run", "resume_run", "FinishResult", "Run"):
+        from gerhard import capture
+
+        return getattr(capture, name)
     if name == "decide":
         from gerhard.decisions import decide
 

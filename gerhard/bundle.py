@@ -29,8 +29,8 @@ WINDOWS_MAX_PATH = 260
 MAX_BUNDLE_PATH_CHARS = WINDOWS_MAX_PATH - len("outputs/") - MAX_RUN_ID_CHARS - len("/") - 1
 MAX_PATH_DEPTH = 32  # folders in folders: no run needs more, and walking a deeper tree costs a frame each
 # Notebook and OS droppings that are never part of a run: a folder's are skipped (Bundle.skipped
-# says which), a dossier that embeds one is refused.
-DROPPINGS = frozenset({".ipynb_checkpoints", "__pycache__", ".DS_Store", ".gerhard-run"})  # the last: a live run's state
+# says which), a dossier that embeds one is refused. .gerhard-run holds a live run's state (gerhard.capture).
+DROPPINGS = frozenset({".ipynb_checkpoints", "__pycache__", ".DS_Store", ".gerhard-run"})
 _DROPPINGS_FOLDED = frozenset(n.casefold() for n in DROPPINGS)
 MANIFEST_NAME = "MANIFEST"
 GITIGNORE_NAME = ".gitignore"  # in an archived run folder: its heavy files, git-ignored (gerhard.heavy)

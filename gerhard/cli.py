@@ -172,6 +172,32 @@ def _convert_args(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace a file in FOLDER that holds other content")
 
 
+def _capture_args(sub: argparse._SubParsersAction) -> None:
+    """env and finish: the runner notebooks' environment cell, and completing a run a notebook left unfinished."""
+    p = _add(
+        sub,
+        "env",
+        "the environment a run would record: Python, torch, CUDA, GPU, git SHA and dirty flag, runtime",
+        repo=False,
+        json_out=True,
+    )
+    p.add_argument("--path", type=Path, default=Path("."), help="where the code runs from (default: .)")
+    p = _add(
+        sub,
+        "finish",
+        "finish a run a notebook left unfinished: bundle, dossier, registration",
+        "A run started with gerhard.start_run keeps its history in FOLDER/.gerhard-run/ (flushed every few\n"
+        "seconds). If the runtime died or the with block raised, this finishes what was logged, like\n"
+        "gerhard.resume_run(FOLDER).finish() in Python.",
+        repo=False,
+    )
+    p.add_argument("folder", type=Path, metavar="FOLDER", help="the run folder (outputs/<run_id>/ of the registry)")
+    p.add_argument("--summary", default="", help="one or two sentences on what this run was")
+    p.add_argument("--next-action", default="", help="what should happen next")
+    p.add_argument("--allow-nonfinite", action="store_true", help="register a run that logged NaN or inf (RED)")
+    p.add_argument("--no-register", action="store_true", help="write the bundle and dossier only")
+
+
 def _history_args(sub: argparse._SubParsersAction) -> None:
     """log, diff, pr-summary: the registry's history, two runs side by side, a pull request's runs."""
     p = _add(
@@ -235,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     _dossier_args(sub)
     _convert_args(sub)
     _add(sub, "status", "the program's status in a few lines", json_out=True)
+    _capture_args(sub)
     _decide_args(sub)
 
     p = _add(sub, "show", "one run: gates, metrics, provenance", json_out=True)
@@ -393,6 +420,14 @@ def dispatch(args: argparse.Namespace) -> int:
         from gerhard.commands.decide import decide
 
         return decide(args.repo, args.run, args.decision, args.reason, as_json=args.json, verify=not args.no_verify)
+    if cmd == "env":
+        from gerhard.commands.env import env
+
+        return env(args.path, as_json=args.json)
+    if cmd == "finish":
+        from gerhard.commands.finish import finish
+
+        return finish(args.folder, args.summary, args.next_action, args.allow_nonfinite, not args.no_register)
     if cmd == "status":
         from gerhard.commands.status import status
 
