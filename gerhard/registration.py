@@ -89,7 +89,16 @@ def register(
         program = state.load_program(root)
         phase_def = program.phase(phase)
         bundle = load_bundle(Path(source_dir), heavy_rule(program, phase_def))
-        extra_files, record_extra = with_folder_dossier(bundle, run_id, extra_files or {}, record_extra or {})
+        extra_files, record_extra = with_folder_dossier(
+            bundle,
+            run_id,
+            extra_files or {},
+            record_extra or {},
+            root=root,
+            phase=phase,
+            summary=summary or None,
+            next_action=next_action or None,
+        )
         artifacts = load_artifacts(program, phase_def, bundle, root)
         previous = already_registered(root, run_id, phase, bundle)
         if previous is not None:

@@ -171,6 +171,18 @@ def test_the_folder_dossier_is_built_with_the_registry_and_the_runs_text(green_a
     assert b"<p>given</p>" in page and b"from the notebook" not in page and b"rerun</p>" in page
 
 
+def test_a_folder_registered_from_outside_archives_an_evaluated_dossier(green_a: Path, tmp_path: Path, capsys) -> None:
+    folder = bundle_folder(tmp_path, "phase_b_red", RUN_B)
+    unevaluated = make_dossier(folder, phase="B", summary="from the notebook").read_bytes()
+    assert b'<span class="badge" id="verdict">not evaluated</span>' in unevaluated
+    argv = ["register", "--repo", green_a, "--run-id", RUN_B, "--phase", "B", "--source-dir", folder]
+    result = run(capsys, *argv, "--summary", "given on the command line")
+    assert result.rc == 0, result.err
+    archived = (green_a / "outputs" / RUN_B / DOSSIER_B).read_bytes()
+    assert TRUE_BADGE in archived and b"not evaluated" not in archived
+    assert b"given on the command line" in archived and b"from the notebook" not in archived
+
+
 def test_a_dossier_gerhard_built_against_the_registry_is_archived_as_it_came(
     green_a: Path, tmp_path: Path, capsys
 ) -> None:
