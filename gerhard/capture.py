@@ -201,6 +201,7 @@ class Run:
         self.files: list[str] = []
         self.notes: list[str] = []
         self.resumed = False
+        self.force = False  # register even if the phase is not open yet (start_run(force=True))
         self.finished: FinishResult | None = None
         self.failed: str | None = None
         self._flush_every = flush_seconds
@@ -561,6 +562,8 @@ class Run:
             cmd += f" --summary {_quote(summary)}"
         if next_action:
             cmd += f" --next-action {_quote(next_action)}"
+        if self.force:
+            cmd += " --force"
         return cmd
 
     def _register_and_report(self, summary: str, next_action: str) -> FinishResult:
@@ -580,7 +583,13 @@ class Run:
 
             try:
                 reg = register_run(
-                    self.run_id, self.phase, self.folder, self.registry, summary=summary, next_action=next_action
+                    self.run_id,
+                    self.phase,
+                    self.folder,
+                    self.registry,
+                    summary=summary,
+                    next_action=next_action,
+                    force=self.force,
                 )
                 registered, verdict = True, reg.verdict
                 print(reg)
@@ -703,13 +712,15 @@ def start_run(
     register: bool = True,
     dossier: bool = True,
     download: bool = True,
+    force: bool = False,
     flush_seconds: float = FLUSH_SECONDS,
 ) -> Run:
     """Start a run: seed everything, write seed.txt and config.yaml into its folder, return the Run.
 
     The folder is <registry>/outputs/<run_id>/ when a registry is at hand (repo_root=, $GERHARD_REPO, or
     the repository around the working directory), else <output_root>/<run_id>/ ($GERHARD_OUTPUT_ROOT,
-    default ./gerhard_runs). run_id defaults to YYYYMMDDTHHMMSSZ_<name> (UTC).
+    default ./gerhard_runs). run_id defaults to YYYYMMDDTHHMMSSZ_<name> (UTC). force=True registers the
+    run even if its phase is not open yet (as `gerhard register --force`).
     """
     from gerhard import provenance, state
     from gerhard.bundle import check_run_id
@@ -744,7 +755,7 @@ def start_run(
         folder=folder,
         registry=registry,
         seed=seed,
-        suite=suite or f"{name}-eval",
+        suite=suite or f"phase-{phase}",
         register=register,
         dossier=dossier,
         download=download,
@@ -752,6 +763,7 @@ def start_run(
         flush_seconds=flush_seconds,
     )
     run.notes = notes
+    run.force = force
     state.atomic_write(folder / "seed.txt", f"{seed}\n".encode())
     state.atomic_write(folder / "config.yaml", config_data)
     order = provenance.execution_order()
