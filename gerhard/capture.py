@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 import os
 import random
 import shutil
@@ -118,7 +119,7 @@ def _json_default(value: Any) -> Any:
     tolist = getattr(value, "tolist", None)
     if callable(tolist):
         return tolist()
-    raise TypeError(f"a {type(value).__name__} is not JSON")
+    raise TypeError(f"a value of type {type(value).__name__} cannot be written as JSON")
 
 
 def _dumps(data: Any, where: str) -> bytes:
@@ -259,10 +260,15 @@ class Run:
         if step is None:
             step = self._last_step + 1
         elif type(step) is not int:
-            if isinstance(step, bool) or not isinstance(step, int):
-                raise UserError(f"log_metrics: step={step!r} is not a whole number: pass step=<int>")
-            step = int(step)
-        if step < self._last_step or step < 0:
+            try:  # numpy and torch integers too (a loop over np.arange), not bools or floats
+                if isinstance(step, bool):
+                    raise TypeError
+                step = operator.index(step)
+            except TypeError:
+                raise UserError(f"log_metrics: step={step!r} is not a whole number: pass step=<int>") from None
+        if step < 0:
+            raise UserError(f"log_metrics: step={step} is negative: count steps from 0")
+        if step < self._last_step:
             raise UserError(f"log_metrics: step {step} after step {self._last_step}: steps must not go back")
         if not isinstance(metrics, dict):
             raise UserError(f"log_metrics: pass a dict of name -> number, not a {type(metrics).__name__}")
@@ -332,7 +338,7 @@ class Run:
         if program is not None:
             declared = set(program.artifact_schemas) | {n for p in program.phases for n in p.required}
             if name not in declared:
-                known = ", ".join(sorted(declared - set(BUILT_IN))) or "none"
+                known = ", ".join(sorted(declared - set(BUILT_IN) - {"MANIFEST"})) or "none"
                 raise UserError(
                     f"save_artifact: {name} is not an artifact of state/program.yaml (it declares {known}): "
                     "check the name, or save other files with run.save_file"
@@ -405,6 +411,7 @@ class Run:
             "started_at": self.started_at,
             "notes": self.notes,
             "execution": self._start_order,
+            "force": self.force,
         }
         self._write_work(STATE, _dumps(data, "state"))
 
@@ -477,6 +484,7 @@ class Run:
                 data = json.loads(files[name])
                 schema = program.schema_for(name) if program is not None else None
                 schemas.validate(data, schema or name.removesuffix(".json"), f"finish(): {name}", self.registry)
+        self._check_config(program)
         have = set(files) | {p.name for p in self.folder.iterdir() if p.is_file()}
         missing = sorted(required - have)
         if missing:
@@ -488,12 +496,29 @@ class Run:
             raise UserError(f"finish(): phase {self.phase} requires {', '.join(missing)}, not made by this run ({how})")
         return files
 
+    def _check_config(self, program: Any) -> None:
+        """config.yaml was written at start_run; the registry validates it, so finish() must first."""
+        from gerhard import schemas
+        from gerhard.yamlio import load_plain_yaml
+
+        path = self.folder / "config.yaml"
+        if not path.is_file():
+            return  # a required file that is missing: the check after this one names it
+        config = load_plain_yaml(path.read_text(encoding="utf-8"), f"finish(): {path}")
+        if config in ({}, None):
+            raise UserError(
+                "finish(): config.yaml is empty: the registry refuses a run without its settings; pass them to "
+                f"start_run(config=...) or write them into {path}"
+            )
+        schema = program.schema_for("config.yaml") if program is not None else None
+        schemas.validate(config, schema or "config", "finish(): config.yaml", self.registry)
+
     def _final(self, final: dict[str, Any] | None) -> dict[str, Any]:
         if final is None:
             out: dict[str, Any] = {}
             for row in self.history:
                 for key, value in row.items():
-                    if key != "step" and value is not None:
+                    if key != "step":  # None is a NaN or inf logged last: the run ended diverged
                         out[key] = value
             return out
         if not isinstance(final, dict):
@@ -519,6 +544,8 @@ class Run:
             exclude.append("outputs")  # run folders of the registry are data, not code
         code = prov.code_state(Path.cwd(), exclude)
         order = prov.execution_order()
+        if self.resumed and self._start_order.get("problems"):  # finishing later cannot clean the kernel it started in
+            order.ok, order.problems = False, [*self._start_order["problems"], *order.problems]
         if not order.ok:
             print(
                 f"gerhard: WARNING: run {self.run_id} was not made by a fresh kernel running the notebook top to "
@@ -803,6 +830,8 @@ def resume_run(folder: Path | str, *, register: bool = True, dossier: bool = Tru
     )
     run.resumed = True
     run.notes = list(meta.get("notes", []))
+    run._start_order = dict(meta.get("execution") or {})
+    run.force = bool(meta.get("force"))
     if (work / FAILED).is_file():
         print(f"gerhard: run {run.run_id} had failed ({(work / FAILED).read_text().strip()}): finishing what it logged")
         (work / FAILED).unlink()

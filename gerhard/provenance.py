@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,24 +238,25 @@ def execution_order() -> ExecutionOrder:
         return ExecutionOrder(True, "script", "a Python process runs top to bottom")
     ran = [_norm(s) for s in shell.history_manager.input_hist_raw[1:]]
     ran = [s for s in ran if s]
-    problems: list[str] = []
-    counts: dict[str, int] = {}
-    for s in ran:
-        counts[s] = counts.get(s, 0) + 1
-    for s, n in counts.items():
-        if n > 1:
-            problems.append(f"cell {_first_line(s)!r} ran {n} times")
     cells, where = notebook_cells(shell)
+    copies = Counter(cells or [])  # a notebook may hold the same cell twice (a print, a plot): each copy runs once
+    problems = [f"cell {_first_line(s)!r} ran {n} times" for s, n in Counter(ran).items() if n > max(1, copies[s])]
     if cells is None:
         checked = "the kernel's history only (notebook file not found: set GERHARD_NOTEBOOK to check the order)"
         return ExecutionOrder(not problems, "notebook", checked, problems)
-    position = {s: i for i, s in reversed(list(enumerate(cells)))}
+    positions: dict[str, list[int]] = {}
+    for i, s in enumerate(cells):
+        positions.setdefault(s, []).append(i)
+    runs: Counter[str] = Counter()
     expected = 0
-    for s in dict.fromkeys(ran):  # first runs, in the order they happened
-        index = position.get(s)
-        if index is None:
+    for s in ran:  # the n-th run of a cell is the n-th copy of it in the notebook; re-runs are counted above
+        runs[s] += 1
+        indices = positions.get(s, [])
+        if not indices and runs[s] == 1:
             problems.append(f"cell {_first_line(s)!r} is not in the saved notebook (edited? save, restart, run all)")
+        if runs[s] > len(indices):
             continue
+        index = indices[runs[s] - 1]
         if index != expected:
             earlier = index > expected
             problems.append(
