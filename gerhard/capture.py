@@ -17,21 +17,33 @@ for download. When registration is impossible, nothing is lost: it prints the co
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import operator
 import os
-import random
 import shutil
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from gerhard import capture_finish
+from gerhard.capture_support import (  # noqa: F401  (FinishResult and the rest: gerhard.capture's API too)
+    FinishResult,
+    _config_bytes,
+    _dumps,
+    _json_default,
+    _number,
+    _quote,
+    _resolve_seed,
+    _toplevel,
+    default_run_id,
+    find_registry,
+    offer_download,
+    seed_everything,
+)
 from gerhard.errors import UserError
 
 WORK_DIR = ".gerhard-run"  # live state of an unfinished run, inside the run folder
@@ -40,132 +52,6 @@ STATE = "state.json"
 FAILED = "FAILED"
 FLUSH_SECONDS = 5.0
 BUILT_IN = ("metrics.json", "eval_suite.json", "config.yaml", "seed.txt", "provenance.json")
-
-
-@dataclass
-class FinishResult:
-    run_id: str
-    folder: Path
-    dossier: Path | None
-    registered: bool
-    verdict: str | None
-    register_command: str
-    message: str = ""  # why it was not registered, when it was not
-
-    def __str__(self) -> str:
-        lines = [f"run {self.run_id}: {self.verdict or 'not evaluated'}", f"  bundle: {self.folder}"]
-        if self.dossier:
-            lines.append(f"  dossier: {self.dossier}")
-        if not self.registered:
-            lines.append(f"  not registered{': ' + self.message if self.message else ''}")
-            lines.append(f"  register it later with: {self.register_command}")
-        return "\n".join(lines)
-
-
-def default_run_id(name: str, now: datetime | None = None) -> str:
-    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}_{name}"
-
-
-def find_registry(repo_root: Path | str | None) -> Path | None:
-    """repo_root, else $GERHARD_REPO, else the folder at or above the working directory with state/program.yaml."""
-    from gerhard import dossier, state
-
-    given = repo_root if repo_root is not None else os.environ.get("GERHARD_REPO") or None
-    if given is not None:
-        root = Path(given).expanduser().resolve()
-        if not (root / state.PROGRAM).is_file():
-            raise UserError(
-                f"no {state.PROGRAM} in {root}: pass repo_root= a gerhard registry (gerhard init makes one)"
-            )
-        return root
-    return dossier.find_registry(Path.cwd())
-
-
-def _quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
-
-
-def _number(value: Any, what: str) -> float | int:
-    """A metric value as a Python number (numpy and 0-d torch scalars accepted)."""
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        raise UserError(f"{what} is {value!r} ({type(value).__name__}): log a number")
-    if isinstance(value, (int, float)):
-        return value
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            out = item()
-        except (TypeError, ValueError, RuntimeError):
-            out = None
-        if isinstance(out, (int, float)) and not isinstance(out, bool):
-            return out
-    raise UserError(f"{what} is a {type(value).__name__}: log a number (for a tensor, .item())")
-
-
-def _json_default(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, Path):
-        return str(value)
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            return item()
-        except (TypeError, ValueError, RuntimeError):
-            pass
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return tolist()
-    raise TypeError(f"a value of type {type(value).__name__} cannot be written as JSON")
-
-
-def _dumps(data: Any, where: str) -> bytes:
-    try:
-        return (json.dumps(data, indent=1, allow_nan=True, default=_json_default) + "\n").encode()
-    except (TypeError, ValueError) as e:
-        raise UserError(f"{where}: {e}: save plain numbers, text, lists and dicts") from None
-
-
-def seed_everything(seed: int) -> list[str]:
-    """Seed random, NumPy and torch (CPU and CUDA); make torch deterministic where it can. Returns notes
-    on what could not be made deterministic."""
-    notes: list[str] = []
-    random.seed(seed)
-    try:
-        import numpy
-
-        numpy.random.seed(seed % 2**32)
-    except ImportError:
-        pass
-    if os.environ.get("PYTHONHASHSEED") is None:
-        notes.append("PYTHONHASHSEED is not set: the order of sets of strings can differ between processes")
-    torch = sys.modules.get("torch")
-    if torch is None:
-        import importlib.util
-
-        if importlib.util.find_spec("torch") is not None:
-            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            import torch
-    if torch is None:
-        return notes
-    torch.manual_seed(seed)  # seeds CUDA as well
-    if os.environ.get("CUBLAS_WORKSPACE_CONFIG") is None:
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            notes.append(
-                "CUDA was initialised before start_run: cuBLAS may not be deterministic "
-                "(set CUBLAS_WORKSPACE_CONFIG=:4096:8 before importing torch)"
-            )
-        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
-    try:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-    except Exception as e:  # an old torch
-        notes.append(f"torch.use_deterministic_algorithms failed: {e}")
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
-    return notes
 
 
 class Run:
@@ -274,6 +160,7 @@ class Run:
             raise UserError(f"log_metrics: pass a dict of name -> number, not a {type(metrics).__name__}")
         names = self._names
         row: dict[str, Any] = {}
+        nonfinite: list[str] = []
         for key, value in metrics.items():
             if key not in names:
                 self._new_name(key)
@@ -281,9 +168,11 @@ class Run:
             if t is not float and t is not int:
                 value = _number(value, f"log_metrics: {key}")
             if value != value or value in (math.inf, -math.inf):
-                self._nonfinite.setdefault(key, step)
+                nonfinite.append(key)  # remembered once the whole row is accepted
                 value = None
             row[key] = value
+        for key in nonfinite:
+            self._nonfinite.setdefault(key, step)
         if step == self._last_step and self.history:
             self.history[-1].update(row)
             self._flushed = min(self._flushed, len(self.history) - 1)
@@ -439,145 +328,16 @@ class Run:
             raise UserError(f"finish(): run {self.run_id} was finished already: start a new run for another result")
         if self.failed is not None:
             raise UserError(f"finish(): run {self.run_id} failed ({self.failed}): it is not registered")
-        files = self._bundle_files(summary, next_action, final, allow_nonfinite)
+        files = capture_finish.bundle_files(self, summary, next_action, final, allow_nonfinite)
         from gerhard import state
 
         for name, data in files.items():
             state.atomic_write(self.folder / name, data)
         self.flush()
         shutil.rmtree(self.folder / WORK_DIR, ignore_errors=True)  # all of it is in the bundle now
-        result = self._register_and_report(summary, next_action)
+        result = capture_finish.register_and_report(self, summary, next_action)
         self.finished = result
         return result
-
-    def _bundle_files(
-        self, summary: str, next_action: str, final: dict[str, Any] | None, allow_nonfinite: bool
-    ) -> dict[str, bytes]:
-        from gerhard import runtext, schemas
-
-        for label, text in (("summary", summary), ("next_action", next_action)):
-            if not isinstance(text, str):
-                raise UserError(f"finish(): {label} must be text, not {type(text).__name__}")
-            runtext.clean_text(f"finish(): {label}", text)
-        if self._nonfinite and not allow_nonfinite:
-            where = ", ".join(f"{k} at step {s}" for k, s in sorted(self._nonfinite.items()))
-            raise UserError(
-                f"finish(): log_metrics got NaN or infinite values ({where}): fix the cell that computes them, "
-                "or finish(allow_nonfinite=True) to register a diverged run (its gates then fail)"
-            )
-        final_values = self._final(final)
-        files: dict[str, bytes] = {}
-        program = self._program()
-        required = set(program.phase(self.phase).required) if program is not None else set()
-        if final_values or self.history:
-            metrics: dict[str, Any] = {"final": final_values}
-            if self.history:
-                metrics["history"] = self.history
-            files["metrics.json"] = _dumps(metrics, "metrics.json")
-        if self.evals:
-            tasks = list(self.evals.values())
-            suite = {"suite": self.suite, "tasks": tasks, "pass_rate": sum(t["passed"] for t in tasks) / len(tasks)}
-            files["eval_suite.json"] = _dumps(suite, "eval_suite.json")
-        files["provenance.json"] = self._provenance(files)
-        for name in files:
-            if name.endswith(".json"):
-                data = json.loads(files[name])
-                schema = program.schema_for(name) if program is not None else None
-                schemas.validate(data, schema or name.removesuffix(".json"), f"finish(): {name}", self.registry)
-        self._check_config(program)
-        have = set(files) | {p.name for p in self.folder.iterdir() if p.is_file()}
-        missing = sorted(required - have)
-        if missing:
-            hints = {
-                "metrics.json": "log_metrics(...) or finish(final={...})",
-                "eval_suite.json": "run.log_eval(...)",
-            }
-            how = "; ".join(f"{m}: {hints.get(m, f'run.save_artifact({m!r}, ...)')}" for m in missing)
-            raise UserError(f"finish(): phase {self.phase} requires {', '.join(missing)}, not made by this run ({how})")
-        return files
-
-    def _check_config(self, program: Any) -> None:
-        """config.yaml was written at start_run; the registry validates it, so finish() must first."""
-        from gerhard import schemas
-        from gerhard.yamlio import load_plain_yaml
-
-        path = self.folder / "config.yaml"
-        if not path.is_file():
-            return  # a required file that is missing: the check after this one names it
-        config = load_plain_yaml(path.read_text(encoding="utf-8"), f"finish(): {path}")
-        if config in ({}, None):
-            raise UserError(
-                "finish(): config.yaml is empty: the registry refuses a run without its settings; pass them to "
-                f"start_run(config=...) or write them into {path}"
-            )
-        schema = program.schema_for("config.yaml") if program is not None else None
-        schemas.validate(config, schema or "config", "finish(): config.yaml", self.registry)
-
-    def _final(self, final: dict[str, Any] | None) -> dict[str, Any]:
-        if final is None:
-            out: dict[str, Any] = {}
-            for row in self.history:
-                for key, value in row.items():
-                    if key != "step":  # None is a NaN or inf logged last: the run ended diverged
-                        out[key] = value
-            return out
-        if not isinstance(final, dict):
-            raise UserError(f"finish(): final= must be a dict of name -> number, not a {type(final).__name__}")
-        out = {}
-        for key, value in final.items():
-            if key not in self._names:
-                self._new_name(key)
-            number = _number(value, f"finish(): final {key}")
-            if not math.isfinite(number):
-                raise UserError(f"finish(): final {key} is {number}: fix the value (a diverged run: leave final= out)")
-            out[key] = number
-        return out
-
-    def _provenance(self, files: dict[str, bytes]) -> bytes:
-        from gerhard import provenance as prov
-
-        code_root = _toplevel(Path.cwd())
-        exclude = []
-        if code_root and self.folder.resolve().is_relative_to(Path(code_root).resolve()):
-            exclude.append(os.path.relpath(self.folder.resolve(), Path(code_root).resolve()))
-        if self.registry is not None and code_root and Path(code_root).resolve() == self.registry:
-            exclude.append("outputs")  # run folders of the registry are data, not code
-        code = prov.code_state(Path.cwd(), exclude)
-        order = prov.execution_order()
-        if self.resumed and self._start_order.get("problems"):  # finishing later cannot clean the kernel it started in
-            order.ok, order.problems = False, [*self._start_order["problems"], *order.problems]
-        if not order.ok:
-            print(
-                f"gerhard: WARNING: run {self.run_id} was not made by a fresh kernel running the notebook top to "
-                f"bottom ({'; '.join(order.problems)}): restart the kernel and run all cells before trusting it",
-                file=sys.stderr,
-            )
-        if code.dirty and code.diff:
-            files["code.diff"] = code.diff
-        packages = prov.package_list()
-        files["packages.txt"] = packages.encode()
-        ended = datetime.now(timezone.utc)
-        data = {
-            "code_sha": code.sha,
-            "dirty": code.dirty,
-            "code_root": code.root,
-            "diff_file": "code.diff" if code.dirty and code.diff else None,
-            "python": sys.version.split()[0],
-            **prov.torch_info(),
-            "host": __import__("socket").gethostname(),
-            "host_kind": prov.runtime_kind(),
-            "packages_file": "packages.txt",
-            "packages_sha256": prov.sha256_text(packages),
-            "execution_order_ok": order.ok,
-            "execution": order.as_dict(),
-            "seed": self.seed,
-            "determinism_notes": self.notes,
-            "resumed": self.resumed,
-            "started_at": self.started_at,
-            "ended_at": ended.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "wall_time_s": round(time.monotonic() - self._t0, 3) if not self.resumed else None,
-        }
-        return _dumps(data, "provenance.json")
 
     def register_command(self, summary: str, next_action: str) -> str:
         repo = str(self.registry) if self.registry else "<your registry>"
@@ -592,138 +352,6 @@ class Run:
         if self.force:
             cmd += " --force"
         return cmd
-
-    def _register_and_report(self, summary: str, next_action: str) -> FinishResult:
-        from gerhard.errors import GerhardError
-
-        command = self.register_command(summary, next_action)
-        registered, verdict, message = False, None, ""
-        # Built before registering: registration archives it (rebuilt from the bundle, with the verdict).
-        dossier = self._make_dossier(summary, next_action) if self._dossier else None
-        verdict = self._dossier_verdict
-        if self.registry is None:
-            message = "no registry at hand (pass repo_root= or set GERHARD_REPO)"
-        elif not self._register:
-            message = "register=False"
-        else:
-            from gerhard.api import register_run
-
-            try:
-                reg = register_run(
-                    self.run_id,
-                    self.phase,
-                    self.folder,
-                    self.registry,
-                    summary=summary,
-                    next_action=next_action,
-                    force=self.force,
-                )
-                registered, verdict = True, reg.verdict
-                print(reg)
-            except GerhardError as e:
-                message = str(e)
-            except Exception as e:  # never lose the run to a bug of ours: the bundle is on disk
-                message = f"{type(e).__name__}: {e}"
-        result = FinishResult(self.run_id, self.folder, dossier, registered, verdict, command, message)
-        if not registered:
-            print(f"gerhard: run {self.run_id} is not registered: {message}", file=sys.stderr)
-            print(f"gerhard: the bundle is in {self.folder}; register it later with:\n  {command}", file=sys.stderr)
-        if dossier is not None and self._download:
-            offer_download(dossier)
-        return result
-
-    _dossier_verdict: str | None = None
-
-    def _make_dossier(self, summary: str, next_action: str) -> Path | None:
-        from gerhard.bundle import load_bundle
-        from gerhard.dossier import dossier_name, evaluate
-
-        path = self.folder / dossier_name(self.run_id)
-        try:
-            from gerhard.dossier import build_dossier
-
-            build_dossier(
-                self.folder,
-                self.phase,
-                run_id=self.run_id,
-                repo_root=self.registry,
-                summary=summary,
-                next_action=next_action,
-            )
-            self._dossier_verdict = evaluate(self.registry, self.phase, load_bundle(self.folder)).verdict
-        except Exception as e:  # the bundle is what matters; say why there is no dossier
-            print(f"gerhard: no dossier for run {self.run_id}: {e}", file=sys.stderr)
-            return None
-        return path
-
-
-def _toplevel(start: Path) -> str | None:
-    import subprocess
-
-    out = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True, check=False
-    )
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def offer_download(path: Path) -> None:
-    """Colab: download the file to the laptop. Jupyter: a link. Plain Python: the path."""
-    if "google.colab" in sys.modules:
-        try:
-            from google.colab import files
-
-            files.download(str(path))
-            return
-        except Exception as e:
-            print(f"gerhard: could not start the download ({e}): the dossier is {path}", file=sys.stderr)
-            return
-    from gerhard.provenance import runtime_kind
-
-    if runtime_kind() in ("jupyter", "kaggle", "runpod") and "IPython" in sys.modules:
-        try:
-            from IPython.display import FileLink, display
-
-            display(FileLink(os.path.relpath(path), result_html_prefix="Dossier: "))
-            return
-        except Exception:
-            pass
-    print(f"dossier: {path}")
-
-
-def _resolve_seed(seed: Any) -> int:
-    if seed is None:
-        return int.from_bytes(os.urandom(4), "big")  # recorded in seed.txt: the run stays reproducible
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"start_run: seed={seed!r} is not a whole number >= 0")
-    return seed
-
-
-def _config_bytes(config: Any) -> bytes:
-    from gerhard.yamlio import dump_yaml, load_plain_yaml
-
-    if config is None:
-        config = {}
-    if isinstance(config, (str, Path)):
-        path = Path(config)
-        if not path.is_file():
-            raise UserError(
-                f"start_run: config={str(config)!r} is not a file: pass a dict, dataclass or YAML/JSON file"
-            )
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".json":
-            try:
-                config = json.loads(text)
-            except ValueError as e:
-                raise UserError(f"start_run: config file {path} is not valid JSON: {e}") from None
-        else:
-            load_plain_yaml(text, str(path))  # refuses what is not YAML
-            return text.encode() if text.endswith("\n") else (text + "\n").encode()
-    from gerhard.convert import plain_data
-
-    data = plain_data(config, "start_run: config")
-    if not isinstance(data, dict):
-        raise UserError(f"start_run: config must be a dict, a dataclass or a file, not a {type(config).__name__}")
-    return dump_yaml(data).encode()
 
 
 def start_run(

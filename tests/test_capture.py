@@ -867,3 +867,12 @@ def test_a_second_finish_and_logging_after_finish_are_refused(registry: Path, tm
         (tmp_path / "plot.png").write_bytes(b"png")
         assert user_error(lambda: run.save_file(tmp_path / "plot.png")) == f"save_file: {finished}"
     assert snapshot(registry) == before  # leaving the with block after finish() does nothing more
+
+
+def test_a_refused_row_leaves_no_nan_behind(tmp_path: Path) -> None:
+    run = gerhard.start_run("x", "A", {"lr": 0.1}, 1, output_root=tmp_path, dossier=False, download=False)
+    with pytest.raises(gerhard.UserError, match="log a number"):
+        run.log_metrics({"loss": float("nan"), "acc": "high"}, step=0)
+    run.log_metrics({"loss": 0.5, "acc": 0.9}, step=0)
+    assert run.history == [{"loss": 0.5, "acc": 0.9, "step": 0}]
+    assert run.finish(summary="fine").folder == tmp_path / run.run_id
