@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import sys
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from gerhard.errors import UserError
+
+_EXPONENT_WITHOUT_DOT = re.compile(r"(?<=[:-] )(-?[0-9]+)([eE][-+]?[0-9]+)$", re.MULTILINE)
 
 
 @dataclass
@@ -209,4 +212,6 @@ def _config_bytes(config: Any) -> bytes:
     data = plain_data(config, "start_run: config")
     if not isinstance(data, dict):
         raise UserError(f"start_run: config must be a dict, a dataclass or a file, not a {type(config).__name__}")
-    return dump_yaml(data).encode()
+    # 2e-05 is a float in YAML 1.2 but a string to PyYAML (YAML 1.1 wants a dot): write 2.0e-05, which
+    # both read as the same float, so a notebook's yaml.safe_load(config.yaml) gets its learning rate back.
+    return _EXPONENT_WITHOUT_DOT.sub(r"\1.0\2", dump_yaml(data)).encode()

@@ -876,3 +876,14 @@ def test_a_refused_row_leaves_no_nan_behind(tmp_path: Path) -> None:
     run.log_metrics({"loss": 0.5, "acc": 0.9}, step=0)
     assert run.history == [{"loss": 0.5, "acc": 0.9, "step": 0}]
     assert run.finish(summary="fine").folder == tmp_path / run.run_id
+
+
+def test_config_floats_read_back_as_floats_with_pyyaml_too(tmp_path: Path) -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed")
+    config = {"lr": 2e-05, "big": 1e20, "decay": [1e-06, 0.5], "name": "1e-05"}
+    run = gerhard.start_run("x", "A", config, 1, output_root=tmp_path, dossier=False, download=False)
+    text = (run.folder / "config.yaml").read_text()
+    assert yaml.safe_load(text) == config
+    from gerhard.yamlio import load_plain_yaml
+
+    assert load_plain_yaml(text, "config.yaml") == config
