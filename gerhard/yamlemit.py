@@ -61,6 +61,7 @@ def _plain_ok(text: str) -> bool:
         and text[0] not in _INDICATORS
         and not (text[0] in "-?:" and text[1:2] in ("", " "))
         and text[-1] not in " :"
+        and not text.startswith(("---", "..."))  # document markers: ruamel quotes them at any depth
         and ": " not in text
         and " #" not in text
         and not _IMPLICIT.fullmatch(text)

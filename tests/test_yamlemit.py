@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
@@ -113,6 +114,18 @@ def test_gerhard_data_is_emitted_fast_and_in_ruamels_style() -> None:
 
     round_trip().dump(record, buf)
     assert emit(record) == buf.getvalue()
+
+
+@pytest.mark.parametrize("text", ["...", "---", "...x", "---x"])
+def test_document_markers_are_quoted_as_ruamel_does(text: str) -> None:
+    import io
+
+    from gerhard.yamlio import round_trip
+
+    for data in ({text: None}, {"run": {text: "v"}}, {"k": text}):
+        buf = io.StringIO()
+        round_trip().dump(data, buf)
+        assert emit(data) == buf.getvalue()
 
 
 def test_what_it_is_not_sure_of_goes_to_ruamel() -> None:
