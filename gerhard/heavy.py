@@ -68,6 +68,23 @@ def place_local_copies(source: Path, archive: Path, files: dict[str, tuple[int, 
         os.utime(final, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
+PROGRAM_REMOTE = "artifact_remote in state/program.yaml"
+
+
+def remote_source(program: Program | None, given: str | None = None) -> tuple[str, str] | None:
+    """(the remote root for sync, where it was set): --remote, else GERHARD_REMOTE, else artifact_remote
+    in state/program.yaml (not consulted when program is None); None when none is."""
+    for url, where in ((given, "--remote"), (os.environ.get("GERHARD_REMOTE"), "GERHARD_REMOTE")):
+        if url:
+            return url, where
+    return (program.artifact_remote, PROGRAM_REMOTE) if program and program.artifact_remote else None
+
+
 def remote_root(program: Program, given: str | None = None) -> str | None:
-    """The remote root for sync: --remote, else GERHARD_REMOTE, else artifact_remote in state/program.yaml."""
-    return given or os.environ.get("GERHARD_REMOTE") or program.artifact_remote
+    found = remote_source(program, given)
+    return found[0] if found else None
+
+
+def run_remote(root_url: str, run_id: str) -> str:
+    """Where a run's folder lives under a remote root: <root>/<run_id>."""
+    return f"{root_url.rstrip('/')}/{run_id}"

@@ -10,18 +10,27 @@ History and what is recomputed: a run's record (its verdict, gates, sequence num
 when it was registered on the branch it lands on; replaying it on a new base registers it again, so
 the record says what it is on the base it lands on. Phase states, baselines, the ledger, the index
 and the status board are always recomputed from the records (`gerhard rebuild`).
+
+Heavy files (`stored: remote` in the MANIFEST, git-ignored) are not in `git archive`: their local
+copies are checked against the MANIFEST and moved beside the archived bundle (in the git dir) before
+the branch moves, so the replayed run is the same bundle, hash and `stored: remote` entries alike.
+Whatever happens, they are put back in outputs/<run_id>/ (by the next rebase, if this one is killed).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from gerhard import gitrepo
+from gerhard.bundle import MANIFEST_NAME, sha256_file
 from gerhard.errors import GitError, UserError
-from gerhard.push import REPLAY_DIR, reset_keep
+from gerhard.push import reset_keep
+
+REBASE_DIR = "gerhard-rebase"  # in the git dir: each replayed run's bundle, its heavy files moved there
 
 
 @dataclass(frozen=True)
@@ -64,41 +73,106 @@ def resolve_base(root: Path, base: str | None) -> str:
 
 
 def save_bundles(root: Path, steps: list[Step]) -> dict[str, tuple[Path, dict]]:
-    """Each registration's archived bundle and record, as committed on the branch, kept in the git dir."""
+    """Each registration's archived bundle (its MANIFEST kept) and record, as committed on the branch,
+    kept in the git dir. Refused before anything moves when a heavy file is not here as registered."""
     from gerhard.state import record_path
     from gerhard.yamlio import read_state_yaml
 
     saved = {}
-    keep = gitrepo.info(root).git_dir / REPLAY_DIR
     for step in steps:
         if step.run_id is None:
             continue
-        dest = keep / step.run_id / "bundle"
-        shutil.rmtree(dest.parent, ignore_errors=True)
+        dest = aside_dir(root) / step.run_id / "bundle"
         dest.mkdir(parents=True)
         archive = subprocess.run(
             ["git", "archive", step.sha, f"outputs/{step.run_id}/"], cwd=root, capture_output=True, check=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(dest), "--strip-components=2"], input=archive, check=True)
-        (dest / "MANIFEST").unlink(missing_ok=True)
+        check_heavy_here(root, step.run_id, dest)
         text = gitrepo.run_git(root, "show", f"{step.sha}:{record_path(step.run_id)}").decode()
         saved[step.run_id] = (dest, read_state_yaml(text, record_path(step.run_id)))
     return saved
 
 
+def aside_dir(root: Path) -> Path:
+    return gitrepo.info(root).git_dir / REBASE_DIR
+
+
+def heavy_entries(bundle: Path) -> list[dict]:
+    """The MANIFEST entries of an archived bundle's heavy files (`stored: remote`, not in git)."""
+    doc = json.loads((bundle / MANIFEST_NAME).read_bytes())
+    return [f for f in doc["files"] if f.get("stored") == "remote"]
+
+
+def check_heavy_here(root: Path, run_id: str, bundle: Path) -> None:
+    for entry in heavy_entries(bundle):
+        rel = f"outputs/{run_id}/{entry['path']}"
+        local = root / rel
+        if not local.is_file():
+            raise UserError(
+                f"{rel} is stored remote and not here: the replayed run must carry the same bytes; fetch it "
+                f"with 'gerhard sync pull --run-id {run_id}', then rebase again"
+            )
+        if local.stat().st_size != entry["size"] or sha256_file(local) != entry["sha256"]:
+            raise UserError(
+                f"{rel} changed since run {run_id} was registered (its MANIFEST lists {entry['size']} bytes, sha256 "
+                f"{entry['sha256'][:12]}…): the replayed run must carry the same bytes; move yours away and "
+                f"fetch the registered one with 'gerhard sync pull --run-id {run_id}', then rebase again"
+            )
+
+
+def set_heavy_aside(root: Path, saved: dict[str, tuple[Path, dict]]) -> None:
+    """Move the heavy files into their saved bundles: outputs/<run_id>/ must not exist when the run
+    is registered again on the base (and the replay copies them back, verified)."""
+    for run_id, (bundle, _) in saved.items():
+        home = root / "outputs" / run_id
+        for entry in heavy_entries(bundle):
+            (bundle / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(home / entry["path"], bundle / entry["path"])
+            folder = (home / entry["path"]).parent
+            while folder != home and not any(folder.iterdir()):  # git leaves folders it never tracked
+                folder.rmdir()
+                folder = folder.parent
+
+
+def put_heavy_back(root: Path) -> None:
+    """Heavy files set aside and not placed again by a replay go back to outputs/<run_id>/; then the
+    saved bundles are removed. Also run first, for a rebase that was killed mid-way."""
+    aside = aside_dir(root)
+    for bundle in sorted(aside.glob(f"*/bundle/{MANIFEST_NAME}")) if aside.is_dir() else []:
+        run_id = bundle.parent.parent.name
+        for entry in heavy_entries(bundle.parent):
+            moved, home = bundle.parent / entry["path"], root / "outputs" / run_id / entry["path"]
+            if moved.is_file() and not home.exists():
+                home.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(moved, home)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
 def rebase(root: Path, base: str | None = None, verify: bool = True) -> tuple[list[Replayed], list[str]]:
     """Replay this branch on base; (registrations replayed, other commits cherry-picked)."""
-    from gerhard.registration import register
-
     head = gitrepo.head(root)
     gitrepo.check_committable(root, head)
+    put_heavy_back(root)  # a killed rebase's
     target = resolve_base(root, base)
     steps = branch_steps(root, target)
     if not steps:
         return [], []
-    saved = save_bundles(root, steps)
     original = str(head.sha)
-    reset_keep(root, target)
+    try:
+        saved = save_bundles(root, steps)
+        set_heavy_aside(root, saved)
+        reset_keep(root, target)
+        return replay_steps(root, steps, saved, original, target, verify)
+    finally:
+        put_heavy_back(root)
+
+
+def replay_steps(
+    root: Path, steps: list[Step], saved: dict[str, tuple[Path, dict]], original: str, target: str, verify: bool
+) -> tuple[list[Replayed], list[str]]:
+    from gerhard.registration import register
+
     replayed, picked = [], []
     try:
         for step in steps:
@@ -117,8 +191,6 @@ def rebase(root: Path, base: str | None = None, verify: bool = True) -> tuple[li
         raise GitError(
             f"cannot replay the branch on {target[:12]} ({e}); the branch is back at {original[:12]}"
         ) from None
-    finally:
-        shutil.rmtree(gitrepo.info(root).git_dir / REPLAY_DIR, ignore_errors=True)
     return replayed, picked
 
 

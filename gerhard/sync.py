@@ -1,23 +1,35 @@
 """Move run folders between outputs/<run_id>/ and a remote root (a path or any fsspec URL).
 
 Copy only what is missing at the destination or older there (with checksum: whose sha256 differs
-from the MANIFEST); never delete; never overwrite a newer destination file. Each copy goes to a
-temporary name, is verified (size, and the sha256 the MANIFEST lists), then moved into place, so an
-interrupted copy never leaves a truncated file under the final name and a rerun finishes the job.
+from the MANIFEST); never delete; never overwrite a newer destination file. A copy never leaves a
+truncated or unverified file under its final name. On a file system it is written to a temporary
+name, verified (size, and the sha256 the MANIFEST lists), then renamed into place. To an object
+store, where an upload appears whole when it completes or not at all (and a rename is a second
+copy), the file is hashed and checked against the MANIFEST first (nothing is sent when it
+disagrees), then uploaded to its final key by the store's own upload, parts in parallel; a file
+that changed meanwhile, or arrived the wrong size, is removed again and refused. Rerunning the same
+command finishes the job.
+
+Object stores go through fsspec. A local or mounted path (a Drive folder is one) is read and
+written with os calls: the same operations without fsspec's per-call layers, which made a no-op
+push of thousands of small files several times slower than `rsync -a` (benchmarks/bench_sync.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
+import itertools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from gerhard.bundle import GITIGNORE_NAME, MANIFEST_NAME, check_relative_name
 from gerhard.errors import UserError
@@ -25,17 +37,20 @@ from gerhard.heavy import CHUNK, TMP_SUFFIX
 
 Manifest = dict[str, tuple[int, str]]  # path -> (size, sha256)
 PROGRESS_DELAY_S = 2.0  # the bar appears only for transfers longer than this
+# Object stores whose uploads appear whole when completed, or not at all: written to the final key.
+ATOMIC_UPLOADS = frozenset({"s3", "s3a", "gs", "gcs"})
+LOCAL_PROTOCOLS = frozenset({"file", "local"})
 
 
-@dataclass(frozen=True)
-class FileInfo:
+class FileInfo(NamedTuple):  # tuples: a no-op push of thousands of files makes one per file, twice
     size: int
     mtime: float
 
 
 @dataclass(frozen=True)
 class Side:
-    """One end of a sync: an fsspec filesystem and the folder that holds the run folders."""
+    """One end of a sync: the folder that holds the run folders, on an fsspec filesystem or, for a
+    local or mounted path (fs None), reached with os calls."""
 
     fs: Any
     base: str
@@ -43,13 +58,20 @@ class Side:
 
     @property
     def local(self) -> bool:
-        return "file" in _protocols(self.fs)
+        return self.fs is None
+
+    @property
+    def atomic_uploads(self) -> bool:
+        return not self.local and bool(ATOMIC_UPLOADS.intersection(_protocols(self.fs)))
 
     def run_dir(self, run_id: str) -> str:
         return f"{self.base.rstrip('/')}/{run_id}"
 
     def listing(self, run_id: str) -> dict[str, FileInfo]:
+        """Every file under the run folder (temporary copies left out), by '/'-separated relative path."""
         folder = self.run_dir(run_id)
+        if self.local:
+            return local_listing(folder)
         self.fs.invalidate_cache(folder)  # object stores cache listings; another process may have written
         try:
             found = self.fs.find(folder, detail=True)
@@ -63,20 +85,57 @@ class Side:
                 out[rel] = FileInfo(int(info["size"]), mtime_of(info))
         return out
 
+    def open(self, path: str, mode: str) -> Any:
+        return open(path, mode) if self.local else self.fs.open(path, mode)  # noqa: SIM115 (the caller closes)
+
+    def size(self, path: str) -> int:
+        return os.stat(path).st_size if self.local else int(self.fs.info(path)["size"])
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path) if self.local else bool(self.fs.exists(path))
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True) if self.local else self.fs.makedirs(path, exist_ok=True)
+
+    def move(self, source: str, dest: str) -> None:
+        os.replace(source, dest) if self.local else self.fs.mv(source, dest)
+
+    def remove(self, path: str) -> None:
+        os.unlink(path) if self.local else self.fs.rm(path)
+
     def sha256(self, run_id: str, rel: str) -> str:
-        return sha256_at(self.fs, f"{self.run_dir(run_id)}/{rel}")
+        return sha256_at(self, f"{self.run_dir(run_id)}/{rel}")
 
 
-def sha256_at(fs: Any, path: str) -> str:
+def local_listing(folder: str) -> dict[str, FileInfo]:
+    """A local run folder's files by scandir (symlinks are not followed nor listed)."""
+    out: dict[str, FileInfo] = {}
+    pending = [("", folder)]
+    while pending:
+        prefix, path = pending.pop()
+        try:
+            entries = os.scandir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        with entries:
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    pending.append((f"{prefix}{e.name}/", e.path))
+                elif e.is_file(follow_symlinks=False) and not e.name.endswith(TMP_SUFFIX):
+                    st = e.stat(follow_symlinks=False)
+                    out[prefix + e.name] = FileInfo(st.st_size, st.st_mtime)
+    return out
+
+
+def sha256_at(side: Side, path: str) -> str:
     h = hashlib.sha256()
-    with fs.open(path, "rb") as f:
+    with side.open(path, "rb") as f:
         for chunk in iter(lambda: f.read(CHUNK), b""):
             h.update(chunk)
     return h.hexdigest()
 
 
-@dataclass(frozen=True)
-class Step:
+class Step(NamedTuple):
     run_id: str
     path: str
     action: str  # copy | skip | refuse
@@ -115,7 +174,7 @@ class SyncResult:
             "bytes": self.bytes_copied,
             "skipped": self.count("skip"),
             "refused": self.count("refuse"),
-            "files": [vars(s) for s in self.steps],
+            "files": [s._asdict() for s in self.steps],
         }
 
 
@@ -138,6 +197,9 @@ def mtime_of(info: dict[str, Any]) -> float:
 
 
 def open_side(url: str) -> Side:
+    """A remote root: a local or mounted path (also file://...), or any URL fsspec knows."""
+    if "://" not in url and "::" not in url:
+        return Side(None, os.path.abspath(os.path.expanduser(url)), url)
     import fsspec
 
     try:
@@ -145,13 +207,13 @@ def open_side(url: str) -> Side:
     except (ImportError, ValueError) as e:
         extra = " (pip install 'gerhard[s3]' or 'gerhard[gs]')" if isinstance(e, ImportError) else ""
         raise UserError(f"cannot open remote {url}: {str(e).splitlines()[0]}{extra}") from None
+    if LOCAL_PROTOCOLS.issuperset(_protocols(fs)):
+        return Side(None, path, url)
     return Side(fs, path, url)
 
 
 def local_side(root: Path) -> Side:
-    from fsspec.implementations.local import LocalFileSystem
-
-    return Side(LocalFileSystem(), str((root / "outputs").resolve()), "outputs")
+    return Side(None, str((root / "outputs").resolve()), "outputs")
 
 
 def read_manifest(root: Path, run_id: str) -> Manifest:
@@ -161,19 +223,58 @@ def read_manifest(root: Path, run_id: str) -> Manifest:
     rel = f"outputs/{run_id}/{MANIFEST_NAME}"
     try:
         doc = json.loads((root / rel).read_bytes())
-        schemas.validate(doc, "manifest", rel)
+        found = manifest_files(doc)
+        if found is None:  # not certainly valid: jsonschema says what is wrong, if anything
+            schemas.validate(doc, "manifest", rel)
     except FileNotFoundError:
         raise UserError(f"{rel} is missing: restore it with 'git checkout -- {rel}'") from None
     except ValueError as e:
         raise UserError(
             f"{rel} is not a MANIFEST gerhard wrote ({e}): restore it with 'git checkout -- {rel}'"
         ) from None
-    return {f["path"]: (int(f["size"]), str(f["sha256"])) for f in doc["files"]}
+    return found if found is not None else {f["path"]: (int(f["size"]), str(f["sha256"])) for f in doc["files"]}
 
 
-def check_local_files(side: Side, run_id: str, manifest: Manifest, checksum: bool) -> None:
+class Manifests(dict[str, Manifest]):
+    """Each run's committed MANIFEST, read when first asked for (a no-op push reads none)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, run_id: str) -> Manifest:
+        self[run_id] = read_manifest(self.root, run_id)
+        return self[run_id]
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_TOP_KEYS = frozenset({"run_id", "bundle_sha256", "files"})
+_FILE_KEYS = (frozenset({"path", "size", "sha256"}), frozenset({"path", "size", "sha256", "stored"}))
+
+
+def manifest_files(doc: Any) -> Manifest | None:
+    """A MANIFEST's files when it certainly matches schemas/manifest.schema.json (checked in Python:
+    jsonschema costs half a millisecond a MANIFEST, most of a no-op push); None when not certain."""
+    if not (isinstance(doc, dict) and doc.keys() == _TOP_KEYS and isinstance(doc["run_id"], str)):
+        return None
+    if not (isinstance(doc["bundle_sha256"], str) and _SHA256.fullmatch(doc["bundle_sha256"])):
+        return None
+    files = doc["files"]
+    out: Manifest = {}
+    for f in files if isinstance(files, list) else [None]:
+        if not (isinstance(f, dict) and f.keys() in _FILE_KEYS and f.get("stored", "remote") == "remote"):
+            return None
+        path, size, sha = f["path"], f["size"], f["sha256"]
+        if not (isinstance(path, str) and type(size) is int and size >= 0 and isinstance(sha, str)):
+            return None
+        if not _SHA256.fullmatch(sha):
+            return None
+        out[path] = (size, sha)
+    return out
+
+
+def check_local_files(side: Side, run_id: str, here: dict[str, FileInfo], manifest: Manifest, checksum: bool) -> None:
     """Refuse to push a run whose files disagree with its MANIFEST (before anything is written)."""
-    here = side.listing(run_id)
     for rel, (size, sha) in sorted(manifest.items()):
         info = here.get(rel)
         if info is None:
@@ -185,9 +286,18 @@ def check_local_files(side: Side, run_id: str, manifest: Manifest, checksum: boo
             )
 
 
-def plan(run_id: str, src: Side, dst: Side, manifest: Manifest, checksum: bool, direction: str) -> list[Step]:
-    """What to do with each file of one run folder: copy, skip (up to date) or refuse (and why)."""
-    have, there = src.listing(run_id), dst.listing(run_id)
+def plan(
+    run_id: str,
+    src: Side,
+    dst: Side,
+    manifest: Manifest,
+    checksum: bool,
+    direction: str,
+    have: dict[str, FileInfo] | None = None,
+) -> list[Step]:
+    """What to do with each file of one run folder: copy, skip (up to date) or refuse (and why).
+    `have`: the source's listing, when the caller has it already."""
+    have, there = src.listing(run_id) if have is None else have, dst.listing(run_id)
     tolerance = 1e-3 if dst.local else 2.0  # object stores keep whole seconds and the upload time
     steps = []
     for rel in sorted(have):
@@ -197,15 +307,7 @@ def plan(run_id: str, src: Side, dst: Side, manifest: Manifest, checksum: bool, 
         elif d is None:
             steps.append(Step(run_id, rel, "copy", s.size, "missing at the destination", s.mtime))
         elif checksum:
-            want = manifest[rel][1] if rel in manifest else src.sha256(run_id, rel)
-            if dst.sha256(run_id, rel) == want:
-                steps.append(Step(run_id, rel, "skip", s.size, "same sha256"))
-            elif d.mtime > s.mtime + tolerance:
-                steps.append(
-                    Step(run_id, rel, "refuse", s.size, "differs and is newer at the destination: not overwritten")
-                )
-            else:
-                steps.append(Step(run_id, rel, "copy", s.size, "sha256 differs", s.mtime))
+            steps.append(_by_checksum(run_id, rel, s, d, src, dst, manifest, tolerance))
         elif s.mtime > d.mtime + tolerance:
             steps.append(Step(run_id, rel, "copy", s.size, "newer at the source", s.mtime))
         elif d.size == s.size:  # the same time, or the upload's later one
@@ -220,6 +322,18 @@ def plan(run_id: str, src: Side, dst: Side, manifest: Manifest, checksum: bool, 
     return steps
 
 
+def _by_checksum(
+    run_id: str, rel: str, s: FileInfo, d: FileInfo, src: Side, dst: Side, manifest: Manifest, tolerance: float
+) -> Step:
+    want = manifest[rel][1] if rel in manifest else src.sha256(run_id, rel)
+    if dst.sha256(run_id, rel) == want:
+        return Step(run_id, rel, "skip", s.size, "same sha256")
+    if d.mtime > s.mtime + tolerance:
+        return Step(run_id, rel, "refuse", s.size, "differs and is newer at the destination: not overwritten")
+    return Step(run_id, rel, "copy", s.size, "sha256 differs", s.mtime)
+
+
+@functools.lru_cache(maxsize=4096)  # the same few names in every run folder
 def _safe(rel: str) -> bool:
     if rel in (MANIFEST_NAME, GITIGNORE_NAME):
         return True
@@ -239,68 +353,150 @@ def copy_one(
     progress: Callable[[int], Any],
     made: set[str] | None = None,
 ) -> Step:
-    """Copy one file through a temporary name; verify; move into place. A failed check: refused."""
+    """Copy one file, verified, never leaving a partial or wrong file under its final name. A failed
+    check: refused (and said why)."""
     source, final = f"{src.run_dir(step.run_id)}/{step.path}", f"{dst.run_dir(step.run_id)}/{step.path}"
-    tmp = final + TMP_SUFFIX
     folder = final.rsplit("/", 1)[0]
     if made is None or folder not in made:
-        dst.fs.makedirs(folder, exist_ok=True)
+        dst.makedirs(folder)
         if made is not None:
             made.add(folder)
-    h, size = hashlib.sha256(), 0
-    with src.fs.open(source, "rb") as fin, dst.fs.open(tmp, "wb") as fout:
-        for chunk in iter(lambda: fin.read(CHUNK), b""):
-            h.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-            progress(len(chunk))
-    problem = _copy_problem(step, dst, tmp, size, h.hexdigest(), manifest, checksum)
+    if src.local and dst.atomic_uploads:
+        return _upload(step, source, dst, final, manifest, checksum, progress)
+    problem = _through_temporary(step, src, source, dst, final, manifest, checksum, progress)
+    return step._replace(action="refuse", reason=problem) if problem else step
+
+
+def _through_temporary(
+    step: Step,
+    src: Side,
+    source: str,
+    dst: Side,
+    final: str,
+    manifest: Manifest,
+    checksum: bool,
+    progress: Callable[[int], Any],
+) -> str | None:
+    tmp = final + TMP_SUFFIX
+    with src.open(source, "rb") as fin, dst.open(tmp, "wb") as fout:
+        size, sha = _stream(fin, fout, progress)
+    problem = _disagreement(step, size, sha, manifest) or _arrival(dst, tmp, size, sha, checksum)
     if problem:
-        dst.fs.rm(tmp)
-        return Step(step.run_id, step.path, "refuse", step.size, problem)
-    dst.fs.mv(tmp, final)
+        dst.remove(tmp)
+        return problem
+    dst.move(tmp, final)
     if dst.local:  # keep the source's time, so the next sync sees the two as the same (rsync -a does too)
         os.utime(final, (step.mtime, step.mtime))
-    return step
+    return None
 
 
-def _copy_problem(
-    step: Step, dst: Side, tmp: str, size: int, sha: str, manifest: Manifest, checksum: bool
-) -> str | None:
+def _upload(
+    step: Step, source: str, dst: Side, final: str, manifest: Manifest, checksum: bool, progress: Callable[[int], Any]
+) -> Step:
+    """A local file to an object store: hashed and checked first (nothing is sent when it disagrees),
+    then the store's own upload to the final key (the object appears only when it completes), then
+    checked unchanged meanwhile. Its size there is checked with the run's other uploads (check_uploads)."""
+    from fsspec.callbacks import Callback
+
+    class Progress(Callback):
+        def relative_update(self, inc: int = 1) -> None:
+            progress(inc)
+
+    before = os.stat(source)
+    with open(source, "rb") as fin:
+        size, sha = _stream(fin, None, lambda n: None)
+    problem = _disagreement(step, size, sha, manifest)
+    if problem:
+        return step._replace(action="refuse", reason=problem)
+    dst.fs.put_file(source, final, callback=Progress())
+    after = os.stat(source)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        problem = "changed while it was copied: not copied, run the command again"
+    elif checksum and sha256_at(dst, final) != sha:
+        problem = "the copy's sha256 differs from what was sent: not copied, run the command again"
+    if problem:
+        dst.remove(final)  # our own upload, and not what was verified: never left under the final name
+        return step._replace(action="refuse", reason=problem)
+    return step._replace(size=size)
+
+
+def check_uploads(steps: list[Step], dst: Side) -> list[Step]:
+    """The uploads of one run arrived whole: one listing of its folder for all of them, not a request
+    a file. One that did not is removed again (our own upload) and refused."""
+    arrived = dst.listing(steps[0].run_id)
+    checked = []
+    for step in steps:
+        got = arrived.get(step.path)
+        if step.action == "copy" and (got is None or got.size != step.size):
+            if got is not None:
+                dst.remove(f"{dst.run_dir(step.run_id)}/{step.path}")
+            reason = f"{got.size if got else 0} bytes arrived of {step.size}: not copied, run the command again"
+            step = step._replace(action="refuse", reason=reason)
+        checked.append(step)
+    return checked
+
+
+def _stream(fin: Any, fout: Any | None, progress: Callable[[int], Any]) -> tuple[int, str]:
+    """(size, sha256) of what was read from fin, written to fout (if any) on the way."""
+    h, size = hashlib.sha256(), 0
+    for chunk in iter(lambda: fin.read(CHUNK), b""):
+        h.update(chunk)
+        if fout is not None:
+            fout.write(chunk)
+        size += len(chunk)
+        progress(len(chunk))
+    return size, h.hexdigest()
+
+
+def _disagreement(step: Step, size: int, sha: str, manifest: Manifest) -> str | None:
     listed = manifest.get(step.path)
     if listed is not None and (size, sha) != listed:
         return (
             f"does not match the MANIFEST (size {size}, sha256 {sha[:12]}…; MANIFEST: size {listed[0]}, "
             f"sha256 {listed[1][:12]}…): not copied"
         )
-    written = int(dst.fs.info(tmp)["size"])
+    return None
+
+
+def _arrival(dst: Side, path: str, size: int, sha: str, checksum: bool) -> str | None:
+    written = dst.size(path)
     if written != size:
         return f"{written} bytes arrived of {size}: not copied, run the command again"
-    if checksum and sha256_at(dst.fs, tmp) != sha:
+    if checksum and sha256_at(dst, path) != sha:
         return "the copy's sha256 differs from what was sent: not copied, run the command again"
     return None
 
 
 def execute(result: SyncResult, src: Side, dst: Side, manifests: dict[str, Manifest], checksum: bool) -> None:
     """Carry out the planned copies (in place in result.steps), with a progress bar for long transfers."""
+    copies = [i for i, s in enumerate(result.steps) if s.action == "copy"]
+    if not copies:
+        return
     from tqdm import tqdm
 
-    total = sum(s.size for s in result.steps if s.action == "copy")
+    total = sum(result.steps[i].size for i in copies)
     with tqdm(total=total, unit="B", unit_scale=True, delay=PROGRESS_DELAY_S, leave=False, file=sys.stderr) as bar:
         made: set[str] = set()  # folders known to exist at the destination
-        for i, step in enumerate(result.steps):
-            if step.action == "copy":
-                result.steps[i] = copy_one(step, src, dst, manifests[step.run_id], checksum, bar.update, made)
+        for _, run in itertools.groupby(copies, key=lambda i: result.steps[i].run_id):
+            run_copies = list(run)
+            done = [
+                copy_one(result.steps[i], src, dst, manifests[result.steps[i].run_id], checksum, bar.update, made)
+                for i in run_copies
+            ]
+            if src.local and dst.atomic_uploads:
+                done = check_uploads(done, dst)
+            for i, step in zip(run_copies, done, strict=True):
+                result.steps[i] = step
 
 
 def check_writable(side: Side) -> None:
     """Refuse an unwritable remote before anything is copied (one probe file, removed)."""
     probe = f"{side.base.rstrip('/')}/.gerhard-probe{TMP_SUFFIX}"
     try:
-        side.fs.makedirs(side.base, exist_ok=True)
-        with side.fs.open(probe, "wb") as f:
+        side.makedirs(side.base)
+        with side.open(probe, "wb") as f:
             f.write(b"gerhard")
-        side.fs.rm(probe)
+        side.remove(probe)
     except OSError as e:
         raise UserError(
             f"remote {side.label} is not writable ({e.strerror or e}): check the path, its permissions or credentials"

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_helpers import git_out, register_ok, run
-from conftest import git
+from cli_helpers import assert_one_line_error, git_out, register_ok, run
+from conftest import git, snapshot
 
 
 @pytest.fixture
@@ -113,3 +113,121 @@ def test_rebase_on_an_unknown_base_is_one_line(registry: Path, capsys) -> None:
         "gerhard rebase: error: origin/nowhere is not a commit here: fetch it first (git fetch origin), "
         "then pass it again\n"
     )
+
+
+def pull_requests_with_a_checkpoint(remote: Path, tmp_path: Path, bundle_a: Path, capsys) -> tuple[Path, bytes]:
+    """pr1 lands first; pr2 registered a run whose checkpoint stays out of git (stored remote)."""
+    pr1, pr2 = clone(remote, tmp_path / "pr1", "pr1"), clone(remote, tmp_path / "pr2", "pr2")
+    register_ok(capsys, pr1, "run_pr1", "A", bundle_a)
+    git(pr1, "push", "-q", "origin", "pr1")
+    checkpoint = bytes(range(256)) * 400
+    heavy = tmp_path / "heavy_bundle"
+    shutil.copytree(bundle_a, heavy)
+    (heavy / "model.pt").write_bytes(checkpoint)
+    (heavy / "ckpt").mkdir()
+    (heavy / "ckpt" / "last.ckpt").write_bytes(b"last epoch")
+    register_ok(capsys, pr2, "run_heavy", "A", heavy)
+    git(pr2, "push", "-q", "origin", "pr2")
+    assert host_merge(remote, tmp_path, "pr1").returncode == 0
+    git(pr2, "fetch", "-q", "origin")
+    return pr2, checkpoint
+
+
+def test_rebase_keeps_heavy_files(remote: Path, tmp_path: Path, bundle_a: Path, capsys) -> None:
+    pr2, checkpoint = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
+    before = load_json(pr2 / "outputs" / "run_heavy" / "MANIFEST")
+    done = run(capsys, "rebase", "--repo", pr2, "origin/main")
+    assert done.rc == 0, done.err
+    assert done.out.splitlines()[0].startswith("replayed run run_heavy: GREEN (unchanged), commit ")
+    # The same bundle, the same MANIFEST (the heavy files still stored remote), the local copies kept.
+    assert load_json(pr2 / "outputs" / "run_heavy" / "MANIFEST") == before
+    assert "stored remote" not in done.err
+    assert (pr2 / "outputs" / "run_heavy" / "model.pt").read_bytes() == checkpoint
+    assert (pr2 / "outputs" / "run_heavy" / "ckpt" / "last.ckpt").read_bytes() == b"last epoch"
+    tree = git_out(pr2, "ls-tree", "-r", "--name-only", "HEAD", "outputs/run_heavy/").split()
+    assert "outputs/run_heavy/model.pt" not in tree and "outputs/run_heavy/.gitignore" in tree
+    record = git_out(pr2, "show", "HEAD:state/runs/run_heavy.yaml")
+    assert f"bundle_sha256: {before['bundle_sha256']}" in record
+    assert "remote_files:\n  - ckpt/last.ckpt\n  - model.pt\n" in record
+    assert git_out(pr2, "status", "--porcelain", "--ignored=no") == ""
+    assert not (pr2 / ".git" / "gerhard-rebase").exists()
+    assert run(capsys, "rebuild", "--check", "--repo", pr2).rc == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda run_dir: (run_dir / "model.pt").unlink(),  # a clone of the branch that never pulled it
+            "outputs/run_heavy/model.pt is stored remote and not here: the replayed run must carry the same bytes; "
+            "fetch it with 'gerhard sync pull --run-id run_heavy', then rebase again",
+        ),
+        (
+            lambda run_dir: (run_dir / "ckpt" / "last.ckpt").write_bytes(b"next epoch"),  # same size, other bytes
+            "outputs/run_heavy/ckpt/last.ckpt changed since run run_heavy was registered (its MANIFEST lists 10 "
+            "bytes, sha256 abc01da90e4d…): the replayed run must carry the same bytes; move yours away and fetch "
+            "the registered one with 'gerhard sync pull --run-id run_heavy', then rebase again",
+        ),
+    ],
+)
+def test_rebase_refuses_heavy_files_not_here_as_registered(
+    remote: Path, tmp_path: Path, bundle_a: Path, capsys, change, message: str
+) -> None:
+    pr2, _ = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
+    change(pr2 / "outputs" / "run_heavy")
+    before = snapshot(pr2)
+    done = run(capsys, "rebase", "--repo", pr2, "origin/main")
+    assert_one_line_error(done)
+    assert done.err == f"gerhard rebase: error: {message}\n"
+    assert snapshot(pr2) == before  # refused before anything moved
+    assert not (pr2 / ".git" / "gerhard-rebase").exists()
+
+
+def test_a_failed_replay_puts_the_heavy_files_back(
+    remote: Path, tmp_path: Path, bundle_a: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gerhard.registration
+    from gerhard.errors import UserError
+
+    pr2, checkpoint = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
+    before = snapshot(pr2)
+    seen = []
+
+    def refused(run_id: str, phase: str, folder: Path, *args, **kwargs):
+        seen.append(sorted(str(p.relative_to(folder)) for p in folder.rglob("*.*") if p.suffix in (".pt", ".ckpt")))
+        raise UserError("the base refuses it")
+
+    monkeypatch.setattr(gerhard.registration, "register", refused)
+    done = run(capsys, "rebase", "--repo", pr2, "origin/main")
+    assert_one_line_error(done)
+    assert done.err.startswith("gerhard rebase: error: cannot replay the branch on ")
+    assert done.err.endswith(f" (the base refuses it); the branch is back at {before['head'][:12]}\n")
+    assert seen == [["ckpt/last.ckpt", "model.pt"]]  # the replay saw the heavy files beside the bundle
+    after = snapshot(pr2)  # the branch went to the base and back: the index was rewritten, same content
+    assert {k: v for k, v in after.items() if k != "index"} == {k: v for k, v in before.items() if k != "index"}
+    assert git_out(pr2, "status", "--porcelain") == ""
+    assert (pr2 / "outputs" / "run_heavy" / "model.pt").read_bytes() == checkpoint
+    assert not (pr2 / ".git" / "gerhard-rebase").exists()
+
+
+def test_a_killed_rebase_gives_the_heavy_files_back(
+    remote: Path, tmp_path: Path, bundle_a: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gerhard.rebase as rebase_mod
+
+    pr2, checkpoint = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
+    before = snapshot(pr2)
+    with monkeypatch.context() as m:  # killed after the heavy files were set aside: no cleanup ran
+        m.setattr(rebase_mod, "reset_keep", lambda root, commit: (_ for _ in ()).throw(SystemExit(137)))
+        m.setattr(rebase_mod, "put_heavy_back", lambda root: None)
+        assert run(capsys, "rebase", "--repo", pr2, "origin/main").rc == 137
+    assert not (pr2 / "outputs" / "run_heavy" / "model.pt").exists()
+    # The next rebase first puts them back, then replays.
+    done = run(capsys, "rebase", "--repo", pr2, "origin/main")
+    assert done.rc == 0, done.err
+    assert (pr2 / "outputs" / "run_heavy" / "model.pt").read_bytes() == checkpoint
+    assert before["head"] != snapshot(pr2)["head"]
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(path.read_text())

@@ -115,6 +115,19 @@ def test_verify_names_missing_and_changed_files(registered: Path, remote: Path, 
     assert result.out.splitlines()[-1].endswith(f"at {remote}: 2 problems")
 
 
+def killed_after(chunks: int):
+    """A progress bar update that interrupts the process (Ctrl-C) once `chunks` whole chunks were copied."""
+    copied = []
+
+    def update(self, n=1):
+        if n == 1 << 20:
+            copied.append(n)
+        if len(copied) == chunks:
+            raise KeyboardInterrupt
+
+    return update
+
+
 def test_interrupted_copy_leaves_no_final_file_and_rerun_completes(
     registry: Path, bundle_a: Path, remote: Path, capsys, monkeypatch
 ) -> None:
@@ -122,16 +135,8 @@ def test_interrupted_copy_leaves_no_final_file_and_rerun_completes(
 
     write_big(bundle_a / "model.ckpt", 5 << 20, b"\x07")
     register_ok(capsys, registry, RUN, "A", bundle_a)
-    calls = []
-
-    def killed(self, n=1):  # the process dies after two whole chunks of the checkpoint are written
-        if n == 1 << 20:
-            calls.append(n)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-
-    with monkeypatch.context() as m:
-        m.setattr(tqdm.tqdm, "update", killed)
+    with monkeypatch.context() as m:  # the process dies after two whole chunks of the checkpoint are written
+        m.setattr(tqdm.tqdm, "update", killed_after(2))
         assert sync(capsys, registry, "push", "--run-id", RUN, "--remote", remote).rc == 130
     assert not (remote / RUN / "model.ckpt").exists()
     assert (remote / RUN / "model.ckpt.gerhard-tmp").stat().st_size == 2 << 20
@@ -328,6 +333,80 @@ def test_s3_push_and_pull_smoke(registered: Path, s3, tmp_path: Path, capsys) ->
     assert sync(capsys, clone, "verify", RUN, "--remote", url).rc == 1
 
 
+def test_s3_upload_killed_midway_leaves_nothing_and_rerun_completes(
+    registry: Path, bundle_a: Path, s3, s3_endpoint: str, capsys, tmp_path: Path
+) -> None:
+    import signal
+    import sys
+    import time
+
+    import boto3
+
+    fs, url = s3
+    write_big(bundle_a / "model.ckpt", 110 << 20, b"\x07")  # over two 50 MiB parts: a multipart upload
+    register_ok(capsys, registry, RUN, "A", bundle_a)
+    bucket, key = url[5:].split("/", 1)[0], f"{url[5:]}/{RUN}/model.ckpt"
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    env = dict(os.environ, FSSPEC_S3_ENDPOINT_URL=s3_endpoint)
+    argv = [sys.executable, "-m", "gerhard", "sync", "push", "--run-id", RUN, "--remote", url, "--repo", registry]
+    log = open(tmp_path / "push.log", "wb")  # noqa: SIM115
+    push = subprocess.Popen([str(a) for a in argv], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 60
+    while not client.list_multipart_uploads(Bucket=bucket).get("Uploads") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    push.send_signal(signal.SIGKILL)  # killed while the checkpoint's parts are on their way
+    push.wait()
+    log.close()
+    assert push.returncode == -signal.SIGKILL, (tmp_path / "push.log").read_text()
+    fs.invalidate_cache()
+    assert not fs.exists(key)  # the object appears only when an upload completes
+    rerun = sync(capsys, registry, "push", "--run-id", RUN, "--remote", url)
+    assert rerun.rc == 0, rerun
+    assert f"copied {RUN}/model.ckpt (missing at the destination)" in rerun.out
+    assert fs.info(key)["size"] == 110 << 20
+    assert not [p for p in fs.find(f"{url[5:]}/{RUN}") if p.endswith(".gerhard-tmp")]  # none on a store
+    assert sync(capsys, registry, "verify", RUN, "--remote", url).rc == 0
+
+
+def test_s3_push_of_bytes_that_disagree_with_the_manifest_sends_nothing(registered: Path, s3, capsys) -> None:
+    fs, url = s3
+    checkpoint = registered / "outputs" / RUN / "model.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes().replace(b"checkpoint", b"CHECKPOINT"))  # same size, other bytes
+    result = sync(capsys, registered, "push", "--run-id", RUN, "--remote", url)
+    assert result.rc == 1
+    assert f"refused {RUN}/model.pt: does not match the MANIFEST (size 17000, sha256 " in result.out
+    fs.invalidate_cache()
+    assert not fs.exists(f"{url[5:]}/{RUN}/model.pt")
+    assert fs.exists(f"{url[5:]}/{RUN}/MANIFEST")
+
+
+def test_s3_upload_that_arrives_short_is_removed_and_refused(
+    registered: Path, s3, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    import fsspec
+    import s3fs
+
+    fs, url = s3
+    put_file = s3fs.S3FileSystem.put_file
+
+    def short(self, lpath, rpath, **kwargs):  # a store that kept fewer bytes than it was sent
+        if not str(lpath).endswith("model.pt"):
+            return put_file(self, lpath, rpath, **kwargs)
+        cut = tmp_path / "cut"
+        cut.write_bytes(Path(lpath).read_bytes()[:100])
+        return put_file(self, str(cut), rpath, **kwargs)
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "put_file", short)
+    monkeypatch.setitem(fsspec.config.conf, "s3", {**fsspec.config.conf["s3"], "skip_instance_cache": True})
+    result = sync(capsys, registered, "push", "--run-id", RUN, "--remote", url)
+    assert result.rc == 1
+    assert f"refused {RUN}/model.pt: 100 bytes arrived of 17000: not copied, run the command again" in result.out
+    fs.invalidate_cache()
+    assert not fs.exists(f"{url[5:]}/{RUN}/model.pt")
+    monkeypatch.setattr(s3fs.S3FileSystem, "put_file", put_file)
+    assert "copied 1 files" in sync(capsys, registered, "push", "--run-id", RUN, "--remote", url).out
+
+
 def test_s3_without_credentials_says_which(registered: Path, s3, capsys, monkeypatch) -> None:
     _, url = s3
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
@@ -364,3 +443,60 @@ def test_checksum_push_repairs_a_corrupt_copy(registered: Path, remote: Path, ca
     refused = sync(capsys, registered, "push", "--latest", "--remote", remote, "--checksum")
     assert refused.rc == 1
     assert f"refused {RUN}/model.pt: differs and is newer at the destination: not overwritten" in refused.out
+
+
+# Where the registry says a run's files are: the record (a remote configured at registration), else
+# artifact_remote in state/program.yaml now; a push to a remote program.yaml does not name says so.
+
+
+def note(remote: Path | str, where: str) -> str:
+    return (
+        f"gerhard: note: {remote} (from {where}) is not the artifact_remote of state/program.yaml: add "
+        f"'artifact_remote: {remote}' there and commit it, so every clone knows where run files are\n"
+    )
+
+
+def test_push_to_a_remote_program_yaml_does_not_name_says_how_to_record_it(
+    registered: Path, remote: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.delenv("GERHARD_REMOTE", raising=False)
+    first = sync(capsys, registered, "push", "--latest", "--remote", remote)
+    assert (first.rc, first.err) == (0, note(remote, "--remote"))
+    assert git_out(registered, "status", "--porcelain") == ""  # said, not written
+    assert sync(capsys, registered, "push", "--latest", "--remote", remote).err == ""  # nothing copied: no note
+    up_to_date = sync(capsys, registered, "push", "--latest", "--remote", remote, "--json")
+    assert json.loads(up_to_date.out)["note"] is None
+    assert "remote    " not in run(capsys, "show", "--repo", registered, RUN).out
+    program = registered / "state" / "program.yaml"
+    program.write_text(program.read_text() + f"artifact_remote: {remote}\n")
+    later(registered / "outputs" / RUN / "model.pt")
+    named = sync(capsys, registered, "push", "--latest")
+    assert (named.rc, named.err) == (0, "")
+    assert f"copied {RUN}/model.pt (newer at the source)" in named.out
+    later(registered / "outputs" / RUN / "model.pt")
+    same = sync(capsys, registered, "push", "--latest", "--remote", f"{remote}/")  # the one program.yaml names
+    assert (same.rc, same.err) == (0, "")
+    shown = run(capsys, "show", "--repo", registered, RUN).out
+    assert (
+        f"remote    {remote}/{RUN}  (from artifact_remote in state/program.yaml now; not recorded at registration)\n"
+        in shown
+    )
+
+
+def test_a_remote_configured_at_registration_is_recorded(
+    registry: Path, bundle_a: Path, remote: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("GERHARD_REMOTE", str(remote))
+    register_ok(capsys, registry, RUN, "A", bundle_a)  # no heavy file: the remote is recorded all the same
+    assert load_record(registry)["artifact_remote"] == f"{remote}/{RUN}"
+    pushed = sync(capsys, registry, "push", "--latest")
+    assert (pushed.rc, pushed.err) == (0, note(remote, "GERHARD_REMOTE"))
+    monkeypatch.setenv("GERHARD_REMOTE", "/elsewhere")
+    shown = run(capsys, "show", "--repo", registry, RUN).out
+    assert f"archive   outputs/{RUN}/\nremote    {remote}/{RUN}\n" in shown  # the record's, as registered
+
+
+def load_record(repo: Path) -> dict:
+    from tests.cli_helpers import load_yaml
+
+    return load_yaml(repo / "state" / "runs" / f"{RUN}.yaml")

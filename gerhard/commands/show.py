@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gerhard import queries, reports
+from gerhard import queries, reports, state
+from gerhard.heavy import remote_source, run_remote
 from gerhard.output import fmt_value, print_json
 
 
-def format_record(r: dict[str, Any]) -> str:
+def format_record(r: dict[str, Any], configured: tuple[str, str] | None = None) -> str:
+    """`configured`: the remote root configured now and where (gerhard.heavy.remote_source), shown for a
+    run whose record names none (registered before a remote was set; records are never rewritten)."""
     passed = sum(g["passed"] for g in r["gates"])
     dirty = {True: "dirty", False: "clean", None: "unknown"}[r.get("code_dirty")]
     lines = [
@@ -35,6 +38,9 @@ def format_record(r: dict[str, Any]) -> str:
     lines.append(f"archive   {r['artifact_root']}/")
     if r.get("artifact_remote"):
         lines.append(f"remote    {r['artifact_remote']}")
+    elif configured:
+        url, where = configured
+        lines.append(f"remote    {run_remote(url, r['run_id'])}  (from {where} now; not recorded at registration)")
     if r.get("remote_files"):
         lines.append(f"          stored remote: {', '.join(r['remote_files'])} (gerhard sync pull fetches them)")
     if r["verdict"] == "RED":
@@ -48,5 +54,5 @@ def show(repo: Path, run: str, as_json: bool = False) -> int:
     if as_json:
         print_json(record)
     else:
-        print(format_record(record))
+        print(format_record(record, None if record.get("artifact_remote") else remote_source(state.load_program(root))))
     return 0

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from gerhard import queries, state
+from gerhard.bundle import check_run_id
 from gerhard.errors import UserError
-from gerhard.heavy import remote_root
+from gerhard.heavy import PROGRAM_REMOTE, remote_source
 from gerhard.output import print_json
 from gerhard.sync import (
     Manifest,
+    Manifests,
     Side,
     SyncResult,
     check_local_files,
@@ -38,7 +41,9 @@ def resolve_runs(root: Path, run_id: str | None, run_name: str | None, latest: b
     """--run-id, else --run-name (the latest registered run with that name), else --latest, else --all;
     all through the registry."""
     if run_id:
-        return [queries.resolve_run(root, run_id)["run_id"]]
+        if (root / state.record_path(check_run_id(run_id))).is_file():  # registered: its record is there
+            return [run_id]
+        return [queries.resolve_run(root, run_id)["run_id"]]  # says why not
     if run_name:
         for row in queries.list_rows(root, limit=0):  # newest first
             if run_name_of(row["run_id"]) == run_name:
@@ -49,15 +54,41 @@ def resolve_runs(root: Path, run_id: str | None, run_name: str | None, latest: b
     if latest:
         return [queries.resolve_run(root, "latest")["run_id"]]
     if all_runs:
-        return [row["run_id"] for row in reversed(queries.list_rows(root, limit=0))]
+        return all_registered(root)
     raise UserError("say which runs: --run-id ID, --run-name NAME, --latest or --all")
 
 
-def remote_side(root: Path, remote: str | None) -> Side:
-    url = remote_root(state.load_program(root), remote)
-    if not url:
+def all_registered(root: Path) -> list[str]:
+    """Every registered run, oldest first, from the ledger months: JSON lines, read without parsing
+    the YAML status, which costs more than a no-op push of a thousand runs."""
+    ledger = root / state.LEDGER_DIR
+    months = sorted(p.stem for p in ledger.glob("*.jsonl")) if ledger.is_dir() else []
+    return [row["run_id"] for month in months for row in state.read_ledger(root, month)]
+
+
+def remote_side(root: Path, remote: str | None) -> tuple[Side, str]:
+    """The remote's side and where it was set (--remote, GERHARD_REMOTE or state/program.yaml)."""
+    found = remote_source(None, remote) or remote_source(state.load_program(root))  # program.yaml only if needed
+    if not found:
         raise UserError(NO_REMOTE)
-    return open_side(url)
+    return open_side(found[0]), found[1]
+
+
+def unrecorded_note(root: Path, result: SyncResult, where: str) -> str | None:
+    """After a push to a remote that state/program.yaml does not name: how to make the registry say
+    where the files are. Run records are never rewritten (they name a remote only when one was
+    configured at registration), so the registry's word for every clone is artifact_remote in
+    state/program.yaml, committed and versioned, which 'gerhard show' reads for a run whose record
+    names none."""
+    if result.dry_run or where == PROGRAM_REMOTE or not result.count("copy"):
+        return None
+    named = state.load_program(root).artifact_remote
+    if named and named.rstrip("/") == result.remote.rstrip("/"):
+        return None
+    return (
+        f"note: {result.remote} (from {where}) is not the artifact_remote of state/program.yaml: add "
+        f"'artifact_remote: {result.remote}' there and commit it, so every clone knows where run files are"
+    )
 
 
 def sync(
@@ -75,11 +106,12 @@ def sync(
     """push: outputs/<run_id>/ → <remote>/<run_id>/; pull: the other way. Exit 1 if any file was refused."""
     root = queries.registry_root(repo)
     runs = resolve_runs(root, run_id, run_name, latest, all_runs)
-    far, here = remote_side(root, remote), local_side(root)
-    manifests: dict[str, Manifest] = {r: read_manifest(root, r) for r in runs}
+    (far, where), here = remote_side(root, remote), local_side(root)
+    manifests = Manifests(root)
     with remote_errors(far):
         result = transfer(direction, runs, here, far, manifests, dry_run, checksum)
-    print_result(result, as_json)
+    note = unrecorded_note(root, result, where)
+    print_result(result, as_json, note)
     return 1 if result.count("refuse") else 0
 
 
@@ -92,15 +124,20 @@ def transfer(
     dry_run: bool,
     checksum: bool,
 ) -> SyncResult:
+    """Plan every run (refusing before anything is written), then copy. A push needs a run's MANIFEST
+    only when something of it is to be copied (its files are checked against it first); --checksum
+    and pull compare with it throughout."""
     src, dst = (here, far) if direction == "push" else (far, here)
-    if direction == "push":
-        for r in runs:
-            check_local_files(here, r, manifests[r], checksum)
-    elif not far.fs.exists(far.base):
+    if direction == "pull" and not far.exists(far.base):
         raise UserError(f"remote {far.label} does not exist or cannot be reached: check the path or URL")
     result = SyncResult(direction, far.label, dry_run)
+    eager = checksum or direction == "pull"
     for r in runs:
-        result.steps += plan(r, src, dst, manifests[r], checksum, direction)
+        have = src.listing(r)
+        steps = plan(r, src, dst, manifests[r] if eager else {}, checksum, direction, have)
+        if direction == "push" and any(s.action != "skip" for s in steps):
+            check_local_files(here, r, have, manifests[r], checksum)
+        result.steps += steps
     if not dry_run and direction == "push" and result.count("copy"):
         check_writable(far)
     if not dry_run:
@@ -108,10 +145,12 @@ def transfer(
     return result
 
 
-def print_result(result: SyncResult, as_json: bool) -> None:
+def print_result(result: SyncResult, as_json: bool, note: str | None = None) -> None:
     if as_json:
-        print_json(result.as_dict())
+        print_json({**result.as_dict(), "note": note})
         return
+    if note:
+        print(f"gerhard: {note}", file=sys.stderr)
     verb = "would copy" if result.dry_run else "copied"
     for s in result.steps:
         if s.action == "copy":
@@ -129,7 +168,7 @@ def verify(repo: Path, run: str | None, all_runs: bool, remote: str | None = Non
         if (run or all_runs)
         else resolve_runs(root, None, None, True, False)
     )
-    far = remote_side(root, remote)
+    far, _ = remote_side(root, remote)
     checked, problems = 0, list[str]()
     for r in runs:
         with remote_errors(far):
