@@ -334,7 +334,7 @@ def test_rebuild_commit_brings_derived_files_up_to_date(registered: Path, bundle
     assert result.err == f"9 derived files rebuilt, 3 committed in {sha[:12]}\n"
     assert git_out(registered, "rev-parse", "HEAD~1") == head
     assert git_out(registered, "log", "-1", "--format=%B") == (
-        "rebuild 3 derived files from state/program.yaml and state/runs/\n\n"
+        "rebuild 3 derived files from state/program.yaml, state/runs/ and state/decisions/\n\n"
         + "".join(f"- {r}\n" for r in stale)
         + "\n"
     )

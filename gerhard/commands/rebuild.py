@@ -86,7 +86,8 @@ def commit_rebuilt(root: Path, files: dict[str, str]) -> int:
     if not stale:
         print(f"{len(files)} derived files rebuilt, all as committed: nothing to commit", file=sys.stderr)
         return 0
-    subject = f"rebuild {len(stale)} derived file{'s' if len(stale) != 1 else ''} from {state.PROGRAM} and state/runs/"
+    files_word = f"{len(stale)} derived file{'s' if len(stale) != 1 else ''}"
+    subject = f"rebuild {files_word} from {state.PROGRAM}, state/runs/ and {state.DECISIONS_DIR}/"
     body = "\n".join(f"- {rel}" for rel in stale)
     sha = commit_files(root, {rel: files[rel].encode() for rel in stale}, f"{subject}\n\n{body}\n")
     for rel in stale:
