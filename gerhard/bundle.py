@@ -70,6 +70,10 @@ class Bundle:
 
     def read_bytes(self, name: str) -> bytes:
         if name in self.remote and name not in self.contents:  # a heavy file, read only if someone insists
+            if not (self.root / name).is_file():  # stored remote, not fetched (load_bundle's absent_remote)
+                raise BundleError(
+                    f"{name} is stored remote and not in {self.root}: fetch it with 'gerhard sync pull', then try again"
+                )
             return (self.root / name).read_bytes()
         return self.contents[name]  # a name not in the bundle is a bug in the caller (KeyError)
 
@@ -246,12 +250,16 @@ def _walk(root: Path, listing: _Listing, rel: str = "") -> _Listing:
     return listing
 
 
-def load_bundle(source_dir: Path, heavy: Callable[[str, int], bool] | None = None) -> Bundle:
+def load_bundle(
+    source_dir: Path, heavy: Callable[[str, int], bool] | None = None, absent_remote: bool = False
+) -> Bundle:
     """List every file under source_dir and read each once, refusing symlinks, unsafe names and files
     over MAX_FILE_BYTES. A MANIFEST on top (an archived run folder) must match what was read.
 
     A file `heavy(path, size)` says stays out of git (or one the folder's MANIFEST lists as stored
-    remote) is hashed by streaming instead, any size, and listed in Bundle.remote."""
+    remote) is hashed by streaming instead, any size, and listed in Bundle.remote. With absent_remote,
+    a file the MANIFEST lists as stored remote may be absent (a run registered elsewhere, its heavy
+    files not fetched): it is in the bundle as listed, so the bundle hash and MANIFEST are the same."""
     root = Path(source_dir)
     if root.is_symlink():
         raise BundleError(f"source dir {root} is a symlink: pass the folder it points to, {root.resolve()}")
@@ -262,30 +270,33 @@ def load_bundle(source_dir: Path, heavy: Callable[[str, int], bool] | None = Non
     if not listing.files:
         raise BundleError(f"source dir {root} is empty: it must hold the run's artifacts")
     check_bundle_names(listing.files, f"{root} holds")
-    remote = _remote_names(root, listing, heavy)
+    manifest = _read_manifest(root) if listing.manifest else None
+    remote = _remote_names(root, listing.files, manifest, heavy)
     contents = {name: read_member(root, name) for name in listing.files if name not in remote}
-    files = tuple(
+    files = [
         _stream_member(root, name)
         if name in remote
         else BundleFile(name, len(contents[name]), sha256_bytes(contents[name]))
         for name in listing.files
-    )
+    ]
+    if absent_remote and manifest is not None:
+        files, remote = _with_absent_remote(files, remote, manifest)
     bundle = Bundle(
-        root, files, bundle_sha256(files), tuple(listing.transport), tuple(listing.skipped), contents, remote
+        root, tuple(files), bundle_sha256(files), tuple(listing.transport), tuple(listing.skipped), contents, remote
     )
-    if listing.manifest:
-        check_manifest(bundle)
+    if manifest is not None:
+        check_manifest(bundle, manifest)
     return bundle
 
 
-def _remote_names(root: Path, listing: _Listing, heavy: Callable[[str, int], bool] | None) -> frozenset[str]:
-    listed = (
-        {f["path"] for f in _read_manifest(root)["files"] if f.get("stored") == "remote"} if listing.manifest else set()
-    )
+def _remote_names(
+    root: Path, names: list[str], manifest: Any, heavy: Callable[[str, int], bool] | None
+) -> frozenset[str]:
+    listed = {f["path"] for f in manifest["files"] if f.get("stored") == "remote"} if manifest else set()
     if heavy is None and not listed:
         return frozenset()
     found = set()
-    for name in listing.files:
+    for name in names:
         try:
             size = os.stat(root / name, follow_symlinks=False).st_size
         except OSError as e:
@@ -293,6 +304,21 @@ def _remote_names(root: Path, listing: _Listing, heavy: Callable[[str, int], boo
         if name in listed or (heavy is not None and heavy(name, size)):
             found.add(name)
     return frozenset(found)
+
+
+def _with_absent_remote(
+    files: list[BundleFile], remote: frozenset[str], manifest: Any
+) -> tuple[list[BundleFile], frozenset[str]]:
+    """The MANIFEST's `stored: remote` files that are not in the folder added as it lists them, in its
+    order (so it is written again byte for byte)."""
+    here = {f.path for f in files}
+    listed = manifest["files"]
+    absent = [BundleFile(f["path"], f["size"], f["sha256"]) for f in listed if f.get("stored") == "remote"]
+    absent = [f for f in absent if f.path not in here]
+    if not absent:
+        return files, remote
+    order = {f["path"]: i for i, f in enumerate(listed)}
+    return sorted(files + absent, key=lambda f: order.get(f.path, len(order))), remote | {f.path for f in absent}
 
 
 def _stream_member(root: Path, name: str) -> BundleFile:
@@ -359,11 +385,11 @@ def read_at_most(f: BinaryIO, limit: int, expected: int) -> bytes:
     return b"".join(p for p in parts if p)  # one part: that very object, not a copy
 
 
-def check_manifest(bundle: Bundle) -> None:
+def check_manifest(bundle: Bundle, doc: Any = None) -> None:
     """The MANIFEST of an archived run folder (outputs/<run_id>/, registered in place or copied) lists
-    exactly the files read, or the folder changed since it was archived."""
+    exactly the files read, or the folder changed since it was archived. doc: the MANIFEST, if read."""
     where = bundle.root / MANIFEST_NAME
-    doc = _read_manifest(bundle.root)
+    doc = _read_manifest(bundle.root) if doc is None else doc
     listed = {f["path"]: (f["size"], f["sha256"]) for f in doc["files"]}
     found = {f.path: (f.size, f.sha256) for f in bundle.files}
     fix = f"restore the files it lists, or delete {MANIFEST_NAME} to register the folder as a new bundle"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gerhard.bundle import (
+    MANIFEST_NAME,
     Bundle,
     BundleFile,
     bundle_sha256,
@@ -50,7 +51,8 @@ class EmbeddedFile:
     path: str
     size: int
     sha256: str
-    data: bytes | None  # None: listed by hash and size, not embedded (over the embed limit)
+    data: bytes | None  # None: listed by hash and size, not embedded (over the embed limit, or stored remote)
+    remote: bool = False  # a heavy file (gerhard.heavy): never embedded, its bytes are not in git
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,12 @@ def script_json(obj: Any) -> str:
     return _JSON_ESCAPE_RE.sub(lambda m: _JSON_ESCAPES[m.group()], text)
 
 
-def encode_file(bundle: Bundle, f: BundleFile, embed_limit: int) -> dict[str, Any]:
-    """One file's entry: text as text, anything that is not UTF-8 as base64, too big as hash only."""
+def encode_file(bundle: Bundle, f: BundleFile, embed_limit: int, heavy: frozenset[str]) -> dict[str, Any]:
+    """One file's entry: text as text, anything that is not UTF-8 as base64; too big, or heavy (kept
+    out of git, so never in an archived dossier either), as hash and size only."""
     entry: dict[str, Any] = {"path": f.path, "size": f.size, "sha256": f.sha256}
+    if f.path in heavy:
+        return dict(entry, embedded=False, stored="remote")
     if f.size > embed_limit:
         return dict(entry, embedded=False)
     data = bundle.read_bytes(f.path)
@@ -100,6 +105,7 @@ def encode_bundle(
     bundle: Bundle, run_id: str, phase: str | None, summary: str, next_action: str, embed_limit: int
 ) -> str:
     """The text of the bundle block (safe to put between the script tags as is)."""
+    heavy = heavy_names(bundle, run_id, phase)
     doc = {
         "format": FORMAT,
         "version": VERSION,
@@ -109,9 +115,28 @@ def encode_bundle(
         "next_action": next_action,
         "bundle_sha256": bundle.sha256,
         "embed_limit": embed_limit,
-        "files": [encode_file(bundle, f, embed_limit) for f in bundle.files],
+        "files": [encode_file(bundle, f, embed_limit, heavy) for f in bundle.files],
     }
     return script_json(doc)
+
+
+def heavy_names(bundle: Bundle, run_id: str, phase: str | None) -> frozenset[str]:
+    """The heavy files of a bundle (gerhard.heavy), which its dossier lists by hash only: those it keeps
+    out of git, and for a folder that is outputs/<run_id>/ of a registry, not yet registered (a notebook
+    writes its run there and registers it in place), those the registry's program keeps out of git. So
+    the dossier built there is the very one registration archives."""
+    from gerhard.heavy import registry_rule
+
+    if phase is None or (bundle.root / MANIFEST_NAME).exists():
+        return bundle.remote
+    registry = archive_registry(bundle, run_id)
+    if registry is None:
+        return bundle.remote
+    try:
+        rule = registry_rule(registry, phase)
+    except UserError:  # no such phase, a broken program: the page says so; nothing is registered from it
+        return bundle.remote
+    return bundle.remote | {f.path for f in bundle.files if rule(f.path, f.size)}
 
 
 def locate_block(data: bytes, name: str) -> bytes:
@@ -211,7 +236,7 @@ def decode_entry(entry: Any, name: str) -> EmbeddedFile:
     if not _SHA_RE.match(sha):
         raise _malformed(name, f"{path} has no valid sha256")
     if "data" not in entry:
-        return EmbeddedFile(path, size, sha, None)
+        return EmbeddedFile(path, size, sha, None, remote=entry.get("stored") == "remote")
     data = decode_data(entry, path, name)
     if len(data) != size or sha256_bytes(data) != sha:
         raise BundleError(
@@ -280,14 +305,12 @@ def read_dossier(path: Path, max_bytes: int | None = None) -> tuple[DossierBundl
     return verify(doc, str(path)), data
 
 
-def extract(bundle: DossierBundle, dest: Path, name: str) -> Path:
-    """Write every embedded file under dest (a new, empty folder); the result re-hashes to the bundle."""
-    missing = bundle.not_embedded()
+def extract(bundle: DossierBundle, dest: Path, name: str, beside: Path | None = None) -> Path:
+    """Write every embedded file under dest (a new, empty folder), and each file listed but not embedded
+    from beside (the dossier's folder), verified; the result re-hashes to the bundle."""
+    missing = [f for f in bundle.not_embedded() if beside is None or not _is_beside(beside, f.path)]
     if missing:
-        listed = ", ".join(f"{f.path} ({size_text(f.size)})" for f in missing)
-        raise BundleError(
-            f"{name} does not embed {listed} (over its embed limit): register the run folder with --source-dir"
-        )
+        raise not_embedded_error(bundle, missing, name, beside)
     dest.mkdir(parents=True, exist_ok=False)
     root = dest.resolve()
     for f in bundle.files:
@@ -295,11 +318,48 @@ def extract(bundle: DossierBundle, dest: Path, name: str) -> Path:
         if root not in target.parents:  # check_entry_name already refused this; never trust one check
             raise BundleError(f"{name} embeds {f.path!r}, which would land outside the bundle: refusing it")
         target.parent.mkdir(parents=True, exist_ok=True)
+        if f.data is None and beside is not None:
+            _copy_beside(bundle, f, beside, target, name)
+            continue
         with open(target, "xb") as out:
             out.write(f.data or b"")
-    if load_bundle(dest).sha256 != bundle.bundle_sha256:
+    listed = {f.path for f in bundle.not_embedded()}  # streamed, as heavy files are: any size
+    if load_bundle(dest, lambda path, size: path in listed).sha256 != bundle.bundle_sha256:
         raise BundleError(f"{name} does not verify after extraction: the dossier is damaged; use the original file")
     return dest
+
+
+def _is_beside(beside: Path, path: str) -> bool:
+    """A plain file at beside/path, not a symlink, not reached through one out of beside."""
+    found = beside / path
+    return found.is_file() and not found.is_symlink() and beside.resolve() in found.resolve().parents
+
+
+def _copy_beside(bundle: DossierBundle, f: EmbeddedFile, beside: Path, target: Path, name: str) -> None:
+    from gerhard.heavy import copy_verified
+
+    if not copy_verified(beside / f.path, target, f.size, f.sha256):
+        raise BundleError(
+            f"{beside / f.path} is not the {f.path} {name} lists ({size_text(f.size)}, sha256 {f.sha256[:12]}…): "
+            f"copy the registered file there, or fetch it with 'gerhard sync pull --run-id {bundle.run_id}', "
+            "then register again"
+        )
+
+
+def not_embedded_error(
+    bundle: DossierBundle, missing: list[EmbeddedFile], name: str, beside: Path | None
+) -> BundleError:
+    listed = ", ".join(f"{f.path} ({size_text(f.size)}{', stored remote' if f.remote else ''})" for f in missing)
+    where = f"beside the dossier (into {beside})" if beside is not None else "beside the dossier"
+    if any(f.remote for f in missing):
+        return BundleError(
+            f"{name} does not embed {listed}: copy the files {where}, or fetch them with "
+            f"'gerhard sync pull --run-id {bundle.run_id}', then register again"
+        )
+    return BundleError(
+        f"{name} does not embed {listed} (over its embed limit): register the run folder with --source-dir, "
+        f"or copy the files {where}"
+    )
 
 
 def archived_dossier(
@@ -408,10 +468,12 @@ def register_dossier(
     force: bool = False,
     verify: bool = True,
 ) -> RegistrationResult:
-    """Verify and extract the bundle a dossier embeds, then the same transaction as --source-dir;
+    """Verify and extract the bundle a dossier embeds (the files it lists but does not embed, heavy or
+    over its embed limit, taken from beside it), then the same transaction as --source-dir;
     outputs/<run_id>/run_dossier_<run_id>.html is the dossier gerhard builds from that bundle (see
     archived_dossier), not the file as it came."""
     from gerhard import gitrepo
+    from gerhard.heavy import registry_rule
     from gerhard.registration import register
 
     name = Path(dossier).name
@@ -421,10 +483,11 @@ def register_dossier(
     summary = embedded.summary if summary is None else summary
     next_action = embedded.next_action if next_action is None else next_action
     with tempfile.TemporaryDirectory(prefix="gerhard-dossier-") as tmp:
-        source = extract(embedded, Path(tmp) / "bundle", name)
+        source = extract(embedded, Path(tmp) / "bundle", name, beside=Path(dossier).parent)
         try:
             root = gitrepo.find_root(Path(repo_root))
-            archived = archived_dossier(load_bundle(source), run_id, phase, root, summary, next_action)
+            bundle = load_bundle(source, registry_rule(root, phase))  # archived without its heavy files
+            archived = archived_dossier(bundle, run_id, phase, root, summary, next_action)
             return register(
                 run_id,
                 phase,

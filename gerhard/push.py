@@ -21,10 +21,12 @@ from pathlib import Path
 
 from gerhard import gitrepo, state
 from gerhard.errors import GitError, UserError
+from gerhard.heavy import check_heavy_here, put_heavy_back, set_heavy_aside
 from gerhard.registration import RegistrationResult
 
 ATTEMPTS = 8
-REPLAY_DIR = "gerhard-replay"
+REPLAY_DIR = "gerhard-replay"  # in the git dir: the replayed run's archived bundle, its heavy files moved there
+PUSH_LATER = "then run 'gerhard rebase' and 'git push'"
 # The remote moved (rejected), or another push was updating the branch at that moment (remote rejected).
 RETRYABLE = ("[rejected]", "fetch first", "non-fast-forward", "stale info", "cannot lock ref", "failed to update ref")
 
@@ -103,36 +105,24 @@ def register_and_push(root: Path, first: Callable[[], RegistrationResult], verif
 
 
 def replay(root: Path, up: Upstream, result: RegistrationResult, verify: bool) -> RegistrationResult:
-    """The registration commit at HEAD made again on the fetched head; its bundle kept aside meanwhile."""
-    from gerhard.registration import register
-
+    """The registration commit at HEAD made again on the fetched head: its archived bundle (MANIFEST
+    kept, so the bundle hash and `stored: remote` entries are the same) and its heavy files kept aside
+    in the git dir meanwhile, the heavy files put back whatever happens (by the next replay if killed)."""
     head = gitrepo.head(root)
     target = gitrepo.ref_value(root, up.tracking)
     if target is None or head.sha is None or gitrepo.is_ancestor(root, head.sha, target):
         return result  # already on the remote: the next push is a no-op
-    record = state.read_record(root, result.run_id) or {}
-    saved = keep_bundle(root, result.run_id)
-    original = head.sha
-    reset_keep(root, target)
+    original, aside = head.sha, gitrepo.info(root).git_dir / REPLAY_DIR
+    put_heavy_back(root, aside)  # a killed replay's
     try:
-        replayed = register(
-            result.run_id,
-            result.phase,
-            saved,
-            root,
-            record.get("summary", ""),
-            record.get("next_action", ""),
-            force=bool(record.get("forced")),
-            verify=verify,
-        )
+        replayed = register_again(root, result, original, target, aside / result.run_id / "bundle", verify)
     except UserError as e:
-        reset_keep(root, original)
         raise GitError(
             f"run {result.run_id} cannot be replayed on {up.remote}/{up.branch} ({e}); it stays registered here "
             f"as commit {original[:12]}, not pushed"
         ) from None
     finally:
-        shutil.rmtree(saved.parent, ignore_errors=True)
+        put_heavy_back(root, aside)
     if replayed.verdict != result.verdict:
         print(
             f"gerhard: {up.remote} moved; run {result.run_id} replayed on it: {result.verdict} became "
@@ -142,11 +132,41 @@ def replay(root: Path, up: Upstream, result: RegistrationResult, verify: bool) -
     return replace(replayed, skipped=result.skipped)
 
 
-def keep_bundle(root: Path, run_id: str) -> Path:
-    """A copy of outputs/<run_id>/ (MANIFEST aside) in the git dir, to register it again."""
-    dest = gitrepo.info(root).git_dir / REPLAY_DIR / run_id / "bundle"
-    shutil.rmtree(dest.parent, ignore_errors=True)
-    shutil.copytree(root / "outputs" / run_id, dest, ignore=shutil.ignore_patterns("MANIFEST"))
+def register_again(
+    root: Path, result: RegistrationResult, original: str, target: str, folder: Path, verify: bool
+) -> RegistrationResult:
+    """Register the run of commit `original` again on `target`; on a refusal the branch goes back."""
+    from gerhard.registration import register
+
+    record = state.read_record(root, result.run_id) or {}
+    keep_bundle(root, original, result.run_id, folder)
+    check_heavy_here(root, result.run_id, folder, then=PUSH_LATER)
+    set_heavy_aside(root, {result.run_id: folder})
+    reset_keep(root, target)
+    try:
+        return register(
+            result.run_id,
+            result.phase,
+            folder,
+            root,
+            record.get("summary", ""),
+            record.get("next_action", ""),
+            force=bool(record.get("forced")),
+            verify=verify,
+            absent_remote=True,
+        )
+    except UserError:
+        reset_keep(root, original)
+        raise
+
+
+def keep_bundle(root: Path, commit: str, run_id: str, dest: Path) -> Path:
+    """outputs/<run_id>/ as `commit` holds it (MANIFEST and .gitignore kept; heavy files are not in
+    git) extracted into dest, a new folder in the git dir, to register it again."""
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    archive = gitrepo.run_git(root, "archive", commit, f"outputs/{run_id}/")
+    subprocess.run(["tar", "-x", "-C", str(dest), "--strip-components=2"], input=archive, check=True)
     return dest
 
 

@@ -15,20 +15,19 @@ Heavy files (`stored: remote` in the MANIFEST, git-ignored) are not in `git arch
 copies are checked against the MANIFEST and moved beside the archived bundle (in the git dir) before
 the branch moves, so the replayed run is the same bundle, hash and `stored: remote` entries alike.
 Whatever happens, they are put back in outputs/<run_id>/ (by the next rebase, if this one is killed).
+One that is not here (a clone that never ran `gerhard sync pull`) is replayed as the MANIFEST lists it.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from gerhard import gitrepo
-from gerhard.bundle import MANIFEST_NAME, sha256_file
 from gerhard.errors import GitError, UserError
-from gerhard.push import reset_keep
+from gerhard.heavy import check_heavy_here, put_heavy_back, set_heavy_aside
+from gerhard.push import keep_bundle, reset_keep
 
 REBASE_DIR = "gerhard-rebase"  # in the git dir: each replayed run's bundle, its heavy files moved there
 
@@ -74,7 +73,7 @@ def resolve_base(root: Path, base: str | None) -> str:
 
 def save_bundles(root: Path, steps: list[Step]) -> dict[str, tuple[Path, dict]]:
     """Each registration's archived bundle (its MANIFEST kept) and record, as committed on the branch,
-    kept in the git dir. Refused before anything moves when a heavy file is not here as registered."""
+    kept in the git dir. Refused before anything moves when a heavy file here is not as registered."""
     from gerhard.state import record_path
     from gerhard.yamlio import read_state_yaml
 
@@ -82,13 +81,8 @@ def save_bundles(root: Path, steps: list[Step]) -> dict[str, tuple[Path, dict]]:
     for step in steps:
         if step.run_id is None:
             continue
-        dest = aside_dir(root) / step.run_id / "bundle"
-        dest.mkdir(parents=True)
-        archive = subprocess.run(
-            ["git", "archive", step.sha, f"outputs/{step.run_id}/"], cwd=root, capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(dest), "--strip-components=2"], input=archive, check=True)
-        check_heavy_here(root, step.run_id, dest)
+        dest = keep_bundle(root, step.sha, step.run_id, aside_dir(root) / step.run_id / "bundle")
+        check_heavy_here(root, step.run_id, dest, then="then rebase again")
         text = gitrepo.run_git(root, "show", f"{step.sha}:{record_path(step.run_id)}").decode()
         saved[step.run_id] = (dest, read_state_yaml(text, record_path(step.run_id)))
     return saved
@@ -98,62 +92,11 @@ def aside_dir(root: Path) -> Path:
     return gitrepo.info(root).git_dir / REBASE_DIR
 
 
-def heavy_entries(bundle: Path) -> list[dict]:
-    """The MANIFEST entries of an archived bundle's heavy files (`stored: remote`, not in git)."""
-    doc = json.loads((bundle / MANIFEST_NAME).read_bytes())
-    return [f for f in doc["files"] if f.get("stored") == "remote"]
-
-
-def check_heavy_here(root: Path, run_id: str, bundle: Path) -> None:
-    for entry in heavy_entries(bundle):
-        rel = f"outputs/{run_id}/{entry['path']}"
-        local = root / rel
-        if not local.is_file():
-            raise UserError(
-                f"{rel} is stored remote and not here: the replayed run must carry the same bytes; fetch it "
-                f"with 'gerhard sync pull --run-id {run_id}', then rebase again"
-            )
-        if local.stat().st_size != entry["size"] or sha256_file(local) != entry["sha256"]:
-            raise UserError(
-                f"{rel} changed since run {run_id} was registered (its MANIFEST lists {entry['size']} bytes, sha256 "
-                f"{entry['sha256'][:12]}…): the replayed run must carry the same bytes; move yours away and "
-                f"fetch the registered one with 'gerhard sync pull --run-id {run_id}', then rebase again"
-            )
-
-
-def set_heavy_aside(root: Path, saved: dict[str, tuple[Path, dict]]) -> None:
-    """Move the heavy files into their saved bundles: outputs/<run_id>/ must not exist when the run
-    is registered again on the base (and the replay copies them back, verified)."""
-    for run_id, (bundle, _) in saved.items():
-        home = root / "outputs" / run_id
-        for entry in heavy_entries(bundle):
-            (bundle / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(home / entry["path"], bundle / entry["path"])
-            folder = (home / entry["path"]).parent
-            while folder != home and not any(folder.iterdir()):  # git leaves folders it never tracked
-                folder.rmdir()
-                folder = folder.parent
-
-
-def put_heavy_back(root: Path) -> None:
-    """Heavy files set aside and not placed again by a replay go back to outputs/<run_id>/; then the
-    saved bundles are removed. Also run first, for a rebase that was killed mid-way."""
-    aside = aside_dir(root)
-    for bundle in sorted(aside.glob(f"*/bundle/{MANIFEST_NAME}")) if aside.is_dir() else []:
-        run_id = bundle.parent.parent.name
-        for entry in heavy_entries(bundle.parent):
-            moved, home = bundle.parent / entry["path"], root / "outputs" / run_id / entry["path"]
-            if moved.is_file() and not home.exists():
-                home.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(moved, home)
-    shutil.rmtree(aside, ignore_errors=True)
-
-
 def rebase(root: Path, base: str | None = None, verify: bool = True) -> tuple[list[Replayed], list[str]]:
     """Replay this branch on base; (registrations replayed, other commits cherry-picked)."""
     head = gitrepo.head(root)
     gitrepo.check_committable(root, head)
-    put_heavy_back(root)  # a killed rebase's
+    put_heavy_back(root, aside_dir(root))  # a killed rebase's
     target = resolve_base(root, base)
     steps = branch_steps(root, target)
     if not steps:
@@ -161,11 +104,11 @@ def rebase(root: Path, base: str | None = None, verify: bool = True) -> tuple[li
     original = str(head.sha)
     try:
         saved = save_bundles(root, steps)
-        set_heavy_aside(root, saved)
+        set_heavy_aside(root, {run_id: folder for run_id, (folder, _) in saved.items()})
         reset_keep(root, target)
         return replay_steps(root, steps, saved, original, target, verify)
     finally:
-        put_heavy_back(root)
+        put_heavy_back(root, aside_dir(root))
 
 
 def replay_steps(
@@ -184,6 +127,7 @@ def replay_steps(
             result = register(
                 step.run_id, record["phase"], folder, root, record.get("summary", ""),
                 record.get("next_action", ""), force=bool(record.get("forced")), verify=verify,
+                absent_remote=True,
             )  # fmt: skip
             replayed.append(Replayed(step.run_id, record["verdict"], result.verdict, str(result.commit)))
     except UserError as e:

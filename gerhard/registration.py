@@ -78,8 +78,10 @@ def register(
     extra_files: dict[str, bytes] | None = None,
     record_extra: dict[str, Any] | None = None,
     verify: bool = True,
+    absent_remote: bool = False,
 ) -> RegistrationResult:
-    """Register one run bundle as one commit; see the module docstring for the guarantees."""
+    """Register one run bundle as one commit; see the module docstring for the guarantees.
+    absent_remote: a replay of an archived bundle whose heavy files are not here (see load_bundle)."""
     root = gitrepo.find_root(Path(repo_root))
     check_run_id(run_id)
     summary = clean_text("the summary", summary)
@@ -88,7 +90,7 @@ def register(
         settle_locked(root)
         program = state.load_program(root)
         phase_def = program.phase(phase)
-        bundle = load_bundle(Path(source_dir), heavy_rule(program, phase_def))
+        bundle = load_bundle(Path(source_dir), heavy_rule(program, phase_def), absent_remote)
         extra_files, record_extra = with_folder_dossier(
             bundle,
             run_id,

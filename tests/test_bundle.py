@@ -335,6 +335,45 @@ def test_a_manifest_that_disagrees_is_refused_naming_the_file(bundle_dir: Path, 
     )
 
 
+RUN = "20260223T190000Z_v15"
+
+
+def archived_with_heavy(bundle_dir: Path) -> Any:
+    """bundle_dir archived with heavy files (stored remote in its MANIFEST); the bundle as loaded then."""
+    make(bundle_dir, {"ckpt/last.ckpt": b"last epoch", "ckpt.txt": b"notes\n", "model.pt": b"weights"})
+    heavy = {"ckpt/last.ckpt", "model.pt"}
+    (bundle_dir / "MANIFEST").write_bytes(manifest_bytes(RUN, load_bundle(bundle_dir, lambda p, size: p in heavy)))
+    return load_bundle(bundle_dir)
+
+
+def test_absent_remote_files_are_kept_as_the_manifest_lists_them(bundle_dir: Path) -> None:
+    full = archived_with_heavy(bundle_dir)
+    (bundle_dir / "ckpt" / "last.ckpt").unlink()  # walked before ckpt.txt, sorted after it
+    (bundle_dir / "model.pt").unlink()
+    with pytest.raises(BundleError, match="it lists ckpt/last.ckpt, which is not in the folder"):
+        load_bundle(bundle_dir)  # only when the caller asks
+    bundle = load_bundle(bundle_dir, absent_remote=True)
+    assert (bundle.sha256, bundle.files) == (full.sha256, full.files)
+    assert bundle.remote == {"ckpt/last.ckpt", "model.pt"}
+    assert manifest_bytes(RUN, bundle) == (bundle_dir / "MANIFEST").read_bytes()
+    with pytest.raises(BundleError) as exc:
+        bundle.read_bytes("model.pt")
+    assert str(exc.value) == (
+        f"model.pt is stored remote and not in {bundle_dir}: fetch it with 'gerhard sync pull', then try again"
+    )
+
+
+def test_absent_remote_still_refuses_a_changed_file_or_a_missing_one_in_git(bundle_dir: Path) -> None:
+    archived_with_heavy(bundle_dir)
+    (bundle_dir / "model.pt").write_bytes(b"other!!")  # the same size, other bytes
+    with pytest.raises(BundleError, match=rf"model\.pt is 7 bytes with sha256 {_sha(b'other!!')}…, it lists 7 bytes"):
+        load_bundle(bundle_dir, absent_remote=True)
+    (bundle_dir / "model.pt").unlink()
+    (bundle_dir / "seed.txt").unlink()  # not stored remote: it must be here
+    with pytest.raises(BundleError, match="it lists seed.txt, which is not in the folder"):
+        load_bundle(bundle_dir, absent_remote=True)
+
+
 def test_the_first_disagreeing_file_is_named_in_path_order(bundle_dir: Path) -> None:
     archived(bundle_dir)
     (bundle_dir / "seed.txt").write_bytes(b"7\n")

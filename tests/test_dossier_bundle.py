@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -86,6 +87,49 @@ def test_files_over_the_embed_limit_are_listed_not_embedded(awkward_bundle: Path
     with pytest.raises(BundleError, match=r"does not embed weights\.bin \(50\.0 KiB\) .*--source-dir"):
         extract(bundle, tmp_path / "out", path.name)
     assert not (tmp_path / "out").exists()
+
+
+def test_files_over_the_embed_limit_are_taken_from_beside_the_dossier(awkward_bundle: Path, tmp_path: Path) -> None:
+    path = make_dossier(awkward_bundle, embed_limit=40_000)
+    bundle, _ = read_dossier(path)
+    out = extract(bundle, tmp_path / "out", path.name, beside=path.parent)
+    assert (out / "weights.bin").read_bytes() == BINARY
+    assert load_bundle(out).sha256 == bundle.bundle_sha256
+
+
+def heavy_dossier(folder: Path) -> dossier_bundle.DossierBundle:
+    """The bundle block of a dossier whose bundle keeps weights.bin out of git (stored remote)."""
+    bundle = load_bundle(folder, lambda path, size: path == "weights.bin")
+    text = dossier_bundle.encode_bundle(bundle, RUN_B, "B", "", "", dossier_bundle.EMBED_LIMIT)
+    return dossier_bundle.verify(json.loads(text), "d.html")
+
+
+def test_heavy_files_are_listed_by_name_size_and_hash_only(awkward_bundle: Path, tmp_path: Path) -> None:
+    bundle = load_bundle(awkward_bundle, lambda path, size: path == "weights.bin")
+    doc = json.loads(dossier_bundle.encode_bundle(bundle, RUN_B, "B", "", "", dossier_bundle.EMBED_LIMIT))
+    entry = {f["path"]: f for f in doc["files"]}["weights.bin"]
+    sha = hashlib.sha256(BINARY).hexdigest()
+    assert entry == {"path": "weights.bin", "size": len(BINARY), "sha256": sha, "embedded": False, "stored": "remote"}
+    assert [(f.path, f.remote) for f in heavy_dossier(awkward_bundle).not_embedded()] == [("weights.bin", True)]
+
+
+def test_heavy_files_are_taken_from_beside_the_dossier_or_refused(awkward_bundle: Path, tmp_path: Path) -> None:
+    bundle = heavy_dossier(awkward_bundle)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(BundleError) as refused:
+        extract(bundle, tmp_path / "out", "d.html", beside=elsewhere)
+    assert str(refused.value) == (
+        f"d.html does not embed weights.bin (50.0 KiB, stored remote): copy the files beside the dossier (into "
+        f"{elsewhere}), or fetch them with 'gerhard sync pull --run-id {RUN_B}', then register again"
+    )
+    (elsewhere / "weights.bin").symlink_to(awkward_bundle / "weights.bin")  # never followed out of the folder
+    with pytest.raises(BundleError, match=r"^d\.html does not embed weights\.bin \(50\.0 KiB, stored remote\)"):
+        extract(bundle, tmp_path / "out", "d.html", beside=elsewhere)
+    assert not (tmp_path / "out").exists()
+    out = extract(bundle, tmp_path / "out", "d.html", beside=awkward_bundle)
+    assert (out / "weights.bin").read_bytes() == BINARY
+    assert load_bundle(out).sha256 == bundle.bundle_sha256
 
 
 def test_locating_the_block_does_not_depend_on_html_structure() -> None:

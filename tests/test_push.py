@@ -14,6 +14,7 @@ from cli_helpers import git_out, register, run
 from conftest import git, snapshot
 
 from gerhard import gitrepo
+from gerhard.bundle import load_bundle
 
 
 @pytest.fixture
@@ -92,6 +93,82 @@ def test_replay_reevaluates_relative_gates(
     record = git_out(second, "show", "HEAD:state/runs/b_plain.yaml")
     assert "seq: 3" in record
     assert run(capsys, "rebuild", "--check", "--repo", second).rc == 0
+
+
+CHECKPOINT = bytes(range(256)) * 400
+
+
+def with_checkpoints(bundle: Path, dest: Path) -> Path:
+    """The bundle plus files that stay out of git: a checkpoint on top and one in a folder."""
+    shutil.copytree(bundle, dest)
+    (dest / "model.pt").write_bytes(CHECKPOINT)
+    (dest / "ckpt").mkdir()
+    (dest / "ckpt" / "last.ckpt").write_bytes(b"last epoch")
+    return dest
+
+
+def test_replay_keeps_heavy_files(remote: Path, tmp_path: Path, bundle_a: Path, capsys) -> None:
+    """The git-ignored checkpoints stay in outputs/<run_id>/ when the branch moves to the fetched head:
+    the replay sets them aside, registers the same bundle again and puts them back."""
+    first, second = clone(remote, tmp_path / "first"), clone(remote, tmp_path / "second")
+    assert register_push(first, "from_first", "A", bundle_a).returncode == 0
+    heavy = with_checkpoints(bundle_a, tmp_path / "heavy")
+    done = register_push(second, "from_second", "A", heavy)
+    assert done.returncode == 0, done.stderr
+    fresh = clone(remote, tmp_path / "fresh")
+    assert landed_seqs(fresh) == [("from_first", 1), ("from_second", 2)]
+    manifest = json.loads((second / "outputs" / "from_second" / "MANIFEST").read_text())
+    assert manifest["bundle_sha256"] == load_bundle(heavy).sha256
+    assert [f["path"] for f in manifest["files"] if f.get("stored") == "remote"] == ["ckpt/last.ckpt", "model.pt"]
+    assert (fresh / "outputs" / "from_second" / "MANIFEST").read_text() == json.dumps(manifest, indent=2) + "\n"
+    assert (second / "outputs" / "from_second" / "model.pt").read_bytes() == CHECKPOINT
+    assert (second / "outputs" / "from_second" / "ckpt" / "last.ckpt").read_bytes() == b"last epoch"
+    tree = git_out(fresh, "ls-tree", "-r", "--name-only", "HEAD", "outputs/from_second/").split()
+    assert "outputs/from_second/model.pt" not in tree and "outputs/from_second/.gitignore" in tree
+    assert git_out(second, "status", "--porcelain", "--ignored=no") == ""
+    assert git_out(second, "rev-parse", "HEAD") == git_out(fresh, "rev-parse", "HEAD")
+    assert not (second / ".git" / "gerhard-replay").exists()
+    assert run(capsys, "rebuild", "--check", "--repo", fresh).rc == 0
+
+
+def test_replay_keeps_the_manifest_when_the_heavy_rule_moved(
+    remote: Path, tmp_path: Path, bundle_a: Path, capsys
+) -> None:
+    """The remote's program.yaml now keeps only *.npy out of git: the replayed run is still the bundle
+    registered here, its checkpoints stored remote (never committed because the rule changed)."""
+    first, second = clone(remote, tmp_path / "first"), clone(remote, tmp_path / "second")
+    program = first / "state" / "program.yaml"
+    program.write_text(program.read_text() + "heavy:\n  patterns: ['*.npy']\n")
+    git(first, "commit", "-q", "-am", "only *.npy is heavy now")
+    git(first, "push", "-q", "origin", "main")
+    done = register_push(second, "from_second", "A", with_checkpoints(bundle_a, tmp_path / "heavy"))
+    assert done.returncode == 0, done.stderr
+    fresh = clone(remote, tmp_path / "fresh")
+    manifest = json.loads((fresh / "outputs" / "from_second" / "MANIFEST").read_text())
+    assert [f["path"] for f in manifest["files"] if f.get("stored") == "remote"] == ["ckpt/last.ckpt", "model.pt"]
+    assert not (fresh / "outputs" / "from_second" / "model.pt").exists()
+    assert (second / "outputs" / "from_second" / "model.pt").read_bytes() == CHECKPOINT
+
+
+def test_a_refused_replay_puts_the_heavy_files_back(remote: Path, tmp_path: Path, bundle_a: Path) -> None:
+    """The remote got the same run id with other content: the replay is refused, the branch goes back
+    to the local registration and its checkpoints are in outputs/<run_id>/ again."""
+    first, second = clone(remote, tmp_path / "first"), clone(remote, tmp_path / "second")
+    assert register_push(first, "same_id", "A", bundle_a).returncode == 0
+    done = register_push(second, "same_id", "A", with_checkpoints(bundle_a, tmp_path / "heavy"))
+    assert done.returncode == 2
+    local = git_out(second, "rev-parse", "HEAD").strip()
+    assert done.stderr == (
+        "gerhard register: error: run same_id cannot be replayed on origin/main (run same_id is already registered "
+        f"with different content (bundle sha256 {load_bundle(bundle_a).sha256[:12]}, this one "
+        f"{load_bundle(tmp_path / 'heavy').sha256[:12]}): register it under a new --run-id); it stays registered "
+        f"here as commit {local[:12]}, not pushed\n"
+    )
+    assert git_out(second, "log", "-1", "--format=%s").startswith("register same_id (phase A)")
+    assert (second / "outputs" / "same_id" / "model.pt").read_bytes() == CHECKPOINT
+    assert (second / "outputs" / "same_id" / "ckpt" / "last.ckpt").read_bytes() == b"last epoch"
+    assert git_out(second, "status", "--porcelain", "--ignored=no") == ""
+    assert not (second / ".git" / "gerhard-replay").exists()
 
 
 def test_push_without_upstream_is_one_line(registry: Path, bundle_a: Path, capsys) -> None:

@@ -154,31 +154,58 @@ def test_rebase_keeps_heavy_files(remote: Path, tmp_path: Path, bundle_a: Path, 
     assert run(capsys, "rebuild", "--check", "--repo", pr2).rc == 0
 
 
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        (
-            lambda run_dir: (run_dir / "model.pt").unlink(),  # a clone of the branch that never pulled it
-            "outputs/run_heavy/model.pt is stored remote and not here: the replayed run must carry the same bytes; "
-            "fetch it with 'gerhard sync pull --run-id run_heavy', then rebase again",
-        ),
-        (
-            lambda run_dir: (run_dir / "ckpt" / "last.ckpt").write_bytes(b"next epoch"),  # same size, other bytes
-            "outputs/run_heavy/ckpt/last.ckpt changed since run run_heavy was registered (its MANIFEST lists 10 "
-            "bytes, sha256 abc01da90e4d…): the replayed run must carry the same bytes; move yours away and fetch "
-            "the registered one with 'gerhard sync pull --run-id run_heavy', then rebase again",
-        ),
-    ],
-)
-def test_rebase_refuses_heavy_files_not_here_as_registered(
-    remote: Path, tmp_path: Path, bundle_a: Path, capsys, change, message: str
+def assert_replayed_as_registered(repo: Path, before: dict, done) -> None:
+    """The same bundle and MANIFEST (heavy files still stored remote) on the new base."""
+    assert done.rc == 0, done.err
+    assert done.out.splitlines()[0].startswith("replayed run run_heavy: GREEN (unchanged), commit ")
+    assert load_json(repo / "outputs" / "run_heavy" / "MANIFEST") == before
+    record = git_out(repo, "show", "HEAD:state/runs/run_heavy.yaml")
+    assert f"bundle_sha256: {before['bundle_sha256']}" in record
+    assert "remote_files:\n  - ckpt/last.ckpt\n  - model.pt\n" in record
+    assert git_out(repo, "status", "--porcelain", "--ignored=no") == ""
+    assert not (repo / ".git" / "gerhard-rebase").exists()
+
+
+def test_rebase_without_the_heavy_files_replays_them_as_listed(
+    remote: Path, tmp_path: Path, bundle_a: Path, capsys
+) -> None:
+    """Another machine checked the branch out and never ran 'gerhard sync pull': its rebase replays the
+    run from the MANIFEST, the checkpoints' bytes stay where they are (the remote store, the first clone)."""
+    pr2, _ = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
+    before = load_json(pr2 / "outputs" / "run_heavy" / "MANIFEST")
+    elsewhere = clone(remote, tmp_path / "elsewhere")
+    git(elsewhere, "switch", "-q", "pr2")
+    assert not (elsewhere / "outputs" / "run_heavy" / "model.pt").exists()
+    done = run(capsys, "rebase", "--repo", elsewhere, "origin/main")
+    assert_replayed_as_registered(elsewhere, before, done)
+    assert not (elsewhere / "outputs" / "run_heavy" / "model.pt").exists()
+    assert not (elsewhere / "outputs" / "run_heavy" / "ckpt").exists()
+    assert run(capsys, "rebuild", "--check", "--repo", elsewhere).rc == 0
+
+
+def test_rebase_with_some_heavy_files_here_keeps_those(remote: Path, tmp_path: Path, bundle_a: Path, capsys) -> None:
+    pr2, _ = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
+    before = load_json(pr2 / "outputs" / "run_heavy" / "MANIFEST")
+    (pr2 / "outputs" / "run_heavy" / "model.pt").unlink()
+    done = run(capsys, "rebase", "--repo", pr2, "origin/main")
+    assert_replayed_as_registered(pr2, before, done)
+    assert not (pr2 / "outputs" / "run_heavy" / "model.pt").exists()
+    assert (pr2 / "outputs" / "run_heavy" / "ckpt" / "last.ckpt").read_bytes() == b"last epoch"
+
+
+def test_rebase_refuses_a_heavy_file_changed_since_it_was_registered(
+    remote: Path, tmp_path: Path, bundle_a: Path, capsys
 ) -> None:
     pr2, _ = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
-    change(pr2 / "outputs" / "run_heavy")
+    (pr2 / "outputs" / "run_heavy" / "ckpt" / "last.ckpt").write_bytes(b"next epoch")  # same size, other bytes
     before = snapshot(pr2)
     done = run(capsys, "rebase", "--repo", pr2, "origin/main")
     assert_one_line_error(done)
-    assert done.err == f"gerhard rebase: error: {message}\n"
+    assert done.err == (
+        "gerhard rebase: error: outputs/run_heavy/ckpt/last.ckpt changed since run run_heavy was registered (its "
+        "MANIFEST lists 10 bytes, sha256 abc01da90e4d…): the replayed run must carry the same bytes; move yours "
+        "away and fetch the registered one with 'gerhard sync pull --run-id run_heavy', then rebase again\n"
+    )
     assert snapshot(pr2) == before  # refused before anything moved
     assert not (pr2 / ".git" / "gerhard-rebase").exists()
 
@@ -219,7 +246,7 @@ def test_a_killed_rebase_gives_the_heavy_files_back(
     before = snapshot(pr2)
     with monkeypatch.context() as m:  # killed after the heavy files were set aside: no cleanup ran
         m.setattr(rebase_mod, "reset_keep", lambda root, commit: (_ for _ in ()).throw(SystemExit(137)))
-        m.setattr(rebase_mod, "put_heavy_back", lambda root: None)
+        m.setattr(rebase_mod, "put_heavy_back", lambda root, aside: None)
         assert run(capsys, "rebase", "--repo", pr2, "origin/main").rc == 137
     assert not (pr2 / "outputs" / "run_heavy" / "model.pt").exists()
     # The next rebase first puts them back, then replays.
