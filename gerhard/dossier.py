@@ -204,7 +204,8 @@ def figures_for(bundle: Bundle, metrics: Any, suite: Any, drawing: GateDrawing) 
     return [f for f in found if f is not None]
 
 
-def file_rows(bundle: Bundle, embed_limit: int) -> list[dict[str, Any]]:
+def file_rows(bundle: Bundle, embed_limit: int, heavy: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
+    """One row per bundle file; `embedded` as the page's bundle holds it (heavy files never are)."""
     rows = []
     for f in bundle.files:
         view, note = None, ""
@@ -215,8 +216,18 @@ def file_rows(bundle: Bundle, embed_limit: int) -> list[dict[str, Any]]:
                 note = "not UTF-8 text"
         elif f.path.lower().endswith(VIEWABLE):
             note = f"too large to show here ({size_text(f.size)}); it is in the embedded bundle"
-        embedded = f.size <= embed_limit
-        rows.append(dict(path=f.path, size=f.size, sha256=f.sha256, embedded=embedded, view=view, note=note))
+        embedded = f.size <= embed_limit and f.path not in heavy
+        rows.append(
+            dict(
+                path=f.path,
+                size=f.size,
+                sha256=f.sha256,
+                embedded=embedded,
+                heavy=f.path in heavy,
+                view=view,
+                note=note,
+            )
+        )
     return rows
 
 
@@ -266,7 +277,9 @@ def page_context(
     final = metrics.get("final") if isinstance(metrics, dict) else None
     verdict = verdict_context(evaluation, record)
     suggested = SUGGESTED.get(verdict["verdict"] or (verdict["registered"] or {}).get("verdict", ""), "")
-    files = file_rows(bundle, embed_limit)
+    from gerhard.dossier_bundle import heavy_names
+
+    files = file_rows(bundle, embed_limit, heavy_names(bundle, run_id, phase))
     return dict(
         verdict,
         run_id=run_id,

@@ -100,7 +100,7 @@ def register_and_push(root: Path, first: Callable[[], RegistrationResult], verif
         result = replay(root, up, result, verify)
     raise GitError(
         f"{up.remote}/{up.branch} kept moving: {ATTEMPTS} pushes were rejected. Run {result.run_id} is registered "
-        f"here as commit {str(result.commit)[:12]}; run 'gerhard register --push' with the same arguments later"
+        f"here as commit {str(result.commit)[:12]}; later, run 'gerhard rebase' and then 'git push'"
     )
 
 

@@ -83,7 +83,7 @@ def test_files_over_the_embed_limit_are_listed_not_embedded(awkward_bundle: Path
     bundle, _ = read_dossier(path)  # still verifies: the listing is complete
     assert [f.path for f in bundle.not_embedded()] == ["weights.bin"]
     html = path.read_text()
-    assert "Not embedded" in html and "cannot register the run" in html
+    assert "Not embedded" in html and "put these files beside it" in html
     with pytest.raises(BundleError, match=r"does not embed weights\.bin \(50\.0 KiB\) .*--source-dir"):
         extract(bundle, tmp_path / "out", path.name)
     assert not (tmp_path / "out").exists()

@@ -140,6 +140,9 @@ def test_the_committed_dossier_does_not_carry_heavy_files(
     assert (registry / "outputs" / RUN / DOSSIER).read_bytes() == committed
     assert (registry / "outputs" / RUN / "model.pt").read_bytes() == MODEL  # the local copy, git-ignored
     assert run(capsys, "check", "--repo", registry).rc == 0
+    page = committed.decode()
+    listed = page[page.index("Not embedded (heavy files") :].split("</p>")[0]
+    assert '<span class="mono">model.pt</span>' in listed
 
 
 def test_a_dossier_registered_elsewhere_needs_its_heavy_files_beside_it(
