@@ -4,7 +4,8 @@
     python benchmarks/bench_sync.py --reps 9 --strict
 
 Three comparisons, each `gerhard` as a whole process (`python -m gerhard sync push ...`, Python
-start-up included, as a user runs it) against its floor, medians of --reps, interleaved:
+start-up included, as a user runs it) against its floor, medians of --reps, interleaved, after one
+untimed call of each (file caches warm, bytecode written):
 
 - a no-op `sync push --all` of a 1,000-run registry (6 files and a MANIFEST per run: the cached
   registry of benchmarks/run.py) to a local path already in sync, against a no-op `rsync -a` of
@@ -49,6 +50,15 @@ s3fs.S3FileSystem(endpoint_url=sys.argv[3]).put_file(sys.argv[1], sys.argv[2])
 """
 
 
+def python_env() -> dict[str, str]:
+    """The environment of the Python processes timed: bytecode cached, as in an installed gerhard (pip
+    compiles it; a checkout writes it on first import). PYTHONDONTWRITEBYTECODE, set on some machines,
+    would have every run compile gerhard's modules again (about 35 ms of a no-op push here); the
+    bytecode goes to the benchmark's work folder, not beside the sources."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(WORK / "pycache")}
+
+
 def sh(argv: list[str | Path], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
     proc = subprocess.run([str(a) for a in argv], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if proc.returncode != 0:
@@ -56,7 +66,7 @@ def sh(argv: list[str | Path], cwd: Path | None = None, env: dict[str, str] | No
 
 
 def gerhard_sync(repo: Path, *args: str, env: dict[str, str] | None = None) -> None:
-    sh([sys.executable, "-m", "gerhard", "sync", "push", *args], cwd=repo, env=env)
+    sh([sys.executable, "-m", "gerhard", "sync", "push", *args], cwd=repo, env=env or python_env())
 
 
 def wall(fn: Callable[[], object]) -> float:
@@ -66,9 +76,14 @@ def wall(fn: Callable[[], object]) -> float:
 
 
 def interleaved(ways: dict[str, Callable[[], object]], reps: int, before: Callable[[], object] | None = None) -> dict:
-    """Median wall seconds of each way (and every sample); `before` (untimed) runs before every timed call."""
+    """Median wall seconds of each way (and every sample), after one untimed call of each; `before`
+    (untimed) runs before every call."""
     times: dict[str, list[float]] = {name: [] for name in ways}
     names = list(ways)
+    for way in ways.values():
+        if before:
+            before()
+        way()
     for rep in range(reps):
         for name in names[rep % len(names) :] + names[: rep % len(names)]:
             if before:
@@ -166,7 +181,9 @@ def s3_row(reps: int, megabytes: int) -> dict[str, Any]:
             return {"skipped": "s3fs or moto[server] is not installed"}
         import s3fs
 
-        env = dict(os.environ, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+        env = dict(
+            python_env(), AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
+        )
         env["FSSPEC_S3_ENDPOINT_URL"] = endpoint  # how a user points gerhard (fsspec) at an S3-compatible store
         os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION")})
         fs = s3fs.S3FileSystem(endpoint_url=endpoint, skip_instance_cache=True)

@@ -9,7 +9,6 @@ import argparse
 import contextlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -190,11 +189,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except GerhardError as e:
         if args.debug:
+            import traceback  # only for --debug: a few milliseconds of every start otherwise
+
             traceback.print_exc()
         print(f"gerhard {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as e:  # noqa: BLE001 - the last line of defence
         if args.debug:
+            import traceback
+
             traceback.print_exc()
         print(
             f"gerhard {args.command}: internal error (a bug in gerhard): {type(e).__name__}: {e}; "

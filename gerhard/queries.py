@@ -10,20 +10,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from gerhard import gitrepo, state
+from gerhard import state
 from gerhard.bundle import check_run_id
 from gerhard.derive import landing_order
-from gerhard.errors import StateError, UserError
-from gerhard.journal import settle_pending
+from gerhard.errors import UserError
 from gerhard.phases import REMOVED_PHASES, initial_status, status_for_program
-
-
-def registry_root(repo: Path) -> Path:
-    root = gitrepo.find_root(Path(repo))
-    settle_pending(root)
-    if not (root / state.PROGRAM).is_file():
-        raise StateError(f"no {state.PROGRAM} in {root}: run 'gerhard init' there (or pass --repo)")
-    return root
+from gerhard.root import registry_root as registry_root  # where the commands have always found it
 
 
 def current_status(root: Path) -> dict[str, Any]:

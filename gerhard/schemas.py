@@ -138,14 +138,17 @@ def json_path(parts: Any) -> str:
 
 def validate(data: Any, schema_name: str, label: str, root: Path | None = None) -> None:
     """Raise SchemaError naming the file, the JSON path and the problem, in one line."""
-    from jsonschema.exceptions import best_match
-    from referencing.exceptions import Unresolvable
-
     try:
-        if certainly_valid(data, schema_name, root):
+        if certainly_valid(data, schema_name, root):  # a MANIFEST's shape never imports jsonschema
             return
+        from jsonschema.exceptions import best_match
+
         error = best_match(validator(schema_name, str(root) if root else None).iter_errors(data))
-    except Unresolvable as e:
+    except Exception as e:
+        from referencing.exceptions import Unresolvable
+
+        if not isinstance(e, Unresolvable):
+            raise
         raise SchemaError(
             f"{label}: schema {schema_name} refers to {e.ref!r}, which cannot be found: "
             f"fix the $ref in {schema_name}.schema.json"
@@ -168,13 +171,62 @@ def _history_fast_path(name: str, root: str | None) -> bool:
 
 
 def certainly_valid(data: Any, schema_name: str, root: Path | None = None) -> bool:
-    """True only when `data` is valid: a long metrics history is checked in Python, the rest by jsonschema.
+    """True only when `data` is valid, checked in Python where that is cheap and exact: a MANIFEST's
+    shape, a long metrics history; the rest by jsonschema.
 
     False means "not known"; `validate` then gives jsonschema the whole document, so what is
     refused, and how the error reads, is exactly what jsonschema alone says."""
     key = str(root) if root else None
+    if schema_name == "manifest":
+        return _manifest_fast_path(key) and _manifest_certainly_valid(data)
     if not (isinstance(data, dict) and "history" in data and _history_fast_path(schema_name, key)):
         return False
     if not metrics_history.rows_certainly_valid(data["history"]):
         return False
     return bool(validator(schema_name, key).is_valid({**data, "history": []}))
+
+
+# The canonical JSON of the shipped manifest.schema.json that `_manifest_certainly_valid` stands in
+# for: a schema that differs (edited, or a registry's own) turns the fast path off, and
+# tests/test_sync.py fails until the two agree again.
+MANIFEST_SCHEMA_SHA256 = "d0b17d44c798fa3498e84b24d65019d81f278bc3cd4ca0b7957cc0c47143524f"
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_MANIFEST_KEYS = frozenset({"run_id", "bundle_sha256", "files"})
+_MANIFEST_FILE_KEYS = (frozenset({"path", "size", "sha256"}), frozenset({"path", "size", "sha256", "stored"}))
+
+
+def canonical_sha256(path: Path) -> str:
+    """sha256 of a JSON file's content, whatever its spacing, key order or line endings."""
+    import hashlib
+
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+@functools.cache
+def _manifest_fast_path(root: str | None) -> bool:
+    """Whether "manifest" resolves to the shipped schema, unchanged. jsonschema costs half a
+    millisecond a MANIFEST, and `sync`, `check` and the pre-commit hook read one a run."""
+    path = _schema_file("manifest", root)
+    return path is not None and _is_shipped(path) and canonical_sha256(path) == MANIFEST_SCHEMA_SHA256
+
+
+def _manifest_certainly_valid(doc: Any) -> bool:
+    """The exact shape manifest.schema.json asks for, with exact types (a size of 5.0, valid to
+    jsonschema, is left to it)."""
+    if not (isinstance(doc, dict) and doc.keys() == _MANIFEST_KEYS and isinstance(doc["run_id"], str)):
+        return False
+    if not (isinstance(doc["bundle_sha256"], str) and _SHA256_HEX.fullmatch(doc["bundle_sha256"])):
+        return False
+    files = doc["files"]
+    if not isinstance(files, list):
+        return False
+    for f in files:
+        if not (isinstance(f, dict) and f.keys() in _MANIFEST_FILE_KEYS and f.get("stored", "remote") == "remote"):
+            return False
+        path, size, sha = f["path"], f["size"], f["sha256"]
+        if not (isinstance(path, str) and type(size) is int and size >= 0 and isinstance(sha, str)):
+            return False
+        if not _SHA256_HEX.fullmatch(sha):
+            return False
+    return True

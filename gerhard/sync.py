@@ -1,4 +1,4 @@
-"""Move run folders between outputs/<run_id>/ and a remote root (a path or any fsspec URL).
+"""Move run folders between outputs/<run_id>/ and a remote root (gerhard.stores: its two ends).
 
 Copy only what is missing at the destination or older there (with checksum: whose sha256 differs
 from the MANIFEST); never delete; never overwrite a newer destination file. A copy never leaves a
@@ -9,130 +9,29 @@ copy), the file is hashed and checked against the MANIFEST first (nothing is sen
 disagrees), then uploaded to its final key by the store's own upload, parts in parallel; a file
 that changed meanwhile, or arrived the wrong size, is removed again and refused. Rerunning the same
 command finishes the job.
-
-Object stores go through fsspec. A local or mounted path (a Drive folder is one) is read and
-written with os calls: the same operations without fsspec's per-call layers, which made a no-op
-push of thousands of small files several times slower than `rsync -a` (benchmarks/bench_sync.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import functools
 import hashlib
 import itertools
 import json
 import os
-import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from gerhard import schemas
 from gerhard.bundle import GITIGNORE_NAME, MANIFEST_NAME, check_relative_name
 from gerhard.errors import UserError
 from gerhard.heavy import CHUNK, TMP_SUFFIX
+from gerhard.stores import FileInfo, Side, sha256_at
 
 Manifest = dict[str, tuple[int, str]]  # path -> (size, sha256)
 PROGRESS_DELAY_S = 2.0  # the bar appears only for transfers longer than this
-# Object stores whose uploads appear whole when completed, or not at all: written to the final key.
-ATOMIC_UPLOADS = frozenset({"s3", "s3a", "gs", "gcs"})
-LOCAL_PROTOCOLS = frozenset({"file", "local"})
-
-
-class FileInfo(NamedTuple):  # tuples: a no-op push of thousands of files makes one per file, twice
-    size: int
-    mtime: float
-
-
-@dataclass(frozen=True)
-class Side:
-    """One end of a sync: the folder that holds the run folders, on an fsspec filesystem or, for a
-    local or mounted path (fs None), reached with os calls."""
-
-    fs: Any
-    base: str
-    label: str  # for messages: "outputs" or the remote URL
-
-    @property
-    def local(self) -> bool:
-        return self.fs is None
-
-    @property
-    def atomic_uploads(self) -> bool:
-        return not self.local and bool(ATOMIC_UPLOADS.intersection(_protocols(self.fs)))
-
-    def run_dir(self, run_id: str) -> str:
-        return f"{self.base.rstrip('/')}/{run_id}"
-
-    def listing(self, run_id: str) -> dict[str, FileInfo]:
-        """Every file under the run folder (temporary copies left out), by '/'-separated relative path."""
-        folder = self.run_dir(run_id)
-        if self.local:
-            return local_listing(folder)
-        self.fs.invalidate_cache(folder)  # object stores cache listings; another process may have written
-        try:
-            found = self.fs.find(folder, detail=True)
-        except (FileNotFoundError, NotADirectoryError):
-            return {}
-        prefix = self.fs._strip_protocol(folder).rstrip("/") + "/"
-        out = {}
-        for path, info in found.items():
-            rel = path[len(prefix) :] if path.startswith(prefix) else path
-            if info.get("type", "file") == "file" and not rel.endswith(TMP_SUFFIX):
-                out[rel] = FileInfo(int(info["size"]), mtime_of(info))
-        return out
-
-    def open(self, path: str, mode: str) -> Any:
-        return open(path, mode) if self.local else self.fs.open(path, mode)  # noqa: SIM115 (the caller closes)
-
-    def size(self, path: str) -> int:
-        return os.stat(path).st_size if self.local else int(self.fs.info(path)["size"])
-
-    def exists(self, path: str) -> bool:
-        return os.path.exists(path) if self.local else bool(self.fs.exists(path))
-
-    def makedirs(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True) if self.local else self.fs.makedirs(path, exist_ok=True)
-
-    def move(self, source: str, dest: str) -> None:
-        os.replace(source, dest) if self.local else self.fs.mv(source, dest)
-
-    def remove(self, path: str) -> None:
-        os.unlink(path) if self.local else self.fs.rm(path)
-
-    def sha256(self, run_id: str, rel: str) -> str:
-        return sha256_at(self, f"{self.run_dir(run_id)}/{rel}")
-
-
-def local_listing(folder: str) -> dict[str, FileInfo]:
-    """A local run folder's files by scandir (symlinks are not followed nor listed)."""
-    out: dict[str, FileInfo] = {}
-    pending = [("", folder)]
-    while pending:
-        prefix, path = pending.pop()
-        try:
-            entries = os.scandir(path)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        with entries:
-            for e in entries:
-                if e.is_dir(follow_symlinks=False):
-                    pending.append((f"{prefix}{e.name}/", e.path))
-                elif e.is_file(follow_symlinks=False) and not e.name.endswith(TMP_SUFFIX):
-                    st = e.stat(follow_symlinks=False)
-                    out[prefix + e.name] = FileInfo(st.st_size, st.st_mtime)
-    return out
-
-
-def sha256_at(side: Side, path: str) -> str:
-    h = hashlib.sha256()
-    with side.open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Step(NamedTuple):
@@ -178,61 +77,19 @@ class SyncResult:
         }
 
 
-def _protocols(fs: Any) -> tuple[str, ...]:
-    p = fs.protocol
-    return (p,) if isinstance(p, str) else tuple(p)
-
-
-def mtime_of(info: dict[str, Any]) -> float:
-    """A listing entry's modification time, as local files, S3 and GCS spell it."""
-    for key in ("mtime", "LastModified", "last_modified", "updated", "modified"):
-        value = info.get(key)
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, dt.datetime):
-            return value.timestamp()
-        if isinstance(value, str):
-            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return 0.0
-
-
-def open_side(url: str) -> Side:
-    """A remote root: a local or mounted path (also file://...), or any URL fsspec knows."""
-    if "://" not in url and "::" not in url:
-        return Side(None, os.path.abspath(os.path.expanduser(url)), url)
-    import fsspec
-
-    try:
-        fs, path = fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as e:
-        extra = " (pip install 'gerhard[s3]' or 'gerhard[gs]')" if isinstance(e, ImportError) else ""
-        raise UserError(f"cannot open remote {url}: {str(e).splitlines()[0]}{extra}") from None
-    if LOCAL_PROTOCOLS.issuperset(_protocols(fs)):
-        return Side(None, path, url)
-    return Side(fs, path, url)
-
-
-def local_side(root: Path) -> Side:
-    return Side(None, str((root / "outputs").resolve()), "outputs")
-
-
 def read_manifest(root: Path, run_id: str) -> Manifest:
     """The MANIFEST of a registered run, as checked out (committed with the run)."""
-    from gerhard import schemas
-
     rel = f"outputs/{run_id}/{MANIFEST_NAME}"
     try:
         doc = json.loads((root / rel).read_bytes())
-        found = manifest_files(doc)
-        if found is None:  # not certainly valid: jsonschema says what is wrong, if anything
-            schemas.validate(doc, "manifest", rel)
+        schemas.validate(doc, "manifest", rel)  # its shape checked in Python; jsonschema only when unsure
     except FileNotFoundError:
         raise UserError(f"{rel} is missing: restore it with 'git checkout -- {rel}'") from None
     except ValueError as e:
         raise UserError(
             f"{rel} is not a MANIFEST gerhard wrote ({e}): restore it with 'git checkout -- {rel}'"
         ) from None
-    return found if found is not None else {f["path"]: (int(f["size"]), str(f["sha256"])) for f in doc["files"]}
+    return {f["path"]: (int(f["size"]), str(f["sha256"])) for f in doc["files"]}
 
 
 class Manifests(dict[str, Manifest]):
@@ -245,32 +102,6 @@ class Manifests(dict[str, Manifest]):
     def __missing__(self, run_id: str) -> Manifest:
         self[run_id] = read_manifest(self.root, run_id)
         return self[run_id]
-
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_TOP_KEYS = frozenset({"run_id", "bundle_sha256", "files"})
-_FILE_KEYS = (frozenset({"path", "size", "sha256"}), frozenset({"path", "size", "sha256", "stored"}))
-
-
-def manifest_files(doc: Any) -> Manifest | None:
-    """A MANIFEST's files when it certainly matches schemas/manifest.schema.json (checked in Python:
-    jsonschema costs half a millisecond a MANIFEST, most of a no-op push); None when not certain."""
-    if not (isinstance(doc, dict) and doc.keys() == _TOP_KEYS and isinstance(doc["run_id"], str)):
-        return None
-    if not (isinstance(doc["bundle_sha256"], str) and _SHA256.fullmatch(doc["bundle_sha256"])):
-        return None
-    files = doc["files"]
-    out: Manifest = {}
-    for f in files if isinstance(files, list) else [None]:
-        if not (isinstance(f, dict) and f.keys() in _FILE_KEYS and f.get("stored", "remote") == "remote"):
-            return None
-        path, size, sha = f["path"], f["size"], f["sha256"]
-        if not (isinstance(path, str) and type(size) is int and size >= 0 and isinstance(sha, str)):
-            return None
-        if not _SHA256.fullmatch(sha):
-            return None
-        out[path] = (size, sha)
-    return out
 
 
 def check_local_files(side: Side, run_id: str, here: dict[str, FileInfo], manifest: Manifest, checksum: bool) -> None:
@@ -296,8 +127,11 @@ def plan(
     have: dict[str, FileInfo] | None = None,
 ) -> list[Step]:
     """What to do with each file of one run folder: copy, skip (up to date) or refuse (and why).
-    `have`: the source's listing, when the caller has it already."""
-    have, there = src.listing(run_id) if have is None else have, dst.listing(run_id)
+    `have`: the source's listing, when the caller has it already. The destination is asked only for
+    the names that matter (the source's, and for a pull the MANIFEST's), never for an unsafe one
+    (it could lead out of the folder); a file only there is left as it is."""
+    have = src.listing(run_id) if have is None else have
+    there = dst.lookup(run_id, [rel for rel in have.keys() | manifest.keys() if _safe(rel)])
     tolerance = 1e-3 if dst.local else 2.0  # object stores keep whole seconds and the upload time
     steps = []
     for rel in sorted(have):
@@ -489,20 +323,6 @@ def execute(result: SyncResult, src: Side, dst: Side, manifests: dict[str, Manif
                 result.steps[i] = step
 
 
-def check_writable(side: Side) -> None:
-    """Refuse an unwritable remote before anything is copied (one probe file, removed)."""
-    probe = f"{side.base.rstrip('/')}/.gerhard-probe{TMP_SUFFIX}"
-    try:
-        side.makedirs(side.base)
-        with side.open(probe, "wb") as f:
-            f.write(b"gerhard")
-        side.remove(probe)
-    except OSError as e:
-        raise UserError(
-            f"remote {side.label} is not writable ({e.strerror or e}): check the path, its permissions or credentials"
-        ) from None
-
-
 def verify_run(run_id: str, side: Side, manifest: Manifest) -> tuple[int, list[str]]:
     """(files checked, problems): the remote has every MANIFEST file with its size and sha256."""
     there = side.listing(run_id)
@@ -517,28 +337,3 @@ def verify_run(run_id: str, side: Side, manifest: Manifest) -> tuple[int, list[s
         elif side.sha256(run_id, rel) != sha:
             problems.append(f"{where} has sha256 differing from the MANIFEST ({sha[:12]}…)")
     return len(manifest), problems
-
-
-_CREDENTIALS = {
-    "s3": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials",
-    "gs": "set GOOGLE_APPLICATION_CREDENTIALS to a service-account JSON file, or run "
-    "'gcloud auth application-default login'",
-}
-_NO_CREDENTIALS = {"NoCredentialsError", "PartialCredentialsError", "DefaultCredentialsError"}
-_UNREACHABLE = {"EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ServerTimeoutError"}
-
-
-@contextlib.contextmanager
-def remote_errors(side: Side) -> Iterator[None]:
-    """An object store's missing credentials or unreachable endpoint: one line that says what to do."""
-    try:
-        yield
-    except Exception as e:
-        names = {t.__name__ for t in type(e).__mro__}
-        if names & _NO_CREDENTIALS:
-            scheme = side.label.split("://", 1)[0] if "://" in side.label else "s3"
-            fix = _CREDENTIALS.get(scheme, "configure the credentials of its fsspec backend")
-            raise UserError(f"no credentials for {side.label}: {fix}") from None
-        if names & _UNREACHABLE:
-            raise UserError(f"remote {side.label} cannot be reached ({e}): check the URL and the network") from None
-        raise

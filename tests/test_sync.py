@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.cli_helpers import Result, assert_one_line_error, git_out, register_ok, run
 from tests.conftest import snapshot
@@ -204,6 +206,17 @@ def test_no_remote_configured(registered: Path, capsys, monkeypatch) -> None:
         "gerhard sync: error: no artifact remote configured: pass --remote URL, set GERHARD_REMOTE, "
         "or add 'artifact_remote: PATH_OR_URL' to state/program.yaml"
     )
+
+
+def test_not_a_registry(tmp_path: Path, capsys) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path / "plain")], check=True)
+    result = sync(capsys, tmp_path / "plain", "push", "--all", "--remote", tmp_path / "drive")
+    assert_one_line_error(result)
+    assert result.err == (
+        f"gerhard sync: error: no state/program.yaml in {tmp_path / 'plain'}: run 'gerhard init' there "
+        "(or pass --repo)\n"
+    )
+    assert not (tmp_path / "drive").exists()
 
 
 def test_remote_from_env_then_program(registered: Path, tmp_path: Path, capsys, monkeypatch) -> None:
@@ -500,3 +513,163 @@ def load_record(repo: Path) -> dict:
     from tests.cli_helpers import load_yaml
 
     return load_yaml(repo / "state" / "runs" / f"{RUN}.yaml")
+
+
+# A MANIFEST's shape is checked in Python (schemas.certainly_valid), jsonschema only when that is
+# not certain: what is refused, and how the error reads, stays what jsonschema alone says.
+
+SHA = "0123456789abcdef" * 4
+MANIFEST = {
+    "run_id": RUN,
+    "bundle_sha256": SHA,
+    "files": [
+        {"path": "metrics.json", "size": 0, "sha256": SHA},
+        {"path": "ckpt/model.pt", "size": 17000, "sha256": SHA, "stored": "remote"},
+    ],
+}
+
+
+def changed(path: str, value: object) -> dict:
+    """MANIFEST with one value replaced (`files.1.size`), or removed (value DELETE)."""
+    doc = json.loads(json.dumps(MANIFEST))
+    *parents, last = path.split(".")
+    holder = doc
+    for key in parents:
+        holder = holder[int(key)] if isinstance(holder, list) else holder[key]
+    if value is DELETE:
+        del holder[last]
+    else:
+        holder[int(last) if isinstance(holder, list) else last] = value
+    return doc
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("doc", "certain", "valid"),
+    [
+        (MANIFEST, True, True),
+        (changed("files", []), True, True),
+        (changed("files.1.size", 17000.0), False, True),  # an integer to jsonschema, left to it
+        (changed("files.1.size", True), False, False),
+        (changed("files.1.size", -1), False, False),
+        (changed("files.1.sha256", SHA.upper()), False, False),
+        (changed("files.1.sha256", SHA + "\n"), False, False),  # '$' is the end of the text
+        (changed("files.1.stored", "local"), False, False),
+        (changed("files.1.note", "x"), False, False),
+        (changed("files.0.sha256", DELETE), False, False),
+        (changed("files.0.path", 7), False, False),
+        (changed("files.0", "metrics.json"), False, False),
+        (changed("files", {"metrics.json": 0}), False, False),
+        (changed("bundle_sha256", SHA[:63]), False, False),
+        (changed("bundle_sha256", DELETE), False, False),
+        (changed("run_id", 5), False, False),
+        (changed("extra", 1), False, False),
+        ([MANIFEST], False, False),
+    ],
+)
+def test_manifest_fast_path_vouches_only_for_valid_manifests(doc: object, certain: bool, valid: bool) -> None:
+    from gerhard import schemas
+
+    assert schemas.certainly_valid(doc, "manifest") is certain
+    assert schemas.validator("manifest").is_valid(doc) is valid
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=3),
+    st.sampled_from([SHA, SHA.upper(), SHA + "\n", SHA[:63], "remote", "local", RUN]),
+)
+_ENTRIES = st.fixed_dictionaries(
+    {"path": st.text(max_size=5), "size": st.integers(0, 2**40), "sha256": st.just(SHA)},
+    optional={"stored": st.just("remote")},
+)
+_MANIFESTS = st.fixed_dictionaries(
+    {"run_id": st.text(max_size=5), "bundle_sha256": st.just(SHA), "files": st.lists(_ENTRIES, max_size=3)}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_manifest_fast_path_never_vouches_for_an_invalid_one(data: st.DataObject) -> None:
+    """A valid MANIFEST with up to three keys removed, added or given other values."""
+    from gerhard import schemas
+
+    doc = data.draw(_MANIFESTS)
+    for _ in range(data.draw(st.integers(0, 3))):
+        holder = data.draw(st.sampled_from([doc, *doc["files"]] if isinstance(doc.get("files"), list) else [doc]))
+        key = data.draw(st.sampled_from([*sorted(holder), "note"]))
+        if data.draw(st.booleans()):
+            holder.pop(key, None)
+        else:
+            holder[key] = data.draw(_VALUES)
+    if schemas.certainly_valid(doc, "manifest"):
+        assert schemas.validator("manifest").is_valid(doc)
+
+
+def test_manifest_refused_as_jsonschema_says(registered: Path, capsys) -> None:
+    path = registered / "outputs" / RUN / "MANIFEST"
+    path.write_text(json.dumps(changed("files.0.size", -1)))
+    result = sync(capsys, registered, "verify", RUN, "--remote", registered / "nowhere")
+    assert_one_line_error(result)
+    assert result.err == (
+        f"gerhard sync: error: outputs/{RUN}/MANIFEST: $.files[0].size: -1 is less than the minimum of 0 "
+        "(schema manifest)\n"
+    )
+
+
+def test_manifest_fast_path_stands_in_for_the_shipped_schema_only(tmp_path: Path) -> None:
+    from gerhard import schemas
+
+    shipped = schemas.schema_dir() / "manifest.schema.json"
+    assert schemas.canonical_sha256(shipped) == schemas.MANIFEST_SCHEMA_SHA256, (
+        "manifest.schema.json changed: make schemas._manifest_certainly_valid check what it now asks, "
+        "then set MANIFEST_SCHEMA_SHA256 to its canonical_sha256"
+    )
+    own = tmp_path / "schemas"
+    own.mkdir()
+    (own / "manifest.schema.json").write_text(shipped.read_text())  # a registry's own, even the same
+    assert not schemas.certainly_valid(MANIFEST, "manifest", tmp_path)
+    schemas.validate(MANIFEST, "manifest", "MANIFEST", tmp_path)  # valid all the same, by jsonschema
+
+
+def imported_by(repo: Path, *argv: str | Path) -> set[str]:
+    """The modules `python -m gerhard ARGV` imports, as a separate process."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['gerhard', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('gerhard', run_name='__main__')\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "print(*sorted(sys.modules), file=sys.stderr)\n"
+    )
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", code, *map(str, argv)], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stderr.split())
+
+
+# What start-up must not cost a no-op push (benchmarks/bench_sync.py: it is half start-up).
+NOT_FOR_A_PUSH = {"jsonschema", "referencing", "gerhard.queries", "gerhard.derive", "gerhard.phases", "jinja2"}
+
+
+def test_push_imports_only_what_it_needs(registered: Path, remote: Path) -> None:
+    first = imported_by(registered, "sync", "push", "--all", "--remote", remote)
+    assert "tqdm" in first
+    assert first & {"gerhard.queries", "gerhard.derive", "gerhard.phases", "jinja2"} == set()
+    again = imported_by(registered, "sync", "push", "--all", "--remote", remote)  # nothing to copy
+    assert again & (NOT_FOR_A_PUSH | {"tqdm", "fsspec", "ruamel", "ruamel.yaml", "yaml"}) == set()
+
+
+def test_a_registered_manifest_is_certainly_valid(registered: Path) -> None:
+    from gerhard import schemas
+
+    doc = json.loads((registered / "outputs" / RUN / "MANIFEST").read_bytes())
+    assert {"path": "model.pt", "size": 17000, "stored": "remote"}.items() <= next(
+        f for f in doc["files"] if f["path"] == "model.pt"
+    ).items()
+    assert schemas.certainly_valid(doc, "manifest")

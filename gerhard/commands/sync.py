@@ -1,30 +1,23 @@
-"""gerhard sync push|pull|verify: run folders to and from the artifact remote (gerhard.sync does the work)."""
+"""gerhard sync push|pull|verify: run folders to and from the artifact remote (gerhard.sync does the work).
+
+Start-up is half of a no-op `push --all` of a thousand runs, so this module imports what every sync
+needs and no more: the registry's read side (gerhard.queries: the fold, the phases) only to find a
+run by name or as the latest.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-from gerhard import queries, state
+from gerhard import state
 from gerhard.bundle import check_run_id
 from gerhard.errors import UserError
 from gerhard.heavy import PROGRAM_REMOTE, remote_source
 from gerhard.output import print_json
-from gerhard.sync import (
-    Manifest,
-    Manifests,
-    Side,
-    SyncResult,
-    check_local_files,
-    check_writable,
-    execute,
-    local_side,
-    open_side,
-    plan,
-    read_manifest,
-    remote_errors,
-    verify_run,
-)
+from gerhard.root import registry_root
+from gerhard.stores import Side, check_writable, local_side, open_side, remote_errors
+from gerhard.sync import Manifest, Manifests, SyncResult, check_local_files, execute, plan, read_manifest, verify_run
 
 NO_REMOTE = (
     "no artifact remote configured: pass --remote URL, set GERHARD_REMOTE, "
@@ -40,9 +33,13 @@ def run_name_of(run_id: str) -> str:
 def resolve_runs(root: Path, run_id: str | None, run_name: str | None, latest: bool, all_runs: bool) -> list[str]:
     """--run-id, else --run-name (the latest registered run with that name), else --latest, else --all;
     all through the registry."""
+    if run_id and (root / state.record_path(check_run_id(run_id))).is_file():  # registered: its record is there
+        return [run_id]
+    if all_runs and not (run_id or run_name or latest):
+        return all_registered(root)
+    from gerhard import queries  # the read side (the fold, the phases): only to look a run up
+
     if run_id:
-        if (root / state.record_path(check_run_id(run_id))).is_file():  # registered: its record is there
-            return [run_id]
         return [queries.resolve_run(root, run_id)["run_id"]]  # says why not
     if run_name:
         for row in queries.list_rows(root, limit=0):  # newest first
@@ -53,8 +50,6 @@ def resolve_runs(root: Path, run_id: str | None, run_name: str | None, latest: b
         )
     if latest:
         return [queries.resolve_run(root, "latest")["run_id"]]
-    if all_runs:
-        return all_registered(root)
     raise UserError("say which runs: --run-id ID, --run-name NAME, --latest or --all")
 
 
@@ -104,7 +99,7 @@ def sync(
     as_json: bool = False,
 ) -> int:
     """push: outputs/<run_id>/ → <remote>/<run_id>/; pull: the other way. Exit 1 if any file was refused."""
-    root = queries.registry_root(repo)
+    root = registry_root(repo)
     runs = resolve_runs(root, run_id, run_name, latest, all_runs)
     (far, where), here = remote_side(root, remote), local_side(root)
     manifests = Manifests(root)
@@ -162,7 +157,7 @@ def print_result(result: SyncResult, as_json: bool, note: str | None = None) -> 
 
 def verify(repo: Path, run: str | None, all_runs: bool, remote: str | None = None, as_json: bool = False) -> int:
     """Check that the remote holds every MANIFEST file of the runs with the right size and sha256."""
-    root = queries.registry_root(repo)
+    root = registry_root(repo)
     runs = (
         resolve_runs(root, run, None, False, all_runs)
         if (run or all_runs)
