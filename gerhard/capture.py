@@ -38,7 +38,6 @@ from gerhard.capture_support import (  # noqa: F401  (FinishResult and the rest:
     _number,
     _quote,
     _resolve_seed,
-    _toplevel,
     default_run_id,
     find_registry,
     offer_download,
@@ -84,8 +83,6 @@ class Run:
         self._last_step = -1
         self._nonfinite: dict[str, int] = {}  # metric -> first step with NaN or inf
         self.evals: dict[str, dict[str, Any]] = {}
-        self.artifacts: list[str] = []
-        self.files: list[str] = []
         self.notes: list[str] = []
         self.resumed = False
         self.force = False  # register even if the phase is not open yet (start_run(force=True))
@@ -240,8 +237,6 @@ class Run:
         from gerhard import state
 
         state.atomic_write(self.folder / name, data)
-        if name not in self.artifacts:
-            self.artifacts.append(name)
         return self.folder / name
 
     def save_file(self, path: Path | str, name: str | None = None) -> Path:
@@ -262,8 +257,6 @@ class Run:
             tmp = dest.with_name(f".{dest.name}.gerhard-tmp")
             shutil.copyfile(src, tmp)
             os.replace(tmp, dest)
-        if target not in self.files:
-            self.files.append(target)
         return dest
 
     # -- live state ------------------------------------------------------------------------------------

@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import platform
+import socket
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gerhard.capture_support import FinishResult, _dumps, _number, _toplevel, offer_download
+from gerhard.capture_support import FinishResult, _dumps, _number, offer_download
 from gerhard.errors import UserError
 
 if TYPE_CHECKING:
@@ -109,13 +111,13 @@ def final_values(run: Run, final: dict[str, Any] | None) -> dict[str, Any]:
 def provenance_document(run: Run, files: dict[str, bytes]) -> bytes:
     from gerhard import provenance as prov
 
-    code_root = _toplevel(Path.cwd())
+    code_root = prov.toplevel(Path.cwd())
     exclude = []
-    if code_root and run.folder.resolve().is_relative_to(Path(code_root).resolve()):
-        exclude.append(os.path.relpath(run.folder.resolve(), Path(code_root).resolve()))
-    if run.registry is not None and code_root and Path(code_root).resolve() == run.registry:
+    if code_root and run.folder.resolve().is_relative_to(code_root.resolve()):
+        exclude.append(os.path.relpath(run.folder.resolve(), code_root.resolve()))
+    if run.registry is not None and code_root and code_root.resolve() == run.registry:
         exclude.append("outputs")  # run folders of the registry are data, not code
-    code = prov.code_state(Path.cwd(), exclude)
+    code = prov.code_state_at(code_root, exclude)
     order = prov.execution_order()
     if run.resumed and run._start_order.get("problems"):  # finishing later cannot clean the kernel it started in
         order.ok, order.problems = False, [*run._start_order["problems"], *order.problems]
@@ -135,9 +137,9 @@ def provenance_document(run: Run, files: dict[str, bytes]) -> bytes:
         "dirty": code.dirty,
         "code_root": code.root,
         "diff_file": "code.diff" if code.dirty and code.diff else None,
-        "python": sys.version.split()[0],
+        "python": platform.python_version(),
         **prov.torch_info(),
-        "host": __import__("socket").gethostname(),
+        "host": socket.gethostname(),
         "host_kind": prov.runtime_kind(),
         "packages_file": "packages.txt",
         "packages_sha256": prov.sha256_text(packages),
@@ -157,7 +159,7 @@ def register_and_report(run: Run, summary: str, next_action: str) -> FinishResul
     from gerhard.errors import GerhardError
 
     command = run.register_command(summary, next_action)
-    registered, verdict, message = False, None, ""
+    registered, message = False, ""
     # Built before registering: registration archives it (rebuilt from the bundle, with the verdict).
     dossier, verdict = make_dossier(run, summary, next_action) if run._dossier else (None, None)
     if run.registry is None:
@@ -194,14 +196,10 @@ def register_and_report(run: Run, summary: str, next_action: str) -> FinishResul
 
 def make_dossier(run: Run, summary: str, next_action: str) -> tuple[Path | None, str | None]:
     """The dossier built in the run folder (registration archives it) and the verdict it shows."""
-    from gerhard.bundle import load_bundle
-    from gerhard.dossier import dossier_name, evaluate
+    from gerhard.dossier import write_dossier
 
-    path = run.folder / dossier_name(run.run_id)
     try:
-        from gerhard.dossier import build_dossier
-
-        build_dossier(
+        path, evaluation = write_dossier(
             run.folder,
             run.phase,
             run_id=run.run_id,
@@ -209,8 +207,7 @@ def make_dossier(run: Run, summary: str, next_action: str) -> tuple[Path | None,
             summary=summary,
             next_action=next_action,
         )
-        verdict = evaluate(run.registry, run.phase, load_bundle(run.folder)).verdict
     except Exception as e:  # the bundle is what matters; say why there is no dossier
         print(f"gerhard: no dossier for run {run.run_id}: {e}", file=sys.stderr)
         return None, None
-    return path, verdict
+    return path, evaluation.verdict

@@ -146,15 +146,6 @@ def seed_everything(seed: int) -> list[str]:
     return notes
 
 
-def _toplevel(start: Path) -> str | None:
-    import subprocess
-
-    out = subprocess.run(
-        ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True, check=False
-    )
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
 def offer_download(path: Path) -> None:
     """Colab: download the file to the laptop. Jupyter: a link. Plain Python: the path."""
     if "google.colab" in sys.modules:

@@ -362,6 +362,19 @@ def dossier_page(
     When the registry holds this run (this very bundle), its registered verdict is shown too, and a
     summary or next action not given is the registered one.
     """
+    return evaluated_page(bundle, run_id, phase, registry, summary, next_action, embed_limit)[0]
+
+
+def evaluated_page(
+    bundle: Bundle,
+    run_id: str,
+    phase: str | None,
+    registry: Path | None,
+    summary: str | None,
+    next_action: str | None,
+    embed_limit: int,
+) -> tuple[bytes, Evaluation]:
+    """dossier_page, and the evaluation it shows."""
     record, mismatch = registered_record(registry, run_id, bundle)
     phase = resolve_phase(phase, record, run_id)
     evaluation = evaluate(registry, phase, bundle)
@@ -371,7 +384,7 @@ def dossier_page(
     next_action = clean_text(next_action if next_action is not None else str((record or {}).get("next_action", "")))
     drawing = gate_drawing(registry, run_id, evaluation, record)
     context = page_context(bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing)
-    return render_page(context).encode("utf-8")
+    return render_page(context).encode("utf-8"), evaluation
 
 
 def build_dossier(
@@ -390,15 +403,29 @@ def build_dossier(
     run_dir with state/program.yaml. For outputs/<run_id>/ of a registered run the registered verdict,
     summary and next action are shown too.
     """
+    return write_dossier(run_dir, phase, output, run_id, repo_root, summary, next_action, embed_limit)[0]
+
+
+def write_dossier(
+    run_dir: Path | str,
+    phase: str | None = None,
+    output: Path | str | None = None,
+    run_id: str | None = None,
+    repo_root: Path | str | None = None,
+    summary: str | None = None,
+    next_action: str | None = None,
+    embed_limit: int = EMBED_LIMIT,
+) -> tuple[Path, Evaluation]:
+    """build_dossier, and the evaluation the page shows (run.finish() reports its verdict)."""
     run_dir = Path(run_dir)
     bundle = load_bundle(run_dir)
     run_id = resolve_run(run_dir, run_id)
     registry = Path(repo_root) if repo_root is not None else find_registry(run_dir)
     if registry is not None and not (registry / state.PROGRAM).is_file():
         raise UserError(f"no {state.PROGRAM} in {registry}: pass --repo with your registry repository")
-    page = dossier_page(bundle, run_id, phase, registry, summary, next_action, embed_limit)
+    page, evaluation = evaluated_page(bundle, run_id, phase, registry, summary, next_action, embed_limit)
     out = Path(output) if output is not None else run_dir / dossier_name(run_id)
     if out.is_dir():
         out = out / dossier_name(run_id)
     state.atomic_write(out, page)
-    return out
+    return out, evaluation

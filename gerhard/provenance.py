@@ -60,15 +60,24 @@ class CodeState:
     untracked: list[str] = field(default_factory=list)
 
 
+def toplevel(start: Path) -> Path | None:
+    """The work tree of the git repository around start, or None outside git."""
+    top = _git(start, "rev-parse", "--show-toplevel")
+    return Path(top.stdout.decode().strip()) if top.returncode == 0 else None
+
+
 def code_state(start: Path, exclude: list[str] | None = None) -> CodeState:
     """The commit and dirty flag of the git repository around start; when dirty, the diff itself.
 
     exclude: paths (relative to the work tree) that are the run's own outputs, not code.
     """
-    top = _git(start, "rev-parse", "--show-toplevel")
-    if top.returncode != 0:
+    return code_state_at(toplevel(start), exclude)
+
+
+def code_state_at(root: Path | None, exclude: list[str] | None = None) -> CodeState:
+    """code_state of the work tree root (from toplevel; None: not in git)."""
+    if root is None:
         return CodeState(None, None, False)
-    root = Path(top.stdout.decode().strip())
     head = _git(root, "rev-parse", "--verify", "-q", "HEAD")
     sha = head.stdout.decode().strip() or None if head.returncode == 0 else None
     spec = ["--", ".", *(f":(exclude){p}" for p in (exclude or []))]
