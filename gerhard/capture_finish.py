@@ -110,6 +110,7 @@ def final_values(run: Run, final: dict[str, Any] | None) -> dict[str, Any]:
 
 def provenance_document(run: Run, files: dict[str, bytes]) -> bytes:
     from gerhard import provenance as prov
+    from gerhard.bundle import sha256_bytes
 
     code_root = prov.toplevel(Path.cwd())
     exclude = []
@@ -129,8 +130,7 @@ def provenance_document(run: Run, files: dict[str, bytes]) -> bytes:
         )
     if code.dirty and code.diff:
         files["code.diff"] = code.diff
-    packages = prov.package_list()
-    files["packages.txt"] = packages.encode()
+    files["packages.txt"] = packages = prov.package_list().encode()
     ended = datetime.now(timezone.utc)
     data = {
         "code_sha": code.sha,
@@ -142,7 +142,7 @@ def provenance_document(run: Run, files: dict[str, bytes]) -> bytes:
         "host": socket.gethostname(),
         "host_kind": prov.runtime_kind(),
         "packages_file": "packages.txt",
-        "packages_sha256": prov.sha256_text(packages),
+        "packages_sha256": sha256_bytes(packages),
         "execution_order_ok": order.ok,
         "execution": order.as_dict(),
         "seed": run.seed,

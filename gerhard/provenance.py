@@ -7,7 +7,6 @@ it (or `gerhard env` asks for it), so a run without torch does not pay for impor
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import shutil
@@ -277,7 +276,3 @@ def execution_order() -> ExecutionOrder:
         else:
             expected += 1
     return ExecutionOrder(not problems, "notebook", where, problems)
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
