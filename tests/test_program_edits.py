@@ -35,6 +35,12 @@ def registered(registry: Path, bundle_a: Path, bundle_b_red: Path, capsys: pytes
     return registry
 
 
+def report_of(repo: Path, run_id: str) -> str:
+    """A run's report is filed by the month it was registered (its record says when), not by its run id."""
+    registered_at = load_yaml(repo / "state" / "runs" / f"{run_id}.yaml")["registered_at"]
+    return f"reports/{registered_at[:4]}/{registered_at[5:7]}/{run_id}.md"
+
+
 def commit_program(repo: Path, edit: Callable[[str], str], message: str = "edit the program") -> None:
     path = repo / "state" / "program.yaml"
     text = path.read_text()
@@ -147,7 +153,7 @@ def test_removed_phase_with_runs_stays_counted_and_rebuild_works(
     ]  # and no open needs-input: a phase that is gone needs no decision
     listed = json.loads(run(capsys, "list", "--phase", "B", "--json", "--repo", registered).out)
     assert [r["run_id"] for r in listed] == [RUN_B]
-    report_b = f"reports/{RUN_B[:4]}/{RUN_B[4:6]}/{RUN_B}.md"
+    report_b = report_of(registered, RUN_B)
     assert_rebuild_stale(
         capsys,
         registered,
@@ -234,10 +240,10 @@ def test_retitled_phase_and_renamed_program_reach_every_report(registered: Path,
     register_ok(capsys, registered, RUN_NEXT, "B", bundle_b_green)
 
     assert_rebuild_clean(capsys, registered)  # the earlier run's report was rewritten too
-    report_a = (registered / f"reports/{RUN_A[:4]}/{RUN_A[4:6]}/{RUN_A}.md").read_text()
+    report_a = (registered / report_of(registered, RUN_A)).read_text()
     assert "| Phase | A (Dense \\| baseline v2) |" in report_a
     changed = git_out(registered, "show", "--name-only", "--format=", "HEAD").split()
-    assert f"reports/{RUN_A[:4]}/{RUN_A[4:6]}/{RUN_A}.md" in changed
+    assert report_of(registered, RUN_A) in changed
 
 
 # --- gates changed ----------------------------------------------------------------------------
@@ -326,7 +332,7 @@ def test_rebuild_commit_brings_derived_files_up_to_date(registered: Path, bundle
 
     result = run(capsys, "rebuild", "--commit", "--repo", registered)
 
-    report_a = f"reports/{RUN_A[:4]}/{RUN_A[4:6]}/{RUN_A}.md"
+    report_a = report_of(registered, RUN_A)
     stale = ["docs/ops/STATUS_BOARD.md", report_a, "state/program_status.yaml"]
     assert result.rc == 0, result.err
     assert result.out == "".join(f"committed {rel}\n" for rel in stale)
