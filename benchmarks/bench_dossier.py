@@ -70,8 +70,8 @@ def long_bundle(dest: Path) -> Path:
 
 def template_registry(dest: Path) -> Path:
     """A registry whose phase A has passed (phase B open), committed."""
-    from gerhard.commands.init import scaffold
-    from gerhard.registration import register
+    from gerhard.cli.commands.init import scaffold
+    from gerhard.flows.registration import register
 
     dest.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
@@ -105,7 +105,7 @@ def process(*argv: str | Path) -> None:
 
 def measure_build(bundle: Path, registry: Path, reps: int) -> dict[str, Any]:
     """Building includes evaluating the gates against the registry, as `gerhard dossier` in a repo does."""
-    from gerhard.dossier import build_dossier
+    from gerhard.dossier.page import build_dossier
 
     out = WORK / "built.html"
     cold = timed(lambda: build_dossier(bundle, phase="B", output=out, repo_root=registry))  # imports matplotlib
@@ -124,8 +124,8 @@ def measure_build(bundle: Path, registry: Path, reps: int) -> dict[str, Any]:
 
 def measure_read(bundle: Path, reps: int) -> dict[str, Any]:
     """A dossier of tens of MB: locate the block, then the full read (parse, decode, hash every file)."""
-    from gerhard.dossier import build_dossier
-    from gerhard.dossier_bundle import locate_block, read_dossier
+    from gerhard.dossier.codec import locate_block, read_dossier
+    from gerhard.dossier.page import build_dossier
 
     big = WORK / "big_bundle"
     shutil.copytree(bundle, big)
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     isolate_git()
-    from gerhard.dossier import build_dossier
+    from gerhard.dossier.page import build_dossier
 
     log(f"preparing a {STEPS:,}-step bundle, its dossier and a registry in {WORK} ...")
     bundle = long_bundle(WORK / "bundle")

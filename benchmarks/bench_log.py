@@ -49,15 +49,15 @@ WAYS = {
 
 def records(registry: Path) -> list[dict[str, Any]]:
     """Every run record of the registry, in registration order (read as `gerhard` reads state)."""
-    from gerhard.yamlio import read_state_yaml, to_plain
+    from gerhard.formats.yamlio import read_state_yaml, to_plain
 
     out = [to_plain(read_state_yaml(p.read_text(), p.name)) for p in (registry / "state" / "runs").glob("*.yaml")]
     return sorted(out, key=lambda r: r["seq"])
 
 
 def message(record: dict[str, Any]) -> str:
-    from gerhard.gates import GateReport, GateResult
-    from gerhard.registration import commit_message
+    from gerhard.core.gates import GateReport, GateResult
+    from gerhard.flows.registration import commit_message
 
     report = GateReport(tuple(GateResult(**g) for g in record["gates"]), record["verdict"])
     return commit_message(record, report)

@@ -32,7 +32,7 @@ DEFAULT_BASELINE = "45e747c"  # the registration before the crash-safe transacti
 WORKER = """
 import json, resource, sys, time
 from pathlib import Path
-from gerhard.registration import register
+from gerhard.flows.registration import register
 
 def cpu():
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -1,7 +1,7 @@
 """A consistent registry with N prior runs, built in seconds with `git fast-import`.
 
-Records are built the way `gerhard.registration.register` builds them (real gate evaluation,
-`build_record`, `fold_run`), the derived files come from `gerhard.derive.rebuild_files`, so a
+Records are built the way `gerhard.flows.registration.register` builds them (real gate evaluation,
+`build_record`, `fold_run`), the derived files come from `gerhard.core.derive.rebuild_files`, so a
 following real `register` works on the result and `gerhard rebuild --check` passes. Then
 `git reset --hard` populates the work tree and the index, so every git command pays git's
 real cost of a large index, as a user's would.
@@ -18,14 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gerhard import derive, state
-from gerhard.artifacts import load_artifacts
-from gerhard.bundle import Bundle, load_bundle, manifest_bytes
-from gerhard.commands.init import scaffold
-from gerhard.gates import evaluate_gates
-from gerhard.phases import baselines_for, fold_run, initial_status
-from gerhard.program import Program
-from gerhard.registration import build_record
+from gerhard import layout
+from gerhard.cli.commands.init import scaffold
+from gerhard.core import derive
+from gerhard.core.gates import evaluate_gates
+from gerhard.core.phases import baselines_for, fold_run, initial_status
+from gerhard.core.program import Program
+from gerhard.flows.registration import build_record
+from gerhard.registry import store
+from gerhard.registry.artifacts import load_artifacts
+from gerhard.registry.bundle import Bundle, load_bundle, manifest_bytes
 
 # Bump when the generated history changes (or gerhard's file formats do): cached repos are keyed by it.
 VERSION = "1"
@@ -188,12 +190,12 @@ def init_repo(repo: Path) -> str:
 def build_registry(repo: Path, runs: int, work: Path) -> str:
     """A registry with `runs` registered runs at `repo`, checked out; returns its HEAD commit."""
     parent = init_repo(repo)
-    program = state.load_program(repo)
+    program = store.load_program(repo)
     variants = make_variants(work, program, repo)
     generated = make_records(repo, program, variants, runs)
     records = [r for r, _ in generated]
     files = derive.rebuild_files(program, records, lambda rel: None)
-    files.update({state.record_path(r["run_id"]): derive.record_text(r) for r in records})  # the slow part
+    files.update({layout.record_path(r["run_id"]): derive.record_text(r) for r in records})  # the slow part
     git(repo, "fast-import", "--quiet", input=fast_import_stream(variants, generated, files, parent))
     git(repo, "reset", "-q", "--hard")
     return git(repo, "rev-parse", "HEAD").strip()

@@ -134,7 +134,7 @@ def floor(repo: Path, bundle: Path, run_id: str) -> None:
 
 
 def register_in_process(repo: Path, bundle: Path, run_id: str) -> None:
-    from gerhard.registration import register
+    from gerhard.flows.registration import register
 
     result = register(run_id=run_id, phase="B", source_dir=bundle, repo_root=repo, summary="benchmark")
     if result.commit is None or result.verdict != "GREEN":

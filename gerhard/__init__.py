@@ -42,19 +42,19 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name in ("start_run", "resume_run", "FinishResult", "Run"):
-        from gerhard import capture
+        from gerhard.capture.run import run as capture
 
         return getattr(capture, name)
     if name == "decide":
-        from gerhard.decisions import decide
+        from gerhard.flows.decisions import decide
 
         return decide
     if name == "build_dossier":
-        from gerhard.dossier import build_dossier
+        from gerhard.dossier.page import build_dossier
 
         return build_dossier
     if name == "RegistrationResult":
-        from gerhard.registration import RegistrationResult
+        from gerhard.flows.registration import RegistrationResult
 
         return RegistrationResult
     if name in ("GerhardError", "UserError"):

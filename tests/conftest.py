@@ -31,7 +31,7 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture
 def registry(tmp_path: Path) -> Path:
     """A git repo with `gerhard init` run and committed."""
-    from gerhard.commands.init import scaffold
+    from gerhard.cli.commands.init import scaffold
 
     repo = tmp_path / "registry"
     repo.mkdir()

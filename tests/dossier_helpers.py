@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gerhard.bundle import BundleFile, bundle_sha256, sha256_bytes
-from gerhard.dossier import build_dossier
-from gerhard.dossier_bundle import OPEN_TAG, script_json
+from gerhard.dossier.codec import OPEN_TAG, script_json
+from gerhard.dossier.page import build_dossier
+from gerhard.registry.bundle import BundleFile, bundle_sha256, sha256_bytes
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RUN_A = "20261101T090000Z_dense"

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from gerhard import bundle as bundle_module
-from gerhard import schemas
-from gerhard.bundle import (
+from gerhard.errors import BundleError, UserError
+from gerhard.formats import schemas
+from gerhard.formats.parsing import is_finite_number, parse_artifact, parse_seed
+from gerhard.registry import bundle as bundle_module
+from gerhard.registry.bundle import (
     BundleFile,
     bundle_sha256,
     check_relative_name,
@@ -26,8 +28,6 @@ from gerhard.bundle import (
     read_at_most,
     read_member,
 )
-from gerhard.errors import BundleError, UserError
-from gerhard.parsing import is_finite_number, parse_artifact, parse_seed
 
 
 def make(root: Path, files: dict[str, bytes]) -> Path:
@@ -247,8 +247,8 @@ def rewrite_in_a_loop(path: Path, stop: threading.Event) -> None:
 
 
 def test_a_file_rewritten_during_loading_gives_artifacts_that_agree_with_its_bytes(tmp_path: Path) -> None:
-    from gerhard.artifacts import load_artifacts
-    from gerhard.program import Phase, Program
+    from gerhard.core.program import Phase, Program
+    from gerhard.registry.artifacts import load_artifacts
 
     folder = make(tmp_path / "b", {"metrics.json": METRICS_VARIANTS[0], "seed.txt": b"1\n"})
     phase = Phase("A", "", ("metrics.json",), ())

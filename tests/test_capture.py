@@ -1,4 +1,4 @@
-"""The capture API (gerhard.capture) end to end: runs started, logged, finished and registered into real
+"""The capture API (gerhard.capture.run) end to end: runs started, logged, finished and registered into real
 temporary registries (git, `gerhard init`), asserting on the repository afterwards.
 
 Phase A and B runs registered in place, the config and seed files, seeding, a failure inside `with` and
@@ -29,7 +29,7 @@ from cli_helpers import git_out, load_yaml
 from conftest import snapshot
 
 import gerhard
-from gerhard.capture import FinishResult, Run
+from gerhard.capture.run import FinishResult, Run
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RUN = "20261101T120000Z_v15"
@@ -176,7 +176,7 @@ def test_phase_a_run_registers_in_place_in_one_commit_with_its_dossier(
     assert git_out(registry, "log", "-1", "--format=%(trailers:key=Gerhard-Verdict,valueonly)").strip() == "GREEN"
     assert record(registry, run.run_id)["verdict"] == "GREEN"
 
-    from gerhard.dossier_bundle import read_dossier
+    from gerhard.dossier.codec import read_dossier
 
     embedded, _ = read_dossier(dossier)  # verifies every file's hash and the bundle's
     assert (embedded.run_id, embedded.phase) == (run.run_id, "A")
@@ -884,6 +884,6 @@ def test_config_floats_read_back_as_floats_with_pyyaml_too(tmp_path: Path) -> No
     run = gerhard.start_run("x", "A", config, 1, output_root=tmp_path, dossier=False, download=False)
     text = (run.folder / "config.yaml").read_text()
     assert yaml.safe_load(text) == config
-    from gerhard.yamlio import load_plain_yaml
+    from gerhard.formats.yamlio import load_plain_yaml
 
     assert load_plain_yaml(text, "config.yaml") == config

@@ -9,8 +9,8 @@ import pytest
 from cli_helpers import register_ok, run
 from conftest import git
 
-from gerhard import checks
 from gerhard.errors import StateError
+from gerhard.registry import checks
 
 RUN_A = "20261101T100000Z_dense"
 RUN_B = "20261101T120000Z_v15"
@@ -55,7 +55,7 @@ def test_json(registered: Path, capsys) -> None:
 def test_archive_and_derived_problems_one_line_each(
     registered: Path, capsys, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    from gerhard.commands import check
+    from gerhard.cli.commands import check
 
     monkeypatch.setattr(check, "CHUNK", chunk)
     sha = manifest_sha(registered, RUN_A, "seed.txt")
@@ -134,7 +134,7 @@ def test_an_unsettled_transaction(registered: Path, capsys) -> None:
 
 
 def test_progress_on_stderr(registered: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gerhard.commands import check
+    from gerhard.cli.commands import check
 
     monkeypatch.setattr(check, "PROGRESS_EVERY_S", -1.0)
     monkeypatch.setattr(check, "CHUNK", 1)  # two chunks: checked in parallel where there are CPUs for it

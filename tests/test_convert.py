@@ -1,4 +1,4 @@
-"""gerhard.convert and `gerhard convert`: bundle files from values, HF Trainer, Lightning and lm-eval output.
+"""gerhard.capture.convert and `gerhard convert`: bundle files from values, HF Trainer, Lightning and lm-eval output.
 
 The samples in tests/data/convert/ are in the formats the tools write: a transformers Trainer
 trainer_state.json (json.dumps(indent=2, sort_keys=True); eval rows, the run's summary row, and the
@@ -22,9 +22,7 @@ import numpy as np
 import pytest
 from cli_helpers import Result, assert_one_line_error, load_yaml, python_m_gerhard, register_ok, run, snapshot_tree
 
-from gerhard import schemas
-from gerhard.commands.convert import parse_thresholds
-from gerhard.convert import (
+from gerhard.capture.convert import (
     WrittenFile,
     bundle_from_values,
     eval_suite_from_lm_eval,
@@ -33,8 +31,10 @@ from gerhard.convert import (
     metrics_from_lightning_csv,
     write_bundle_files,
 )
+from gerhard.cli.commands.convert import parse_thresholds
 from gerhard.errors import UserError
-from gerhard.parsing import parse_artifact
+from gerhard.formats import schemas
+from gerhard.formats.parsing import parse_artifact
 
 DATA = Path(__file__).resolve().parent / "data" / "convert"
 HF_STATE = DATA / "trainer_state.json"

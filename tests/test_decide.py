@@ -13,10 +13,14 @@ from cli_helpers import assert_one_line_error, git_out, load_yaml, register, reg
 from conftest import git, snapshot
 
 import gerhard
-from gerhard import derive, gitrepo, phases, registration, reports, state
+from gerhard import layout
+from gerhard.core import derive, phases, reports
+from gerhard.core.program import program_from_dict
 from gerhard.errors import StateError, UserError
-from gerhard.mergedriver import configure
-from gerhard.program import program_from_dict
+from gerhard.flows import registration
+from gerhard.git import gitrepo
+from gerhard.registry import store
+from gerhard.team.mergedriver import configure
 
 RESUME = "rerun|waive|advance"
 
@@ -556,10 +560,10 @@ def test_fold_decision_stop_and_resume() -> None:
 def test_a_state_file_ruamel_wrote_is_rewritten_as_a_rebuild_writes_it() -> None:
     # A value the fast emitter leaves to ruamel (1e-05) must not keep ruamel's style of the file once it
     # is gone: the fold would then differ from a rebuild ('é' quoted by one, not by the other).
-    rel = state.STATUS
-    first = state.render_state_yaml(None, {"a": 1e-05, "reason": "é"}, rel)
+    rel = layout.STATUS
+    first = store.render_state_yaml(None, {"a": 1e-05, "reason": "é"}, rel)
     assert "a: 1e-05\n" in first
-    assert state.render_state_yaml(first, {"a": 1, "reason": "é"}, rel) == state.render_state_yaml(
+    assert store.render_state_yaml(first, {"a": 1, "reason": "é"}, rel) == store.render_state_yaml(
         None, {"a": 1, "reason": "é"}, rel
     )
 

@@ -26,11 +26,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gerhard import decisions, derive, queries, reports, schemas, state
-from gerhard.derive import fold_files, gate_results_after, needs_input_doc, rebuild_files, status_now
-from gerhard.errors import StateError, UserError
-from gerhard.gates import Baseline, evaluate_gates
-from gerhard.phases import (
+from gerhard import layout
+from gerhard.core import derive, reports
+from gerhard.core.derive import fold_files, gate_results_after, needs_input_doc, rebuild_files, status_now
+from gerhard.core.gates import Baseline, evaluate_gates
+from gerhard.core.phases import (
     DIGEST,
     STOP,
     STOPPED,
@@ -40,9 +40,14 @@ from gerhard.phases import (
     program_digest,
     status_for_program,
 )
-from gerhard.program import Program, program_from_dict
-from gerhard.registration import derived_files
-from gerhard.yamlio import load_state_yaml
+from gerhard.core.program import Program, program_from_dict
+from gerhard.errors import StateError, UserError
+from gerhard.files import atomic_write
+from gerhard.flows import decisions
+from gerhard.flows.registration import derived_files
+from gerhard.formats import schemas
+from gerhard.formats.yamlio import load_state_yaml
+from gerhard.registry import queries, store
 
 PROGRAM_DATA: dict[str, Any] = {
     "program": "property",
@@ -201,8 +206,8 @@ def build_record(
 def decide_one(root: Path, program: Program, spec: dict[str, Any], when: dt.datetime) -> dict[str, str] | None:
     """One decision as decisions.decide makes it (no commit): an open item, or the stopped run resumed;
     None when there is nothing to decide."""
-    reader = lambda rel: state.read_text(root, rel)  # noqa: E731
-    status = status_now(program, state.load_status(root), reader)
+    reader = lambda rel: store.read_text(root, rel)  # noqa: E731
+    status = status_now(program, store.load_status(root), reader)
     word, replaced = spec["decide"], None
     if status.get(STOPPED):
         target = status["last_decision"]["run_id"]
@@ -211,13 +216,13 @@ def decide_one(root: Path, program: Program, spec: dict[str, Any], when: dt.date
         target = status["open_needs_input"][spec["pick"] % len(status["open_needs_input"])]["run_id"]
     else:
         return None
-    record = state.read_record(root, target)
+    record = store.read_record(root, target)
     assert record is not None
     replaced = decisions.check_decidable(root, status, record, word)
     doc = decisions.decision_doc(root, status, record, word, spec["reason"], when, replaced)
     _, files = decisions.decided_files(root, program, status, doc)
     for rel, data in files.items():
-        state.atomic_write(root / rel, data)
+        atomic_write(root / rel, data)
     return {rel: data.decode() for rel, data in files.items()}
 
 
@@ -229,7 +234,7 @@ def register_one_run(
     # Exactly what a registration folds (registration.derived_files), written back as it does.
     files = derived_files(root, program, status, record)
     for rel, data in files.items():
-        state.atomic_write(root / rel, data)
+        atomic_write(root / rel, data)
     return record, {rel: data.decode() for rel, data in files.items()}
 
 
@@ -246,7 +251,7 @@ def register_all(
         if "decide" in spec:
             written.update(decide_one(root, program, spec, when) or {})
             continue
-        status = state.load_status(root) or initial_status(program)  # schema-checked read of the last write
+        status = store.load_status(root) or initial_status(program)  # schema-checked read of the last write
         if status.get(STOPPED):
             with pytest.raises(UserError, match="^a decision stopped the program on "):
                 check_not_stopped(status)
@@ -257,26 +262,26 @@ def register_all(
     return records, written
 
 
-SOURCES = (state.RUNS_DIR + "/", state.DECISIONS_DIR + "/")
+SOURCES = (layout.RUNS_DIR + "/", layout.DECISIONS_DIR + "/")
 
 
 def decisions_on_disk(root: Path) -> list[dict[str, Any]]:
-    folder = root / state.DECISIONS_DIR
-    return [state.read_decision(root, p.stem) or {} for p in sorted(folder.glob("*.yaml"))] if folder.is_dir() else []
+    folder = root / layout.DECISIONS_DIR
+    return [store.read_decision(root, p.stem) or {} for p in sorted(folder.glob("*.yaml"))] if folder.is_dir() else []
 
 
 def assert_needs_input_agrees(root: Path, derived: dict[str, str]) -> None:
     """A needs-input file is open exactly when the status (and so the index) lists it as open."""
-    status = state.load_status(root)
+    status = store.load_status(root)
     assert status is not None
     listed = {n["run_id"] for n in status["open_needs_input"]}
-    for path in sorted((root / state.NEEDS_DIR).glob("*.yaml")) if (root / state.NEEDS_DIR).is_dir() else []:
-        doc = state.load_yaml_file(root, str(path.relative_to(root)), "needs_input")
+    for path in sorted((root / layout.NEEDS_DIR).glob("*.yaml")) if (root / layout.NEEDS_DIR).is_dir() else []:
+        doc = store.load_yaml_file(root, str(path.relative_to(root)), "needs_input")
         assert (doc["status"] == "open") == (path.stem in listed), (path.stem, doc["status"])
-        decision = state.read_decision(root, path.stem)
+        decision = store.read_decision(root, path.stem)
         assert (doc["status"] == "resolved") == (decision is not None)
     for run_id in listed:
-        assert f"[`{run_id}`](../state/needs_input/{run_id}.yaml)" in derived[state.INDEX]
+        assert f"[`{run_id}`](../state/needs_input/{run_id}.yaml)" in derived[layout.INDEX]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -305,11 +310,11 @@ def test_folding_one_run_at_a_time_equals_rebuilding(
         # What `gerhard rebuild` does: records read back from state/runs/, existing files on disk.
         from_disk = queries.all_records(root)
         assert [r["run_id"] for r in from_disk] == [r["run_id"] for r in records]
-        assert rebuild_files(PROGRAM, from_disk, lambda rel: state.read_text(root, rel)) == derived
+        assert rebuild_files(PROGRAM, from_disk, lambda rel: store.read_text(root, rel)) == derived
 
-        status = state.load_status(root)
+        status = store.load_status(root)
         assert status is not None and status["run_count"] == len(records)
-        rows = re.findall(r"^\| \d{4}-\d\d-\d\dT[^|]*\| \[`([^`]+)`\]", derived[state.INDEX], re.M)
+        rows = re.findall(r"^\| \d{4}-\d\d-\d\dT[^|]*\| \[`([^`]+)`\]", derived[layout.INDEX], re.M)
         assert rows == [r["run_id"] for r in reversed(records)][:index_recent]
 
 
@@ -339,7 +344,7 @@ def make_records(n: int, months: list[str]) -> list[dict[str, Any]]:
 def test_index_lists_at_most_50_recent_runs_and_links_month_pages() -> None:
     records = make_records(120, ["2026-01", "2026-02", "2026-03"])
     files = rebuild_files(PROGRAM, records, lambda rel: None)
-    index = files[state.INDEX]
+    index = files[layout.INDEX]
     rows = re.findall(r"^\| 2026-\d\d-\d\dT[^|]*\| \[`([^`]+)`\]\((\d{4}/\d\d)/", index, re.M)
     assert len(rows) == reports.INDEX_RECENT == 50
     assert [r for r, _ in rows] == [r["run_id"] for r in reversed(records)][:50]  # newest first
@@ -360,14 +365,14 @@ def test_index_lists_at_most_50_recent_runs_and_links_month_pages() -> None:
 
 def test_index_with_one_run_in_a_month_says_run() -> None:
     files = rebuild_files(PROGRAM, make_records(1, ["2026-05"]), lambda rel: None)
-    assert "- [2026-05](2026/05/index.md) — 1 run\n" in files[state.INDEX]
+    assert "- [2026-05](2026/05/index.md) — 1 run\n" in files[layout.INDEX]
 
 
 def test_rebuild_of_nothing() -> None:
     files = rebuild_files(PROGRAM, [], lambda rel: None)
-    assert set(files) == {state.STATUS, state.GATE_RESULTS, state.INDEX, state.BOARD}
-    assert "No run registered yet." in files[state.INDEX]
-    assert "No gates evaluated yet." in files[state.BOARD]
+    assert set(files) == {layout.STATUS, layout.GATE_RESULTS, layout.INDEX, layout.BOARD}
+    assert "No run registered yet." in files[layout.INDEX]
+    assert "No gates evaluated yet." in files[layout.BOARD]
 
 
 def test_red_run_writes_needs_input_file() -> None:
@@ -385,7 +390,7 @@ def test_red_run_writes_needs_input_file() -> None:
     rec = build_record(spec, initial_status(PROGRAM), START)
     assert rec["verdict"] == "RED"
     _, files = fold_files(PROGRAM, None, {"phases": {}}, rec, [], lambda rel: None)
-    rel = state.needs_input_path(rec["run_id"])
+    rel = layout.needs_input_path(rec["run_id"])
     assert rel in files
     assert files[rel].startswith(f"# Run {rec['run_id']} is RED: a human decision is needed")
     doc = needs_input_doc(rec)
@@ -481,20 +486,20 @@ def register_one(root: Path, program: Program, spec: dict[str, Any], when: dt.da
     if "decide" in spec:
         decide_one(root, program, spec, when)
         return None
-    status = status_now(program, state.load_status(root), lambda rel: state.read_text(root, rel))
+    status = status_now(program, store.load_status(root), lambda rel: store.read_text(root, rel))
     if status.get(STOPPED):
         return None
     phase = spec["phase"] if spec["phase"] in program.phase_ids else program.phase_ids[0]
     record = build_record(dict(spec, phase=phase), status, when, program)
     for rel, data in derived_files(root, program, status, record).items():
-        state.atomic_write(root / rel, data)
+        atomic_write(root / rel, data)
     return record
 
 
 def assert_rebuild_matches_disk(root: Path, program: Program) -> None:
     """`gerhard rebuild --check` passes: every derived file on disk is what a rebuild makes."""
-    rebuilt = rebuild_files(program, queries.all_records(root), lambda rel: state.read_text(root, rel))
-    assert {rel: state.read_text(root, rel) for rel in rebuilt} == rebuilt
+    rebuilt = rebuild_files(program, queries.all_records(root), lambda rel: store.read_text(root, rel))
+    assert {rel: store.read_text(root, rel) for rel in rebuilt} == rebuilt
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -505,12 +510,12 @@ def test_folding_after_program_edits_equals_rebuilding(edits: list[tuple[int, di
         when = START
         for index, spec in edits:
             when += dt.timedelta(seconds=spec["gap"])
-            before = state.read_text(root, state.STATUS)
+            before = store.read_text(root, layout.STATUS)
             register_one(root, PROGRAMS[index], spec, when)
-            if state.read_text(root, state.STATUS) == before:
+            if store.read_text(root, layout.STATUS) == before:
                 continue  # nothing to decide, or a run while stopped: nothing written
             assert_rebuild_matches_disk(root, PROGRAMS[index])
-            status = state.load_status(root)
+            status = store.load_status(root)
             assert status is not None and status[DIGEST] == program_digest(PROGRAMS[index])
             assert list(status["phases"]) == PROGRAMS[index].phase_ids  # in the file too, in its order
 
@@ -534,21 +539,21 @@ def test_status_now_recomputes_baselines_after_a_gate_edit(tmp_path: Path) -> No
     register_one(tmp_path, PROGRAM, green_a(0.5), START)
     best = register_one(tmp_path, PROGRAM, green_a(0.7), START + dt.timedelta(hours=1))
     register_one(tmp_path, PROGRAM, green_a(0.6), START + dt.timedelta(hours=2))  # not 1% better than 0.7: RED
-    stored = state.load_status(tmp_path)
+    stored = store.load_status(tmp_path)
     assert stored is not None
     program = edit(lambda d: gate_of(d, "A", "acc_vs_last").update(baseline="best_green"))
 
-    now = status_now(program, stored, lambda rel: state.read_text(tmp_path, rel))
+    now = status_now(program, stored, lambda rel: store.read_text(tmp_path, rel))
 
     assert baselines_for(now, program.phase("A").gates, "A") == {"acc_vs_last": Baseline(best["run_id"], 0.7)}
     assert now[DIGEST] == stored[DIGEST] != program_digest(program)  # the files still need recomputing
-    assert status_now(PROGRAM, stored, lambda rel: state.read_text(tmp_path, rel)) == stored
+    assert status_now(PROGRAM, stored, lambda rel: store.read_text(tmp_path, rel)) == stored
     assert status_now(PROGRAM, None, lambda rel: None) == initial_status(PROGRAM)
 
 
 def test_refold_names_a_record_the_ledger_lists_but_is_gone(tmp_path: Path) -> None:
     first = register_one(tmp_path, PROGRAM, green_a(0.5), START)
-    (tmp_path / state.record_path(first["run_id"])).unlink()
+    (tmp_path / layout.record_path(first["run_id"])).unlink()
     with pytest.raises(StateError) as exc:
         register_one(tmp_path, edit(retitle), green_a(0.6), START + dt.timedelta(hours=1))
     assert str(exc.value) == (
@@ -559,29 +564,29 @@ def test_refold_names_a_record_the_ledger_lists_but_is_gone(tmp_path: Path) -> N
 
 def test_status_file_drops_a_removed_phase_but_keeps_human_notes(tmp_path: Path) -> None:
     register_one(tmp_path, PROGRAM, dict(green_a(0.5), phase="C", mode="spiking"), START)
-    path = tmp_path / state.STATUS
+    path = tmp_path / layout.STATUS
     text = path.read_text()
     assert "  B:\n" in text
     for noted in (False, True):  # gerhard's own text (the fast path), then with a comment (round trip)
         if noted:
             path.write_text(text.replace("run_count: 1\n", "run_count: 1  # a note\n") + "owner: alice\n")
         program = edit(drop_b)
-        status = status_for_program(state.load_status(tmp_path) or {}, program)
+        status = status_for_program(store.load_status(tmp_path) or {}, program)
         rendered = derive.summary_files(program, status, {"phases": {}}, [], lambda rel: path.read_text())
-        after = load_state_yaml(rendered[state.STATUS], state.STATUS)
+        after = load_state_yaml(rendered[layout.STATUS], layout.STATUS)
         assert list(after["phases"]) == ["A", "C"]
-        assert "B:" not in rendered[state.STATUS]
-        assert ("run_count: 1  # a note\n" in rendered[state.STATUS]) is noted
-        assert ("owner: alice\n" in rendered[state.STATUS]) is noted
+        assert "B:" not in rendered[layout.STATUS]
+        assert ("run_count: 1  # a note\n" in rendered[layout.STATUS]) is noted
+        assert ("owner: alice\n" in rendered[layout.STATUS]) is noted
 
 
 def test_status_file_follows_the_program_order_keeping_comments() -> None:
-    existing = state.render_state_yaml(
-        None, {"program": "p", "phases": {"A": {"runs": 1}, "B": {"runs": 0}}}, state.STATUS
+    existing = store.render_state_yaml(
+        None, {"program": "p", "phases": {"A": {"runs": 1}, "B": {"runs": 0}}}, layout.STATUS
     )
     # A comment line belongs to the entry above it in ruamel's model: put it inside B's mapping.
     existing = existing.replace("  B:\n", "  B:\n    # B is next\n").replace("runs: 1\n", "runs: 1  # done\n")
     data = {"program": "p", "phases": {"B": {"runs": 0}, "A": {"runs": 1}}}
-    text = state.render_state_yaml(existing, data, state.STATUS, owned=derive.STATUS_OWNED)
+    text = store.render_state_yaml(existing, data, layout.STATUS, owned=derive.STATUS_OWNED)
     assert text.endswith("phases:\n  B:\n    # B is next\n    runs: 0\n  A:\n    runs: 1  # done\n")
-    assert state.render_state_yaml(text, data, state.STATUS, owned=derive.STATUS_OWNED) == text
+    assert store.render_state_yaml(text, data, layout.STATUS, owned=derive.STATUS_OWNED) == text

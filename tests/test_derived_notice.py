@@ -9,9 +9,10 @@ import pytest
 from cli_helpers import git_out, load_yaml, register_ok, run
 from conftest import git
 
-from gerhard import reports, state
-from gerhard.derive import rebuild_files
-from gerhard.program import program_from_dict
+from gerhard import layout
+from gerhard.core import reports
+from gerhard.core.derive import rebuild_files
+from gerhard.core.program import program_from_dict
 
 RUN_A = "20260223T180000Z_dense"
 RUN_B = "20260223T190000Z_v15"
@@ -23,11 +24,11 @@ YAML_NOTE = (
 
 
 def first_lines(files: dict[str, str]) -> dict[str, str]:
-    return {rel: text.splitlines()[0] for rel, text in files.items() if not rel.startswith(state.LEDGER_DIR)}
+    return {rel: text.splitlines()[0] for rel, text in files.items() if not rel.startswith(layout.LEDGER_DIR)}
 
 
 def expected_first_line(rel: str, run_id: str) -> str:
-    if rel.startswith(state.NEEDS_DIR):
+    if rel.startswith(layout.NEEDS_DIR):
         return (
             f"# Run {run_id} is RED: a human decision is needed (rerun, waive or stop); this file is written by "
             "gerhard from state/ (`gerhard rebuild` recomputes it): hand edits are overwritten."
@@ -37,7 +38,7 @@ def expected_first_line(rel: str, run_id: str) -> str:
 
 def test_notes_are_the_constants() -> None:
     assert reports.DERIVED_NOTE == MARKDOWN_NOTE + "\n"
-    assert state.DERIVED_HEADER == YAML_NOTE + "\n"
+    assert layout.DERIVED_HEADER == YAML_NOTE + "\n"
 
 
 def test_every_rebuilt_file_starts_with_the_note() -> None:
@@ -65,13 +66,13 @@ def test_every_rebuilt_file_starts_with_the_note() -> None:
     lines = first_lines(rebuild_files(program, [record], lambda rel: None))
     assert sorted(lines) == sorted(
         [
-            state.STATUS,
-            state.GATE_RESULTS,
-            state.INDEX,
-            state.BOARD,
+            layout.STATUS,
+            layout.GATE_RESULTS,
+            layout.INDEX,
+            layout.BOARD,
             f"reports/2026/02/{RUN_B}.md",
             "reports/2026/02/index.md",
-            state.needs_input_path(RUN_B),
+            layout.needs_input_path(RUN_B),
         ]
     )
     assert lines == {rel: expected_first_line(rel, RUN_B) for rel in lines}
@@ -87,7 +88,7 @@ def test_every_committed_derived_file_starts_with_the_note(
     derived = [
         rel
         for rel in committed
-        if rel.endswith(".md") or rel in (state.STATUS, state.GATE_RESULTS) or rel.startswith(state.NEEDS_DIR)
+        if rel.endswith(".md") or rel in (layout.STATUS, layout.GATE_RESULTS) or rel.startswith(layout.NEEDS_DIR)
     ]
     assert len(derived) == 8  # status, gate results, index, board, month page, two reports, needs-input
     for rel in derived:
@@ -99,7 +100,7 @@ def test_state_yaml_keeps_comments_and_keys_but_not_edited_values(
     registry: Path, bundle_a: Path, bundle_b_red: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     register_ok(capsys, registry, RUN_A, "A", bundle_a)
-    path = registry / state.STATUS
+    path = registry / layout.STATUS
     text = path.read_text()
     edited = text.replace("run_count: 1\n", "run_count: 99  # counted by hand\nreviewer: ada\n")
     assert edited != text

@@ -1,4 +1,4 @@
-"""gerhard diff RUN_A RUN_B: config, metrics, gates, eval tasks and code of two runs (gerhard.compare)."""
+"""gerhard diff RUN_A RUN_B: config, metrics, gates, eval tasks and code of two runs (gerhard.core.compare)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from cli_helpers import assert_one_line_error, load_yaml, run
 from history_helpers import RUN_A, RUN_A2, RUN_GREEN, RUN_RED, RUN_TUNED, TUNED_SHA, History, build_history, unsafe_id
 
-from gerhard import compare
+from gerhard.core import compare
 
 CODE = "3f9c2a1d8e7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a"
 

@@ -16,7 +16,7 @@ from dossier_helpers import RUN_A, RUN_B, bundle_folder, embedded, make_dossier
 from markupsafe import escape
 
 from gerhard import __version__, build_dossier
-from gerhard.dossier import VIEW_LIMIT
+from gerhard.dossier.page import VIEW_LIMIT
 from gerhard.errors import UserError
 
 SECTIONS = ["summary", "gates", "figures", "metrics", "config", "provenance", "files"]
@@ -174,7 +174,7 @@ def test_final_metrics_config_and_provenance_tables(tmp_path: Path) -> None:
     assert '<td class="mono">val_loss</td><td class="mono">2.72</td>' in html
     assert '<td class="mono">model.d_model</td><td class="mono">512</td>' in html
     assert '<td class="mono">model.spiking</td><td class="mono">true</td>' in html
-    from gerhard.bundle import sha256_file
+    from gerhard.registry.bundle import sha256_file
 
     assert f"config.yaml sha256 <code>{sha256_file(folder / 'config.yaml')}</code>" in html
     assert "# ASNN-Goose v15 training config" in html  # config.yaml as written
@@ -184,7 +184,7 @@ def test_final_metrics_config_and_provenance_tables(tmp_path: Path) -> None:
 
 
 def test_every_file_is_listed_with_its_hash_and_viewable(tmp_path: Path) -> None:
-    from gerhard.bundle import load_bundle
+    from gerhard.registry.bundle import load_bundle
 
     folder = bundle_folder(tmp_path, "phase_b_green", RUN_B)
     html = page(make_dossier(folder, phase="B"))
@@ -243,7 +243,7 @@ def test_output_file(tmp_path: Path) -> None:
 
 BUILD = """
 import sys
-from gerhard.dossier import build_dossier
+from gerhard.dossier.page import build_dossier
 build_dossier(sys.argv[1], phase="B", repo_root=sys.argv[2], output=sys.argv[3], summary="s", next_action="n")
 """
 

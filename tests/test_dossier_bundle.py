@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from dossier_helpers import RUN_B, add_file, bundle_folder, embedded, make_dossier, tamper
 
-from gerhard import dossier_bundle
-from gerhard.bundle import load_bundle
-from gerhard.dossier_bundle import extract, folder_dossier, locate_block, read_dossier, script_json
+from gerhard.dossier.codec import extract, folder_dossier, locate_block, read_dossier, script_json
+from gerhard.dossier.page import codec as dossier_bundle
 from gerhard.errors import BundleError
+from gerhard.registry.bundle import load_bundle
 
 AWKWARD = {
     "notes/script.txt": "</script><script>alert(1)</script> <!-- --> \u2028\u2029 & <b>\n",

@@ -236,7 +236,9 @@ def _(c: Ctx) -> list:
 
 @case("file-too-large", "config.yaml is 101 MiB", "keep checkpoints out of the bundle")
 def _(c: Ctx) -> list:
-    b = c.bundle()  # a file the phase reads is committed, whatever its size: heavy files (gerhard.heavy) are not
+    b = (
+        c.bundle()
+    )  # a file the phase reads is committed, whatever its size: heavy files (gerhard.registry.heavy) are not
     with open(b / "config.yaml", "wb") as f:  # sparse: costs no disk
         f.truncate(101 * 2**20)
     return c.reg(RUN, "A", b)

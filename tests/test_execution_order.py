@@ -1,7 +1,7 @@
 """The clean-execution-order check in a real Jupyter kernel (ipykernel, driven by nbclient cell by cell).
 
 A notebook of four code cells is executed in a chosen order; its last cell asks
-gerhard.provenance.execution_order() what it saw. The end-to-end case registers a phase-B run made
+gerhard.capture.provenance.execution_order() what it saw. The end-to-end case registers a phase-B run made
 with a re-executed cell and finds the blocking clean_execution_order gate failed.
 """
 
@@ -19,7 +19,7 @@ nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (pi
 pytest.importorskip("ipykernel", reason="ipykernel is not installed (pip install gerhard[notebook])")
 
 CELLS = [
-    "import json\nimport gerhard.provenance as provenance",
+    "import json\nimport gerhard.capture.provenance as provenance",
     "x = 1",
     "y = 2",
     "order = provenance.execution_order()\nprint(json.dumps({'ok': order.ok, **order.as_dict()}))",

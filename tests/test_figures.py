@@ -15,10 +15,11 @@ import pytest
 from cli_helpers import register
 from dossier_helpers import RUN_A, RUN_B, bundle_folder, make_dossier
 
-from gerhard import dossier, figures
-from gerhard.bundle import load_bundle
-from gerhard.figures import Mark
-from gerhard.gates import Baseline, Gate
+from gerhard.core.gates import Baseline, Gate
+from gerhard.dossier.figures import Mark
+from gerhard.dossier.page import figures
+from gerhard.dossier.page import page as dossier
+from gerhard.registry.bundle import load_bundle
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

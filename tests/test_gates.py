@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gerhard.gates import (
+from gerhard.core.gates import (
     AMBER,
     GREEN,
     RED,
@@ -484,7 +484,7 @@ def test_from_dict_defaults() -> None:
 
 def test_equality_gates_from_program_yaml_compare_quoted_strings_and_bools() -> None:
     """program.yaml values load as ruamel's str subclasses (quoted) or bool: equality still works."""
-    from gerhard.state import program_from_text
+    from gerhard.registry.store import program_from_text
 
     program = program_from_text(
         "program: p\nphases:\n  - id: A\n    required: []\n    gates:\n"

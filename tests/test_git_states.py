@@ -35,7 +35,7 @@ from cli_helpers import (
 )
 from conftest import git, snapshot
 
-from gerhard import state
+import gerhard.files
 
 RUN_A = "20261101T100000Z_dense"
 RUN_B = "20261101T120000Z_v15"
@@ -264,7 +264,7 @@ def test_refused_in_the_middle_of_a_git_operation_then_registers_once_it_ended(
 
 
 def test_sha256_repository(tmp_path: Path, bundle_a: Path, bundle_b_red: Path, capsys) -> None:
-    from gerhard.commands.init import scaffold
+    from gerhard.cli.commands.init import scaffold
 
     repo = tmp_path / "sha256"
     repo.mkdir()
@@ -648,7 +648,7 @@ def unprivileged() -> Iterator[Unprivileged]:
     """A registry and a bundle in a folder others may enter, and `run(*argv)`: `python -m gerhard`
     as a user file permissions apply to: uid 65534 when the tests run as root (root ignores them),
     else this process's own user."""
-    from gerhard.commands.init import scaffold
+    from gerhard.cli.commands.init import scaffold
 
     top = Path(tempfile.mkdtemp(prefix="gerhard-ro-"))
     top.chmod(0o755)  # pytest's tmp_path is not traversable by others
@@ -696,7 +696,7 @@ def test_a_repository_the_user_cannot_write_is_refused(unprivileged: Unprivilege
     result = register_as(unprivileged)
     assert_one_line_error(result)
     assert result.err == error_line(
-        f"cannot create the registry lock {repo}/.git/gerhard.lock (Permission denied): is the repository "
+        f"cannot create the registry lock {repo}/.git/gerhard.git.lock (Permission denied): is the repository "
         "read-only? register from a writable clone"
     )
     assert snapshot(repo) == before
@@ -832,7 +832,7 @@ class FullFile:
 
 
 def state_os_with_a_full_disk(monkeypatch: pytest.MonkeyPatch, at: int, step: str) -> list[str]:
-    """gerhard.state's `os`, but the at-th file it writes fails with ENOSPC at `step` (replace or
+    """gerhard.registry.store's `os`, but the at-th file it writes fails with ENOSPC at `step` (replace or
     write); returns the files it was asked to write (destinations of os.replace / of os.fdopen)."""
     seen: list[str] = []
 
@@ -849,7 +849,7 @@ def state_os_with_a_full_disk(monkeypatch: pytest.MonkeyPatch, at: int, step: st
 
     fake = SimpleNamespace(**vars(os))
     setattr(fake, step if step == "replace" else "fdopen", replace if step == "replace" else fdopen)
-    monkeypatch.setattr(state, "os", fake)
+    monkeypatch.setattr(gerhard.files, "os", fake)
     return seen
 
 

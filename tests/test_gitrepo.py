@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import git
 
-from gerhard import gitrepo
+from gerhard.git import gitrepo
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from gerhard import register_run
-from gerhard.bundle import load_bundle
-from gerhard.heavy import heavy_rule
-from gerhard.program import program_from_dict
+from gerhard.core.program import program_from_dict
+from gerhard.registry.bundle import load_bundle
+from gerhard.registry.heavy import heavy_rule
 from tests.cli_helpers import assert_one_line_error, git_out, load_yaml, register_ok, run
 from tests.conftest import git, snapshot
 from tests.dossier_helpers import make_dossier
@@ -61,7 +61,7 @@ def test_checkpoint_and_big_file_stay_out_of_git(registry: Path, bundle_a: Path,
 
 
 def test_heavy_files_may_exceed_the_git_limit(registry: Path, bundle_a: Path, capsys, monkeypatch) -> None:
-    import gerhard.bundle as bundle_mod
+    import gerhard.registry.bundle as bundle_mod
 
     monkeypatch.setattr(bundle_mod, "MAX_FILE_BYTES", 1 << 20)  # a 100 MiB file, scaled down
     write_big(bundle_a / "weights.safetensors", 2 << 20)
@@ -120,7 +120,7 @@ def assert_no_model_bytes(html: bytes) -> None:
 
 
 def embedded_of(html: bytes) -> dict:
-    from gerhard.dossier_bundle import locate_block
+    from gerhard.dossier.codec import locate_block
 
     return json.loads(locate_block(html, DOSSIER))
 

@@ -15,7 +15,7 @@ from cli_helpers import register_ok, run
 from conftest import git, snapshot
 from ruamel.yaml import YAML
 
-from gerhard.commands.hooks import hook_script
+from gerhard.cli.commands.hooks import hook_script
 
 RUN_A = "20261101T100000Z_dense"
 RUN_B = "20261101T120000Z_v15"
@@ -169,8 +169,8 @@ def test_common_commits_are_checked_without_reading_every_record(
     registered: Path, bundle_b_green: Path, capsys, monkeypatch: pytest.MonkeyPatch, stage
 ) -> None:
     """What keeps the hook's cost flat: these are folded from the parent commit, not rebuilt."""
-    from gerhard import expected
-    from gerhard.staged import staged_problems
+    from gerhard.team import expected
+    from gerhard.team.staged import staged_problems
 
     stage(registered, bundle_b_green, capsys)
     assert git(registered, "diff", "--cached", "--name-only")
@@ -209,7 +209,7 @@ def test_a_removed_archived_file_and_an_added_one_are_rejected(hooked: Path) -> 
 def test_an_incomplete_bundle_is_rejected(hooked: Path, capsys) -> None:
     """A run archived by hand without the files its phase requires (its MANIFEST, record and derived
     files made to match): only the bundle is wrong."""
-    from gerhard.bundle import load_bundle, manifest_bytes
+    from gerhard.registry.bundle import load_bundle, manifest_bytes
 
     run_id = "20261103T080000Z_by_hand"
     folder = hooked / "outputs" / run_id

@@ -12,11 +12,11 @@ from cli_helpers import Result, assert_one_line_error, load_yaml, register, regi
 from conftest import snapshot
 from dossier_helpers import RUN_B, add_file, bundle_folder, make_dossier, tamper
 
-from gerhard import schemas
-from gerhard.bundle import MAX_BUNDLE_PATH_CHARS, MAX_PATH_DEPTH, load_bundle
-from gerhard.dossier_bundle import read_dossier
+from gerhard.dossier.codec import read_dossier
 from gerhard.errors import BundleError, SchemaError, UserError
-from gerhard.runtext import clean_text
+from gerhard.formats import schemas
+from gerhard.formats.runtext import clean_text
+from gerhard.registry.bundle import MAX_BUNDLE_PATH_CHARS, MAX_PATH_DEPTH, load_bundle
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RUN = "20261101T100000Z_run"

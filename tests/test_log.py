@@ -1,4 +1,4 @@
-"""gerhard log: registrations and decisions read back from commit trailers (gerhard.audit)."""
+"""gerhard log: registrations and decisions read back from commit trailers (gerhard.git.audit)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from history_helpers import (
     unsafe_id,
 )
 
-from gerhard import audit
+from gerhard.git import audit
 
 ME, LEAD = "Test Researcher", "Lead Reviewer"
 

@@ -10,8 +10,8 @@ import pytest
 from cli_helpers import git_out, register_ok, run
 from conftest import git
 
-from gerhard import gitrepo
-from gerhard.mergedriver import configure
+from gerhard.git import gitrepo
+from gerhard.team.mergedriver import configure
 
 
 @pytest.fixture

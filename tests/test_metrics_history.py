@@ -22,8 +22,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from gerhard import metrics_history, schemas
 from gerhard.errors import SchemaError
+from gerhard.formats import metrics_history, schemas
 
 SHIPPED = json.loads((schemas.schema_dir() / "metrics.schema.json").read_text())
 ROW = Draft202012Validator(metrics_history.ROW_SCHEMA)

@@ -183,7 +183,7 @@ def run_ids(repo: Path, name: str) -> list[str]:
 
 
 def record(repo: Path, run_id: str) -> dict[str, Any]:
-    from gerhard.yamlio import load_plain_yaml
+    from gerhard.formats.yamlio import load_plain_yaml
 
     path = repo / "state" / "runs" / f"{run_id}.yaml"
     return load_plain_yaml(path.read_text(encoding="utf-8"), str(path))
@@ -257,7 +257,7 @@ def test_experiment_bundle_holds_real_measurements(lab: SimpleNamespace) -> None
 
 @needs_kernel
 def test_experiment_dossier_verifies_against_the_archive(lab: SimpleNamespace) -> None:
-    from gerhard.dossier_bundle import read_dossier
+    from gerhard.dossier.codec import read_dossier
 
     folder = lab.repo / "outputs" / lab.green_id
     embedded, _ = read_dossier(folder / f"run_dossier_{lab.green_id}.html")  # checks every sha256 and the bundle's

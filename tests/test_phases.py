@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from gerhard.errors import StateError, UserError
-from gerhard.gates import Baseline
-from gerhard.phases import (
+from gerhard.core.gates import Baseline
+from gerhard.core.phases import (
     ACTIVE,
     BLOCKED,
     DIGEST,
@@ -25,7 +24,8 @@ from gerhard.phases import (
     program_digest,
     status_for_program,
 )
-from gerhard.program import Program, program_from_dict
+from gerhard.core.program import Program, program_from_dict
+from gerhard.errors import StateError, UserError
 
 PROGRAM = program_from_dict(
     {

@@ -1,4 +1,4 @@
-"""gerhard pr-summary [BASE..HEAD]: the markdown CI posts on a pull request (gerhard.prsummary)."""
+"""gerhard pr-summary [BASE..HEAD]: the markdown CI posts on a pull request (gerhard.team.prsummary)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from history_helpers import (
     tuned_bundle,
 )
 
-from gerhard import prsummary, reports
+from gerhard.core import reports
+from gerhard.team import prsummary
 
 
 @pytest.fixture

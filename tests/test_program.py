@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from gerhard.core.program import program_from_dict
 from gerhard.errors import StateError
-from gerhard.program import program_from_dict
 
 
 def _program(gate: dict[str, Any]) -> dict[str, Any]:

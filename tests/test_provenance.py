@@ -1,4 +1,4 @@
-"""gerhard.provenance and the provenance.json a run carries: the code's commit and dirty flag (with the diff
+"""gerhard.capture.provenance and the provenance.json a run carries: the code's commit and dirty flag (with the diff
 itself), Python, torch, packages, host, runtime kind, times, and the notebook's execution order.
 
 Runs are made with the capture API from inside real temporary git repositories; the notebook checks
@@ -24,8 +24,7 @@ import pytest
 from conftest import git
 
 import gerhard
-from gerhard import provenance
-from gerhard.capture import Run
+from gerhard.capture.run import Run, provenance
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schemas" / "provenance.schema.json"
 RUN = "20261101T120000Z_v15"
@@ -267,7 +266,7 @@ for cell in json.loads(sys.argv[1]):
     shell.run_cell(cell, store_history=True).raise_error()
 """
 CHECK = (
-    "import json\nimport gerhard.provenance as p\n"
+    "import json\nimport gerhard.capture.provenance as p\n"
     "o = p.execution_order()\nprint(json.dumps({'ok': o.ok, **o.as_dict()}))"
 )
 

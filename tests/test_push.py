@@ -13,8 +13,8 @@ import pytest
 from cli_helpers import git_out, register, run
 from conftest import git, snapshot
 
-from gerhard import gitrepo
-from gerhard.bundle import load_bundle
+from gerhard.git import gitrepo
+from gerhard.registry.bundle import load_bundle
 
 
 @pytest.fixture

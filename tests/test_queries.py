@@ -14,7 +14,7 @@ from cli_helpers import load_yaml, run, snapshot_tree
 from conftest import git, snapshot
 from ruamel.yaml import YAML
 
-from gerhard.registration import register
+from gerhard.flows.registration import register
 
 RUN_A = "20250105T090000Z_dense"
 RUN_RED = "20250310T090000Z_v15"

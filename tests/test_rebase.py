@@ -213,7 +213,7 @@ def test_rebase_refuses_a_heavy_file_changed_since_it_was_registered(
 def test_a_failed_replay_puts_the_heavy_files_back(
     remote: Path, tmp_path: Path, bundle_a: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gerhard.registration
+    import gerhard.flows.registration
     from gerhard.errors import UserError
 
     pr2, checkpoint = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
@@ -224,7 +224,7 @@ def test_a_failed_replay_puts_the_heavy_files_back(
         seen.append(sorted(str(p.relative_to(folder)) for p in folder.rglob("*.*") if p.suffix in (".pt", ".ckpt")))
         raise UserError("the base refuses it")
 
-    monkeypatch.setattr(gerhard.registration, "register", refused)
+    monkeypatch.setattr(gerhard.flows.registration, "register", refused)
     done = run(capsys, "rebase", "--repo", pr2, "origin/main")
     assert_one_line_error(done)
     assert done.err.startswith("gerhard rebase: error: cannot replay the branch on ")
@@ -240,7 +240,7 @@ def test_a_failed_replay_puts_the_heavy_files_back(
 def test_a_killed_rebase_gives_the_heavy_files_back(
     remote: Path, tmp_path: Path, bundle_a: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gerhard.rebase as rebase_mod
+    import gerhard.team.rebase as rebase_mod
 
     pr2, checkpoint = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
     before = snapshot(pr2)

@@ -512,22 +512,22 @@ def test_rebuild_restores_a_corrupted_index(registered: Path, capsys) -> None:
 # --- a failure at any step before the commit point leaves the repository as it was ----------
 
 INJECTION_POINTS = [
-    "gerhard.registration.registry_lock",
-    "gerhard.state.load_program",
-    "gerhard.registration.load_bundle",
-    "gerhard.registration.load_artifacts",
-    "gerhard.registration.already_registered",
-    "gerhard.registration.check_phase_allowed",
-    "gerhard.registration.evaluate_gates",
-    "gerhard.registration.build_record",
-    "gerhard.registration.archive_files",
-    "gerhard.registration.derived_files",
-    "gerhard.registration.commit_message",
-    "gerhard.gitrepo.read_trees",
-    "gerhard.transaction.check_untouched",
-    "gerhard.gitrepo.write_tree",
-    "gerhard.gitrepo.commit_tree",
-    "gerhard.gitrepo.update_ref",
+    "gerhard.flows.registration.registry_lock",
+    "gerhard.registry.store.load_program",
+    "gerhard.flows.registration.load_bundle",
+    "gerhard.flows.registration.load_artifacts",
+    "gerhard.flows.registration.already_registered",
+    "gerhard.flows.registration.check_phase_allowed",
+    "gerhard.flows.registration.evaluate_gates",
+    "gerhard.flows.registration.build_record",
+    "gerhard.flows.registration.archive_files",
+    "gerhard.flows.registration.derived_files",
+    "gerhard.flows.registration.commit_message",
+    "gerhard.git.gitrepo.read_trees",
+    "gerhard.git.transaction.check_untouched",
+    "gerhard.git.gitrepo.write_tree",
+    "gerhard.git.gitrepo.commit_tree",
+    "gerhard.git.gitrepo.update_ref",
 ]
 
 
@@ -581,7 +581,7 @@ def test_lock_held_by_another_process_is_refused(
     import subprocess
     import sys
 
-    from gerhard import lock
+    from gerhard.git import lock
 
     holder = subprocess.Popen(
         [
@@ -589,7 +589,7 @@ def test_lock_held_by_another_process_is_refused(
             "-c",
             "import sys, time; from filelock import FileLock; l = FileLock(sys.argv[1]); l.acquire(); "
             "print('locked', flush=True); time.sleep(60)",
-            str(registry / ".git" / "gerhard.lock"),
+            str(registry / ".git" / "gerhard.git.lock"),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -597,10 +597,12 @@ def test_lock_held_by_another_process_is_refused(
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
-        monkeypatch.setattr("gerhard.registration.registry_lock", functools.partial(lock.registry_lock, timeout=0.2))
+        monkeypatch.setattr(
+            "gerhard.flows.registration.registry_lock", functools.partial(lock.registry_lock, timeout=0.2)
+        )
         before = snapshot(registry)
         result = register(capsys, registry, RUN_A, "A", bundle_a)
-        assert_one_line_error(result, "another gerhard command has held", "gerhard.lock", "try again")
+        assert_one_line_error(result, "another gerhard command has held", "gerhard.git.lock", "try again")
         assert snapshot(registry) == before
     finally:
         holder.kill()
@@ -609,7 +611,7 @@ def test_lock_held_by_another_process_is_refused(
     register_ok(capsys, registry, RUN_A, "A", bundle_a)
 
 
-@pytest.mark.parametrize("target", ["gerhard.registration.archive_files", "gerhard.gitrepo.update_ref"])
+@pytest.mark.parametrize("target", ["gerhard.flows.registration.archive_files", "gerhard.git.gitrepo.update_ref"])
 def test_injected_failure_without_provenance_leaves_index_unchanged(
     registry: Path, bundle_a: Path, bundle_b_red: Path, capsys, monkeypatch: pytest.MonkeyPatch, target: str
 ) -> None:
@@ -715,7 +717,7 @@ def test_concurrent_registrations_in_one_clone_serialize(
 def test_a_commit_made_meanwhile_is_not_overwritten(
     registry: Path, bundle_a: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from gerhard import gitrepo
+    from gerhard.git import gitrepo
 
     real_commit_tree = gitrepo.commit_tree
 
@@ -729,7 +731,7 @@ def test_a_commit_made_meanwhile_is_not_overwritten(
         git(registry, "update-ref", "refs/heads/main", other)
         return sha
 
-    monkeypatch.setattr("gerhard.gitrepo.commit_tree", commit_tree_while_someone_commits)
+    monkeypatch.setattr("gerhard.git.gitrepo.commit_tree", commit_tree_while_someone_commits)
     result = register(capsys, registry, RUN_A, "A", bundle_a)
     assert_one_line_error(result, "refs/heads/main moved while registering", "run the command again")
     assert git_out(registry, "log", "-1", "--format=%s").strip() == "someone else, meanwhile"

@@ -18,11 +18,13 @@ from cli_helpers import assert_one_line_error, git_out, head_sha, load_yaml, run
 from conftest import snapshot
 from dossier_helpers import RUN_A, RUN_B, add_file, bundle_folder, embedded, make_dossier, tamper
 
-from gerhard import dossier, dossier_bundle, register_run
-from gerhard.bundle import load_bundle
-from gerhard.dossier_bundle import read_dossier
+from gerhard import register_run
+from gerhard.dossier.codec import read_dossier
+from gerhard.dossier.page import codec as dossier_bundle
+from gerhard.dossier.page import page as dossier
 from gerhard.errors import UserError
-from gerhard.registration import with_folder_dossier
+from gerhard.flows.registration import with_folder_dossier
+from gerhard.registry.bundle import load_bundle
 
 DOSSIER_A = f"run_dossier_{RUN_A}.html"
 DOSSIER_B = f"run_dossier_{RUN_B}.html"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from gerhard import reports
-from gerhard.gates import Baseline, Gate, evaluate_gates
-from gerhard.phases import fold_run, initial_status
-from gerhard.program import program_from_dict
+from gerhard.core import reports
+from gerhard.core.gates import Baseline, Gate, evaluate_gates
+from gerhard.core.phases import fold_run, initial_status
+from gerhard.core.program import program_from_dict
 
 PROGRAM = program_from_dict(
     {

@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from gerhard import reports, state
-from gerhard.derive import rebuild_files
-from gerhard.program import program_from_dict
+from gerhard import layout
+from gerhard.core import reports
+from gerhard.core.derive import rebuild_files
+from gerhard.core.program import program_from_dict
 
 RUN_ID = "20260223T190000Z_v15"
 DOSSIER = f"run_dossier_{RUN_ID}.html"
@@ -135,7 +136,7 @@ def one_line(text: str) -> str:
 
 FILES = hostile_files()
 HARMLESS = hostile_files(harmless)
-MARKDOWN = [state.INDEX, state.BOARD, f"reports/2026/02/{RUN_ID}.md", "reports/2026/02/index.md"]
+MARKDOWN = [layout.INDEX, layout.BOARD, f"reports/2026/02/{RUN_ID}.md", "reports/2026/02/index.md"]
 
 
 def test_every_markdown_file_is_checked() -> None:
@@ -162,7 +163,7 @@ def test_gerhards_own_structure_is_all_there() -> None:
         f"../../../outputs/{RUN_ID}/",
         f"../../../outputs/{RUN_ID}/{DOSSIER}",
     ]
-    index = skeleton(FILES[state.INDEX])
+    index = skeleton(FILES[layout.INDEX])
     assert [t[2] for t in index if t[0] == "link_open"] == [
         f"2026/02/{RUN_ID}.md",
         f"../state/needs_input/{RUN_ID}.yaml",
@@ -184,10 +185,10 @@ def test_the_report_shows_the_users_words() -> None:
 
 def test_the_index_month_page_and_board_show_the_users_words() -> None:
     row = one_line(SUMMARY)[:200].rstrip()
-    for rel in (state.INDEX, "reports/2026/02/index.md"):
+    for rel in (layout.INDEX, "reports/2026/02/index.md"):
         assert row in visible(FILES[rel]), rel
-    assert one_line(PROGRAM_NAME) in visible(FILES[state.INDEX])
-    board = visible(FILES[state.BOARD])
+    assert one_line(PROGRAM_NAME) in visible(FILES[layout.INDEX])
+    board = visible(FILES[layout.BOARD])
     for text in (PROGRAM_NAME, TITLE, CELL_TEXT, "www.evil.example"):
         assert one_line(text) in board, text
 

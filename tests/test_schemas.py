@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from gerhard import schemas, state
+from gerhard import layout
 from gerhard.errors import SchemaError
-from gerhard.parsing import parse_artifact, parse_seed
-from gerhard.yamlio import load_state_yaml, to_plain
+from gerhard.formats import schemas
+from gerhard.formats.parsing import parse_artifact, parse_seed
+from gerhard.formats.yamlio import load_state_yaml, to_plain
+from gerhard.registry import store
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_FILES = sorted((REPO / "schemas").glob("*.json"))
@@ -53,7 +55,7 @@ def example_artifacts() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("example", "name"), example_artifacts())
 def test_example_bundles_validate(example: str, name: str) -> None:
-    program = state.load_program(REPO)
+    program = store.load_program(REPO)
     data = (REPO / "examples" / example / name).read_bytes()
     if name == "seed.txt":
         assert isinstance(parse_seed(data), int)
@@ -64,23 +66,23 @@ def test_example_bundles_validate(example: str, name: str) -> None:
 
 
 def test_example_bundles_carry_what_their_phase_requires() -> None:
-    program = state.load_program(REPO)
+    program = store.load_program(REPO)
     for example, phase in [("phase_a_green", "A"), ("phase_b_green", "B"), ("phase_b_red", "B")]:
         names = {p.name for p in (REPO / "examples" / example).iterdir()}
         assert set(program.phase(phase).required) <= names, example
 
 
 def test_repo_program_yaml_validates() -> None:
-    data = to_plain(load_state_yaml((REPO / state.PROGRAM).read_text(), state.PROGRAM))
-    schemas.validate(data, "program", state.PROGRAM)
+    data = to_plain(load_state_yaml((REPO / layout.PROGRAM).read_text(), layout.PROGRAM))
+    schemas.validate(data, "program", layout.PROGRAM)
 
 
-@pytest.mark.parametrize("rel", [state.STATUS, state.GATE_RESULTS])
+@pytest.mark.parametrize("rel", [layout.STATUS, layout.GATE_RESULTS])
 def test_repo_state_files_validate_when_present(rel: str) -> None:
     path = REPO / rel
     if not path.exists():
         pytest.skip(f"{rel} is not in this checkout")
-    schema = "program_status" if rel == state.STATUS else "gate_results"
+    schema = "program_status" if rel == layout.STATUS else "gate_results"
     schemas.validate(to_plain(load_state_yaml(path.read_text(), rel)), schema, rel)
 
 

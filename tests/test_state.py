@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
-from gerhard import state
+from gerhard import layout
+from gerhard.core.phases import fold_run, initial_status
+from gerhard.core.program import program_from_dict
 from gerhard.errors import StateError
-from gerhard.phases import fold_run, initial_status
-from gerhard.program import program_from_dict
-from gerhard.yamlio import dump_yaml, load_state_yaml, to_plain
+from gerhard.files import atomic_write
+from gerhard.formats.yamlio import dump_yaml, load_state_yaml, to_plain
+from gerhard.registry import store
 
 PROGRAM = program_from_dict(
     {
@@ -70,13 +72,13 @@ def changed_lines(old: str, new: str) -> list[str]:
 
 
 def test_first_render_has_the_header() -> None:
-    text = state.render_state_yaml(None, status_after(), state.STATUS)
-    assert text.startswith(state.DERIVED_HEADER)
-    assert to_plain(load_state_yaml(text, state.STATUS)) == status_after()
+    text = store.render_state_yaml(None, status_after(), layout.STATUS)
+    assert text.startswith(layout.DERIVED_HEADER)
+    assert to_plain(load_state_yaml(text, layout.STATUS)) == status_after()
 
 
 def test_hand_added_comments_and_keys_survive() -> None:
-    text = state.render_state_yaml(None, status_after(run("a1", "A", "GREEN")), state.STATUS)
+    text = store.render_state_yaml(None, status_after(run("a1", "A", "GREEN")), layout.STATUS)
     text = text.replace("run_count: 1\n", "run_count: 1  # bumped by every registration\n")
     text = text.replace(
         "phases:\n", "# Reviewer note: phase B is on hold until the kernel lands.\nowner: team-spiking\nphases:\n"
@@ -84,12 +86,12 @@ def test_hand_added_comments_and_keys_survive() -> None:
     text = text.replace("  B:\n", "  B:\n    reviewer: alice  # assigned in standup\n")
     assert text.count("reviewer: alice") == 1
 
-    new = state.render_state_yaml(text, status_after(run("a1", "A", "GREEN"), run("b1", "B", "RED")), state.STATUS)
+    new = store.render_state_yaml(text, status_after(run("a1", "A", "GREEN"), run("b1", "B", "RED")), layout.STATUS)
     assert "run_count: 2  # bumped by every registration\n" in new
     assert "# Reviewer note: phase B is on hold until the kernel lands.\nowner: team-spiking\n" in new
     assert "    reviewer: alice  # assigned in standup\n" in new
-    assert new.startswith(state.DERIVED_HEADER)
-    data = to_plain(load_state_yaml(new, state.STATUS))
+    assert new.startswith(layout.DERIVED_HEADER)
+    data = to_plain(load_state_yaml(new, layout.STATUS))
     assert data["owner"] == "team-spiking"
     assert data["phases"]["B"]["reviewer"] == "alice"
     assert data["phases"]["B"]["state"] == "blocked"
@@ -98,10 +100,10 @@ def test_hand_added_comments_and_keys_survive() -> None:
 
 def test_unchanged_data_gives_byte_identical_text() -> None:
     status = status_after(run("a1", "A", "GREEN"), run("b1", "B", "GREEN", 2.5), run("b2", "B", "RED", 2.7))
-    text = state.render_state_yaml(None, status, state.STATUS)
-    assert state.render_state_yaml(text, status, state.STATUS) == text
+    text = store.render_state_yaml(None, status, layout.STATUS)
+    assert store.render_state_yaml(text, status, layout.STATUS) == text
     hand = text.replace("phases:\n", "phases:  # per phase\n") + "# trailing note\n"
-    assert state.render_state_yaml(hand, status, state.STATUS) == hand
+    assert store.render_state_yaml(hand, status, layout.STATUS) == hand
 
 
 @pytest.mark.parametrize(
@@ -122,26 +124,26 @@ def test_rerender_keeps_every_float_exactly(value: float) -> None:
     """A float written by gerhard must come back unchanged when the file is rendered again,
     not re-rounded from the digits ruamel remembers (5.960464477539063e-08 became ...062e-08)."""
     data = {"phases": {"B": {"observed": value, "gates": [{"observed": value}]}}}
-    text = state.render_state_yaml(None, data, state.GATE_RESULTS)
-    assert state.render_state_yaml(text, data, state.GATE_RESULTS) == text
-    reloaded = to_plain(load_state_yaml(text, state.GATE_RESULTS))
+    text = store.render_state_yaml(None, data, layout.GATE_RESULTS)
+    assert store.render_state_yaml(text, data, layout.GATE_RESULTS) == text
+    reloaded = to_plain(load_state_yaml(text, layout.GATE_RESULTS))
     assert dump_yaml(reloaded) == dump_yaml(data)
     assert reloaded["phases"]["B"]["observed"] == value
     # a run record read back from disk renders exactly as the fresh one did (rebuild == register)
-    assert state.render_state_yaml(None, reloaded, state.GATE_RESULTS) == text
+    assert store.render_state_yaml(None, reloaded, layout.GATE_RESULTS) == text
 
 
 def test_human_written_float_formatting_is_kept() -> None:
-    text = state.DERIVED_HEADER + "program: demo\nthreshold_note: 1.0e-3\nlr: 3.0e-4\nrun_count: 1\n"
-    new = state.render_state_yaml(text, {"program": "demo", "run_count": 2}, state.STATUS)
+    text = layout.DERIVED_HEADER + "program: demo\nthreshold_note: 1.0e-3\nlr: 3.0e-4\nrun_count: 1\n"
+    new = store.render_state_yaml(text, {"program": "demo", "run_count": 2}, layout.STATUS)
     assert changed_lines(text, new) == ["-run_count: 1", "+run_count: 2"]
 
 
 def test_only_changed_lines_differ() -> None:
     before = status_after(run("a1", "A", "GREEN"), run("b1", "B", "GREEN", 2.5))
-    text = state.render_state_yaml(None, before, state.STATUS)
+    text = store.render_state_yaml(None, before, layout.STATUS)
     after = fold_run(before, PROGRAM, run("b2", "B", "RED", 2.7, when="2026-01-20T08:00:00Z"))
-    new = state.render_state_yaml(text, after, state.STATUS)
+    new = store.render_state_yaml(text, after, layout.STATUS)
     # phase B stays passed (its first GREEN run), so its state line is untouched; baselines too
     assert changed_lines(text, new) == [
         "-run_count: 2",
@@ -171,8 +173,8 @@ def test_only_changed_lines_differ() -> None:
 
 def test_only_changed_lines_differ_exact_count() -> None:
     base = {"program": "demo", "run_count": 1, "a": {"b": 1, "c": [1, 2]}, "z": "keep"}
-    text = state.render_state_yaml(None, base, state.STATUS)
-    new = state.render_state_yaml(text, {**base, "a": {"b": 2, "c": [1, 2]}}, state.STATUS)
+    text = store.render_state_yaml(None, base, layout.STATUS)
+    new = store.render_state_yaml(text, {**base, "a": {"b": 2, "c": [1, 2]}}, layout.STATUS)
     assert changed_lines(text, new) == ["-  b: 1", "+  b: 2"]
 
 
@@ -180,7 +182,7 @@ def test_no_anchors_or_aliases_for_shared_objects() -> None:
     point = {"run_id": "b1", "value": 2.5}
     shared = [1, 2]
     data = {"best": point, "last": point, "x": shared, "y": shared}
-    for text in (dump_yaml(data), state.render_state_yaml(None, data, state.STATUS)):
+    for text in (dump_yaml(data), store.render_state_yaml(None, data, layout.STATUS)):
         assert not re.search(r"[&*]id\d+", text)
         assert "&" not in text and "*" not in text
         assert to_plain(load_state_yaml(text, "x"))["last"] == point
@@ -188,7 +190,7 @@ def test_no_anchors_or_aliases_for_shared_objects() -> None:
     status = status_after(run("b1", "B", "GREEN", 2.5))
     slot = status["phases"]["B"]["baselines"]["rel"]
     assert slot["best"] is slot["last"]
-    assert "&" not in state.render_state_yaml(None, status, state.STATUS)
+    assert "&" not in store.render_state_yaml(None, status, layout.STATUS)
 
 
 def test_state_yaml_quotes_what_would_change_type() -> None:
@@ -206,8 +208,8 @@ def leftovers(d: Path) -> list[str]:
 
 def test_atomic_write_writes_and_replaces(tmp_path: Path) -> None:
     target = tmp_path / "deep" / "dir" / "f.yaml"
-    state.atomic_write(target, b"one\n")
-    state.atomic_write(target, b"two\n")
+    atomic_write(target, b"one\n")
+    atomic_write(target, b"two\n")
     assert target.read_bytes() == b"two\n"
     assert leftovers(target.parent) == []
     assert target.stat().st_mode & 0o777 == 0o644
@@ -222,7 +224,7 @@ def test_atomic_write_leaves_nothing_when_rename_fails(tmp_path: Path, monkeypat
 
     monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        state.atomic_write(target, b"new\n")
+        atomic_write(target, b"new\n")
     assert target.read_bytes() == b"original\n"
     assert leftovers(tmp_path) == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.yaml"]
@@ -230,7 +232,7 @@ def test_atomic_write_leaves_nothing_when_rename_fails(tmp_path: Path, monkeypat
 
 def test_atomic_write_leaves_nothing_when_write_fails(tmp_path: Path) -> None:
     with pytest.raises(TypeError):
-        state.atomic_write(tmp_path / "f.yaml", "not bytes")  # type: ignore[arg-type]
+        atomic_write(tmp_path / "f.yaml", "not bytes")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -240,7 +242,7 @@ def test_atomic_write_leaves_nothing_on_interrupt(tmp_path: Path, monkeypatch: p
 
     monkeypatch.setattr(os, "chmod", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        state.atomic_write(tmp_path / "f.yaml", b"x")
+        atomic_write(tmp_path / "f.yaml", b"x")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -254,16 +256,16 @@ def write(root: Path, rel: str, text: str | bytes) -> None:
 
 
 def test_absent_state_files(tmp_path: Path) -> None:
-    assert state.load_status(tmp_path) is None
-    assert state.load_gate_results(tmp_path) == {"phases": {}}
-    assert state.read_record(tmp_path, "r1") is None
-    assert state.read_ledger(tmp_path, "2026-01") == []
+    assert store.load_status(tmp_path) is None
+    assert store.load_gate_results(tmp_path) == {"phases": {}}
+    assert store.read_record(tmp_path, "r1") is None
+    assert store.read_ledger(tmp_path, "2026-01") == []
 
 
 def test_corrupt_yaml_is_a_state_error_naming_the_file(tmp_path: Path) -> None:
-    write(tmp_path, state.STATUS, "program: demo\nphases: [\n")
+    write(tmp_path, layout.STATUS, "program: demo\nphases: [\n")
     with pytest.raises(StateError) as exc:
-        state.load_status(tmp_path)
+        store.load_status(tmp_path)
     message = str(exc.value)
     assert message.startswith("state/program_status.yaml is not valid YAML (")
     assert message.endswith("): fix it by hand or restore it with git checkout")
@@ -271,16 +273,16 @@ def test_corrupt_yaml_is_a_state_error_naming_the_file(tmp_path: Path) -> None:
 
 
 def test_corrupt_gate_results_names_the_file(tmp_path: Path) -> None:
-    write(tmp_path, state.GATE_RESULTS, "phases: {A: [}\n")
+    write(tmp_path, layout.GATE_RESULTS, "phases: {A: [}\n")
     with pytest.raises(StateError, match=r"^state/gate_results.yaml is not valid YAML \("):
-        state.load_gate_results(tmp_path)
+        store.load_gate_results(tmp_path)
 
 
 def test_schema_invalid_status_names_file_and_path(tmp_path: Path) -> None:
-    text = state.render_state_yaml(None, status_after(), state.STATUS).replace("run_count: 0", "run_count: -3")
-    write(tmp_path, state.STATUS, text)
+    text = store.render_state_yaml(None, status_after(), layout.STATUS).replace("run_count: 0", "run_count: -3")
+    write(tmp_path, layout.STATUS, text)
     with pytest.raises(StateError) as exc:
-        state.load_status(tmp_path)
+        store.load_status(tmp_path)
     assert str(exc.value) == (
         "state/program_status.yaml: $.run_count: -3 is less than the minimum of 0 (schema program_status): "
         "fix the file or run 'gerhard rebuild' ('gerhard check' lists every problem)"
@@ -288,36 +290,36 @@ def test_schema_invalid_status_names_file_and_path(tmp_path: Path) -> None:
 
 
 def test_non_utf8_state_file(tmp_path: Path) -> None:
-    write(tmp_path, state.STATUS, b"program: \xff\xfe\n")
+    write(tmp_path, layout.STATUS, b"program: \xff\xfe\n")
     with pytest.raises(
         StateError,
         match=r"^state/program_status.yaml is not UTF-8 text: "
         r"restore it with 'git checkout -- state/program_status.yaml'$",
     ):
-        state.load_status(tmp_path)
+        store.load_status(tmp_path)
 
 
 def test_corrupt_ledger_line(tmp_path: Path) -> None:
-    write(tmp_path, state.ledger_path("2026-01"), '{"seq": 1}\n{"seq": 2\n')
+    write(tmp_path, layout.ledger_path("2026-01"), '{"seq": 1}\n{"seq": 2\n')
     corrupt = r"^state/ledger/2026-01.jsonl line 2 is corrupt: run 'gerhard rebuild' \('gerhard check' lists every"
     with pytest.raises(StateError, match=corrupt):
-        state.read_ledger(tmp_path, "2026-01")
+        store.read_ledger(tmp_path, "2026-01")
 
 
 def test_recent_rows_reads_newest_months_first(tmp_path: Path) -> None:
     for month, seqs in {"2026-01": [1, 2], "2026-02": [3], "2026-03": [4, 5]}.items():
-        write(tmp_path, state.ledger_path(month), "".join(state.ledger_line({"seq": s}) for s in seqs))
+        write(tmp_path, layout.ledger_path(month), "".join(store.ledger_line({"seq": s}) for s in seqs))
     months = ["2026-01", "2026-03", "2026-02"]
-    assert [r["seq"] for r in state.recent_rows(tmp_path, months, 10)] == [5, 4, 3, 2, 1]
-    assert [r["seq"] for r in state.recent_rows(tmp_path, months, 3)] == [5, 4, 3]
-    assert [r["seq"] for r in state.recent_rows(tmp_path, months, 3, extra=[{"seq": 6}, {"seq": 7}])] == [7, 6, 5]
+    assert [r["seq"] for r in store.recent_rows(tmp_path, months, 10)] == [5, 4, 3, 2, 1]
+    assert [r["seq"] for r in store.recent_rows(tmp_path, months, 3)] == [5, 4, 3]
+    assert [r["seq"] for r in store.recent_rows(tmp_path, months, 3, extra=[{"seq": 6}, {"seq": 7}])] == [7, 6, 5]
     # months that are not needed are not read: a corrupt old month does not matter
-    write(tmp_path, state.ledger_path("2026-01"), "garbage\n")
-    assert [r["seq"] for r in state.recent_rows(tmp_path, months, 2)] == [5, 4]
+    write(tmp_path, layout.ledger_path("2026-01"), "garbage\n")
+    assert [r["seq"] for r in store.recent_rows(tmp_path, months, 2)] == [5, 4]
 
 
 def test_ledger_line_is_one_sorted_json_line() -> None:
-    line = state.ledger_line({"b": 1, "a": "x|y\nz", "é": "ü"})
+    line = store.ledger_line({"b": 1, "a": "x|y\nz", "é": "ü"})
     assert line.count("\n") == 1 and line.endswith("\n")
     assert line == '{"a": "x|y\\nz", "b": 1, "é": "ü"}\n'
     assert json.loads(line) == {"b": 1, "a": "x|y\nz", "é": "ü"}
@@ -329,17 +331,17 @@ GOOD = "program: p\nphases:\n  - id: A\n    required: [metrics.json]\n"
 
 
 def program_error(tmp_path: Path, text: str) -> str:
-    write(tmp_path, state.PROGRAM, text)
+    write(tmp_path, layout.PROGRAM, text)
     with pytest.raises(StateError) as exc:
-        state.load_program(tmp_path)
+        store.load_program(tmp_path)
     message = str(exc.value)
     assert "\n" not in message
     return message
 
 
 def test_load_program(tmp_path: Path) -> None:
-    write(tmp_path, state.PROGRAM, GOOD + "artifacts:\n  v15.json: v15_spikingbrain\n")
-    program = state.load_program(tmp_path)
+    write(tmp_path, layout.PROGRAM, GOOD + "artifacts:\n  v15.json: v15_spikingbrain\n")
+    program = store.load_program(tmp_path)
     assert program.name == "p"
     assert program.phase_ids == ["A"]
     assert program.phase("A").required == ("metrics.json",)
@@ -350,7 +352,7 @@ def test_load_program(tmp_path: Path) -> None:
 
 def test_missing_program(tmp_path: Path) -> None:
     with pytest.raises(StateError) as exc:
-        state.load_program(tmp_path)
+        store.load_program(tmp_path)
     assert str(exc.value) == (
         f"no state/program.yaml in {tmp_path}: run 'gerhard init' there (or pass --repo) and describe your phases"
     )
@@ -419,10 +421,10 @@ def test_same_gate_id_in_two_phases_is_fine(tmp_path: Path) -> None:
     gate = "    gates:\n      - {id: g, artifact: m.json, path: a, op: '<', value: 1}\n"
     write(
         tmp_path,
-        state.PROGRAM,
+        layout.PROGRAM,
         "program: p\nphases:\n  - id: A\n    required: []\n" + gate + "  - id: B\n    required: []\n" + gate,
     )
-    assert [p.gates[0].id for p in state.load_program(tmp_path).phases] == ["g", "g"]
+    assert [p.gates[0].id for p in store.load_program(tmp_path).phases] == ["g", "g"]
 
 
 def test_program_not_a_mapping(tmp_path: Path) -> None:
@@ -439,7 +441,7 @@ def test_corrupt_program_yaml(tmp_path: Path) -> None:
 
 def test_shipped_program_loads() -> None:
     root = Path(__file__).resolve().parent.parent
-    program = state.load_program(root)
+    program = store.load_program(root)
     assert program.phase_ids == ["A", "B", "C"]
     gates = {g.id: g for g in program.phase("B").gates}
     assert gates["val_loss_vs_best_green"].min_improvement == -0.05

@@ -10,7 +10,16 @@ from pathlib import Path
 import pytest
 
 from gerhard.errors import UserError
-from gerhard.stores import FileInfo, Side, check_writable, local_side, mtime_of, open_side, remote_errors, sha256_at
+from gerhard.sync.stores import (
+    FileInfo,
+    Side,
+    check_writable,
+    local_side,
+    mtime_of,
+    open_side,
+    remote_errors,
+    sha256_at,
+)
 
 RUN = "20260101T000000Z_alpha"
 

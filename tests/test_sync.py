@@ -570,7 +570,7 @@ DELETE = object()
     ],
 )
 def test_manifest_fast_path_vouches_only_for_valid_manifests(doc: object, certain: bool, valid: bool) -> None:
-    from gerhard import schemas
+    from gerhard.formats import schemas
 
     assert schemas.certainly_valid(doc, "manifest") is certain
     assert schemas.validator("manifest").is_valid(doc) is valid
@@ -597,7 +597,7 @@ _MANIFESTS = st.fixed_dictionaries(
 @given(st.data())
 def test_manifest_fast_path_never_vouches_for_an_invalid_one(data: st.DataObject) -> None:
     """A valid MANIFEST with up to three keys removed, added or given other values."""
-    from gerhard import schemas
+    from gerhard.formats import schemas
 
     doc = data.draw(_MANIFESTS)
     for _ in range(data.draw(st.integers(0, 3))):
@@ -623,7 +623,7 @@ def test_manifest_refused_as_jsonschema_says(registered: Path, capsys) -> None:
 
 
 def test_manifest_fast_path_stands_in_for_the_shipped_schema_only(tmp_path: Path) -> None:
-    from gerhard import schemas
+    from gerhard.formats import schemas
 
     shipped = schemas.schema_dir() / "manifest.schema.json"
     assert schemas.canonical_sha256(shipped) == schemas.MANIFEST_SCHEMA_SHA256, (
@@ -654,19 +654,26 @@ def imported_by(repo: Path, *argv: str | Path) -> set[str]:
 
 
 # What start-up must not cost a no-op push (benchmarks/bench_sync.py: it is half start-up).
-NOT_FOR_A_PUSH = {"jsonschema", "referencing", "gerhard.queries", "gerhard.derive", "gerhard.phases", "jinja2"}
+NOT_FOR_A_PUSH = {
+    "jsonschema",
+    "referencing",
+    "gerhard.registry.queries",
+    "gerhard.core.derive",
+    "gerhard.core.phases",
+    "jinja2",
+}
 
 
 def test_push_imports_only_what_it_needs(registered: Path, remote: Path) -> None:
     first = imported_by(registered, "sync", "push", "--all", "--remote", remote)
     assert "tqdm" in first
-    assert first & {"gerhard.queries", "gerhard.derive", "gerhard.phases", "jinja2"} == set()
+    assert first & {"gerhard.registry.queries", "gerhard.core.derive", "gerhard.core.phases", "jinja2"} == set()
     again = imported_by(registered, "sync", "push", "--all", "--remote", remote)  # nothing to copy
     assert again & (NOT_FOR_A_PUSH | {"tqdm", "fsspec", "ruamel", "ruamel.yaml", "yaml"}) == set()
 
 
 def test_a_registered_manifest_is_certainly_valid(registered: Path) -> None:
-    from gerhard import schemas
+    from gerhard.formats import schemas
 
     doc = json.loads((registered / "outputs" / RUN / "MANIFEST").read_bytes())
     assert {"path": "model.pt", "size": 17000, "stored": "remote"}.items() <= next(

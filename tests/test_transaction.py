@@ -20,7 +20,7 @@ from cli_helpers import git_out, register_ok, run
 from conftest import git, snapshot
 from ruamel.yaml import YAML
 
-from gerhard import transaction
+from gerhard.git import transaction
 
 RUN_A = "20261101T100000Z_dense"
 RUN_B = "20261101T120000Z_v15"

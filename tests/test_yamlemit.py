@@ -10,9 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from gerhard.state import DERIVED_HEADER, render_state_yaml
-from gerhard.yamlemit import emit, same
-from gerhard.yamlio import dump_yaml, load_state_yaml, merge_into
+from gerhard.formats.yamlemit import emit, same
+from gerhard.formats.yamlio import dump_yaml, load_state_yaml, merge_into
+from gerhard.layout import DERIVED_HEADER
+from gerhard.registry.store import render_state_yaml
 
 keys = st.one_of(
     st.sampled_from(["run_id", "phase", "state", "2026-11", "null", "true", "1.5", "a: b", "x #y", "-k", "é"]),
@@ -36,7 +37,7 @@ documents = st.dictionaries(keys, plain, min_size=1, max_size=6)
 
 def pure_round_trip_load(text: str) -> Any:
     """An independent reader: ruamel's pure-Python round-trip loader, not the C loader emit checks with."""
-    from gerhard.yamlio import to_plain
+    from gerhard.formats.yamlio import to_plain
 
     def plainify(value: Any) -> Any:
         value = to_plain(value)
@@ -110,7 +111,7 @@ def test_gerhard_data_is_emitted_fast_and_in_ruamels_style() -> None:
         "next_action": "it's fine: rerun # maybe",
     }
     buf = io.StringIO()
-    from gerhard.yamlio import round_trip
+    from gerhard.formats.yamlio import round_trip
 
     round_trip().dump(record, buf)
     assert emit(record) == buf.getvalue()
@@ -120,7 +121,7 @@ def test_gerhard_data_is_emitted_fast_and_in_ruamels_style() -> None:
 def test_document_markers_are_quoted_as_ruamel_does(text: str) -> None:
     import io
 
-    from gerhard.yamlio import round_trip
+    from gerhard.formats.yamlio import round_trip
 
     for data in ({text: None}, {"run": {text: "v"}}, {"k": text}):
         buf = io.StringIO()
@@ -199,7 +200,7 @@ def test_emitted_text_is_what_ruamel_writes(data: dict[str, Any]) -> None:
     """Same bytes as ruamel (so a file's style never flips between the two writers)."""
     import io
 
-    from gerhard.yamlio import round_trip
+    from gerhard.formats.yamlio import round_trip
 
     text = emit(data)
     if text is not None:

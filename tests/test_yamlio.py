@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gerhard.errors import StateError
-from gerhard.yamlio import dump_yaml, load_state_yaml, merge_into, read_state_yaml, to_plain
+from gerhard.formats.yamlio import dump_yaml, load_state_yaml, merge_into, read_state_yaml, to_plain
 
 TEXT = """\
 # A human's comment on top.

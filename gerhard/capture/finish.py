@@ -1,0 +1,213 @@
+"""What run.finish() does (gerhard.capture.run): check and build the bundle files, write provenance.json,
+build the dossier, register the run, and report. Functions of the Run; nothing here is written before
+bundle_files has checked everything."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gerhard.capture.support import FinishResult, _dumps, _number, offer_download
+from gerhard.errors import UserError
+
+if TYPE_CHECKING:
+    from gerhard.capture.run import Run
+
+
+def bundle_files(
+    run: Run, summary: str, next_action: str, final: dict[str, Any] | None, allow_nonfinite: bool
+) -> dict[str, bytes]:
+    from gerhard.formats import runtext, schemas
+
+    for label, text in (("summary", summary), ("next_action", next_action)):
+        if not isinstance(text, str):
+            raise UserError(f"finish(): {label} must be text, not {type(text).__name__}")
+        runtext.clean_text(f"finish(): {label}", text)
+    if run._nonfinite and not allow_nonfinite:
+        where = ", ".join(f"{k} at step {s}" for k, s in sorted(run._nonfinite.items()))
+        raise UserError(
+            f"finish(): log_metrics got NaN or infinite values ({where}): fix the cell that computes them, "
+            "or finish(allow_nonfinite=True) to register a diverged run (its gates then fail)"
+        )
+    finals = final_values(run, final)
+    files: dict[str, bytes] = {}
+    program = run._program()
+    required = set(program.phase(run.phase).required) if program is not None else set()
+    if finals or run.history:
+        metrics: dict[str, Any] = {"final": finals}
+        if run.history:
+            metrics["history"] = run.history
+        files["metrics.json"] = _dumps(metrics, "metrics.json")
+    if run.evals:
+        tasks = list(run.evals.values())
+        suite = {"suite": run.suite, "tasks": tasks, "pass_rate": sum(t["passed"] for t in tasks) / len(tasks)}
+        files["eval_suite.json"] = _dumps(suite, "eval_suite.json")
+    files["provenance.json"] = provenance_document(run, files)
+    for name in files:
+        if name.endswith(".json"):
+            data = json.loads(files[name])
+            schema = program.schema_for(name) if program is not None else None
+            schemas.validate(data, schema or name.removesuffix(".json"), f"finish(): {name}", run.registry)
+    check_config(run, program)
+    have = set(files) | {p.name for p in run.folder.iterdir() if p.is_file()}
+    missing = sorted(required - have)
+    if missing:
+        hints = {
+            "metrics.json": "log_metrics(...) or finish(final={...})",
+            "eval_suite.json": "run.log_eval(...)",
+        }
+        how = "; ".join(f"{m}: {hints.get(m, f'run.save_artifact({m!r}, ...)')}" for m in missing)
+        raise UserError(f"finish(): phase {run.phase} requires {', '.join(missing)}, not made by this run ({how})")
+    return files
+
+
+def check_config(run: Run, program: Any) -> None:
+    """config.yaml was written at start_run; the registry validates it, so finish() must first."""
+    from gerhard.formats import schemas
+    from gerhard.formats.yamlio import load_plain_yaml
+
+    path = run.folder / "config.yaml"
+    if not path.is_file():
+        return  # a required file that is missing: the check after this one names it
+    config = load_plain_yaml(path.read_text(encoding="utf-8"), f"finish(): {path}")
+    if config in ({}, None):
+        raise UserError(
+            "finish(): config.yaml is empty: the registry refuses a run without its settings; pass them to "
+            f"start_run(config=...) or write them into {path}"
+        )
+    schema = program.schema_for("config.yaml") if program is not None else None
+    schemas.validate(config, schema or "config", "finish(): config.yaml", run.registry)
+
+
+def final_values(run: Run, final: dict[str, Any] | None) -> dict[str, Any]:
+    if final is None:
+        out: dict[str, Any] = {}
+        for row in run.history:
+            for key, value in row.items():
+                if key != "step":  # None is a NaN or inf logged last: the run ended diverged
+                    out[key] = value
+        return out
+    if not isinstance(final, dict):
+        raise UserError(f"finish(): final= must be a dict of name -> number, not a {type(final).__name__}")
+    out = {}
+    for key, value in final.items():
+        if key not in run._names:
+            run._new_name(key)
+        number = _number(value, f"finish(): final {key}")
+        if not math.isfinite(number):
+            raise UserError(f"finish(): final {key} is {number}: fix the value (a diverged run: leave final= out)")
+        out[key] = number
+    return out
+
+
+def provenance_document(run: Run, files: dict[str, bytes]) -> bytes:
+    from gerhard.capture.run import provenance as prov
+    from gerhard.registry.bundle import sha256_bytes
+
+    code_root = prov.toplevel(Path.cwd())
+    exclude = []
+    if code_root and run.folder.resolve().is_relative_to(code_root.resolve()):
+        exclude.append(os.path.relpath(run.folder.resolve(), code_root.resolve()))
+    if run.registry is not None and code_root and code_root.resolve() == run.registry:
+        exclude.append("outputs")  # run folders of the registry are data, not code
+    code = prov.code_state_at(code_root, exclude)
+    order = prov.execution_order()
+    if run.resumed and run._start_order.get("problems"):  # finishing later cannot clean the kernel it started in
+        order.ok, order.problems = False, [*run._start_order["problems"], *order.problems]
+    if not order.ok:
+        print(
+            f"gerhard: WARNING: run {run.run_id} was not made by a fresh kernel running the notebook top to "
+            f"bottom ({'; '.join(order.problems)}): restart the kernel and run all cells before trusting it",
+            file=sys.stderr,
+        )
+    if code.dirty and code.diff:
+        files["code.diff"] = code.diff
+    files["packages.txt"] = packages = prov.package_list().encode()
+    ended = datetime.now(timezone.utc)
+    data = {
+        "code_sha": code.sha,
+        "dirty": code.dirty,
+        "code_root": code.root,
+        "diff_file": "code.diff" if code.dirty and code.diff else None,
+        "python": platform.python_version(),
+        **prov.torch_info(),
+        "host": socket.gethostname(),
+        "host_kind": prov.runtime_kind(),
+        "packages_file": "packages.txt",
+        "packages_sha256": sha256_bytes(packages),
+        "execution_order_ok": order.ok,
+        "execution": order.as_dict(),
+        "seed": run.seed,
+        "determinism_notes": run.notes,
+        "resumed": run.resumed,
+        "started_at": run.started_at,
+        "ended_at": ended.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "wall_time_s": round(time.monotonic() - run._t0, 3) if not run.resumed else None,
+    }
+    return _dumps(data, "provenance.json")
+
+
+def register_and_report(run: Run, summary: str, next_action: str) -> FinishResult:
+    from gerhard.errors import GerhardError
+
+    command = run.register_command(summary, next_action)
+    registered, message = False, ""
+    # Built before registering: registration archives it (rebuilt from the bundle, with the verdict).
+    dossier, verdict = make_dossier(run, summary, next_action) if run._dossier else (None, None)
+    if run.registry is None:
+        message = "no registry at hand (pass repo_root= or set GERHARD_REPO)"
+    elif not run._register:
+        message = "register=False"
+    else:
+        from gerhard.api import register_run
+
+        try:
+            reg = register_run(
+                run.run_id,
+                run.phase,
+                run.folder,
+                run.registry,
+                summary=summary,
+                next_action=next_action,
+                force=run.force,
+            )
+            registered, verdict = True, reg.verdict
+            print(reg)
+        except GerhardError as e:
+            message = str(e)
+        except Exception as e:  # never lose the run to a bug of ours: the bundle is on disk
+            message = f"{type(e).__name__}: {e}"
+    result = FinishResult(run.run_id, run.folder, dossier, registered, verdict, command, message)
+    if not registered:
+        print(f"gerhard: run {run.run_id} is not registered: {message}", file=sys.stderr)
+        print(f"gerhard: the bundle is in {run.folder}; register it later with:\n  {command}", file=sys.stderr)
+    if dossier is not None and run._download:
+        offer_download(dossier)
+    return result
+
+
+def make_dossier(run: Run, summary: str, next_action: str) -> tuple[Path | None, str | None]:
+    """The dossier built in the run folder (registration archives it) and the verdict it shows."""
+    from gerhard.dossier.page import write_dossier
+
+    try:
+        path, evaluation = write_dossier(
+            run.folder,
+            run.phase,
+            run_id=run.run_id,
+            repo_root=run.registry,
+            summary=summary,
+            next_action=next_action,
+        )
+    except Exception as e:  # the bundle is what matters; say why there is no dossier
+        print(f"gerhard: no dossier for run {run.run_id}: {e}", file=sys.stderr)
+        return None, None
+    return path, evaluation.verdict

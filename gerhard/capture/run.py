@@ -1,0 +1,469 @@
+"""Where runs are born: `gerhard.start_run(...)` in a notebook or script, finish() at the end.
+
+    with gerhard.start_run(name="v15", phase="B", config=cfg, seed=1234) as run:
+        run.log_metrics({"train_loss": 0.41, "lr": 3e-4}, step=10)
+        run.log_eval("arc_easy", score=0.71, passed=True)
+        run.save_artifact("v15_spikingbrain.json", obj)
+        run.finish(summary="...", next_action="...")
+
+The run folder is outputs/<run_id>/ of the registry when one is at hand (registered in place), else
+<output_root>/<run_id>/. While the run is live, its history is kept in memory and flushed to
+<folder>/.gerhard-run/ every few seconds (nothing is written per call), so a runtime that dies
+mid-training leaves its history up to the last flush: `gerhard.resume_run(folder).finish()` (or
+`gerhard finish FOLDER`) completes it later. finish() checks everything before it writes a bundle
+file, writes the bundle, builds the dossier, registers the run when it can, and offers the dossier
+for download. When registration is impossible, nothing is lost: it prints the command for later.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import os
+import shutil
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from gerhard.capture.run import finish as capture_finish
+from gerhard.capture.support import (  # noqa: F401  (FinishResult and the rest: gerhard.capture.run's API too)
+    FinishResult,
+    _config_bytes,
+    _dumps,
+    _json_default,
+    _number,
+    _quote,
+    _resolve_seed,
+    default_run_id,
+    find_registry,
+    offer_download,
+    seed_everything,
+)
+from gerhard.errors import UserError
+from gerhard.files import atomic_write
+
+WORK_DIR = ".gerhard-run"  # live state of an unfinished run, inside the run folder
+HISTORY = "history.jsonl"
+STATE = "state.json"
+FAILED = "FAILED"
+FLUSH_SECONDS = 5.0
+BUILT_IN = ("metrics.json", "eval_suite.json", "config.yaml", "seed.txt", "provenance.json")
+
+
+class Run:
+    """A live run. Made by `start_run` (or `resume_run`); see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        phase: str,
+        run_id: str,
+        folder: Path,
+        registry: Path | None,
+        seed: int,
+        suite: str,
+        register: bool,
+        dossier: bool,
+        download: bool,
+        started_at: str,
+        flush_seconds: float = FLUSH_SECONDS,
+    ) -> None:
+        self.name, self.phase, self.run_id, self.folder = name, phase, run_id, folder
+        self.registry, self.seed, self.suite = registry, seed, suite
+        self._register, self._dossier, self._download = register, dossier, download
+        self.started_at = started_at
+        self._t0 = time.monotonic()
+        self.history: list[dict[str, Any]] = []
+        self._flushed = 0  # rows of history already in history.jsonl
+        self._names: set[str] = set()
+        self._last_step = -1
+        self._nonfinite: dict[str, int] = {}  # metric -> first step with NaN or inf
+        self.evals: dict[str, dict[str, Any]] = {}
+        self.notes: list[str] = []
+        self.resumed = False
+        self.force = False  # register even if the phase is not open yet (start_run(force=True))
+        self.finished: FinishResult | None = None
+        self.failed: str | None = None
+        self._flush_every = flush_seconds
+        self._next_flush = time.monotonic() + flush_seconds
+
+    # -- the with block ------------------------------------------------------------------------------
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
+        if exc is None:
+            if self.finished is None:
+                print(f"gerhard: run {self.run_id} left its with block without finish(): finishing it", file=sys.stderr)
+                self.finish()
+            return False
+        self.fail(exc)
+        return False  # the exception goes on: the cell shows it
+
+    def fail(self, exc: BaseException) -> None:
+        """Keep what was logged, mark the run failed; it is never registered."""
+        if self.finished is not None:
+            return
+        what = "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
+        self.failed = what
+        try:
+            self.flush()
+            (self.folder / WORK_DIR / FAILED).write_text(what + "\n", encoding="utf-8")
+        except OSError:
+            pass
+        print(
+            f"gerhard: run {self.run_id} failed ({what}); it is not registered. What was logged is in "
+            f"{self.folder / WORK_DIR}",
+            file=sys.stderr,
+        )
+
+    # -- logging ---------------------------------------------------------------------------------------
+
+    def _check_live(self, call: str) -> None:
+        if self.finished is not None:
+            raise UserError(f"{call}: run {self.run_id} is finished: start a new run with gerhard.start_run")
+
+    def _new_name(self, key: Any) -> None:
+        from gerhard.capture.convert import check_metric_name
+
+        if not isinstance(key, str) or key == "step":
+            raise UserError(f"log_metrics: {key!r} is not a metric name: use text such as 'val_loss' (not 'step')")
+        check_metric_name(key, "log_metrics")
+        self._names.add(key)
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        """Record one row of the per-step history. Nothing is written here; rows are flushed every few seconds."""
+        if self.finished is not None:
+            self._check_live("log_metrics")
+        if step is None:
+            step = self._last_step + 1
+        elif type(step) is not int:
+            try:  # numpy and torch integers too (a loop over np.arange), not bools or floats
+                if isinstance(step, bool):
+                    raise TypeError
+                step = operator.index(step)
+            except TypeError:
+                raise UserError(f"log_metrics: step={step!r} is not a whole number: pass step=<int>") from None
+        if step < 0:
+            raise UserError(f"log_metrics: step={step} is negative: count steps from 0")
+        if step < self._last_step:
+            raise UserError(f"log_metrics: step {step} after step {self._last_step}: steps must not go back")
+        if not isinstance(metrics, dict):
+            raise UserError(f"log_metrics: pass a dict of name -> number, not a {type(metrics).__name__}")
+        names = self._names
+        row: dict[str, Any] = {}
+        nonfinite: list[str] = []
+        for key, value in metrics.items():
+            if key not in names:
+                self._new_name(key)
+            t = type(value)
+            if t is not float and t is not int:
+                value = _number(value, f"log_metrics: {key}")
+            if value != value or value in (math.inf, -math.inf):
+                nonfinite.append(key)  # remembered once the whole row is accepted
+                value = None
+            row[key] = value
+        for key in nonfinite:
+            self._nonfinite.setdefault(key, step)
+        if step == self._last_step and self.history:
+            self.history[-1].update(row)
+            self._flushed = min(self._flushed, len(self.history) - 1)
+        else:
+            row["step"] = step
+            self.history.append(row)
+            self._last_step = step
+        if time.monotonic() >= self._next_flush:
+            self.flush()
+
+    def log_eval(
+        self, task: str, score: float | None, passed: bool | None = None, threshold: float | None = None
+    ) -> None:
+        """Record one eval-suite task: its score and whether it passed (or a threshold it must reach)."""
+        self._check_live("log_eval")
+        if not isinstance(task, str) or not task.strip():
+            raise UserError(f"log_eval: task {task!r} is not a name: pass the task's name as text")
+        if task in self.evals:
+            raise UserError(f"log_eval: task {task!r} was logged already in this run: log each task once")
+        if score is not None:
+            score = _number(score, f"log_eval({task!r}): score")
+            if not math.isfinite(score):
+                raise UserError(
+                    f"log_eval({task!r}): score is {score}: log a finite score (None if the task did not run)"
+                )
+        if threshold is not None:
+            threshold = _number(threshold, f"log_eval({task!r}): threshold")
+        if passed is None:
+            if threshold is None:
+                raise UserError(f"log_eval({task!r}): give passed=True/False or threshold= the score must reach")
+            passed = score is not None and score >= threshold
+        elif not isinstance(passed, bool):
+            raise UserError(f"log_eval({task!r}): passed={passed!r} is not True or False")
+        entry: dict[str, Any] = {"name": task, "score": score, "passed": passed}
+        if threshold is not None:
+            entry["threshold"] = threshold
+        self.evals[task] = entry
+        self._write_work("evals.json", _dumps(list(self.evals.values()), "log_eval"))
+
+    def save_artifact(self, name: str, obj: Any) -> Path:
+        """Write a JSON artifact (the phase artifact, e.g. v15_spikingbrain.json), checked against its schema now."""
+        from gerhard.formats import schemas
+        from gerhard.registry.bundle import check_bundle_names
+
+        self._check_live("save_artifact")
+        if not isinstance(name, str) or not name.endswith(".json") or "/" in name or "\\" in name:
+            raise UserError(f"save_artifact: {name!r} is not a .json file name: use save_file for other files")
+        if name in BUILT_IN:
+            raise UserError(f"save_artifact: {name} is written by finish() (log_metrics, log_eval, config=, seed=)")
+        check_bundle_names([name], "save_artifact:")
+        program = self._program()
+        if program is not None:
+            declared = set(program.artifact_schemas) | {n for p in program.phases for n in p.required}
+            if name not in declared:
+                known = ", ".join(sorted(declared - set(BUILT_IN) - {"MANIFEST"})) or "none"
+                raise UserError(
+                    f"save_artifact: {name} is not an artifact of state/program.yaml (it declares {known}): "
+                    "check the name, or save other files with run.save_file"
+                )
+        data = _dumps(obj, f"save_artifact({name!r})")
+        parsed = json.loads(data)
+        schema = program.schema_for(name) if program is not None else None
+        if schema is not None:
+            schemas.validate(parsed, schema, f"save_artifact({name!r})", self.registry)
+
+        atomic_write(self.folder / name, data)
+        return self.folder / name
+
+    def save_file(self, path: Path | str, name: str | None = None) -> Path:
+        """Copy a file (a checkpoint, a plot) into the run's bundle."""
+        from gerhard.registry.bundle import check_bundle_names
+
+        self._check_live("save_file")
+        src = Path(path)
+        if not src.is_file():
+            raise UserError(f"save_file: {src} is not a file")
+        target = name or src.name
+        if target in BUILT_IN or target == "MANIFEST":
+            raise UserError(f"save_file: {target} is written by gerhard: save under another name")
+        check_bundle_names([target], "save_file:")
+        dest = self.folder / target
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if src.resolve() != dest.resolve():
+            tmp = dest.with_name(f".{dest.name}.gerhard-tmp")
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        return dest
+
+    # -- live state ------------------------------------------------------------------------------------
+
+    def _write_work(self, name: str, data: bytes) -> None:
+
+        work = self.folder / WORK_DIR
+        work.mkdir(parents=True, exist_ok=True)
+        atomic_write(work / name, data)
+
+    def flush(self) -> None:
+        """Append the history rows not yet on disk to .gerhard-run/history.jsonl (finish calls it too)."""
+        self._next_flush = time.monotonic() + self._flush_every
+        rows = self.history[self._flushed :]
+        if not rows:
+            return
+        work = self.folder / WORK_DIR
+        work.mkdir(parents=True, exist_ok=True)
+        with open(work / HISTORY, "a", encoding="utf-8") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in rows))
+            f.flush()
+            os.fsync(f.fileno())
+        self._flushed = len(self.history)
+
+    def _save_state(self) -> None:
+        data = {
+            "name": self.name,
+            "phase": self.phase,
+            "run_id": self.run_id,
+            "seed": self.seed,
+            "suite": self.suite,
+            "registry": str(self.registry) if self.registry else None,
+            "started_at": self.started_at,
+            "notes": self.notes,
+            "execution": self._start_order,
+            "force": self.force,
+        }
+        self._write_work(STATE, _dumps(data, "state"))
+
+    _start_order: dict[str, Any] = {}
+
+    def _program(self) -> Any:
+        from gerhard.registry import store
+
+        if self.registry is None:
+            return None
+        return store.load_program(self.registry)
+
+    # -- finish ----------------------------------------------------------------------------------------
+
+    def finish(
+        self,
+        summary: str = "",
+        next_action: str = "",
+        final: dict[str, Any] | None = None,
+        allow_nonfinite: bool = False,
+    ) -> FinishResult:
+        """Check, write the bundle, build the dossier, register the run (when a registry is at hand), offer
+        the dossier for download. Bad input raises a one-line gerhard.UserError before anything is written."""
+        if self.finished is not None:
+            raise UserError(f"finish(): run {self.run_id} was finished already: start a new run for another result")
+        if self.failed is not None:
+            raise UserError(f"finish(): run {self.run_id} failed ({self.failed}): it is not registered")
+        files = capture_finish.bundle_files(self, summary, next_action, final, allow_nonfinite)
+
+        for name, data in files.items():
+            atomic_write(self.folder / name, data)
+        self.flush()
+        shutil.rmtree(self.folder / WORK_DIR, ignore_errors=True)  # all of it is in the bundle now
+        result = capture_finish.register_and_report(self, summary, next_action)
+        self.finished = result
+        return result
+
+    def register_command(self, summary: str, next_action: str) -> str:
+        repo = str(self.registry) if self.registry else "<your registry>"
+        cmd = (
+            f"python -m gerhard register --repo {_quote(repo)} --run-id {self.run_id} --phase {self.phase} "
+            f"--source-dir {_quote(str(self.folder))}"
+        )
+        if summary:
+            cmd += f" --summary {_quote(summary)}"
+        if next_action:
+            cmd += f" --next-action {_quote(next_action)}"
+        if self.force:
+            cmd += " --force"
+        return cmd
+
+
+def start_run(
+    name: str,
+    phase: str,
+    config: Any = None,
+    seed: int | None = None,
+    *,
+    run_id: str | None = None,
+    repo_root: Path | str | None = None,
+    output_root: Path | str | None = None,
+    suite: str | None = None,
+    register: bool = True,
+    dossier: bool = True,
+    download: bool = True,
+    force: bool = False,
+    flush_seconds: float = FLUSH_SECONDS,
+) -> Run:
+    """Start a run: seed everything, write seed.txt and config.yaml into its folder, return the Run.
+
+    The folder is <registry>/outputs/<run_id>/ when a registry is at hand (repo_root=, $GERHARD_REPO, or
+    the repository around the working directory), else <output_root>/<run_id>/ ($GERHARD_OUTPUT_ROOT,
+    default ./gerhard_runs). run_id defaults to YYYYMMDDTHHMMSSZ_<name> (UTC). force=True registers the
+    run even if its phase is not open yet (as `gerhard register --force`).
+    """
+    from gerhard.capture.run import provenance
+    from gerhard.registry import store
+    from gerhard.registry.bundle import check_run_id
+
+    if not isinstance(name, str) or not name:
+        raise UserError(f'start_run: name={name!r}: give the run a short name, e.g. name="v15"')
+    run_id = check_run_id(run_id if run_id is not None else default_run_id(name))
+    # output_root= alone means: no registry (not even the one around the working directory).
+    registry = find_registry(repo_root) if repo_root is not None or output_root is None else None
+    if registry is not None:
+        program = store.load_program(registry)
+        program.phase(phase)  # refuses an unknown phase, naming the known ones
+        folder = registry / "outputs" / run_id
+        if store.read_record(registry, run_id) is not None:
+            raise UserError(f"start_run: run {run_id} is registered already: pass another run_id= (or name)")
+    else:
+        if not isinstance(phase, str) or not phase:
+            raise UserError(f"start_run: phase={phase!r}: give the program phase this run is for")
+        base = output_root if output_root is not None else os.environ.get("GERHARD_OUTPUT_ROOT") or "gerhard_runs"
+        folder = Path(base).expanduser().resolve() / run_id
+    if folder.exists() and any(p.name != WORK_DIR for p in folder.iterdir()):
+        raise UserError(f"start_run: {folder} exists and is not empty: pass another run_id= or move that folder away")
+    seed = _resolve_seed(seed)
+    config_data = _config_bytes(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = seed_everything(seed)
+    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run = Run(
+        name=name,
+        phase=phase,
+        run_id=run_id,
+        folder=folder,
+        registry=registry,
+        seed=seed,
+        suite=suite or f"phase-{phase}",
+        register=register,
+        dossier=dossier,
+        download=download,
+        started_at=started,
+        flush_seconds=flush_seconds,
+    )
+    run.notes = notes
+    run.force = force
+    atomic_write(folder / "seed.txt", f"{seed}\n".encode())
+    atomic_write(folder / "config.yaml", config_data)
+    order = provenance.execution_order()
+    run._start_order = order.as_dict()
+    run._save_state()
+    if not order.ok:
+        print(
+            f"gerhard: WARNING: this kernel did not run the notebook top to bottom ({'; '.join(order.problems)}): "
+            "restart the kernel and run all cells, or the run will fail its clean-execution gate",
+            file=sys.stderr,
+        )
+    return run
+
+
+def resume_run(folder: Path | str, *, register: bool = True, dossier: bool = True, download: bool = True) -> Run:
+    """A run that was not finished (the runtime died, or the with block raised), from what its folder holds:
+    its history up to the last flush, its evals and artifacts. Call finish() on it to complete it."""
+    folder = Path(folder).expanduser().resolve()
+    work = folder / WORK_DIR
+    try:
+        meta = json.loads((work / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise UserError(f"resume_run: {folder} holds no unfinished run ({WORK_DIR}/{STATE} is missing)") from None
+    registry = Path(meta["registry"]) if meta.get("registry") else None
+    run = Run(
+        name=meta["name"],
+        phase=meta["phase"],
+        run_id=meta["run_id"],
+        folder=folder,
+        registry=registry,
+        seed=int(meta["seed"]),
+        suite=meta.get("suite") or f"{meta['name']}-eval",
+        register=register,
+        dossier=dossier,
+        download=download,
+        started_at=meta.get("started_at", ""),
+    )
+    run.resumed = True
+    run.notes = list(meta.get("notes", []))
+    run._start_order = dict(meta.get("execution") or {})
+    run.force = bool(meta.get("force"))
+    if (work / FAILED).is_file():
+        print(f"gerhard: run {run.run_id} had failed ({(work / FAILED).read_text().strip()}): finishing what it logged")
+        (work / FAILED).unlink()
+    if (work / HISTORY).is_file():
+        for line in (work / HISTORY).read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                break  # a line cut by the crash: the rows before it are whole
+            run.log_metrics({k: v if v is not None else math.nan for k, v in row.items() if k != "step"}, row["step"])
+        run._flushed = len(run.history)
+    if (work / "evals.json").is_file():
+        for e in json.loads((work / "evals.json").read_text(encoding="utf-8")):
+            run.evals[e["name"]] = e
+    return run

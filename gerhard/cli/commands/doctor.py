@@ -1,0 +1,121 @@
+"""gerhard doctor: finish or undo an interrupted transaction, clear stale locks and temporary files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from gerhard.git import gitrepo, journal
+from gerhard.git.lock import registry_lock
+from gerhard.output import print_json
+
+WORKTREE_DIRS = ("state", "reports", "outputs", "docs/ops")
+STALE_TEMP_S = 24 * 3600  # extraction folders of dossiers left in the system temp folder
+FRESH_LOCK_S = 10.0  # git holds index.lock for moments: a younger one is left alone
+
+
+def doctor(repo: Path, as_json: bool = False) -> int:
+    root = gitrepo.find_root(Path(repo))
+    info = gitrepo.info(root)
+    with registry_lock(root, timeout=10.0):  # no gerhard transaction runs while we look
+        done = [journal.settle(info)]
+        done += remove_temp_files(root, info)
+        fixed, problems = check_index_lock(info)
+        done += fixed
+    done = [d for d in done if d]
+    if as_json:
+        print_json({"repository": str(root), "done": done, "problems": problems, "ok": not problems})
+    else:
+        for line in done:
+            print(line)
+        for line in problems:
+            print(f"problem: {line}")
+        if not done and not problems:
+            print(f"all is well in {root}: no interrupted transaction, no stale lock, no temporary files")
+    return 1 if problems else 0
+
+
+def remove_temp_files(root: Path, info: gitrepo.RepoInfo) -> list[str]:
+    """atomic_write's temporary files in the folders gerhard writes, gerhard's loose-object temp
+    files, and dossier extraction folders a killed process left in the system temp folder."""
+    found = [p for d in WORKTREE_DIRS if (root / d).is_dir() for p in _walk_temp(root / d)]
+    found += list(info.objects.glob("??/tmp_obj_gerhard_*"))
+    for path in found:
+        path.unlink(missing_ok=True)
+    done = [f"removed a temporary file left by an interrupted write: {_shown(root, p)}" for p in found]
+    old = time.time() - STALE_TEMP_S
+    for folder in Path(tempfile.gettempdir()).glob("gerhard-dossier-*"):
+        if folder.is_dir() and folder.stat().st_mtime < old and folder.stat().st_uid == os.getuid():
+            shutil.rmtree(folder, ignore_errors=True)
+            done.append(f"removed a stale dossier extraction folder: {folder}")
+    return done
+
+
+def _walk_temp(top: Path) -> list[Path]:
+    out = []
+    for dirpath, _dirs, names in os.walk(top):
+        out += [Path(dirpath) / n for n in names if n.startswith(".") and n.endswith(journal.TMP_SUFFIX)]
+    return out
+
+
+def _shown(root: Path, path: Path) -> str:
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def check_index_lock(info: gitrepo.RepoInfo) -> tuple[list[str], list[str]]:
+    """A stale index.lock (gerhard's, or git's own from a git command that died) is removed when no
+    git process runs in this repository; (what was done, problems left)."""
+    lock = info.index_lock
+    if not lock.exists():
+        return [], []
+    if journal.lock_is_ours(info, _gerhard_nonce(lock)):
+        lock.unlink(missing_ok=True)
+        return [f"removed a stale {lock.name} left by an interrupted gerhard command"], []
+    running = git_processes_in(info.root)
+    if file_age(lock) < FRESH_LOCK_S:
+        return [], [
+            f"{lock} was created {file_age(lock):.0f}s ago: a git command is probably running; run doctor again"
+        ]
+    if running is None or running:
+        who = f"git is running here (pid {running[0]})" if running else "gerhard cannot tell whether git is running"
+        return [], [f"{lock} exists and {who}: wait for it to finish; if none is, remove {lock} and run doctor again"]
+    lock.unlink(missing_ok=True)
+    return [f"removed a stale {lock.name} (no git process is running in {info.root})"], []
+
+
+def _gerhard_nonce(lock: Path) -> str | None:
+    try:
+        head = lock.read_bytes()[:64].decode("utf-8", "replace")
+    except OSError:
+        return None
+    return head.partition("\n")[0] + "\n" if head.startswith("gerhard-txn ") else None
+
+
+def git_processes_in(root: Path) -> list[int] | None:
+    """PIDs of git processes whose working folder is inside root (None where /proc cannot tell)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "cwd").exists():
+        return None
+    pids = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "git":
+                continue
+            cwd = Path(os.readlink(entry / "cwd"))
+        except OSError:
+            continue
+        if cwd == root or root in cwd.parents:
+            pids.append(int(entry.name))
+    return pids
+
+
+def file_age(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -1,0 +1,1 @@
+"""The program, gates, phases, the derive fold, reports and run comparison. Pure: data in, data out."""

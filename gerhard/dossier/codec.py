@@ -1,0 +1,504 @@
+"""The run bundle embedded in a dossier: encode it, find it again without parsing HTML, verify, extract.
+
+The block is `<script type="application/json" id="gerhard-bundle">`. Its JSON writes every '<',
+'>', '&' and U+2028/U+2029 as a \\u escape, so nothing inside it can close the script element,
+open an HTML comment or break a JavaScript string, whatever the run's files hold. Readers find the
+block with byte searches (a dossier can be tens of MB; no DOM is built), check every file's size
+and sha256 and the bundle hash, and refuse unsafe names before anything touches the disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gerhard.errors import BundleError, UserError
+from gerhard.registry.bundle import (
+    MANIFEST_NAME,
+    Bundle,
+    BundleFile,
+    bundle_sha256,
+    check_bundle_names,
+    check_member_name,
+    check_relative_name,
+    check_run_id,
+    load_bundle,
+    sha256_bytes,
+)
+
+if TYPE_CHECKING:
+    from gerhard.flows.registration import RegistrationResult
+
+FORMAT, VERSION = "gerhard-dossier-bundle", 1
+BLOCK_ID = "gerhard-bundle"
+OPEN_TAG = f'<script type="application/json" id="{BLOCK_ID}">'
+EMBED_LIMIT = 25 * 1024 * 1024  # per file; larger files are listed by hash and size, not embedded
+MAX_DOSSIER_BYTES = 1024 * 1024 * 1024  # a bigger input is refused before it is read
+_ID_ATTR = f'id="{BLOCK_ID}"'.encode()
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+_JSON_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_JSON_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+
+
+@dataclass(frozen=True)
+class EmbeddedFile:
+    path: str
+    size: int
+    sha256: str
+    data: bytes | None  # None: listed by hash and size, not embedded (over the embed limit, or stored remote)
+    remote: bool = False  # a heavy file (gerhard.registry.heavy): never embedded, its bytes are not in git
+
+
+@dataclass(frozen=True)
+class DossierBundle:
+    run_id: str
+    phase: str | None
+    summary: str
+    next_action: str
+    bundle_sha256: str
+    files: tuple[EmbeddedFile, ...]
+
+    def not_embedded(self) -> list[EmbeddedFile]:
+        return [f for f in self.files if f.data is None]
+
+
+def size_text(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    return f"{size / 1024:.1f} KiB" if size < 1024**2 else f"{size / 1024**2:.1f} MiB"
+
+
+def dossier_name(run_id: str) -> str:
+    return f"run_dossier_{run_id}.html"
+
+
+def script_json(obj: Any) -> str:
+    """JSON that is inert inside a <script> element: no '<', '>', '&', U+2028 or U+2029 left raw."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return _JSON_ESCAPE_RE.sub(lambda m: _JSON_ESCAPES[m.group()], text)
+
+
+def encode_file(bundle: Bundle, f: BundleFile, embed_limit: int, heavy: frozenset[str]) -> dict[str, Any]:
+    """One file's entry: text as text, anything that is not UTF-8 as base64; too big, or heavy (kept
+    out of git, so never in an archived dossier either), as hash and size only."""
+    entry: dict[str, Any] = {"path": f.path, "size": f.size, "sha256": f.sha256}
+    if f.path in heavy:
+        return dict(entry, embedded=False, stored="remote")
+    if f.size > embed_limit:
+        return dict(entry, embedded=False)
+    data = bundle.read_bytes(f.path)
+    if sha256_bytes(data) != f.sha256:
+        raise BundleError(f"{f.path} in {bundle.root} changed while the dossier was built: build it again")
+    try:
+        return dict(entry, encoding="utf-8", data=data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return dict(entry, encoding="base64", data=base64.b64encode(data).decode("ascii"))
+
+
+def encode_bundle(
+    bundle: Bundle, run_id: str, phase: str | None, summary: str, next_action: str, embed_limit: int
+) -> str:
+    """The text of the bundle block (safe to put between the script tags as is)."""
+    heavy = heavy_names(bundle, run_id, phase)
+    doc = {
+        "format": FORMAT,
+        "version": VERSION,
+        "run_id": run_id,
+        "phase": phase,
+        "summary": summary,
+        "next_action": next_action,
+        "bundle_sha256": bundle.sha256,
+        "embed_limit": embed_limit,
+        "files": [encode_file(bundle, f, embed_limit, heavy) for f in bundle.files],
+    }
+    return script_json(doc)
+
+
+def heavy_names(bundle: Bundle, run_id: str, phase: str | None) -> frozenset[str]:
+    """The heavy files of a bundle (gerhard.registry.heavy), which its dossier lists by hash only: those it keeps
+    out of git, and for a folder that is outputs/<run_id>/ of a registry, not yet registered (a notebook
+    writes its run there and registers it in place), those the registry's program keeps out of git. So
+    the dossier built there is the very one registration archives."""
+    from gerhard.registry.heavy import registry_rule
+
+    if phase is None or (bundle.root / MANIFEST_NAME).exists():
+        return bundle.remote
+    registry = archive_registry(bundle, run_id)
+    if registry is None:
+        return bundle.remote
+    try:
+        rule = registry_rule(registry, phase)
+    except UserError:  # no such phase, a broken program: the page says so; nothing is registered from it
+        return bundle.remote
+    return bundle.remote | {f.path for f in bundle.files if rule(f.path, f.size)}
+
+
+def locate_block(data: bytes, name: str) -> bytes:
+    """The bytes between the bundle block's tags, found by byte search (no HTML parsing)."""
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if not head.startswith((b"<!doctype html", b"<html")):
+        raise BundleError(
+            f"{name} is not an HTML dossier: pass the run_dossier_<run_id>.html written by "
+            "'gerhard dossier' or the notebook"
+        )
+    count = data.count(_ID_ATTR)
+    if count == 0 and not data.rstrip().lower().endswith(b"</html>"):
+        raise BundleError(f"{name} is truncated (it ends before </html>): download or copy the dossier again")
+    if count != 1:
+        what = "no embedded gerhard bundle" if count == 0 else f"{count} embedded bundles (a dossier has one)"
+        raise BundleError(
+            f"{name} is HTML but holds {what}: it was not written by 'gerhard dossier'; "
+            "register the run folder with --source-dir instead"
+        )
+    at = data.find(_ID_ATTR)
+    start, end = data.rfind(b"<", 0, at), data.find(b">", at)
+    if start < 0 or end < 0 or data[start : end + 1] != OPEN_TAG.encode():
+        raise BundleError(f"{name} has a damaged bundle block (expected {OPEN_TAG}): rebuild it with 'gerhard dossier'")
+    close = data.find(b"</script", end)
+    if close < 0:
+        raise BundleError(f"{name} is truncated: its embedded bundle has no end; download or copy the dossier again")
+    return data[end + 1 : close]
+
+
+def _malformed(name: str, what: str) -> BundleError:
+    return BundleError(f"{name}: the embedded bundle is malformed ({what}): rebuild it with 'gerhard dossier'")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:  # readers disagree on which of two keys wins: the bundle would be ambiguous
+            raise ValueError(f"duplicate key {key!r}")
+        doc[key] = value
+    return doc
+
+
+def _no_constant(word: str) -> Any:
+    raise ValueError(f"{word} is not JSON")
+
+
+def parse_block(block: bytes, name: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(block, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, absurd numbers, absurd nesting
+        raise BundleError(
+            f"{name}: the embedded bundle is not valid JSON ({e}): the file is damaged or truncated; "
+            "download or copy it again"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise _malformed(name, f"format is not {FORMAT!r}")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise _malformed(name, "no format version")
+    if version > VERSION:
+        raise BundleError(f"{name} was written by a newer gerhard (bundle format {version}): upgrade gerhard")
+    return doc
+
+
+def _text_field(doc: dict[str, Any], key: str, name: str, optional: bool = False) -> Any:
+    value = doc.get(key)
+    if value is None and optional:
+        return value
+    if isinstance(value, str):  # lone surrogates (valid JSON escapes, not text) would break git and YAML
+        return value.encode("utf-8", "replace").decode("utf-8")
+    raise _malformed(name, f"{key!r} is not text")
+
+
+def check_entry_name(path: Any, name: str) -> str:
+    """A name safe to create under the extraction folder, held to the rules a folder is held to
+    (gerhard.registry.bundle.check_member_name): so a dossier never embeds a MANIFEST, a dropping or a dossier."""
+    if not isinstance(path, str):
+        raise _malformed(name, "a file without a path")
+    try:
+        check_relative_name(path)
+    except BundleError as e:
+        raise BundleError(f"{name}: {e}; refusing to extract it") from None
+    return check_member_name(path, f"{name} embeds")
+
+
+def decode_entry(entry: Any, name: str) -> EmbeddedFile:
+    """One file entry, its content checked against its size and sha256."""
+    if not isinstance(entry, dict):
+        raise _malformed(name, "a file entry that is not an object")
+    if entry.get("type", "file") != "file":
+        what = f"{entry.get('path')!r} as a {entry.get('type')!r}"
+        raise BundleError(f"{name} embeds {what}, not a plain file: refusing it")
+    path = check_entry_name(entry.get("path"), name)
+    size, sha = entry.get("size"), entry.get("sha256")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0 or not isinstance(sha, str):
+        raise _malformed(name, f"{path} has no valid size and sha256")
+    if not _SHA_RE.match(sha):
+        raise _malformed(name, f"{path} has no valid sha256")
+    if "data" not in entry:
+        return EmbeddedFile(path, size, sha, None, remote=entry.get("stored") == "remote")
+    data = decode_data(entry, path, name)
+    if len(data) != size or sha256_bytes(data) != sha:
+        raise BundleError(
+            f"{name} does not verify: {path} should be {size} bytes with sha256 {sha[:12]}…, its embedded "
+            f"content is {len(data)} bytes with sha256 {sha256_bytes(data)[:12]}…: the dossier was modified "
+            "or damaged; use the original file"
+        )
+    return EmbeddedFile(path, size, sha, data)
+
+
+def decode_data(entry: dict[str, Any], path: str, name: str) -> bytes:
+    data, encoding = entry.get("data"), entry.get("encoding")
+    if not isinstance(data, str):
+        raise _malformed(name, f"{path} has no text data")
+    if encoding == "utf-8":
+        try:
+            return data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _malformed(name, f"{path} is not valid UTF-8 text") from None
+    if encoding == "base64":
+        try:
+            return base64.b64decode(data.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            raise _malformed(name, f"{path} is not valid base64") from None
+    raise _malformed(name, f"{path} has unknown encoding {encoding!r}")
+
+
+def verify(doc: dict[str, Any], name: str) -> DossierBundle:
+    """Every field checked, every file's content against its hash, then the bundle hash."""
+    run_id = _text_field(doc, "run_id", name)
+    try:
+        check_run_id(run_id)
+    except BundleError as e:
+        raise BundleError(f"{name}: {e}") from None
+    entries = doc.get("files")
+    if not isinstance(entries, list) or not entries:
+        raise _malformed(name, "no files")
+    files = tuple(decode_entry(e, name) for e in entries)
+    check_bundle_names([f.path for f in files], f"{name} embeds")  # twice, in two cases, file and folder
+    claimed = _text_field(doc, "bundle_sha256", name)
+    actual = bundle_sha256([BundleFile(f.path, f.size, f.sha256) for f in files])
+    if claimed != actual:
+        raise BundleError(
+            f"{name} does not verify: its bundle sha256 {str(claimed)[:12]}… does not match its files "
+            f"({actual[:12]}…): the dossier was modified or damaged; use the original file"
+        )
+    phase = _text_field(doc, "phase", name, optional=True)
+    summary, next_action = (_text_field(doc, k, name, optional=True) or "" for k in ("summary", "next_action"))
+    return DossierBundle(run_id, phase, summary, next_action, actual, files)
+
+
+def read_dossier(path: Path, max_bytes: int | None = None) -> tuple[DossierBundle, bytes]:
+    """The verified bundle of a dossier file, and the file's bytes (archived as they are)."""
+    path = Path(path)
+    limit = MAX_DOSSIER_BYTES if max_bytes is None else max_bytes
+    if not path.is_file():
+        raise BundleError(f"dossier {path} does not exist or is not a file: pass the run_dossier_<run_id>.html")
+    size = path.stat().st_size
+    if size > limit:
+        raise BundleError(
+            f"dossier {path} is {size_text(size)}, over the {size_text(limit)} limit: "
+            "register the run folder with --source-dir instead"
+        )
+    data = path.read_bytes()
+    doc = parse_block(locate_block(data, str(path)), str(path))
+    return verify(doc, str(path)), data
+
+
+def extract(bundle: DossierBundle, dest: Path, name: str, beside: Path | None = None) -> Path:
+    """Write every embedded file under dest (a new, empty folder), and each file listed but not embedded
+    from beside (the dossier's folder), verified; the result re-hashes to the bundle."""
+    missing = [f for f in bundle.not_embedded() if beside is None or not _is_beside(beside, f.path)]
+    if missing:
+        raise not_embedded_error(bundle, missing, name, beside)
+    dest.mkdir(parents=True, exist_ok=False)
+    root = dest.resolve()
+    for f in bundle.files:
+        target = (root / f.path).resolve()
+        if root not in target.parents:  # check_entry_name already refused this; never trust one check
+            raise BundleError(f"{name} embeds {f.path!r}, which would land outside the bundle: refusing it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if f.data is None and beside is not None:
+            _copy_beside(bundle, f, beside, target, name)
+            continue
+        with open(target, "xb") as out:
+            out.write(f.data or b"")
+    listed = {f.path for f in bundle.not_embedded()}  # streamed, as heavy files are: any size
+    if load_bundle(dest, lambda path, size: path in listed).sha256 != bundle.bundle_sha256:
+        raise BundleError(f"{name} does not verify after extraction: the dossier is damaged; use the original file")
+    return dest
+
+
+def _is_beside(beside: Path, path: str) -> bool:
+    """A plain file at beside/path, not a symlink, not reached through one out of beside."""
+    found = beside / path
+    return found.is_file() and not found.is_symlink() and beside.resolve() in found.resolve().parents
+
+
+def _copy_beside(bundle: DossierBundle, f: EmbeddedFile, beside: Path, target: Path, name: str) -> None:
+    from gerhard.registry.heavy import copy_verified
+
+    if not copy_verified(beside / f.path, target, f.size, f.sha256):
+        raise BundleError(
+            f"{beside / f.path} is not the {f.path} {name} lists ({size_text(f.size)}, sha256 {f.sha256[:12]}…): "
+            f"copy the registered file there, or fetch it with 'gerhard sync pull --run-id {bundle.run_id}', "
+            "then register again"
+        )
+
+
+def not_embedded_error(
+    bundle: DossierBundle, missing: list[EmbeddedFile], name: str, beside: Path | None
+) -> BundleError:
+    listed = ", ".join(f"{f.path} ({size_text(f.size)}{', stored remote' if f.remote else ''})" for f in missing)
+    where = f"beside the dossier (into {beside})" if beside is not None else "beside the dossier"
+    if any(f.remote for f in missing):
+        return BundleError(
+            f"{name} does not embed {listed}: copy the files {where}, or fetch them with "
+            f"'gerhard sync pull --run-id {bundle.run_id}', then register again"
+        )
+    return BundleError(
+        f"{name} does not embed {listed} (over its embed limit): register the run folder with --source-dir, "
+        f"or copy the files {where}"
+    )
+
+
+def archived_dossier(
+    bundle: Bundle, run_id: str, phase: str | None, registry: Path | None, summary: str, next_action: str
+) -> dict[str, bytes]:
+    """{run_dossier_<run_id>.html: the dossier to archive with the run}, built by gerhard from the verified
+    bundle with the registry's program.yaml and the run's phase, summary and next action.
+
+    Never a dossier as it came: only its bundle block is verified, so its verdict badge or anything
+    outside the block (a <script>) could have been edited. The build is deterministic, so a dossier
+    gerhard built the same way is these very bytes. Nothing ({}) when the registry already holds the
+    run: registering it again is a no-op or refused, and building the page would be wasted.
+    """
+    from gerhard import layout
+    from gerhard.dossier.page import dossier_page
+
+    if registry is not None and (registry / layout.record_path(run_id)).is_file():
+        return {}
+    return {dossier_name(run_id): dossier_page(bundle, run_id, phase, registry, summary, next_action)}
+
+
+def is_archive(registry: Path | None, bundle: Bundle, run_id: str) -> bool:
+    return registry is not None and (registry / "outputs" / run_id).resolve() == bundle.root.resolve()
+
+
+def archive_registry(bundle: Bundle, run_id: str) -> Path | None:
+    """The registry whose outputs/<run_id>/ the folder is (a notebook may write its run there and register
+    it in place), else None: a folder merely inside some registry is no sign it is registered there."""
+    from gerhard.dossier.page import find_registry
+
+    registry = find_registry(bundle.root)
+    return registry if is_archive(registry, bundle, run_id) else None
+
+
+def folder_dossier(
+    bundle: Bundle,
+    run_id: str,
+    registry: Path | None = None,
+    phase: str | None = None,
+    summary: str | None = None,
+    next_action: str | None = None,
+) -> dict[str, bytes]:
+    """The dossier to archive for one that sits in a --source-dir folder, once it is verified to carry
+    this very run: see archived_dossier. Phase, summary and next action default to the dossier's, the
+    registry to the one whose outputs/<run_id>/ the folder is (see archive_registry)."""
+    if len(bundle.transport) > 1:
+        raise BundleError(
+            f"{bundle.root} holds {len(bundle.transport)} dossiers ({', '.join(bundle.transport)}): keep only "
+            f"{dossier_name(run_id)}"
+        )
+    if not bundle.transport:
+        return {}
+    rel = bundle.transport[0]
+    embedded, raw = read_dossier(bundle.root / rel)
+    if embedded.run_id != run_id or embedded.bundle_sha256 != bundle.sha256:
+        raise BundleError(
+            f"{rel} in {bundle.root} is the dossier of another run or other content (run {embedded.run_id}, "
+            f"bundle {embedded.bundle_sha256[:12]}…, this folder {bundle.sha256[:12]}…): rebuild it with "
+            f"'gerhard dossier --run-dir {bundle.root} --run-id {run_id}' or remove it"
+        )
+    registry = archive_registry(bundle, run_id) if registry is None else registry
+    found = archived_dossier(
+        bundle,
+        run_id,
+        embedded.phase if phase is None else phase,
+        registry,
+        embedded.summary if summary is None else summary,
+        embedded.next_action if next_action is None else next_action,
+    )
+    if found.get(rel, raw) != raw and is_archive(registry, bundle, run_id):
+        # In place, gerhard's dossier would replace this file, which git does not hold: never overwrite it.
+        raise BundleError(
+            f"{rel} in {bundle.root} is not the dossier gerhard builds for this run (built with another summary, "
+            "next action or registry state, or edited): delete it and register again"
+        )
+    return found
+
+
+def resolve_run_id(embedded: DossierBundle, run_id: str | None, name: str) -> str:
+    if run_id is not None and run_id != embedded.run_id:
+        raise BundleError(
+            f"{name} is the dossier of run {embedded.run_id}, not {run_id}: pass --run-id {embedded.run_id} "
+            "or leave --run-id out"
+        )
+    return embedded.run_id
+
+
+def resolve_phase(embedded: DossierBundle, phase: str | None, name: str) -> str:
+    if phase is None and embedded.phase is None:
+        raise BundleError(f"{name} does not say which phase it is for: pass --phase")
+    if phase is not None and embedded.phase is not None and phase != embedded.phase:
+        raise BundleError(
+            f"{name} was built for phase {embedded.phase}, not {phase}: pass --phase {embedded.phase}, "
+            f"or rebuild it with 'gerhard dossier --phase {phase}'"
+        )
+    return phase or str(embedded.phase)
+
+
+def register_dossier(
+    dossier: Path,
+    repo_root: Path,
+    phase: str | None = None,
+    run_id: str | None = None,
+    summary: str | None = None,
+    next_action: str | None = None,
+    force: bool = False,
+    verify: bool = True,
+) -> RegistrationResult:
+    """Verify and extract the bundle a dossier embeds (the files it lists but does not embed, heavy or
+    over its embed limit, taken from beside it), then the same transaction as --source-dir;
+    outputs/<run_id>/run_dossier_<run_id>.html is the dossier gerhard builds from that bundle (see
+    archived_dossier), not the file as it came."""
+    from gerhard.flows.registration import register
+    from gerhard.git import gitrepo
+    from gerhard.registry.heavy import registry_rule
+
+    name = Path(dossier).name
+    embedded, _ = read_dossier(Path(dossier))
+    run_id = resolve_run_id(embedded, run_id, name)
+    phase = resolve_phase(embedded, phase, name)
+    summary = embedded.summary if summary is None else summary
+    next_action = embedded.next_action if next_action is None else next_action
+    with tempfile.TemporaryDirectory(prefix="gerhard-dossier-") as tmp:
+        source = extract(embedded, Path(tmp) / "bundle", name, beside=Path(dossier).parent)
+        try:
+            root = gitrepo.find_root(Path(repo_root))
+            bundle = load_bundle(source, registry_rule(root, phase))  # archived without its heavy files
+            archived = archived_dossier(bundle, run_id, phase, root, summary, next_action)
+            return register(
+                run_id,
+                phase,
+                source,
+                repo_root,
+                summary,
+                next_action,
+                force=force,
+                verify=verify,
+                extra_files=archived,
+                record_extra={"dossier": dossier_name(run_id)},
+            )
+        except UserError as e:  # name the dossier, not the temporary folder it was extracted to
+            raise type(e)(str(e).replace(str(source), f"{name} (embedded bundle)")) from None

@@ -1,0 +1,1 @@
+"""What changes the registry in one commit: a registration, a decision."""

@@ -1,0 +1,218 @@
+"""A human decision on a RED run's needs-input (waive, advance, rerun, stop), as one commit.
+
+`decide` = lock → the run and its open needs-input → the decision file (state/decisions/<run_id>.yaml)
+→ the needs-input files it answers and the derived files, folded (gerhard.core.derive.decide_files) →
+one commit (`decide <run_id>: <decision>`, the reason in the body, Gerhard-* trailers).
+
+waive and advance pass the phase with the decided run; rerun keeps the phase active (the next run
+of the phase is what counts); stop stops the program: nothing is registered while it stands. To
+resume, decide the stopped run again (rerun, waive or advance): the new decision replaces the stop
+in the decision file (kept under `replaces:`; the stop's commit stays in the history).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gerhard import layout
+from gerhard.core import reports
+from gerhard.core.derive import decide_files, status_now
+from gerhard.core.gates import RED
+from gerhard.core.phases import DECISIONS, RESUME, STOP, STOPPED
+from gerhard.core.program import Program
+from gerhard.errors import GitError, UserError
+from gerhard.flows.registration import one_line
+from gerhard.formats import schemas
+from gerhard.formats.runtext import clean_text
+from gerhard.git import gitrepo
+from gerhard.git.journal import settle_locked
+from gerhard.git.lock import registry_lock
+from gerhard.git.transaction import commit_files
+from gerhard.registry import queries, store
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True)
+class DecisionResult:
+    run_id: str
+    phase: str
+    decision: str
+    reason: str
+    decided_at: str
+    decided_by: str
+    commit: str
+    decision_file: str
+    needs_input: str
+    current_phase: str | None
+    stopped: bool
+    resumed: bool  # this decision replaced a stop
+
+    def __str__(self) -> str:
+        if self.stopped:
+            after = f"the program is stopped: to resume, gerhard decide {self.run_id} {RESUME} --reason '...'"
+        else:
+            after = f"current phase: {self.current_phase or 'all phases passed'}"
+        return "\n".join(
+            [
+                f"run {self.run_id} (phase {self.phase}): {self.decision}{' (resumed)' if self.resumed else ''}",
+                f"  commit {self.commit}",
+                f"  decision: {self.decision_file}",
+                f"  needs input resolved: {self.needs_input}",
+                f"  {after}",
+            ]
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decide(
+    run_id: str,
+    decision: str,
+    reason: str,
+    repo_root: Path | str = ".",
+    now: dt.datetime | None = None,
+    verify: bool = True,
+) -> DecisionResult:
+    """Decide a RED run's open needs-input (waive, advance, rerun or stop) as one commit in repo_root;
+    a UserError (nothing changed) when it cannot be. `gerhard.decide`."""
+    root = gitrepo.find_root(Path(repo_root))
+    decision, reason = check_decision(decision), check_reason(reason)
+    with registry_lock(root):
+        settle_locked(root)
+        program = store.load_program(root)
+        status = status_now(program, store.load_status(root), lambda rel: store.read_text(root, rel))
+        record = queries.resolve_run(root, run_id)
+        replaced = check_decidable(root, status, record, decision)
+        doc = decision_doc(root, status, record, decision, reason, now or dt.datetime.now(dt.timezone.utc), replaced)
+        after, files = decided_files(root, program, status, doc)
+        commit = commit_files(root, files, commit_message(doc), verify=verify)
+    return DecisionResult(
+        **{k: doc[k] for k in ("run_id", "phase", "decision", "reason", "decided_at", "decided_by")},
+        commit=commit,
+        decision_file=layout.decision_path(doc["run_id"]),
+        needs_input=layout.needs_input_path(doc["run_id"]),
+        current_phase=after["current_phase"],
+        stopped=bool(after.get(STOPPED)),
+        resumed=replaced is not None,
+    )
+
+
+def check_decision(word: str) -> str:
+    if word not in DECISIONS:
+        raise UserError(f"unknown decision {word!r}: decide waive, advance, rerun or stop")
+    return word
+
+
+def check_reason(reason: str) -> str:
+    try:
+        reason = clean_text("the reason", reason).strip()
+    except UserError as e:  # runtext's message ends in "register again"
+        raise UserError(str(e).replace("register again", "decide again")) from None
+    if not reason:
+        raise UserError("the reason is empty: say why with --reason '...' (it goes into the commit and the records)")
+    return reason
+
+
+def check_decidable(root: Path, status: dict[str, Any], record: dict[str, Any], word: str) -> dict[str, Any] | None:
+    """Refuse what cannot be decided; the stop decision this one resumes from, if it does."""
+    run_id, phase = record["run_id"], record["phase"]
+    last = status.get("last_decision") or {}
+    if status.get(STOPPED) and last.get("run_id") != run_id:
+        raise UserError(
+            f"a decision stopped the program on {last['decided_at'][:10]} (stop on run {last['run_id']}): resume it "
+            f"first with gerhard decide {last['run_id']} {RESUME} --reason '...'"
+        )
+    previous = store.read_decision(root, run_id)
+    if previous is not None:
+        on = f"{previous['decision']} on {previous['decided_at'][:10]}, {layout.decision_path(run_id)}"
+        if not (previous["decision"] == STOP and status.get(STOPPED)):
+            raise UserError(f"run {run_id} is already decided ({on}): register a new run of phase {phase} instead")
+        if word == STOP:
+            raise UserError(f"run {run_id} already stopped the program ({on}): to resume, decide {RESUME}")
+        return previous
+    if record["verdict"] != RED:
+        raise UserError(f"run {run_id} is {record['verdict']}: only a RED run has a needs-input to decide")
+    if not any(n["run_id"] == run_id for n in status["open_needs_input"]):
+        raise UserError(not_open_message(root, record))
+    return None
+
+
+def not_open_message(root: Path, record: dict[str, Any]) -> str:
+    run_id, phase = record["run_id"], record["phase"]
+    doc = store.load_yaml_file(root, layout.needs_input_path(run_id), "needs_input") or {}
+    if doc.get("status") == "superseded":
+        return f"run {run_id} needs no decision: run {doc['superseded_by']} passed phase {phase} after it"
+    return f"run {run_id} needs no decision: phase {phase} is not in {layout.PROGRAM} any more"
+
+
+def decided_by(root: Path) -> str:
+    """The git author, as `git commit` would record it: 'Name <email>'."""
+    ident = gitrepo.run_git(root, "var", "GIT_AUTHOR_IDENT", check=False).decode(errors="replace").strip()
+    match = re.fullmatch(r"(.+>) -?\d+ [+-]\d{4}", ident)
+    if match is None:
+        raise GitError("git does not know who you are: set git config user.name and user.email, then decide again")
+    return match.group(1)
+
+
+def decided_at(root: Path, status: dict[str, Any], record: dict[str, Any], now: dt.datetime) -> str:
+    """now in UTC, but never sorting before the last decision made after as many runs: decisions are
+    folded by (run_count, decided_at, run seq), so the order they were made is the order rebuild folds."""
+    at = now.astimezone(dt.timezone.utc).strftime(TIME_FORMAT)
+    last = status.get("last_decision")
+    if not last or last["run_count"] != status["run_count"]:
+        return at
+    last_record = store.read_record(root, last["run_id"]) or {"seq": 0}
+    if (at, int(record["seq"])) > (last["decided_at"], int(last_record["seq"])):
+        return at
+    later = dt.datetime.strptime(last["decided_at"], TIME_FORMAT) + dt.timedelta(seconds=1)
+    return later.strftime(TIME_FORMAT)
+
+
+def decision_doc(
+    root: Path,
+    status: dict[str, Any],
+    record: dict[str, Any],
+    word: str,
+    reason: str,
+    now: dt.datetime,
+    replaced: dict[str, Any] | None,
+) -> dict[str, Any]:
+    doc = {
+        "decision": word,
+        "run_id": record["run_id"],
+        "phase": record["phase"],
+        "reason": reason,
+        "decided_at": decided_at(root, status, record, now),
+        "decided_by": decided_by(root),
+        "run_count": int(status["run_count"]),
+    }
+    if replaced is not None:
+        doc["replaces"] = {k: replaced[k] for k in ("decision", "reason", "decided_at", "decided_by")}
+    schemas.validate(doc, "decision", layout.decision_path(record["run_id"]))
+    return doc
+
+
+def decided_files(
+    root: Path, program: Program, status: dict[str, Any], doc: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, bytes]]:
+    recent = store.recent_rows(root, list(status.get("months") or {}), reports.INDEX_RECENT)
+    after, files = decide_files(
+        program, status, store.load_gate_results(root), doc, recent, lambda rel: store.read_text(root, rel)
+    )
+    return after, {rel: text.encode() for rel, text in files.items()}
+
+
+def commit_message(doc: dict[str, Any]) -> str:
+    body = [f"Reason: {one_line(doc['reason'])}"]
+    if "replaces" in doc:
+        old = doc["replaces"]
+        body.append(f"Resumes the program: replaces the stop decided on {old['decided_at']} by {old['decided_by']}")
+    trailers = {"Gerhard-Decision": doc["decision"], "Gerhard-Run-Id": doc["run_id"], "Gerhard-Phase": doc["phase"]}
+    subject = f"decide {doc['run_id']}: {doc['decision']}"
+    return "\n\n".join([subject, "\n".join(body), "\n".join(f"{k}: {v}" for k, v in trailers.items())]) + "\n"

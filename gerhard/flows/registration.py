@@ -1,0 +1,321 @@
+"""The registration transaction: lock → load → validate → idempotency → gates → write → one commit.
+
+Nothing the user can see changes before the commit point (`git update-ref`, a compare-and-swap):
+objects are written into git's object database and only become reachable then. After it, the
+work tree files are written atomically and just those paths are added to the user's index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gerhard import layout
+from gerhard.core import reports
+from gerhard.core.derive import fold_files, status_now
+from gerhard.core.gates import GateReport, evaluate_gates
+from gerhard.core.phases import baselines_for, check_phase_allowed
+from gerhard.core.program import Program
+from gerhard.dossier.codec import folder_dossier
+from gerhard.errors import ConflictError
+from gerhard.formats.runtext import clean_text
+from gerhard.formats.yamlio import to_plain
+from gerhard.git import gitrepo
+from gerhard.git.journal import settle_locked
+from gerhard.git.lock import registry_lock
+from gerhard.git.transaction import commit_files
+from gerhard.registry import store
+from gerhard.registry.artifacts import load_artifacts
+from gerhard.registry.bundle import GITIGNORE_NAME, Bundle, check_run_id, load_bundle, manifest_bytes, sha256_bytes
+from gerhard.registry.heavy import gitignore_bytes, heavy_rule, place_local_copies, remote_root
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    run_id: str
+    phase: str
+    verdict: str
+    gates_passed: int
+    gates_total: int
+    commit: str | None
+    report: str
+    needs_input: str | None
+    artifact_root: str
+    already_registered: bool = False
+    failed_gates: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # notebook and OS droppings left out of the bundle
+
+    def __str__(self) -> str:
+        head = "already registered (no change)" if self.already_registered else f"commit {self.commit}"
+        lines = [
+            f"run {self.run_id} (phase {self.phase}): {self.verdict}, "
+            f"{self.gates_passed}/{self.gates_total} gates passed",
+            f"  {head}",
+            f"  report: {self.report}",
+            f"  archive: {self.artifact_root}/",
+        ]
+        if self.failed_gates:
+            lines.append(f"  failed gates: {', '.join(self.failed_gates)}")
+        if self.needs_input:
+            lines.append(f"  needs input: {self.needs_input}")
+        if self.skipped:
+            lines.append(f"  skipped (not run files): {', '.join(self.skipped)}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def register(
+    run_id: str,
+    phase: str,
+    source_dir: Path,
+    repo_root: Path,
+    summary: str = "",
+    next_action: str = "",
+    force: bool = False,
+    now: dt.datetime | None = None,
+    extra_files: dict[str, bytes] | None = None,
+    record_extra: dict[str, Any] | None = None,
+    verify: bool = True,
+    absent_remote: bool = False,
+) -> RegistrationResult:
+    """Register one run bundle as one commit; see the module docstring for the guarantees.
+    absent_remote: a replay of an archived bundle whose heavy files are not here (see load_bundle)."""
+    root = gitrepo.find_root(Path(repo_root))
+    check_run_id(run_id)
+    summary = clean_text("the summary", summary)
+    next_action = clean_text("the next action", next_action)
+    with registry_lock(root):
+        settle_locked(root)
+        program = store.load_program(root)
+        phase_def = program.phase(phase)
+        bundle = load_bundle(Path(source_dir), heavy_rule(program, phase_def), absent_remote)
+        extra_files, record_extra = with_folder_dossier(
+            bundle,
+            run_id,
+            extra_files or {},
+            record_extra or {},
+            root=root,
+            phase=phase,
+            summary=summary or None,
+            next_action=next_action or None,
+        )
+        artifacts = load_artifacts(program, phase_def, bundle, root)
+        previous = already_registered(root, run_id, phase, bundle)
+        if previous is not None:
+            return dataclasses.replace(previous, skipped=list(bundle.skipped))
+        status = status_now(program, store.load_status(root), lambda rel: store.read_text(root, rel))
+        check_phase_allowed(program, status, phase, force)
+        report = evaluate_gates(list(phase_def.gates), artifacts, baselines_for(status, phase_def.gates, phase))
+        record = build_record(
+            root,
+            run_id,
+            phase,
+            bundle,
+            artifacts,
+            report,
+            status,
+            summary,
+            next_action,
+            force,
+            now or dt.datetime.now(dt.timezone.utc),
+            record_extra or {},
+            remote_root(program),
+        )
+        files = archive_files(run_id, bundle, extra_files or {})
+        files.update(derived_files(root, program, status, record))
+        commit = commit_files(root, files, commit_message(record, report), verify=verify)
+        place_local_copies(bundle.root, root / record["artifact_root"], remote_entries(bundle))
+        return dataclasses.replace(result_of(record, report, commit), skipped=list(bundle.skipped))
+
+
+def with_folder_dossier(
+    bundle: Bundle,
+    run_id: str,
+    extra_files: dict[str, bytes],
+    record_extra: dict[str, Any],
+    *,
+    root: Path | None = None,
+    phase: str | None = None,
+    summary: str | None = None,
+    next_action: str | None = None,
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """A run_dossier_*.html in the folder is transport: verified to carry this run, left out of the
+    bundle's identity (folder or dossier: the same run), and archived as the dossier gerhard builds
+    from the bundle (never the file's own page), linked from the record. Given the registry root and
+    the run's phase, summary and next action, that dossier shows the verdict against the registry's
+    program and the run's own text; without them, with the dossier's own phase and text, evaluated
+    only for a folder that is the registry's outputs/<run_id>/ (registered in place)."""
+    found = folder_dossier(bundle, run_id, root, phase, summary, next_action)
+    if not found:
+        return extra_files, record_extra
+    return {**found, **extra_files}, {"dossier": next(iter(found)), **record_extra}
+
+
+def already_registered(root: Path, run_id: str, phase: str, bundle: Bundle) -> RegistrationResult | None:
+    """Same id + same bundle + same phase: the previous result (a no-op). Anything else: refused."""
+    record = store.read_record(root, run_id)
+    if record is None:
+        archive = root / "outputs" / run_id
+        # The notebook may write its bundle straight to outputs/<run_id>/ and register it in place.
+        if archive.is_dir() and archive.resolve() != bundle.root.resolve():
+            raise ConflictError(
+                f"outputs/{run_id}/ exists but run {run_id} is not registered: move that folder away "
+                f"or register it in place with --source-dir outputs/{run_id}"
+            )
+        return None
+    if record["bundle_sha256"] != bundle.sha256:
+        raise ConflictError(
+            f"run {run_id} is already registered with different content (bundle sha256 "
+            f"{record['bundle_sha256'][:12]}, this one {bundle.sha256[:12]}): register it under a new --run-id"
+        )
+    if record["phase"] != phase:
+        raise ConflictError(
+            f"run {run_id} is already registered for phase {record['phase']}, not {phase}: "
+            "register it under a new --run-id to count it for another phase"
+        )
+    failed = [g for g in record["gates"] if not g["passed"]]
+    return RegistrationResult(
+        run_id,
+        record["phase"],
+        record["verdict"],
+        len(record["gates"]) - len(failed),
+        len(record["gates"]),
+        None,
+        reports.run_report_path(record),
+        layout.needs_input_path(run_id) if record["verdict"] == "RED" else None,
+        record["artifact_root"],
+        already_registered=True,
+        failed_gates=[g["id"] for g in failed],
+    )
+
+
+def code_identity(root: Path, artifacts: dict[str, Any]) -> tuple[str | None, bool | None, str]:
+    prov = artifacts.get("provenance.json")
+    if isinstance(prov, dict) and prov.get("code_sha"):
+        return str(prov["code_sha"]), bool(prov.get("dirty")), "provenance.json"
+    head = gitrepo.head(root)
+    if head.sha is None:
+        return None, None, "none"
+    return head.sha, gitrepo.is_dirty(root), "registry HEAD"
+
+
+def build_record(
+    root: Path,
+    run_id: str,
+    phase: str,
+    bundle: Bundle,
+    artifacts: dict[str, Any],
+    report: GateReport,
+    status: dict[str, Any],
+    summary: str,
+    next_action: str,
+    force: bool,
+    now: dt.datetime,
+    extra: dict[str, Any],
+    remote: str | None = None,
+) -> dict[str, Any]:
+    code_sha, dirty, source = code_identity(root, artifacts)
+    metrics = artifacts.get("metrics.json") or {}
+    config_bytes = bundle.read_bytes("config.yaml") if "config.yaml" in bundle.names() else None
+    record = {
+        "run_id": run_id,
+        "seq": int(status["run_count"]) + 1,
+        "phase": phase,
+        "verdict": report.verdict,
+        "forced": force,
+        "gates": [r.as_dict() for r in report.results],
+        "metrics": dict(metrics.get("final") or {}) if isinstance(metrics, dict) else {},
+        "config_sha256": sha256_bytes(config_bytes) if config_bytes is not None else None,
+        "config": to_plain(artifacts.get("config.yaml")),
+        "seed": artifacts.get("seed.txt"),
+        "code_sha": code_sha,
+        "code_dirty": dirty,
+        "code_sha_source": source,
+        "artifact_root": f"outputs/{run_id}",
+        "bundle_sha256": bundle.sha256,
+        "files": len(bundle.files),
+        "registered_at": now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "summary": summary,
+        "next_action": next_action,
+    }
+    if bundle.remote:  # heavy files: in the MANIFEST, not in git; gerhard sync moves them
+        record["remote_files"] = sorted(bundle.remote)
+    if remote:
+        record["artifact_remote"] = f"{remote.rstrip('/')}/{run_id}"
+    record.update(extra)
+    return record
+
+
+def remote_entries(bundle: Bundle) -> dict[str, tuple[int, str]]:
+    return {f.path: (f.size, f.sha256) for f in bundle.files if f.path in bundle.remote}
+
+
+def archive_files(run_id: str, bundle: Bundle, extra: dict[str, bytes]) -> dict[str, bytes]:
+    base = f"outputs/{run_id}"
+    files = {f"{base}/{f.path}": bundle.read_bytes(f.path) for f in bundle.files if f.path not in bundle.remote}
+    files.update({f"{base}/{name}": data for name, data in extra.items()})
+    files[f"{base}/MANIFEST"] = manifest_bytes(run_id, bundle)
+    if bundle.remote:  # the local copies of heavy files stay in outputs/<run_id>/, ignored by git
+        files[f"{base}/{GITIGNORE_NAME}"] = gitignore_bytes(bundle.remote)
+    return files
+
+
+def derived_files(root: Path, program: Program, status: dict[str, Any], record: dict[str, Any]) -> dict[str, bytes]:
+    gate_results = store.load_gate_results(root)
+    recent = store.recent_rows(root, list(status.get("months") or {}), reports.INDEX_RECENT)
+    _, files = fold_files(
+        program,
+        status if status["run_count"] else None,
+        gate_results,
+        record,
+        recent,
+        lambda rel: store.read_text(root, rel),
+    )
+    return {rel: text.encode() for rel, text in files.items()}
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split()) or "(none)"
+
+
+def commit_message(record: dict[str, Any], report: GateReport) -> str:
+    subject = (
+        f"register {record['run_id']} (phase {record['phase']}): "
+        f"{record['verdict']} {report.passed}/{report.total} gates passed"
+    )
+    # One line each: a blank line in run text must not open a paragraph that reads like trailers.
+    body = [f"Summary: {one_line(record['summary'])}", f"Next action: {one_line(record['next_action'])}"]
+    if report.failed():
+        body.append(
+            "Failed gates: " + ", ".join(f"{r.id} (observed {r.observed}, {r.threshold})" for r in report.failed())
+        )
+    trailers = {
+        "Gerhard-Run-Id": record["run_id"],
+        "Gerhard-Phase": record["phase"],
+        "Gerhard-Verdict": record["verdict"],
+        "Gerhard-Code-SHA": record["code_sha"] or "unknown",
+        "Gerhard-Code-Dirty": "unknown" if record["code_dirty"] is None else str(record["code_dirty"]).lower(),
+        "Gerhard-Config-SHA256": record["config_sha256"] or "none",
+        "Gerhard-Bundle-SHA256": record["bundle_sha256"],
+    }
+    return "\n\n".join([subject, "\n".join(body), "\n".join(f"{k}: {v}" for k, v in trailers.items())]) + "\n"
+
+
+def result_of(record: dict[str, Any], report: GateReport, commit: str) -> RegistrationResult:
+    return RegistrationResult(
+        record["run_id"],
+        record["phase"],
+        record["verdict"],
+        report.passed,
+        report.total,
+        commit,
+        reports.run_report_path(record),
+        layout.needs_input_path(record["run_id"]) if record["verdict"] == "RED" else None,
+        record["artifact_root"],
+        failed_gates=[r.id for r in report.failed()],
+    )

@@ -1,0 +1,358 @@
+"""Everything that talks to git, in one place.
+
+A registration commits without `git add`: the new blobs are hashed by `git hash-object -w`
+from the files as written to the work tree (so attributes and clean filters apply, as with
+`git add`), only the changed trees are written into the object database, `git commit-tree`
+makes the commit and `git update-ref NEW OLD` moves the branch as a compare-and-swap.
+gerhard.git.transaction orders these steps around git's index lock and a journal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gerhard.errors import GitError
+
+TREE_MODE, BLOB_MODE = "40000", "100644"
+_PROBE = ["--show-toplevel", "--git-dir", "--git-common-dir", "--git-path", "index", "--git-path", "hooks"]
+_PROBE += ["--git-path", "objects", "--show-object-format"]
+
+
+@dataclass(frozen=True)
+class RepoInfo:
+    """Where this work tree's git files are (linked work trees have their own git dir and index)."""
+
+    root: Path
+    git_dir: Path  # this work tree's: HEAD, index, rebase state, gerhard's journal
+    common_dir: Path  # shared by every work tree: objects, refs, gerhard's registry lock
+    index: Path
+    hooks: Path  # core.hooksPath applied
+    objects: Path
+    object_format: str  # sha1 or sha256
+
+    @property
+    def index_lock(self) -> Path:
+        return Path(f"{self.index}.lock")
+
+    @property
+    def zero(self) -> str:
+        return "0" * hexlen(self.object_format)
+
+
+_INFO: dict[Path, RepoInfo] = {}
+
+
+def hexlen(object_format: str) -> int:
+    return 64 if object_format == "sha256" else 40
+
+
+def run_git(root: Path, *args: str, input: bytes | None = None, check: bool = True, env: dict | None = None) -> bytes:
+    proc = subprocess.run(["git", *args], cwd=root, input=input, capture_output=True, env=env)
+    if check and proc.returncode != 0:
+        raise GitError(f"git {args[0]} failed: {last_line(proc.stderr, proc.returncode)}")
+    return proc.stdout
+
+
+def last_line(stderr: bytes, rc: int) -> str:
+    lines = [line for line in stderr.decode(errors="replace").strip().splitlines() if line.strip()]
+    return lines[-1].removeprefix("fatal: ").removeprefix("error: ") if lines else f"exit {rc}"
+
+
+def find_root(path: Path) -> Path:
+    """The top of the git work tree containing path; a clear error when there is none."""
+    path = Path(path)
+    if not path.is_dir():
+        raise GitError(f"{path} is not a directory: pass --repo with the path of your registry repository")
+    proc = subprocess.run(["git", "rev-parse", *_PROBE], cwd=path, capture_output=True)
+    lines = proc.stdout.decode().splitlines()
+    if proc.returncode != 0 or len(lines) != 7:
+        if b"safe.directory" in proc.stderr:
+            raise GitError(f"git refuses {path}: {last_line(proc.stderr, proc.returncode)}")
+        raise GitError(f"{path} is not inside a git repository: run 'git init' there first or pass --repo")
+    root = Path(lines[0])
+    top, git_dir, common, index, hooks, objects = ((path / p).resolve() for p in lines[:6])
+    _INFO[root] = RepoInfo(root, git_dir, common, index, hooks, objects, lines[6].strip())
+    return root
+
+
+def info(root: Path) -> RepoInfo:
+    """The repository's git paths (found once per process per work tree)."""
+    if root not in _INFO:
+        find_root(root)
+    return _INFO[root]
+
+
+def git_dir(root: Path) -> Path:
+    """The common git directory (objects, refs, the registry lock)."""
+    return info(root).common_dir
+
+
+def index_lock_path(root: Path) -> Path:
+    return info(root).index_lock
+
+
+@dataclass(frozen=True)
+class Head:
+    ref: str  # refs/heads/<branch>, or HEAD when detached
+    sha: str | None  # None on an unborn branch
+
+
+def head(root: Path) -> Head:
+    out = run_git(root, "rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD", check=False).split()
+    if len(out) == 2:  # one git process in the common case; an unborn branch fails it
+        return Head(out[1].decode(), out[0].decode())
+    ref = run_git(root, "symbolic-ref", "-q", "HEAD", check=False).decode().strip() or "HEAD"
+    sha = run_git(root, "rev-parse", "-q", "--verify", "HEAD^{commit}", check=False).decode().strip()
+    return Head(ref, sha or None)
+
+
+def ref_value(root: Path, ref: str) -> str | None:
+    out = run_git(root, "rev-parse", "-q", "--verify", f"{ref}^{{commit}}", check=False).decode().strip()
+    return out or None
+
+
+def is_ancestor(root: Path, ancestor: str, descendant: str) -> bool:
+    proc = subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, descendant], cwd=root, capture_output=True)
+    return proc.returncode == 0
+
+
+def object_id(object_format: str, kind: bytes, data: bytes) -> str:
+    """The id git gives these bytes as an object of this kind (without writing anything)."""
+    return hashlib.new(object_format, b"%s %d\0" % (kind, len(data)) + data).hexdigest()
+
+
+def blob_sha(data: bytes, object_format: str = "sha1") -> str:
+    return object_id(object_format, b"blob", data)
+
+
+def worktree_blobs(root: Path, paths: list[str], known: dict[str, set[str | None]]) -> dict[str, str | None]:
+    """path -> the blob id `git add` would store for the work-tree file (None when there is none).
+    Raw bytes are hashed first; only a file whose raw hash is none of `known[path]` asks git, which
+    applies eol conversion and clean filters (a core.autocrlf checkout holds CRLF text, LF blobs)."""
+    fmt = info(root).object_format
+    shas = {rel: blob_sha((root / rel).read_bytes(), fmt) if (root / rel).is_file() else None for rel in paths}
+    odd = [rel for rel, sha in shas.items() if sha is not None and sha not in known.get(rel, set())]
+    if odd:
+        shas.update(zip(odd, hash_paths(root, odd, write=False), strict=True))
+    return shas
+
+
+def hash_paths(root: Path, paths: list[str], write: bool = True) -> list[str]:
+    """Blob ids of work-tree files as `git add` makes them (attributes, eol and clean filters), written."""
+    args = ["hash-object", *(["-w"] if write else []), "--stdin-paths"]
+    out = run_git(root, *args, input="".join(f"{rel}\n" for rel in paths).encode())
+    return out.decode().split()
+
+
+TreeEntries = dict[str, tuple[str, str]]  # name -> (mode, sha)
+
+
+def cat_objects(root: Path, specs: list[str]) -> list[tuple[bytes, bytes] | None]:
+    """(type, content) of each object named (a sha, `rev:path`, `:path` for the index), None when it is
+    missing; one `git cat-file --batch` process for all."""
+    out = run_git(root, "cat-file", "--batch", input="".join(f"{s}\n" for s in specs).encode())
+    objects: list[tuple[bytes, bytes] | None] = []
+    pos = 0
+    for _ in specs:
+        nl = out.index(b"\n", pos)
+        header = out[pos:nl].split()
+        pos = nl + 1
+        if header[-1] == b"missing":
+            objects.append(None)
+            continue
+        size = int(header[2])
+        objects.append((header[1], out[pos : pos + size]))
+        pos += size + 1
+    return objects
+
+
+def read_trees(root: Path, commit: str | None, dirs: list[str]) -> dict[str, TreeEntries]:
+    """The entries of each directory in one commit (empty when absent), with one git process."""
+    if commit is None:
+        return {d: {} for d in dirs}
+    specs = [f"{commit}:{d}" if d else f"{commit}^{{tree}}" for d in dirs]
+    entry = _tree_entry_re(hexlen(info(root).object_format) // 2)
+    trees: dict[str, TreeEntries] = {}
+    for d, found in zip(dirs, cat_objects(root, specs), strict=True):
+        if found is not None and found[0] != b"tree":
+            raise GitError(f"{d} is a file in HEAD but gerhard needs a directory there: move it away")
+        trees[d] = _parse_tree(found[1], entry) if found else {}
+    return trees
+
+
+def _tree_entry_re(raw_len: int) -> re.Pattern[bytes]:
+    return re.compile(rb"([0-7]+) ([^\0]+)\0(.{%d})" % raw_len, re.DOTALL)  # mode SP name NUL raw id
+
+
+def _parse_tree(body: bytes, entry: re.Pattern[bytes] | None = None) -> TreeEntries:
+    # A regex pass, not a byte loop: trees like outputs/ hold one entry per run.
+    pattern = entry or _tree_entry_re(20)
+    return {name.decode(): (mode.decode(), sha.hex()) for mode, name, sha in pattern.findall(body)}
+
+
+def _serialize_tree(entries: TreeEntries) -> bytes:
+    # git orders a directory's name as if it ended in '/'; str order is UTF-8 byte order.
+    names = sorted(entries, key=lambda n: n + "/" if entries[n][0] == TREE_MODE else n)
+    return b"".join([f"{entries[n][0]} {n}\0".encode() + bytes.fromhex(entries[n][1]) for n in names])
+
+
+def write_object(repo: RepoInfo, kind: bytes, data: bytes) -> str:
+    """Store one loose object (SHA-1 or SHA-256 repository) the way git does: zlib, temp file, rename."""
+    raw = b"%s %d\0" % (kind, len(data)) + data
+    oid = hashlib.new(repo.object_format, raw).hexdigest()
+    path = repo.objects / oid[:2] / oid[2:]
+    if path.exists():
+        return oid
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.parent / f"tmp_obj_gerhard_{os.getpid()}_{oid[:12]}"  # git gc removes stale tmp_obj_*
+    with open(tmp, "wb") as f:
+        f.write(zlib.compress(raw, 1))
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, path)
+    return oid
+
+
+def parent_dirs(paths: list[str]) -> list[str]:
+    dirs = {""}
+    for p in paths:
+        parts = p.split("/")[:-1]
+        dirs.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return sorted(dirs, key=lambda d: (d.count("/") if d else -1, d))
+
+
+def write_tree(root: Path, trees: dict[str, TreeEntries], blobs: Mapping[str, str]) -> str:
+    """Write HEAD's tree (`trees`, from read_trees over parent_dirs(blobs)) with `blobs` (path -> blob
+    id) added or replaced; returns the new root tree's id."""
+    repo = info(root)
+    trees = {d: dict(entries) for d, entries in trees.items()}
+    for path, blob in blobs.items():
+        parent, _, name = path.rpartition("/")
+        if trees[parent].get(name, (BLOB_MODE,))[0] == TREE_MODE:
+            raise GitError(f"{path} is a directory in HEAD: gerhard cannot write a file there")
+        trees[parent][name] = (BLOB_MODE, blob)
+    for d in sorted(trees, key=lambda d: -(d.count("/") + 1 if d else 0)):
+        sha = write_object(repo, b"tree", _serialize_tree(trees[d]))
+        if not d:
+            return sha
+        parent, _, name = d.rpartition("/")
+        trees[parent][name] = (TREE_MODE, sha)
+    raise AssertionError("unreachable: the root tree is always written")
+
+
+def config_value(root: Path, key: str) -> str | None:
+    out = run_git(root, "config", "--get", key, check=False).decode().strip()
+    return out or None
+
+
+def config_bool(root: Path, key: str) -> bool:
+    out = run_git(root, "config", "--type=bool", "--get", key, check=False).decode().strip()
+    return out == "true"
+
+
+def commit_tree(root: Path, tree: str, parent: str | None, message: str, sign: bool = False) -> str:
+    args = ["commit-tree", tree] + (["-p", parent] if parent else []) + (["-S"] if sign else []) + ["-F", "-"]
+    try:
+        return run_git(root, *args, input=message.encode()).decode().strip()
+    except GitError as e:
+        # git's last line ("no email was given ...") does not say what to do; its hint lines are lost.
+        if any(word in str(e) for word in ("email", "ident", "name was given")):
+            raise GitError(
+                f"{e}: tell git who you are (git config user.name 'Your Name'; "
+                "git config user.email you@example.com), then register again"
+            ) from None
+        if sign:
+            raise GitError(
+                f"{e}: git could not sign the commit (commit.gpgSign is set): check your signing key "
+                "(git config user.signingKey) works with 'git commit -S', then register again"
+            ) from None
+        raise
+
+
+def update_ref(root: Path, ref: str, new: str, old: str | None, reason: str) -> None:
+    """Move ref to new only if it still points at old (another writer would make this fail)."""
+    zero = info(root).zero
+    proc = subprocess.run(["git", "update-ref", "-m", reason, ref, new, old or zero], cwd=root, capture_output=True)
+    if proc.returncode == 0:
+        return
+    if ref_value(root, ref) == old:  # not moved by anyone: git itself refused
+        said = last_line(proc.stderr, proc.returncode)
+        hook_said = proc.stderr.decode(errors="replace").strip().splitlines()[:-1]
+        sys.stderr.write("".join(f"{line}\n" for line in hook_said))  # what the hook printed, as git shows it
+        raise GitError(
+            f"git refused to move {ref}: {said} (a reference-transaction hook of this repository?): "
+            "see what the hook reports, or ask who installed it"
+        )
+    raise GitError(f"{ref} moved while registering (another commit or registration?): run the command again")
+
+
+def add_to_index(root: Path, index: Path, paths: list[str]) -> None:
+    """`git add` these work-tree files into the index file `index` (blobs as git makes them, and their
+    stat data, so git sees them up to date at once), leaving every other entry."""
+    env = dict(os.environ, GIT_INDEX_FILE=str(index))
+    run_git(root, "update-index", "--add", "-z", "--stdin", input="".join(f"{p}\0" for p in paths).encode(), env=env)
+
+
+def read_tree_into(root: Path, index: Path, tree: str) -> None:
+    run_git(root, "read-tree", tree, env=dict(os.environ, GIT_INDEX_FILE=str(index)))
+
+
+def index_entries(root: Path, paths: list[str]) -> dict[str, str]:
+    """path -> staged blob sha, for those of paths that are in the index."""
+    if not paths:
+        return {}
+    out = run_git(root, "ls-files", "-s", "-z", "--", *paths).decode()
+    entries = {}
+    for rec in filter(None, out.split("\0")):
+        meta, path = rec.split("\t", 1)
+        entries[path] = meta.split()[1]
+    return entries
+
+
+def is_dirty(root: Path) -> bool:
+    """True when tracked files differ from HEAD (staged or not)."""
+    # --no-optional-locks: a plain `git status` rewrites the user's index to refresh stat data,
+    # so even a registration that fails later would have changed .git/index.
+    return bool(run_git(root, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no").strip())
+
+
+def show(root: Path, rev: str, path: str) -> bytes | None:
+    proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def cat_blob(root: Path, rev: str, path: str) -> bytes:
+    """A committed file as checked out (smudge filters and eol applied)."""
+    return run_git(root, "cat-file", "--filters", f"{rev}:{path}")
+
+
+IN_PROGRESS = [  # git dir entry -> what is going on, what to do
+    ("rebase-merge", "a rebase is in progress", "finish it (git rebase --continue) or abort it (git rebase --abort)"),
+    ("rebase-apply/applying", "'git am' is in progress", "finish it (git am --continue) or abort it (git am --abort)"),
+    ("rebase-apply", "a rebase is in progress", "finish it (git rebase --continue) or abort it (git rebase --abort)"),
+    ("MERGE_HEAD", "a merge is in progress", "finish it (git commit) or abort it (git merge --abort)"),
+    ("CHERRY_PICK_HEAD", "a cherry-pick is in progress", "finish it (git cherry-pick --continue) or --abort it"),
+    ("REVERT_HEAD", "a revert is in progress", "finish it (git revert --continue) or abort it (git revert --abort)"),
+    ("sequencer/todo", "a cherry-pick or revert sequence is in progress", "finish it (--continue) or --abort it"),
+    ("BISECT_LOG", "a bisect is in progress", "end it with 'git bisect reset'"),
+]
+
+
+def check_committable(root: Path, head: Head) -> None:
+    """Refuse where a commit on HEAD would be lost or mixed into another operation."""
+    repo = info(root)
+    for entry, what, todo in IN_PROGRESS:
+        if (repo.git_dir / entry).exists():
+            raise GitError(f"{what} in {root}: {todo}, then register again")
+    if head.ref == "HEAD":
+        raise GitError(
+            "HEAD is detached (not on a branch), so the registration commit would be lost at the next "
+            "checkout: switch to a branch (git switch main) or make one (git switch -c runs), then register again"
+        )

@@ -1,0 +1,1 @@
+"""Run folders moved between outputs/ and a remote root (heavy files out of git)."""
