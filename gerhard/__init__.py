@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from gerhard.version import __version__ as __version__
+
 __all__ = [
     "start_run",
     "resume_run",
@@ -42,7 +43,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name in ("start_run", "resume_run", "FinishResult", "Run"):
-        from gerhard.capture.run import run as capture
+        from gerhard.capture import run as capture
 
         return getattr(capture, name)
     if name == "decide":

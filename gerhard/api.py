@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from gerhard.errors import UserError
+from gerhard.flows.from_dossier import register_dossier
 from gerhard.flows.registration import RegistrationResult, register
+from gerhard.team.push import register_and_push
 
 
 def register_run(
@@ -30,7 +32,6 @@ def register_run(
     the commit to the branch's upstream, replaying it on the new head when the remote moved.
     """
     if push:
-        from gerhard.team.push import register_and_push
 
         def first() -> RegistrationResult:
             return register_run(run_id, phase, source_dir, repo_root, summary, next_action, force, dossier, verify)
@@ -39,8 +40,6 @@ def register_run(
     if (source_dir is None) == (dossier is None):
         raise UserError("register_run needs exactly one of source_dir= (a bundle folder) or dossier= (a dossier file)")
     if dossier is not None:
-        from gerhard.dossier.codec import register_dossier
-
         return register_dossier(
             Path(dossier),
             Path(repo_root),

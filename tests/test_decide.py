@@ -18,8 +18,8 @@ from gerhard.core import derive, phases, reports
 from gerhard.core.program import program_from_dict
 from gerhard.errors import StateError, UserError
 from gerhard.flows import registration
+from gerhard.formats import statefiles
 from gerhard.git import gitrepo
-from gerhard.registry import store
 from gerhard.team.mergedriver import configure
 
 RESUME = "rerun|waive|advance"
@@ -561,9 +561,9 @@ def test_a_state_file_ruamel_wrote_is_rewritten_as_a_rebuild_writes_it() -> None
     # A value the fast emitter leaves to ruamel (1e-05) must not keep ruamel's style of the file once it
     # is gone: the fold would then differ from a rebuild ('é' quoted by one, not by the other).
     rel = layout.STATUS
-    first = store.render_state_yaml(None, {"a": 1e-05, "reason": "é"}, rel)
+    first = statefiles.render_state_yaml(None, {"a": 1e-05, "reason": "é"}, rel)
     assert "a: 1e-05\n" in first
-    assert store.render_state_yaml(first, {"a": 1, "reason": "é"}, rel) == store.render_state_yaml(
+    assert statefiles.render_state_yaml(first, {"a": 1, "reason": "é"}, rel) == statefiles.render_state_yaml(
         None, {"a": 1, "reason": "é"}, rel
     )
 

@@ -45,7 +45,7 @@ from gerhard.errors import StateError, UserError
 from gerhard.files import atomic_write
 from gerhard.flows import decisions
 from gerhard.flows.registration import derived_files
-from gerhard.formats import schemas
+from gerhard.formats import schemas, statefiles
 from gerhard.formats.yamlio import load_state_yaml
 from gerhard.registry import queries, store
 
@@ -581,12 +581,12 @@ def test_status_file_drops_a_removed_phase_but_keeps_human_notes(tmp_path: Path)
 
 
 def test_status_file_follows_the_program_order_keeping_comments() -> None:
-    existing = store.render_state_yaml(
+    existing = statefiles.render_state_yaml(
         None, {"program": "p", "phases": {"A": {"runs": 1}, "B": {"runs": 0}}}, layout.STATUS
     )
     # A comment line belongs to the entry above it in ruamel's model: put it inside B's mapping.
     existing = existing.replace("  B:\n", "  B:\n    # B is next\n").replace("runs: 1\n", "runs: 1  # done\n")
     data = {"program": "p", "phases": {"B": {"runs": 0}, "A": {"runs": 1}}}
-    text = store.render_state_yaml(existing, data, layout.STATUS, owned=derive.STATUS_OWNED)
+    text = statefiles.render_state_yaml(existing, data, layout.STATUS, owned=derive.STATUS_OWNED)
     assert text.endswith("phases:\n  B:\n    # B is next\n    runs: 0\n  A:\n    runs: 1  # done\n")
-    assert store.render_state_yaml(text, data, layout.STATUS, owned=derive.STATUS_OWNED) == text
+    assert statefiles.render_state_yaml(text, data, layout.STATUS, owned=derive.STATUS_OWNED) == text

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from dossier_helpers import RUN_B, add_file, bundle_folder, embedded, make_dossier, tamper
 
-from gerhard.dossier.codec import extract, folder_dossier, locate_block, read_dossier, script_json
-from gerhard.dossier.page import codec as dossier_bundle
+from gerhard.dossier import codec as dossier_bundle
+from gerhard.dossier.archive import folder_dossier
+from gerhard.dossier.codec import extract, locate_block, read_dossier, script_json
 from gerhard.errors import BundleError
 from gerhard.registry.bundle import load_bundle
 

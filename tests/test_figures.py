@@ -16,9 +16,9 @@ from cli_helpers import register
 from dossier_helpers import RUN_A, RUN_B, bundle_folder, make_dossier
 
 from gerhard.core.gates import Baseline, Gate
+from gerhard.dossier import figures
+from gerhard.dossier import page as dossier
 from gerhard.dossier.figures import Mark
-from gerhard.dossier.page import figures
-from gerhard.dossier.page import page as dossier
 from gerhard.registry.bundle import load_bundle
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -408,7 +408,7 @@ def test_gates_on_the_eval_suite_and_artifact_charts_render() -> None:
 
 
 def test_figures_fill_the_page_width_without_being_blown_up() -> None:
-    css = (Path(figures.__file__).parent / "templates" / "dossier.html.j2").read_text(encoding="utf-8")
+    css = (Path(figures.__file__).parent.parent / "templates" / "dossier.html.j2").read_text(encoding="utf-8")
     body = re.search(r"body \{[^}]*max-width: ([0-9.]+)rem", css)
     assert body is not None and float(body.group(1)) * 16 == figures.PAGE_WIDTH_PX
     assert re.search(r"figure img \{ width: 100%;", css)

@@ -19,9 +19,9 @@ from conftest import snapshot
 from dossier_helpers import RUN_A, RUN_B, add_file, bundle_folder, embedded, make_dossier, tamper
 
 from gerhard import register_run
+from gerhard.dossier import codec as dossier_bundle
+from gerhard.dossier import page as dossier
 from gerhard.dossier.codec import read_dossier
-from gerhard.dossier.page import codec as dossier_bundle
-from gerhard.dossier.page import page as dossier
 from gerhard.errors import UserError
 from gerhard.flows.registration import with_folder_dossier
 from gerhard.registry.bundle import load_bundle

@@ -16,6 +16,7 @@ from gerhard.core.phases import fold_run, initial_status
 from gerhard.core.program import program_from_dict
 from gerhard.errors import StateError
 from gerhard.files import atomic_write
+from gerhard.formats import statefiles
 from gerhard.formats.yamlio import dump_yaml, load_state_yaml, to_plain
 from gerhard.registry import store
 
@@ -72,13 +73,13 @@ def changed_lines(old: str, new: str) -> list[str]:
 
 
 def test_first_render_has_the_header() -> None:
-    text = store.render_state_yaml(None, status_after(), layout.STATUS)
+    text = statefiles.render_state_yaml(None, status_after(), layout.STATUS)
     assert text.startswith(layout.DERIVED_HEADER)
     assert to_plain(load_state_yaml(text, layout.STATUS)) == status_after()
 
 
 def test_hand_added_comments_and_keys_survive() -> None:
-    text = store.render_state_yaml(None, status_after(run("a1", "A", "GREEN")), layout.STATUS)
+    text = statefiles.render_state_yaml(None, status_after(run("a1", "A", "GREEN")), layout.STATUS)
     text = text.replace("run_count: 1\n", "run_count: 1  # bumped by every registration\n")
     text = text.replace(
         "phases:\n", "# Reviewer note: phase B is on hold until the kernel lands.\nowner: team-spiking\nphases:\n"
@@ -86,7 +87,9 @@ def test_hand_added_comments_and_keys_survive() -> None:
     text = text.replace("  B:\n", "  B:\n    reviewer: alice  # assigned in standup\n")
     assert text.count("reviewer: alice") == 1
 
-    new = store.render_state_yaml(text, status_after(run("a1", "A", "GREEN"), run("b1", "B", "RED")), layout.STATUS)
+    new = statefiles.render_state_yaml(
+        text, status_after(run("a1", "A", "GREEN"), run("b1", "B", "RED")), layout.STATUS
+    )
     assert "run_count: 2  # bumped by every registration\n" in new
     assert "# Reviewer note: phase B is on hold until the kernel lands.\nowner: team-spiking\n" in new
     assert "    reviewer: alice  # assigned in standup\n" in new
@@ -100,10 +103,10 @@ def test_hand_added_comments_and_keys_survive() -> None:
 
 def test_unchanged_data_gives_byte_identical_text() -> None:
     status = status_after(run("a1", "A", "GREEN"), run("b1", "B", "GREEN", 2.5), run("b2", "B", "RED", 2.7))
-    text = store.render_state_yaml(None, status, layout.STATUS)
-    assert store.render_state_yaml(text, status, layout.STATUS) == text
+    text = statefiles.render_state_yaml(None, status, layout.STATUS)
+    assert statefiles.render_state_yaml(text, status, layout.STATUS) == text
     hand = text.replace("phases:\n", "phases:  # per phase\n") + "# trailing note\n"
-    assert store.render_state_yaml(hand, status, layout.STATUS) == hand
+    assert statefiles.render_state_yaml(hand, status, layout.STATUS) == hand
 
 
 @pytest.mark.parametrize(
@@ -124,26 +127,26 @@ def test_rerender_keeps_every_float_exactly(value: float) -> None:
     """A float written by gerhard must come back unchanged when the file is rendered again,
     not re-rounded from the digits ruamel remembers (5.960464477539063e-08 became ...062e-08)."""
     data = {"phases": {"B": {"observed": value, "gates": [{"observed": value}]}}}
-    text = store.render_state_yaml(None, data, layout.GATE_RESULTS)
-    assert store.render_state_yaml(text, data, layout.GATE_RESULTS) == text
+    text = statefiles.render_state_yaml(None, data, layout.GATE_RESULTS)
+    assert statefiles.render_state_yaml(text, data, layout.GATE_RESULTS) == text
     reloaded = to_plain(load_state_yaml(text, layout.GATE_RESULTS))
     assert dump_yaml(reloaded) == dump_yaml(data)
     assert reloaded["phases"]["B"]["observed"] == value
     # a run record read back from disk renders exactly as the fresh one did (rebuild == register)
-    assert store.render_state_yaml(None, reloaded, layout.GATE_RESULTS) == text
+    assert statefiles.render_state_yaml(None, reloaded, layout.GATE_RESULTS) == text
 
 
 def test_human_written_float_formatting_is_kept() -> None:
     text = layout.DERIVED_HEADER + "program: demo\nthreshold_note: 1.0e-3\nlr: 3.0e-4\nrun_count: 1\n"
-    new = store.render_state_yaml(text, {"program": "demo", "run_count": 2}, layout.STATUS)
+    new = statefiles.render_state_yaml(text, {"program": "demo", "run_count": 2}, layout.STATUS)
     assert changed_lines(text, new) == ["-run_count: 1", "+run_count: 2"]
 
 
 def test_only_changed_lines_differ() -> None:
     before = status_after(run("a1", "A", "GREEN"), run("b1", "B", "GREEN", 2.5))
-    text = store.render_state_yaml(None, before, layout.STATUS)
+    text = statefiles.render_state_yaml(None, before, layout.STATUS)
     after = fold_run(before, PROGRAM, run("b2", "B", "RED", 2.7, when="2026-01-20T08:00:00Z"))
-    new = store.render_state_yaml(text, after, layout.STATUS)
+    new = statefiles.render_state_yaml(text, after, layout.STATUS)
     # phase B stays passed (its first GREEN run), so its state line is untouched; baselines too
     assert changed_lines(text, new) == [
         "-run_count: 2",
@@ -173,8 +176,8 @@ def test_only_changed_lines_differ() -> None:
 
 def test_only_changed_lines_differ_exact_count() -> None:
     base = {"program": "demo", "run_count": 1, "a": {"b": 1, "c": [1, 2]}, "z": "keep"}
-    text = store.render_state_yaml(None, base, layout.STATUS)
-    new = store.render_state_yaml(text, {**base, "a": {"b": 2, "c": [1, 2]}}, layout.STATUS)
+    text = statefiles.render_state_yaml(None, base, layout.STATUS)
+    new = statefiles.render_state_yaml(text, {**base, "a": {"b": 2, "c": [1, 2]}}, layout.STATUS)
     assert changed_lines(text, new) == ["-  b: 1", "+  b: 2"]
 
 
@@ -182,7 +185,7 @@ def test_no_anchors_or_aliases_for_shared_objects() -> None:
     point = {"run_id": "b1", "value": 2.5}
     shared = [1, 2]
     data = {"best": point, "last": point, "x": shared, "y": shared}
-    for text in (dump_yaml(data), store.render_state_yaml(None, data, layout.STATUS)):
+    for text in (dump_yaml(data), statefiles.render_state_yaml(None, data, layout.STATUS)):
         assert not re.search(r"[&*]id\d+", text)
         assert "&" not in text and "*" not in text
         assert to_plain(load_state_yaml(text, "x"))["last"] == point
@@ -190,7 +193,7 @@ def test_no_anchors_or_aliases_for_shared_objects() -> None:
     status = status_after(run("b1", "B", "GREEN", 2.5))
     slot = status["phases"]["B"]["baselines"]["rel"]
     assert slot["best"] is slot["last"]
-    assert "&" not in store.render_state_yaml(None, status, layout.STATUS)
+    assert "&" not in statefiles.render_state_yaml(None, status, layout.STATUS)
 
 
 def test_state_yaml_quotes_what_would_change_type() -> None:
@@ -279,7 +282,7 @@ def test_corrupt_gate_results_names_the_file(tmp_path: Path) -> None:
 
 
 def test_schema_invalid_status_names_file_and_path(tmp_path: Path) -> None:
-    text = store.render_state_yaml(None, status_after(), layout.STATUS).replace("run_count: 0", "run_count: -3")
+    text = statefiles.render_state_yaml(None, status_after(), layout.STATUS).replace("run_count: 0", "run_count: -3")
     write(tmp_path, layout.STATUS, text)
     with pytest.raises(StateError) as exc:
         store.load_status(tmp_path)
@@ -308,7 +311,7 @@ def test_corrupt_ledger_line(tmp_path: Path) -> None:
 
 def test_recent_rows_reads_newest_months_first(tmp_path: Path) -> None:
     for month, seqs in {"2026-01": [1, 2], "2026-02": [3], "2026-03": [4, 5]}.items():
-        write(tmp_path, layout.ledger_path(month), "".join(store.ledger_line({"seq": s}) for s in seqs))
+        write(tmp_path, layout.ledger_path(month), "".join(statefiles.ledger_line({"seq": s}) for s in seqs))
     months = ["2026-01", "2026-03", "2026-02"]
     assert [r["seq"] for r in store.recent_rows(tmp_path, months, 10)] == [5, 4, 3, 2, 1]
     assert [r["seq"] for r in store.recent_rows(tmp_path, months, 3)] == [5, 4, 3]
@@ -319,7 +322,7 @@ def test_recent_rows_reads_newest_months_first(tmp_path: Path) -> None:
 
 
 def test_ledger_line_is_one_sorted_json_line() -> None:
-    line = store.ledger_line({"b": 1, "a": "x|y\nz", "é": "ü"})
+    line = statefiles.ledger_line({"b": 1, "a": "x|y\nz", "é": "ü"})
     assert line.count("\n") == 1 and line.endswith("\n")
     assert line == '{"a": "x|y\\nz", "b": 1, "é": "ü"}\n'
     assert json.loads(line) == {"b": 1, "a": "x|y\nz", "é": "ü"}

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
+from gerhard.formats.statefiles import render_state_yaml
 from gerhard.formats.yamlemit import emit, same
 from gerhard.formats.yamlio import dump_yaml, load_state_yaml, merge_into
 from gerhard.layout import DERIVED_HEADER
-from gerhard.registry.store import render_state_yaml
 
 keys = st.one_of(
     st.sampled_from(["run_id", "phase", "state", "2026-11", "null", "true", "1.5", "a: b", "x #y", "-k", "é"]),

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 from gerhard.errors import UserError
 from gerhard.files import atomic_write
 from gerhard.formats import schemas
-from gerhard.formats.parsing import MAX_DATA_DEPTH, is_finite_number, parse_artifact, parse_seed, shown
+from gerhard.formats.bounds import MAX_DATA_DEPTH, shown
+from gerhard.formats.parsing import is_finite_number, parse_artifact, parse_seed
 from gerhard.formats.yamlio import dump_yaml
 
 METRICS, EVAL_SUITE, CONFIG, SEED = "metrics.json", "eval_suite.json", "config.yaml", "seed.txt"

@@ -8,48 +8,52 @@ import json
 import math
 import os
 import platform
+import shlex
 import socket
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gerhard.capture.support import FinishResult, _dumps, _number, offer_download
-from gerhard.errors import UserError
-
-if TYPE_CHECKING:
-    from gerhard.capture.run import Run
+from gerhard import layout
+from gerhard.capture import provenance as prov
+from gerhard.capture.notebook import offer_download
+from gerhard.capture.state import FinishResult, RunSnapshot
+from gerhard.capture.values import check_new_metric, json_bytes, plain_number
+from gerhard.dossier.page import write_dossier
+from gerhard.errors import GerhardError, UserError
+from gerhard.flows.registration import register
+from gerhard.formats import runtext, schemas
+from gerhard.formats.yamlio import load_plain_yaml
+from gerhard.registry.bundle import sha256_bytes
 
 
 def bundle_files(
-    run: Run, summary: str, next_action: str, final: dict[str, Any] | None, allow_nonfinite: bool
+    run: RunSnapshot, summary: str, next_action: str, final: dict[str, Any] | None, allow_nonfinite: bool
 ) -> dict[str, bytes]:
-    from gerhard.formats import runtext, schemas
-
     for label, text in (("summary", summary), ("next_action", next_action)):
         if not isinstance(text, str):
             raise UserError(f"finish(): {label} must be text, not {type(text).__name__}")
         runtext.clean_text(f"finish(): {label}", text)
-    if run._nonfinite and not allow_nonfinite:
-        where = ", ".join(f"{k} at step {s}" for k, s in sorted(run._nonfinite.items()))
+    if run.nonfinite and not allow_nonfinite:
+        where = ", ".join(f"{k} at step {s}" for k, s in sorted(run.nonfinite.items()))
         raise UserError(
             f"finish(): log_metrics got NaN or infinite values ({where}): fix the cell that computes them, "
             "or finish(allow_nonfinite=True) to register a diverged run (its gates then fail)"
         )
     finals = final_values(run, final)
     files: dict[str, bytes] = {}
-    program = run._program()
+    program = run.program
     required = set(program.phase(run.phase).required) if program is not None else set()
     if finals or run.history:
         metrics: dict[str, Any] = {"final": finals}
         if run.history:
-            metrics["history"] = run.history
-        files["metrics.json"] = _dumps(metrics, "metrics.json")
+            metrics["history"] = list(run.history)
+        files["metrics.json"] = json_bytes(metrics, "metrics.json")
     if run.evals:
-        tasks = list(run.evals.values())
+        tasks = list(run.evals)
         suite = {"suite": run.suite, "tasks": tasks, "pass_rate": sum(t["passed"] for t in tasks) / len(tasks)}
-        files["eval_suite.json"] = _dumps(suite, "eval_suite.json")
+        files["eval_suite.json"] = json_bytes(suite, "eval_suite.json")
     files["provenance.json"] = provenance_document(run, files)
     for name in files:
         if name.endswith(".json"):
@@ -69,11 +73,8 @@ def bundle_files(
     return files
 
 
-def check_config(run: Run, program: Any) -> None:
+def check_config(run: RunSnapshot, program: Any) -> None:
     """config.yaml was written at start_run; the registry validates it, so finish() must first."""
-    from gerhard.formats import schemas
-    from gerhard.formats.yamlio import load_plain_yaml
-
     path = run.folder / "config.yaml"
     if not path.is_file():
         return  # a required file that is missing: the check after this one names it
@@ -87,7 +88,7 @@ def check_config(run: Run, program: Any) -> None:
     schemas.validate(config, schema or "config", "finish(): config.yaml", run.registry)
 
 
-def final_values(run: Run, final: dict[str, Any] | None) -> dict[str, Any]:
+def final_values(run: RunSnapshot, final: dict[str, Any] | None) -> dict[str, Any]:
     if final is None:
         out: dict[str, Any] = {}
         for row in run.history:
@@ -99,29 +100,26 @@ def final_values(run: Run, final: dict[str, Any] | None) -> dict[str, Any]:
         raise UserError(f"finish(): final= must be a dict of name -> number, not a {type(final).__name__}")
     out = {}
     for key, value in final.items():
-        if key not in run._names:
-            run._new_name(key)
-        number = _number(value, f"finish(): final {key}")
+        if key not in run.names:
+            check_new_metric(key, "log_metrics")
+        number = plain_number(value, f"finish(): final {key}")
         if not math.isfinite(number):
             raise UserError(f"finish(): final {key} is {number}: fix the value (a diverged run: leave final= out)")
         out[key] = number
     return out
 
 
-def provenance_document(run: Run, files: dict[str, bytes]) -> bytes:
-    from gerhard.capture.run import provenance as prov
-    from gerhard.registry.bundle import sha256_bytes
-
+def provenance_document(run: RunSnapshot, files: dict[str, bytes]) -> bytes:
     code_root = prov.toplevel(Path.cwd())
     exclude = []
     if code_root and run.folder.resolve().is_relative_to(code_root.resolve()):
         exclude.append(os.path.relpath(run.folder.resolve(), code_root.resolve()))
     if run.registry is not None and code_root and code_root.resolve() == run.registry:
-        exclude.append("outputs")  # run folders of the registry are data, not code
+        exclude.append(layout.OUTPUTS)  # run folders of the registry are data, not code
     code = prov.code_state_at(code_root, exclude)
     order = prov.execution_order()
-    if run.resumed and run._start_order.get("problems"):  # finishing later cannot clean the kernel it started in
-        order.ok, order.problems = False, [*run._start_order["problems"], *order.problems]
+    if run.resumed and run.start_order.get("problems"):  # finishing later cannot clean the kernel it started in
+        order.ok, order.problems = False, [*run.start_order["problems"], *order.problems]
     if not order.ok:
         print(
             f"gerhard: WARNING: run {run.run_id} was not made by a fresh kernel running the notebook top to "
@@ -146,31 +144,27 @@ def provenance_document(run: Run, files: dict[str, bytes]) -> bytes:
         "execution_order_ok": order.ok,
         "execution": order.as_dict(),
         "seed": run.seed,
-        "determinism_notes": run.notes,
+        "determinism_notes": list(run.notes),
         "resumed": run.resumed,
         "started_at": run.started_at,
         "ended_at": ended.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "wall_time_s": round(time.monotonic() - run._t0, 3) if not run.resumed else None,
+        "wall_time_s": run.elapsed_s,
     }
-    return _dumps(data, "provenance.json")
+    return json_bytes(data, "provenance.json")
 
 
-def register_and_report(run: Run, summary: str, next_action: str) -> FinishResult:
-    from gerhard.errors import GerhardError
-
-    command = run.register_command(summary, next_action)
+def register_and_report(run: RunSnapshot, summary: str, next_action: str) -> FinishResult:
+    command = register_command(run, summary, next_action)
     registered, message = False, ""
     # Built before registering: registration archives it (rebuilt from the bundle, with the verdict).
-    dossier, verdict = make_dossier(run, summary, next_action) if run._dossier else (None, None)
+    dossier, verdict = make_dossier(run, summary, next_action) if run.dossier else (None, None)
     if run.registry is None:
         message = "no registry at hand (pass repo_root= or set GERHARD_REPO)"
-    elif not run._register:
+    elif not run.register:
         message = "register=False"
     else:
-        from gerhard.api import register_run
-
         try:
-            reg = register_run(
+            reg = register(
                 run.run_id,
                 run.phase,
                 run.folder,
@@ -189,15 +183,13 @@ def register_and_report(run: Run, summary: str, next_action: str) -> FinishResul
     if not registered:
         print(f"gerhard: run {run.run_id} is not registered: {message}", file=sys.stderr)
         print(f"gerhard: the bundle is in {run.folder}; register it later with:\n  {command}", file=sys.stderr)
-    if dossier is not None and run._download:
+    if dossier is not None and run.download:
         offer_download(dossier)
     return result
 
 
-def make_dossier(run: Run, summary: str, next_action: str) -> tuple[Path | None, str | None]:
+def make_dossier(run: RunSnapshot, summary: str, next_action: str) -> tuple[Path | None, str | None]:
     """The dossier built in the run folder (registration archives it) and the verdict it shows."""
-    from gerhard.dossier.page import write_dossier
-
     try:
         path, evaluation = write_dossier(
             run.folder,
@@ -211,3 +203,19 @@ def make_dossier(run: Run, summary: str, next_action: str) -> tuple[Path | None,
         print(f"gerhard: no dossier for run {run.run_id}: {e}", file=sys.stderr)
         return None, None
     return path, evaluation.verdict
+
+
+def register_command(run: RunSnapshot, summary: str, next_action: str) -> str:
+    """The command that registers the run later, printed when finish() could not."""
+    repo = str(run.registry) if run.registry else "<your registry>"
+    cmd = (
+        f"python -m gerhard register --repo {shlex.quote(repo)} --run-id {run.run_id} --phase {run.phase} "
+        f"--source-dir {shlex.quote(str(run.folder))}"
+    )
+    if summary:
+        cmd += f" --summary {shlex.quote(summary)}"
+    if next_action:
+        cmd += f" --next-action {shlex.quote(next_action)}"
+    if run.force:
+        cmd += " --force"
+    return cmd

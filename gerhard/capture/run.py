@@ -29,22 +29,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from gerhard.capture.run import finish as capture_finish
-from gerhard.capture.support import (  # noqa: F401  (FinishResult and the rest: gerhard.capture.run's API too)
-    FinishResult,
-    _config_bytes,
-    _dumps,
-    _json_default,
-    _number,
-    _quote,
-    _resolve_seed,
-    default_run_id,
-    find_registry,
-    offer_download,
-    seed_everything,
-)
+from gerhard import layout
+from gerhard.capture import finish as capture_finish
+from gerhard.capture import provenance
+from gerhard.capture.seeding import resolve_seed, seed_everything
+from gerhard.capture.state import FinishResult, RunSnapshot, default_run_id, registry_for_run
+from gerhard.capture.values import check_new_metric, config_bytes, json_bytes, plain_number
 from gerhard.errors import UserError
 from gerhard.files import atomic_write
+from gerhard.formats import schemas
+from gerhard.registry import store
+from gerhard.registry.bundle import check_bundle_names, check_run_id
 
 WORK_DIR = ".gerhard-run"  # live state of an unfinished run, inside the run folder
 HISTORY = "history.jsonl"
@@ -130,12 +125,7 @@ class Run:
             raise UserError(f"{call}: run {self.run_id} is finished: start a new run with gerhard.start_run")
 
     def _new_name(self, key: Any) -> None:
-        from gerhard.capture.convert import check_metric_name
-
-        if not isinstance(key, str) or key == "step":
-            raise UserError(f"log_metrics: {key!r} is not a metric name: use text such as 'val_loss' (not 'step')")
-        check_metric_name(key, "log_metrics")
-        self._names.add(key)
+        self._names.add(check_new_metric(key, "log_metrics"))
 
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         """Record one row of the per-step history. Nothing is written here; rows are flushed every few seconds."""
@@ -164,7 +154,7 @@ class Run:
                 self._new_name(key)
             t = type(value)
             if t is not float and t is not int:
-                value = _number(value, f"log_metrics: {key}")
+                value = plain_number(value, f"log_metrics: {key}")
             if value != value or value in (math.inf, -math.inf):
                 nonfinite.append(key)  # remembered once the whole row is accepted
                 value = None
@@ -191,13 +181,13 @@ class Run:
         if task in self.evals:
             raise UserError(f"log_eval: task {task!r} was logged already in this run: log each task once")
         if score is not None:
-            score = _number(score, f"log_eval({task!r}): score")
+            score = plain_number(score, f"log_eval({task!r}): score")
             if not math.isfinite(score):
                 raise UserError(
                     f"log_eval({task!r}): score is {score}: log a finite score (None if the task did not run)"
                 )
         if threshold is not None:
-            threshold = _number(threshold, f"log_eval({task!r}): threshold")
+            threshold = plain_number(threshold, f"log_eval({task!r}): threshold")
         if passed is None:
             if threshold is None:
                 raise UserError(f"log_eval({task!r}): give passed=True/False or threshold= the score must reach")
@@ -208,13 +198,10 @@ class Run:
         if threshold is not None:
             entry["threshold"] = threshold
         self.evals[task] = entry
-        self._write_work("evals.json", _dumps(list(self.evals.values()), "log_eval"))
+        self._write_work("evals.json", json_bytes(list(self.evals.values()), "log_eval"))
 
     def save_artifact(self, name: str, obj: Any) -> Path:
         """Write a JSON artifact (the phase artifact, e.g. v15_spikingbrain.json), checked against its schema now."""
-        from gerhard.formats import schemas
-        from gerhard.registry.bundle import check_bundle_names
-
         self._check_live("save_artifact")
         if not isinstance(name, str) or not name.endswith(".json") or "/" in name or "\\" in name:
             raise UserError(f"save_artifact: {name!r} is not a .json file name: use save_file for other files")
@@ -230,7 +217,7 @@ class Run:
                     f"save_artifact: {name} is not an artifact of state/program.yaml (it declares {known}): "
                     "check the name, or save other files with run.save_file"
                 )
-        data = _dumps(obj, f"save_artifact({name!r})")
+        data = json_bytes(obj, f"save_artifact({name!r})")
         parsed = json.loads(data)
         schema = program.schema_for(name) if program is not None else None
         if schema is not None:
@@ -241,8 +228,6 @@ class Run:
 
     def save_file(self, path: Path | str, name: str | None = None) -> Path:
         """Copy a file (a checkpoint, a plot) into the run's bundle."""
-        from gerhard.registry.bundle import check_bundle_names
-
         self._check_live("save_file")
         src = Path(path)
         if not src.is_file():
@@ -294,13 +279,11 @@ class Run:
             "execution": self._start_order,
             "force": self.force,
         }
-        self._write_work(STATE, _dumps(data, "state"))
+        self._write_work(STATE, json_bytes(data, "state"))
 
     _start_order: dict[str, Any] = {}
 
     def _program(self) -> Any:
-        from gerhard.registry import store
-
         if self.registry is None:
             return None
         return store.load_program(self.registry)
@@ -320,29 +303,46 @@ class Run:
             raise UserError(f"finish(): run {self.run_id} was finished already: start a new run for another result")
         if self.failed is not None:
             raise UserError(f"finish(): run {self.run_id} failed ({self.failed}): it is not registered")
-        files = capture_finish.bundle_files(self, summary, next_action, final, allow_nonfinite)
+        snapshot = self.snapshot()
+        files = capture_finish.bundle_files(snapshot, summary, next_action, final, allow_nonfinite)
 
         for name, data in files.items():
             atomic_write(self.folder / name, data)
         self.flush()
         shutil.rmtree(self.folder / WORK_DIR, ignore_errors=True)  # all of it is in the bundle now
-        result = capture_finish.register_and_report(self, summary, next_action)
+        result = capture_finish.register_and_report(snapshot, summary, next_action)
         self.finished = result
         return result
 
     def register_command(self, summary: str, next_action: str) -> str:
-        repo = str(self.registry) if self.registry else "<your registry>"
-        cmd = (
-            f"python -m gerhard register --repo {_quote(repo)} --run-id {self.run_id} --phase {self.phase} "
-            f"--source-dir {_quote(str(self.folder))}"
+        """The command that registers this run later (finish() prints it when it could not)."""
+        return capture_finish.register_command(self.snapshot(), summary, next_action)
+
+    def snapshot(self) -> RunSnapshot:
+        """The run as it stands now, frozen: what finish() works on."""
+        return RunSnapshot(
+            run_id=self.run_id,
+            name=self.name,
+            phase=self.phase,
+            folder=self.folder,
+            registry=self.registry,
+            program=self._program(),
+            seed=self.seed,
+            suite=self.suite,
+            started_at=self.started_at,
+            history=tuple(self.history),
+            evals=tuple(self.evals.values()),
+            names=frozenset(self._names),
+            nonfinite=dict(self._nonfinite),
+            notes=tuple(self.notes),
+            start_order=dict(self._start_order),
+            elapsed_s=None if self.resumed else round(time.monotonic() - self._t0, 3),
+            resumed=self.resumed,
+            force=self.force,
+            register=self._register,
+            dossier=self._dossier,
+            download=self._download,
         )
-        if summary:
-            cmd += f" --summary {_quote(summary)}"
-        if next_action:
-            cmd += f" --next-action {_quote(next_action)}"
-        if self.force:
-            cmd += " --force"
-        return cmd
 
 
 def start_run(
@@ -368,19 +368,15 @@ def start_run(
     default ./gerhard_runs). run_id defaults to YYYYMMDDTHHMMSSZ_<name> (UTC). force=True registers the
     run even if its phase is not open yet (as `gerhard register --force`).
     """
-    from gerhard.capture.run import provenance
-    from gerhard.registry import store
-    from gerhard.registry.bundle import check_run_id
-
     if not isinstance(name, str) or not name:
         raise UserError(f'start_run: name={name!r}: give the run a short name, e.g. name="v15"')
     run_id = check_run_id(run_id if run_id is not None else default_run_id(name))
     # output_root= alone means: no registry (not even the one around the working directory).
-    registry = find_registry(repo_root) if repo_root is not None or output_root is None else None
+    registry = registry_for_run(repo_root) if repo_root is not None or output_root is None else None
     if registry is not None:
         program = store.load_program(registry)
         program.phase(phase)  # refuses an unknown phase, naming the known ones
-        folder = registry / "outputs" / run_id
+        folder = registry / layout.run_dir(run_id)
         if store.read_record(registry, run_id) is not None:
             raise UserError(f"start_run: run {run_id} is registered already: pass another run_id= (or name)")
     else:
@@ -390,8 +386,8 @@ def start_run(
         folder = Path(base).expanduser().resolve() / run_id
     if folder.exists() and any(p.name != WORK_DIR for p in folder.iterdir()):
         raise UserError(f"start_run: {folder} exists and is not empty: pass another run_id= or move that folder away")
-    seed = _resolve_seed(seed)
-    config_data = _config_bytes(config)
+    seed = resolve_seed(seed)
+    config_data = config_bytes(config)
     folder.mkdir(parents=True, exist_ok=True)
     notes = seed_everything(seed)
     started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

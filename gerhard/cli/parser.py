@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import NoReturn
 
+from gerhard.version import __version__
+
 EXIT_USER_ERROR = 2
 
 DESCRIPTION = """\
@@ -245,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="gerhard", description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version="gerhard 0.1.0")
+    parser.add_argument("--version", action="version", version=f"gerhard {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -303,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
         "git's merge driver for derived files (configured by 'gerhard hooks install'): recompute, never text-merge",
         repo=False,
     )
-    for name, what in (("base", "%O"), ("ours", "%A"), ("theirs", "%B"), ("path", "%P")):
+    for name, what in (("base", "%%O"), ("ours", "%%A"), ("theirs", "%%B"), ("path", "%%P")):
         p.add_argument(name, help=f"git's {what}")
 
     p = _add(

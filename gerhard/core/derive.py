@@ -35,13 +35,13 @@ from gerhard.core.phases import (
 )
 from gerhard.core.program import Program
 from gerhard.errors import StateError
+from gerhard.formats import statefiles
 from gerhard.formats.yamlio import dump_yaml, to_plain
-from gerhard.registry import store
 
 Existing = Callable[[str], "str | None"]  # rel path -> current text (None when absent)
 
 # The phases' ids (and each phase's baseline slots) in program_status.yaml are gerhard's to remove.
-STATUS_OWNED: store.Owned = {"phases": {"baselines": {}, "decision": {}}, REMOVED_PHASES: {}, STOPPED: {}}
+STATUS_OWNED: statefiles.Owned = {"phases": {"baselines": {}, "decision": {}}, REMOVED_PHASES: {}, STOPPED: {}}
 
 NEEDS_INPUT_OPTIONS = [
     {"option": "rerun", "means": "fix the cause and register a new run of this phase"},
@@ -171,8 +171,10 @@ def summary_files(
     """program_status, gate_results, the reports index and the status board."""
     on_board = {p: g for p, g in (gate_results.get("phases") or {}).items() if p in program.phase_ids}
     return {
-        layout.STATUS: store.render_state_yaml(existing(layout.STATUS), status, layout.STATUS, owned=STATUS_OWNED),
-        layout.GATE_RESULTS: store.render_state_yaml(existing(layout.GATE_RESULTS), gate_results, layout.GATE_RESULTS),
+        layout.STATUS: statefiles.render_state_yaml(existing(layout.STATUS), status, layout.STATUS, owned=STATUS_OWNED),
+        layout.GATE_RESULTS: statefiles.render_state_yaml(
+            existing(layout.GATE_RESULTS), gate_results, layout.GATE_RESULTS
+        ),
         layout.INDEX: reports.render_index(status, recent),
         layout.BOARD: reports.render_board(program, status, dict(gate_results, phases=on_board)),
     }
@@ -197,7 +199,7 @@ def fold_files(
     files = answer_files(answered(before, status, record), existing)
     files.update(run_files(program, record))
     files[layout.record_path(record["run_id"])] = record_text(record)
-    files[ledger_rel] = (existing(ledger_rel) or "") + store.ledger_line(row)
+    files[ledger_rel] = (existing(ledger_rel) or "") + statefiles.ledger_line(row)
     files[month_rel] = (existing(month_rel) or reports.month_header(row["month"])) + reports.month_row(row)
     files.update(summary_files(program, status, gate_results, [row, *recent][: reports.INDEX_RECENT], existing))
     return status, files
@@ -267,7 +269,7 @@ def stored_record(run_id: str, existing: Existing, listed_in: str | None = None)
     if text is None:
         where = f"{listed_in} lists run {run_id}" if listed_in else f"run {run_id} is in {layout.STATUS}"
         raise StateError(f"{where} but {rel} is missing: restore it from git")
-    return to_plain(store.parse_state_text(text, rel, "run_record"))
+    return to_plain(statefiles.parse_state_text(text, rel, "run_record"))
 
 
 def stored_records(status: dict[str, Any], existing: Existing) -> list[dict[str, Any]]:
@@ -275,7 +277,7 @@ def stored_records(status: dict[str, Any], existing: Existing) -> list[dict[str,
     records = []
     for month in sorted(status.get("months") or {}):
         ledger = layout.ledger_path(month)
-        for row in store.ledger_rows(existing(ledger) or "", ledger):
+        for row in statefiles.ledger_rows(existing(ledger) or "", ledger):
             records.append(stored_record(str(row["run_id"]), existing, ledger))
     return records
 
@@ -287,7 +289,7 @@ def stored_decisions(records: list[dict[str, Any]], existing: Existing) -> list[
         rel = layout.decision_path(str(record["run_id"]))
         text = existing(rel)
         if text is not None:
-            decisions.append(to_plain(store.parse_state_text(text, rel, "decision")))
+            decisions.append(to_plain(statefiles.parse_state_text(text, rel, "decision")))
     return decisions
 
 
@@ -337,7 +339,7 @@ def rebuild_all(
     for record in records:
         files.update(run_files(program, record, answers.get(str(record["run_id"]))))
     for month, rows in months.items():
-        files[layout.ledger_path(month)] = "".join(store.ledger_line(r) for r in rows)
+        files[layout.ledger_path(month)] = "".join(statefiles.ledger_line(r) for r in rows)
         files[reports.month_page_path(month)] = reports.month_header(month) + "".join(map(reports.month_row, rows))
     recent = [r for m in sorted(months, reverse=True) for r in reversed(months[m])][: reports.INDEX_RECENT]
     files.update(summary_files(program, status, gate_results, recent, existing))

@@ -13,14 +13,12 @@ import base64
 import binascii
 import json
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gerhard.errors import BundleError, UserError
+from gerhard.errors import BundleError
 from gerhard.registry.bundle import (
-    MANIFEST_NAME,
     Bundle,
     BundleFile,
     bundle_sha256,
@@ -31,9 +29,10 @@ from gerhard.registry.bundle import (
     load_bundle,
     sha256_bytes,
 )
+from gerhard.registry.heavy import copy_verified, heavy_names
 
 if TYPE_CHECKING:
-    from gerhard.flows.registration import RegistrationResult
+    pass
 
 FORMAT, VERSION = "gerhard-dossier-bundle", 1
 BLOCK_ID = "gerhard-bundle"
@@ -118,25 +117,6 @@ def encode_bundle(
         "files": [encode_file(bundle, f, embed_limit, heavy) for f in bundle.files],
     }
     return script_json(doc)
-
-
-def heavy_names(bundle: Bundle, run_id: str, phase: str | None) -> frozenset[str]:
-    """The heavy files of a bundle (gerhard.registry.heavy), which its dossier lists by hash only: those it keeps
-    out of git, and for a folder that is outputs/<run_id>/ of a registry, not yet registered (a notebook
-    writes its run there and registers it in place), those the registry's program keeps out of git. So
-    the dossier built there is the very one registration archives."""
-    from gerhard.registry.heavy import registry_rule
-
-    if phase is None or (bundle.root / MANIFEST_NAME).exists():
-        return bundle.remote
-    registry = archive_registry(bundle, run_id)
-    if registry is None:
-        return bundle.remote
-    try:
-        rule = registry_rule(registry, phase)
-    except UserError:  # no such phase, a broken program: the page says so; nothing is registered from it
-        return bundle.remote
-    return bundle.remote | {f.path for f in bundle.files if rule(f.path, f.size)}
 
 
 def locate_block(data: bytes, name: str) -> bytes:
@@ -336,8 +316,6 @@ def _is_beside(beside: Path, path: str) -> bool:
 
 
 def _copy_beside(bundle: DossierBundle, f: EmbeddedFile, beside: Path, target: Path, name: str) -> None:
-    from gerhard.registry.heavy import copy_verified
-
     if not copy_verified(beside / f.path, target, f.size, f.sha256):
         raise BundleError(
             f"{beside / f.path} is not the {f.path} {name} lists ({size_text(f.size)}, sha256 {f.sha256[:12]}…): "
@@ -360,145 +338,3 @@ def not_embedded_error(
         f"{name} does not embed {listed} (over its embed limit): register the run folder with --source-dir, "
         f"or copy the files {where}"
     )
-
-
-def archived_dossier(
-    bundle: Bundle, run_id: str, phase: str | None, registry: Path | None, summary: str, next_action: str
-) -> dict[str, bytes]:
-    """{run_dossier_<run_id>.html: the dossier to archive with the run}, built by gerhard from the verified
-    bundle with the registry's program.yaml and the run's phase, summary and next action.
-
-    Never a dossier as it came: only its bundle block is verified, so its verdict badge or anything
-    outside the block (a <script>) could have been edited. The build is deterministic, so a dossier
-    gerhard built the same way is these very bytes. Nothing ({}) when the registry already holds the
-    run: registering it again is a no-op or refused, and building the page would be wasted.
-    """
-    from gerhard import layout
-    from gerhard.dossier.page import dossier_page
-
-    if registry is not None and (registry / layout.record_path(run_id)).is_file():
-        return {}
-    return {dossier_name(run_id): dossier_page(bundle, run_id, phase, registry, summary, next_action)}
-
-
-def is_archive(registry: Path | None, bundle: Bundle, run_id: str) -> bool:
-    return registry is not None and (registry / "outputs" / run_id).resolve() == bundle.root.resolve()
-
-
-def archive_registry(bundle: Bundle, run_id: str) -> Path | None:
-    """The registry whose outputs/<run_id>/ the folder is (a notebook may write its run there and register
-    it in place), else None: a folder merely inside some registry is no sign it is registered there."""
-    from gerhard.dossier.page import find_registry
-
-    registry = find_registry(bundle.root)
-    return registry if is_archive(registry, bundle, run_id) else None
-
-
-def folder_dossier(
-    bundle: Bundle,
-    run_id: str,
-    registry: Path | None = None,
-    phase: str | None = None,
-    summary: str | None = None,
-    next_action: str | None = None,
-) -> dict[str, bytes]:
-    """The dossier to archive for one that sits in a --source-dir folder, once it is verified to carry
-    this very run: see archived_dossier. Phase, summary and next action default to the dossier's, the
-    registry to the one whose outputs/<run_id>/ the folder is (see archive_registry)."""
-    if len(bundle.transport) > 1:
-        raise BundleError(
-            f"{bundle.root} holds {len(bundle.transport)} dossiers ({', '.join(bundle.transport)}): keep only "
-            f"{dossier_name(run_id)}"
-        )
-    if not bundle.transport:
-        return {}
-    rel = bundle.transport[0]
-    embedded, raw = read_dossier(bundle.root / rel)
-    if embedded.run_id != run_id or embedded.bundle_sha256 != bundle.sha256:
-        raise BundleError(
-            f"{rel} in {bundle.root} is the dossier of another run or other content (run {embedded.run_id}, "
-            f"bundle {embedded.bundle_sha256[:12]}…, this folder {bundle.sha256[:12]}…): rebuild it with "
-            f"'gerhard dossier --run-dir {bundle.root} --run-id {run_id}' or remove it"
-        )
-    registry = archive_registry(bundle, run_id) if registry is None else registry
-    found = archived_dossier(
-        bundle,
-        run_id,
-        embedded.phase if phase is None else phase,
-        registry,
-        embedded.summary if summary is None else summary,
-        embedded.next_action if next_action is None else next_action,
-    )
-    if found.get(rel, raw) != raw and is_archive(registry, bundle, run_id):
-        # In place, gerhard's dossier would replace this file, which git does not hold: never overwrite it.
-        raise BundleError(
-            f"{rel} in {bundle.root} is not the dossier gerhard builds for this run (built with another summary, "
-            "next action or registry state, or edited): delete it and register again"
-        )
-    return found
-
-
-def resolve_run_id(embedded: DossierBundle, run_id: str | None, name: str) -> str:
-    if run_id is not None and run_id != embedded.run_id:
-        raise BundleError(
-            f"{name} is the dossier of run {embedded.run_id}, not {run_id}: pass --run-id {embedded.run_id} "
-            "or leave --run-id out"
-        )
-    return embedded.run_id
-
-
-def resolve_phase(embedded: DossierBundle, phase: str | None, name: str) -> str:
-    if phase is None and embedded.phase is None:
-        raise BundleError(f"{name} does not say which phase it is for: pass --phase")
-    if phase is not None and embedded.phase is not None and phase != embedded.phase:
-        raise BundleError(
-            f"{name} was built for phase {embedded.phase}, not {phase}: pass --phase {embedded.phase}, "
-            f"or rebuild it with 'gerhard dossier --phase {phase}'"
-        )
-    return phase or str(embedded.phase)
-
-
-def register_dossier(
-    dossier: Path,
-    repo_root: Path,
-    phase: str | None = None,
-    run_id: str | None = None,
-    summary: str | None = None,
-    next_action: str | None = None,
-    force: bool = False,
-    verify: bool = True,
-) -> RegistrationResult:
-    """Verify and extract the bundle a dossier embeds (the files it lists but does not embed, heavy or
-    over its embed limit, taken from beside it), then the same transaction as --source-dir;
-    outputs/<run_id>/run_dossier_<run_id>.html is the dossier gerhard builds from that bundle (see
-    archived_dossier), not the file as it came."""
-    from gerhard.flows.registration import register
-    from gerhard.git import gitrepo
-    from gerhard.registry.heavy import registry_rule
-
-    name = Path(dossier).name
-    embedded, _ = read_dossier(Path(dossier))
-    run_id = resolve_run_id(embedded, run_id, name)
-    phase = resolve_phase(embedded, phase, name)
-    summary = embedded.summary if summary is None else summary
-    next_action = embedded.next_action if next_action is None else next_action
-    with tempfile.TemporaryDirectory(prefix="gerhard-dossier-") as tmp:
-        source = extract(embedded, Path(tmp) / "bundle", name, beside=Path(dossier).parent)
-        try:
-            root = gitrepo.find_root(Path(repo_root))
-            bundle = load_bundle(source, registry_rule(root, phase))  # archived without its heavy files
-            archived = archived_dossier(bundle, run_id, phase, root, summary, next_action)
-            return register(
-                run_id,
-                phase,
-                source,
-                repo_root,
-                summary,
-                next_action,
-                force=force,
-                verify=verify,
-                extra_files=archived,
-                record_extra={"dossier": dossier_name(run_id)},
-            )
-        except UserError as e:  # name the dossier, not the temporary folder it was extracted to
-            raise type(e)(str(e).replace(str(source), f"{name} (embedded bundle)")) from None

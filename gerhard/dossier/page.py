@@ -21,14 +21,21 @@ from typing import Any
 
 from gerhard import layout
 from gerhard.core.gates import Baseline, Gate, evaluate_gates, relative_limit
+from gerhard.core.phases import baselines_for, initial_status
+from gerhard.core.reports import num
+from gerhard.dossier import figures
 from gerhard.dossier.codec import EMBED_LIMIT, dossier_name, encode_bundle, size_text
 from gerhard.dossier.figures import Mark, number
-from gerhard.dossier.page import figures
 from gerhard.errors import BundleError, UserError
 from gerhard.files import atomic_write
 from gerhard.formats.parsing import parse_artifact
+from gerhard.output import fmt_value
 from gerhard.registry import store
+from gerhard.registry.artifacts import load_artifacts
 from gerhard.registry.bundle import Bundle, check_run_id, load_bundle
+from gerhard.registry.heavy import heavy_names
+from gerhard.registry.root import find_registry
+from gerhard.version import __version__
 
 VIEW_LIMIT = 1024 * 1024  # text files up to this size are shown in the page (all are embedded)
 VIEWABLE = (".json", ".yaml", ".yml", ".txt", ".md", ".csv", ".diff", ".patch", ".log")
@@ -60,15 +67,6 @@ class GateDrawing:
     baseline_histories: dict[str, Any] = field(default_factory=dict)
 
 
-def find_registry(start: Path) -> Path | None:
-    """The nearest folder at or above start that holds state/program.yaml."""
-    start = Path(start).resolve()
-    for folder in (start, *start.parents):
-        if (folder / layout.PROGRAM).is_file():
-            return folder
-    return None
-
-
 def registered_record(registry: Path | None, run_id: str, bundle: Bundle) -> tuple[dict[str, Any] | None, str]:
     """The registry record of this run when it holds this very bundle, and a note when it does not."""
     record = store.read_record(registry, run_id) if registry else None
@@ -81,9 +79,6 @@ def registered_record(registry: Path | None, run_id: str, bundle: Bundle) -> tup
 
 def evaluate(registry: Path | None, phase: str | None, bundle: Bundle) -> Evaluation:
     """The run's verdict against the registry's program.yaml, or why it could not be evaluated."""
-    from gerhard.core.phases import baselines_for, initial_status
-    from gerhard.registry.artifacts import load_artifacts
-
     if registry is None:
         return Evaluation(None, note="not evaluated: no registry at hand (pass --repo)")
     if phase is None:
@@ -144,7 +139,7 @@ def baseline_history(registry: Path, run_id: str) -> Any:
     """A registered run's metrics history, from outputs/<run_id>/metrics.json of this registry (None: unreadable)."""
     try:
         metrics = parse_artifact(
-            "metrics.json", (registry / "outputs" / check_run_id(run_id) / "metrics.json").read_bytes()
+            "metrics.json", (registry / layout.run_dir(check_run_id(run_id)) / "metrics.json").read_bytes()
         )
     except (OSError, UserError):
         return None
@@ -177,8 +172,6 @@ def parse_quietly(bundle: Bundle, name: str) -> tuple[Any, str]:
 
 
 def scalar_text(value: Any) -> str:
-    from gerhard.output import fmt_value
-
     if isinstance(value, (dict, list)):
         return json.dumps(value, ensure_ascii=False, default=str)
     if isinstance(value, bool):
@@ -280,7 +273,6 @@ def page_context(
     final = metrics.get("final") if isinstance(metrics, dict) else None
     verdict = verdict_context(evaluation, record)
     suggested = SUGGESTED.get(verdict["verdict"] or (verdict["registered"] or {}).get("verdict", ""), "")
-    from gerhard.dossier.codec import heavy_names
 
     files = file_rows(bundle, embed_limit, heavy_names(bundle, run_id, phase))
     return dict(
@@ -313,9 +305,6 @@ def page_context(
 @functools.lru_cache(maxsize=1)
 def _env() -> Any:
     import jinja2
-
-    from gerhard import __version__
-    from gerhard.core.reports import num
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("gerhard", "templates"),

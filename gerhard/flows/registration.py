@@ -19,7 +19,7 @@ from gerhard.core.derive import fold_files, status_now
 from gerhard.core.gates import GateReport, evaluate_gates
 from gerhard.core.phases import baselines_for, check_phase_allowed
 from gerhard.core.program import Program
-from gerhard.dossier.codec import folder_dossier
+from gerhard.dossier.archive import folder_dossier
 from gerhard.errors import ConflictError
 from gerhard.formats.runtext import clean_text
 from gerhard.formats.yamlio import to_plain
@@ -160,11 +160,11 @@ def already_registered(root: Path, run_id: str, phase: str, bundle: Bundle) -> R
     """Same id + same bundle + same phase: the previous result (a no-op). Anything else: refused."""
     record = store.read_record(root, run_id)
     if record is None:
-        archive = root / "outputs" / run_id
+        archive = root / layout.run_dir(run_id)
         # The notebook may write its bundle straight to outputs/<run_id>/ and register it in place.
         if archive.is_dir() and archive.resolve() != bundle.root.resolve():
             raise ConflictError(
-                f"outputs/{run_id}/ exists but run {run_id} is not registered: move that folder away "
+                f"{layout.run_dir(run_id)}/ exists but run {run_id} is not registered: move that folder away "
                 f"or register it in place with --source-dir outputs/{run_id}"
             )
         return None
@@ -236,7 +236,7 @@ def build_record(
         "code_sha": code_sha,
         "code_dirty": dirty,
         "code_sha_source": source,
-        "artifact_root": f"outputs/{run_id}",
+        "artifact_root": layout.run_dir(run_id),
         "bundle_sha256": bundle.sha256,
         "files": len(bundle.files),
         "registered_at": now.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -256,7 +256,7 @@ def remote_entries(bundle: Bundle) -> dict[str, tuple[int, str]]:
 
 
 def archive_files(run_id: str, bundle: Bundle, extra: dict[str, bytes]) -> dict[str, bytes]:
-    base = f"outputs/{run_id}"
+    base = layout.run_dir(run_id)
     files = {f"{base}/{f.path}": bundle.read_bytes(f.path) for f in bundle.files if f.path not in bundle.remote}
     files.update({f"{base}/{name}": data for name, data in extra.items()})
     files[f"{base}/MANIFEST"] = manifest_bytes(run_id, bundle)

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gerhard.errors import BundleError, StateError
-from gerhard.formats.parsing import MAX_DATA_DEPTH, Unreadable, check_int_digits, shown, too_deep
+from gerhard.formats.bounds import MAX_DATA_DEPTH, Unreadable, check_int_digits, shown, too_deep
+from gerhard.formats.yamlemit import emit
 
 
 def _safe() -> Any:
@@ -172,8 +173,6 @@ def _parse_round_trip(text: str) -> Any:
 
 def dump_yaml(data: Any) -> str:
     """Block-style YAML: the fast emitter for plain data, ruamel for the rest (comments included)."""
-    from gerhard.formats.yamlemit import emit
-
     fast = emit(data)
     if fast is not None:
         return fast

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from gerhard.errors import GitError
+from gerhard.git import gitrepo
 
 KIND_REGISTRATION, KIND_DECISION = "registration", "decision"
 TRAILERS = (
@@ -159,8 +160,6 @@ def _unborn(where: Path) -> bool:
 
 def _explain_repo(where: Path) -> None:
     """gitrepo's one-line error when `where` is no git work tree (git log's own says less)."""
-    from gerhard.git import gitrepo
-
     gitrepo.find_root(Path(where))
 
 

@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from gerhard.errors import GitError
+from gerhard.files import atomic_write
 from gerhard.git import gitrepo
+from gerhard.git.lock import registry_lock
 
 TXN_DIR = "gerhard-txn"
 TMP_SUFFIX = ".gerhard-tmp"  # state.atomic_write's temporary files
@@ -122,8 +124,6 @@ def release_lock(repo: gitrepo.RepoInfo, nonce: str | None) -> None:
 
 def write_worktree(txn: Txn, files: dict[str, bytes], existed: dict[str, bool]) -> None:
     """Each file written atomically after a hard-linked backup of what it replaces (undo = rename back)."""
-    from gerhard.files import atomic_write
-
     (txn.dir / "backup").mkdir()
     root = txn.repo.root
     for n, (rel, data) in enumerate(files.items()):
@@ -207,8 +207,6 @@ def roll_forward(txn: Txn) -> None:
     for rel, _existed, _new in txn.data["paths"]:
         _remove_temp_files(root / rel)
         if not (root / rel).is_file():  # a crash stopped before it was written: write it from the commit
-            from gerhard.files import atomic_write
-
             atomic_write(root / rel, gitrepo.cat_blob(root, commit, rel))
     if lock_is_ours(txn.repo, txn.nonce) and txn.prepared_index.is_file():
         os.replace(txn.prepared_index, txn.repo.index)  # the index was locked since it was prepared
@@ -268,8 +266,6 @@ def settle(repo: gitrepo.RepoInfo, in_process: bool = False) -> str | None:
 
 def settle_pending(root: Path, timeout: float = 10.0) -> str | None:
     """What every gerhard command does first: settle a transaction a crash left behind (cheap when none)."""
-    from gerhard.git.lock import registry_lock
-
     if not txn_dir(gitrepo.info(root)).exists():
         return None
     with registry_lock(root, timeout=timeout):  # a live transaction holds it: wait for it to end

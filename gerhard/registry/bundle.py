@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from gerhard.errors import BundleError, UserError
-from gerhard.formats.parsing import parse_artifact, shown
+from gerhard.formats import schemas
+from gerhard.formats.bounds import shown
+from gerhard.formats.parsing import parse_artifact
 
 MAX_RUN_ID_CHARS = 100
 RUN_ID_RE = re.compile(rf"^[0-9A-Za-z][0-9A-Za-z_.-]{{0,{MAX_RUN_ID_CHARS - 1}}}$")
@@ -41,7 +43,7 @@ WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in 
 _WINDOWS_RESERVED_TEXT = "CON, PRN, AUX, NUL, COM0-9, LPT0-9"
 # A dossier beside the artifacts is transport, not content: it embeds the bundle, so it stays out
 # of the bundle's identity (registering by folder or by dossier is then the same run) and is
-# archived beside it. Only top-level files count; see gerhard.dossier.codec.folder_dossier.
+# archived beside it. Only top-level files count; see gerhard.dossier.archive.folder_dossier.
 _DOSSIER_RE = re.compile(r"^run_dossier_[^/]*\.html$")
 
 
@@ -404,8 +406,6 @@ def check_manifest(bundle: Bundle, doc: Any = None) -> None:
 
 
 def _read_manifest(root: Path) -> Any:
-    from gerhard.formats import schemas
-
     where = root / MANIFEST_NAME
     try:
         doc = parse_artifact(str(where), read_member(root, MANIFEST_NAME), json_file=True)

@@ -18,7 +18,10 @@ from typing import Any
 from gerhard import layout
 from gerhard.core.program import Program
 from gerhard.errors import StateError, UserError
+from gerhard.formats import schemas
+from gerhard.formats.yamlio import read_state_yaml, to_plain
 from gerhard.registry import store
+from gerhard.registry.artifacts import load_artifacts
 from gerhard.registry.bundle import (
     GITIGNORE_NAME,
     MANIFEST_NAME,
@@ -55,7 +58,7 @@ def check_run(
     rel = layout.record_path(run_id)
     text = read(rel)
     if text is None:
-        return [f"outputs/{run_id}/ has no run record {rel}: register the run, or remove the folder"]
+        return [f"{layout.run_dir(run_id)}/ has no run record {rel}: register the run, or remove the folder"]
     record, problem = parse_record(text, rel, root)
     if record is None:
         return [problem]
@@ -77,9 +80,6 @@ def check_run(
 
 def parse_record(text: bytes, rel: str, root: Path) -> tuple[dict[str, Any], str] | tuple[None, str]:
     """A run record's data, or the one line that says why it is not a valid one."""
-    from gerhard.formats import schemas
-    from gerhard.formats.yamlio import read_state_yaml, to_plain
-
     try:
         record = to_plain(read_state_yaml(text.decode("utf-8"), rel))
         schemas.validate(record, "run_record", rel, root)
@@ -93,9 +93,7 @@ def parse_record(text: bytes, rel: str, root: Path) -> tuple[dict[str, Any], str
 
 
 def read_manifest(run_id: str, read: Reader) -> tuple[dict[str, Any] | None, list[str]]:
-    from gerhard.formats import schemas
-
-    rel = f"outputs/{run_id}/{MANIFEST_NAME}"
+    rel = f"{layout.run_dir(run_id)}/{MANIFEST_NAME}"
     data = read(rel)
     if data is None:
         return None, [f"{rel} is missing: {restore(rel)} (or register the run again)"]
@@ -118,7 +116,7 @@ def archived_files(
     stored: Reader | None = None,
 ) -> dict[str, bytes]:
     """The archived bytes of each MANIFEST entry, checked against its size and sha256; problems appended."""
-    base = f"outputs/{run_id}/"
+    base = f"{layout.run_dir(run_id)}/"
     files = {}
     for entry in manifest["files"]:
         rel = base + entry["path"]
@@ -157,8 +155,6 @@ def check_bundle(
 ) -> list[str]:
     """The archived bundle complete and schema-valid for its phase (of an earlier run, a phase since
     removed is not judged)."""
-    from gerhard.registry.artifacts import load_artifacts
-
     if record["phase"] not in program.phase_ids:
         if not new:
             return []
@@ -170,15 +166,16 @@ def check_bundle(
     missing = [name for name in phase.required if name not in files]
     if missing:
         return [
-            f"outputs/{run_id}/ is missing {', '.join(missing)}, required by phase {phase.id} in {layout.PROGRAM}: "
+            f"{layout.run_dir(run_id)}/ is missing {', '.join(missing)}, required by phase {phase.id} in "
+            f"{layout.PROGRAM}: "
             "archive runs with 'gerhard register' from their complete bundle, not by hand"
         ]
     entries = tuple(BundleFile(p, len(d), sha256_bytes(d)) for p, d in sorted(files.items()))
-    bundle = Bundle(root / "outputs" / run_id, entries, bundle_sha256(entries), contents=files)
+    bundle = Bundle(root / layout.run_dir(run_id), entries, bundle_sha256(entries), contents=files)
     try:
         load_artifacts(program, phase, bundle, root)
     except UserError as e:
-        return [f"outputs/{run_id}/ is not a valid bundle for phase {phase.id}: {e}"]
+        return [f"{layout.run_dir(run_id)}/ is not a valid bundle for phase {phase.id}: {e}"]
     return []
 
 
@@ -229,8 +226,8 @@ def latest_run_problem(root: Path, status: dict[str, Any], run_id: str) -> str |
     if manifest["bundle_sha256"] != record["bundle_sha256"]:
         return f"{rel} and outputs/{run_id}/{MANIFEST_NAME} name different bundles"
     for entry in manifest["files"]:  # present (sizes differ in checkouts git converts, core.autocrlf)
-        if entry.get("stored") != "remote" and not (root / "outputs" / run_id / entry["path"]).is_file():
-            return f"outputs/{run_id}/{entry['path']} is missing (its MANIFEST lists it)"
+        if entry.get("stored") != "remote" and not (root / layout.run_dir(run_id) / entry["path"]).is_file():
+            return f"{layout.run_dir(run_id)}/{entry['path']} is missing (its MANIFEST lists it)"
     return ledger_problem(root, record)
 
 

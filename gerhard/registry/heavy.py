@@ -22,9 +22,12 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from gerhard import layout
 from gerhard.core.program import Phase, Program
 from gerhard.errors import UserError
-from gerhard.registry.bundle import MANIFEST_NAME, sha256_file
+from gerhard.registry import store
+from gerhard.registry.bundle import MANIFEST_NAME, Bundle, sha256_file
+from gerhard.registry.root import archive_registry
 
 HeavyRule = Callable[[str, int], bool]  # bundle path, size -> stays out of git
 GITIGNORE_HEAD = "# gerhard: these run files are stored remote, not in git (gerhard sync pull fetches them)\n"
@@ -48,8 +51,6 @@ def heavy_rule(program: Program, phase: Phase) -> HeavyRule:
 
 def registry_rule(registry: Path, phase: str) -> HeavyRule:
     """The heavy rule of a registry's state/program.yaml for one of its phases."""
-    from gerhard.registry import store
-
     program = store.load_program(registry)
     return heavy_rule(program, program.phase(phase))
 
@@ -105,7 +106,7 @@ def check_heavy_here(root: Path, run_id: str, bundle: Path, then: str) -> None:
     what to run after fetching them), before a replay sets them aside beside its archived bundle. One
     not here (never pulled) is replayed as the MANIFEST lists it (load_bundle's absent_remote)."""
     for entry in heavy_entries(bundle):
-        rel = f"outputs/{run_id}/{entry['path']}"
+        rel = f"{layout.run_dir(run_id)}/{entry['path']}"
         local = root / rel
         if not local.exists():
             continue
@@ -121,7 +122,7 @@ def set_heavy_aside(root: Path, bundles: Mapping[str, Path]) -> None:
     """Move each run's heavy files into its archived bundle (run id → folder): outputs/<run_id>/ must
     not exist when the run is registered again (and the replay copies them back, verified)."""
     for run_id, bundle in bundles.items():
-        home = root / "outputs" / run_id
+        home = root / layout.run_dir(run_id)
         for entry in heavy_entries(bundle):
             if not (home / entry["path"]).exists():  # not here: replayed as the MANIFEST lists it
                 continue
@@ -139,7 +140,7 @@ def put_heavy_back(root: Path, aside: Path) -> None:
     for manifest in sorted(aside.glob(f"*/bundle/{MANIFEST_NAME}")) if aside.is_dir() else []:
         bundle, run_id = manifest.parent, manifest.parent.parent.name
         for entry in heavy_entries(bundle):
-            moved, home = bundle / entry["path"], root / "outputs" / run_id / entry["path"]
+            moved, home = bundle / entry["path"], root / layout.run_dir(run_id) / entry["path"]
             if moved.is_file() and not home.exists():
                 home.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(moved, home)
@@ -166,3 +167,20 @@ def remote_root(program: Program, given: str | None = None) -> str | None:
 def run_remote(root_url: str, run_id: str) -> str:
     """Where a run's folder lives under a remote root: <root>/<run_id>."""
     return f"{root_url.rstrip('/')}/{run_id}"
+
+
+def heavy_names(bundle: Bundle, run_id: str, phase: str | None) -> frozenset[str]:
+    """The heavy files of a bundle (gerhard.registry.heavy), which its dossier lists by hash only: those it keeps
+    out of git, and for a folder that is outputs/<run_id>/ of a registry, not yet registered (a notebook
+    writes its run there and registers it in place), those the registry's program keeps out of git. So
+    the dossier built there is the very one registration archives."""
+    if phase is None or (bundle.root / MANIFEST_NAME).exists():
+        return bundle.remote
+    registry = archive_registry(bundle, run_id)
+    if registry is None:
+        return bundle.remote
+    try:
+        rule = registry_rule(registry, phase)
+    except UserError:  # no such phase, a broken program: the page says so; nothing is registered from it
+        return bundle.remote
+    return bundle.remote | {f.path for f in bundle.files if rule(f.path, f.size)}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from gerhard import layout
 from gerhard.errors import UserError
 from gerhard.registry.heavy import CHUNK, TMP_SUFFIX
 
@@ -173,7 +174,7 @@ def open_side(url: str) -> Side:
 
 
 def local_side(root: Path) -> Side:
-    return Side(None, str((root / "outputs").resolve()), "outputs")
+    return Side(None, str((root / layout.OUTPUTS).resolve()), layout.OUTPUTS)
 
 
 def check_writable(side: Side) -> None:

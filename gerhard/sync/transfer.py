@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from gerhard import layout
 from gerhard.errors import UserError
 from gerhard.formats import schemas
 from gerhard.registry.bundle import GITIGNORE_NAME, MANIFEST_NAME, check_relative_name
@@ -79,7 +80,7 @@ class SyncResult:
 
 def read_manifest(root: Path, run_id: str) -> Manifest:
     """The MANIFEST of a registered run, as checked out (committed with the run)."""
-    rel = f"outputs/{run_id}/{MANIFEST_NAME}"
+    rel = f"{layout.run_dir(run_id)}/{MANIFEST_NAME}"
     try:
         doc = json.loads((root / rel).read_bytes())
         schemas.validate(doc, "manifest", rel)  # its shape checked in Python; jsonschema only when unsure
@@ -112,7 +113,7 @@ def check_local_files(side: Side, run_id: str, here: dict[str, FileInfo], manife
             continue  # a remote-stored file not fetched here: nothing to push
         if info.size != size or (checksum and side.sha256(run_id, rel) != sha):
             raise UserError(
-                f"outputs/{run_id}/{rel} does not match its MANIFEST (size {size}, sha256 {sha[:12]}…): "
+                f"{layout.run_dir(run_id)}/{rel} does not match its MANIFEST (size {size}, sha256 {sha[:12]}…): "
                 f"restore it ('gerhard sync pull --run-id {run_id}' or 'git checkout') before pushing"
             )
 

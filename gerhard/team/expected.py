@@ -36,12 +36,14 @@ from gerhard.core.derive import (
 from gerhard.core.phases import DIGEST, program_digest, status_for_program
 from gerhard.core.program import Program
 from gerhard.errors import UserError
+from gerhard.formats import statefiles
 from gerhard.formats.yamlio import to_plain
 from gerhard.git.blobs import Blobs, Overlay
-from gerhard.registry import checks, store
-from gerhard.team.staged import Changes, is_derived, is_source
+from gerhard.layout import is_derived, is_source
+from gerhard.registry import checks
 
 Expected = dict[str, str]  # rel -> the text the commit must hold
+Changes = dict[str, str]  # path -> git's status letter for it: A(dded), M(odified), D(eleted), T(ype changed)
 MONTHS_PER_READ = 6  # ledger months read together when the newest rows are gathered
 
 
@@ -160,10 +162,10 @@ def hand_edited(program: Program, derived: list[str], index: Blobs, head: Blobs)
         staged, old = index.text(rel), head.text(rel)
         if staged is not None and old is not None:
             data = to_plain(
-                store.parse_state_text(old, rel, "program_status" if rel == layout.STATUS else "gate_results")
+                statefiles.parse_state_text(old, rel, "program_status" if rel == layout.STATUS else "gate_results")
             )
             owned = STATUS_OWNED if rel == layout.STATUS else None
-            expected[rel] = store.render_state_yaml(staged, data, rel, owned=owned)
+            expected[rel] = statefiles.render_state_yaml(staged, data, rel, owned=owned)
     for rel in derived:
         record = report_record(rel, index)
         if record is not None:
@@ -198,12 +200,12 @@ def rebuilt_from(program: Program, index: Blobs) -> Expected:
 
 
 def source(blobs: Blobs, rel: str, schema: str) -> dict[str, Any]:
-    return to_plain(store.parse_state_text(blobs.text(rel) or "", rel, schema))
+    return to_plain(statefiles.parse_state_text(blobs.text(rel) or "", rel, schema))
 
 
 def parsed(blobs: Blobs, rel: str, schema: str) -> dict[str, Any] | None:
     text = blobs.text(rel)
-    return None if text is None else to_plain(store.parse_state_text(text, rel, schema))
+    return None if text is None else to_plain(statefiles.parse_state_text(text, rel, schema))
 
 
 def recent_rows(existing: Overlay | Blobs, months: list[str]) -> list[dict[str, Any]]:
@@ -218,5 +220,5 @@ def recent_rows(existing: Overlay | Blobs, months: list[str]) -> list[dict[str, 
         rel = layout.ledger_path(month)
         if not head.read_yet(rel):
             head.prefetch([layout.ledger_path(m) for m in newest[n : n + MONTHS_PER_READ]])
-        out.extend(reversed(store.ledger_rows(existing(rel) or "", rel)))
+        out.extend(reversed(statefiles.ledger_rows(existing(rel) or "", rel)))
     return out[: reports.INDEX_RECENT]

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from gerhard import layout
+from gerhard.core.derive import rebuild_files
 from gerhard.errors import GitError
 from gerhard.files import atomic_write
+from gerhard.formats.yamlio import read_state_yaml
 from gerhard.git import gitrepo
 from gerhard.registry import store
 
@@ -94,8 +96,6 @@ def records_of(root: Path, commit: str, folder: str = layout.RUNS_DIR) -> dict[s
 
 def merged_records(root: Path, ours: str, theirs: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The run records and the decisions of both sides (a run, or a decision on it, on both sides: ours)."""
-    from gerhard.formats.yamlio import read_state_yaml
-
     cache = gitrepo.info(root).git_dir / CACHE
     key = f"{ours} {theirs}"
     try:
@@ -115,8 +115,6 @@ def merged_records(root: Path, ours: str, theirs: str) -> tuple[list[dict[str, A
 
 def merge_driver(root: Path, ours_file: Path, path: str) -> int:
     """Write the recomputed content of `path` into ours_file (git's %A); 0 = merged cleanly."""
-    from gerhard.core.derive import rebuild_files
-
     ours = gitrepo.run_git(root, "rev-parse", "HEAD").decode().strip()
     theirs = other_side(root)
     program_text = gitrepo.show(root, ours, layout.PROGRAM)

@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from gerhard.errors import UserError
+from gerhard.formats.statefiles import parse_state_text
+from gerhard.formats.yamlio import to_plain
 from gerhard.git import audit
+from gerhard.layout import ledger_path
+from gerhard.registry.bundle import RUN_ID_RE
 
 NO_RANGE = (
     "no range given, and this branch has no upstream and there is no origin/HEAD to compare with: "
@@ -107,8 +111,6 @@ def reason_of(body: str) -> str:
 def parse_yaml(data: bytes | None, rel: str) -> dict[str, Any] | None:
     if data is None:
         return None
-    from gerhard.formats.yamlio import to_plain
-    from gerhard.registry.store import parse_state_text
 
     plain = to_plain(parse_state_text(data.decode("utf-8", "replace"), rel, None))
     return plain if isinstance(plain, dict) else None
@@ -116,8 +118,6 @@ def parse_yaml(data: bytes | None, rel: str) -> dict[str, Any] | None:
 
 def latest_green(root: Path, base: str, status: dict[str, Any], phase: str) -> str | None:
     """The phase's latest GREEN run in BASE's ledger (newest month first, stops at the first)."""
-    from gerhard.layout import ledger_path
-
     for month in sorted(status.get("months") or {}, reverse=True):
         (data,) = audit.read_blobs(root, [f"{base}:{ledger_path(month)}"])
         lines = (data or b"").decode("utf-8", "replace").splitlines()
@@ -161,8 +161,6 @@ def baseline_at(root: Path, base: str, status: dict[str, Any] | None, phase: str
 
 def read_records(root: Path, registrations: list[audit.Entry]) -> list[dict[str, Any] | None]:
     """Each run's record as its registration commit wrote it (None for an id no record can have)."""
-    from gerhard.registry.bundle import RUN_ID_RE
-
     specs = [f"{e.commit}:state/runs/{e.run_id}.yaml" if RUN_ID_RE.fullmatch(e.run_id) else "" for e in registrations]
     blobs = audit.read_blobs(root, [s for s in specs if s])
     found = dict(zip([s for s in specs if s], blobs, strict=True))

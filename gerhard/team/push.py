@@ -19,7 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from gerhard import layout
 from gerhard.errors import GitError, UserError
+from gerhard.flows import registration
 from gerhard.flows.registration import RegistrationResult
 from gerhard.git import gitrepo
 from gerhard.registry import store
@@ -137,15 +139,13 @@ def register_again(
     root: Path, result: RegistrationResult, original: str, target: str, folder: Path, verify: bool
 ) -> RegistrationResult:
     """Register the run of commit `original` again on `target`; on a refusal the branch goes back."""
-    from gerhard.flows.registration import register
-
     record = store.read_record(root, result.run_id) or {}
     keep_bundle(root, original, result.run_id, folder)
     check_heavy_here(root, result.run_id, folder, then=PUSH_LATER)
     set_heavy_aside(root, {result.run_id: folder})
     reset_keep(root, target)
     try:
-        return register(
+        return registration.register(
             result.run_id,
             result.phase,
             folder,
@@ -166,7 +166,7 @@ def keep_bundle(root: Path, commit: str, run_id: str, dest: Path) -> Path:
     git) extracted into dest, a new folder in the git dir, to register it again."""
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
-    archive = gitrepo.run_git(root, "archive", commit, f"outputs/{run_id}/")
+    archive = gitrepo.run_git(root, "archive", commit, f"{layout.run_dir(run_id)}/")
     subprocess.run(["tar", "-x", "-C", str(dest), "--strip-components=2"], input=archive, check=True)
     return dest
 

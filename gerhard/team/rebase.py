@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gerhard.errors import GitError, UserError
+from gerhard.flows import registration as flows_registration
+from gerhard.formats.yamlio import read_state_yaml
 from gerhard.git import gitrepo
+from gerhard.layout import record_path
 from gerhard.registry.heavy import check_heavy_here, put_heavy_back, set_heavy_aside
 from gerhard.team.push import keep_bundle, reset_keep
 
@@ -74,9 +77,6 @@ def resolve_base(root: Path, base: str | None) -> str:
 def save_bundles(root: Path, steps: list[Step]) -> dict[str, tuple[Path, dict]]:
     """Each registration's archived bundle (its MANIFEST kept) and record, as committed on the branch,
     kept in the git dir. Refused before anything moves when a heavy file here is not as registered."""
-    from gerhard.formats.yamlio import read_state_yaml
-    from gerhard.layout import record_path
-
     saved = {}
     for step in steps:
         if step.run_id is None:
@@ -114,8 +114,6 @@ def rebase(root: Path, base: str | None = None, verify: bool = True) -> tuple[li
 def replay_steps(
     root: Path, steps: list[Step], saved: dict[str, tuple[Path, dict]], original: str, target: str, verify: bool
 ) -> tuple[list[Replayed], list[str]]:
-    from gerhard.flows.registration import register
-
     replayed, picked = [], []
     try:
         for step in steps:
@@ -124,7 +122,7 @@ def replay_steps(
                 picked.append(step.subject)
                 continue
             folder, record = saved[step.run_id]
-            result = register(
+            result = flows_registration.register(
                 step.run_id, record["phase"], folder, root, record.get("summary", ""),
                 record.get("next_action", ""), force=bool(record.get("forced")), verify=verify,
                 absent_remote=True,

@@ -11,45 +11,15 @@ and at 10,000 runs.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from gerhard import layout
 from gerhard.errors import UserError
 from gerhard.git import gitrepo
 from gerhard.git.blobs import Blobs, prefetch
+from gerhard.layout import is_derived, is_source, run_of
 from gerhard.registry import checks, store
-
-_LEDGER_RE = re.compile(r"state/ledger/\d{4}-\d{2}\.jsonl")
-_REPORT_RE = re.compile(r"reports/\d{4}/\d{2}/[^/]+\.md")
-_NEEDS_RE = re.compile(r"state/needs_input/[^/]+\.yaml")
-SUMMARY_FILES = (layout.STATUS, layout.GATE_RESULTS, layout.INDEX, layout.BOARD)
-
-Changes = dict[str, str]  # path -> git's status letter for it: A(dded), M(odified), D(eleted), T(ype changed)
-
-
-def is_derived(rel: str) -> bool:
-    """A file `gerhard rebuild` writes (some paths of this shape may be a human's: rebuild says)."""
-    return rel in SUMMARY_FILES or any(r.fullmatch(rel) for r in (_LEDGER_RE, _REPORT_RE, _NEEDS_RE))
-
-
-def is_source(rel: str) -> bool:
-    """A file derived files are computed from: program.yaml, a run record, a decision."""
-    return rel == layout.PROGRAM or _in_folder(rel, layout.RUNS_DIR) or _in_folder(rel, layout.DECISIONS_DIR)
-
-
-def _in_folder(rel: str, folder: str) -> bool:
-    return rel.startswith(f"{folder}/") and rel.endswith(".yaml") and rel.count("/") == folder.count("/") + 1
-
-
-def run_of(rel: str) -> str | None:
-    """The run a path belongs to: outputs/<run_id>/..., state/runs/<run_id>.yaml."""
-    parts = rel.split("/")
-    if parts[0] == "outputs" and len(parts) >= 3:
-        return parts[1]
-    if _in_folder(rel, layout.RUNS_DIR):
-        return parts[2].removesuffix(".yaml")
-    return None
+from gerhard.team.expected import Changes, derived_problems
 
 
 def staged_changes(root: Path) -> Changes:
@@ -71,7 +41,7 @@ def staged_problems(root: Path, only: str | None = None) -> list[str]:
     # the derived state and whether each touched run was there before.
     prefetch(
         (index, [layout.PROGRAM, *map(layout.record_path, runs), *(p for p, how in changes.items() if how != "D")]),
-        (head, [layout.STATUS, layout.GATE_RESULTS, *derived, *(f"outputs/{r}" for r in runs)]),
+        (head, [layout.STATUS, layout.GATE_RESULTS, *derived, *(layout.run_dir(r) for r in runs)]),
     )
     listings = archive_listings(runs, changes, index, head)
     text = index.text(layout.PROGRAM)
@@ -85,11 +55,9 @@ def staged_problems(root: Path, only: str | None = None) -> list[str]:
     if only != "state":
         for run_id in runs:
             if listings[run_id] or index.data(layout.record_path(run_id)) is not None:  # not a run removed whole
-                new = not head.has_tree(f"outputs/{run_id}")
+                new = not head.has_tree(layout.run_dir(run_id))
                 problems += checks.check_run(program, run_id, index.data, listings[run_id], root, new=new)
     if only != "bundles":
-        from gerhard.team.expected import derived_problems
-
         problems += derived_problems(root, program, changes, index, head)
     return problems
 
@@ -97,10 +65,10 @@ def staged_problems(root: Path, only: str | None = None) -> list[str]:
 def archive_listings(runs: list[str], changes: Changes, index: Blobs, head: Blobs) -> dict[str, list[str]]:
     """The files of each run's archive in the index. A run new in this commit has only files the
     commit adds (no need to ask git); one that was there before is listed by git."""
-    before = [r for r in runs if head.has_tree(f"outputs/{r}")]
-    listed = index.listings([f"outputs/{r}/" for r in before])
-    out = {r: listed[f"outputs/{r}/"] for r in before}
+    before = [r for r in runs if head.has_tree(layout.run_dir(r))]
+    listed = index.listings([f"{layout.run_dir(r)}/" for r in before])
+    out = {r: listed[f"{layout.run_dir(r)}/"] for r in before}
     for run_id in set(runs) - set(before):
-        out[run_id] = [p for p, how in changes.items() if p.startswith(f"outputs/{run_id}/") and how != "D"]
+        out[run_id] = [p for p, how in changes.items() if p.startswith(f"{layout.run_dir(run_id)}/") and how != "D"]
     index.prefetch([p for r in before for p in out[r]])
     return out

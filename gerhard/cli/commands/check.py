@@ -24,7 +24,7 @@ from gerhard.output import print_json
 from gerhard.registry import checks, store
 
 PROGRESS_EVERY_S = 2.0
-LEFTOVER_DIRS = ("state", "reports", "outputs", "docs/ops")  # where gerhard writes (temp files of a crash)
+LEFTOVER_DIRS = ("state", "reports", layout.OUTPUTS, "docs/ops")  # where gerhard writes (temp files of a crash)
 CHUNK = 250  # runs checked per task; with more than one chunk, chunks run in parallel processes
 Checked = tuple[list[str], list[dict[str, Any]], int]  # problems, the records that parsed, archived files
 
@@ -117,13 +117,15 @@ def record_ids(root: Path) -> set[str]:
 
 def run_ids(root: Path) -> list[str]:
     """Every run with a record or an archive folder."""
-    folders = {p.name for p in (root / "outputs").iterdir() if p.is_dir()} if (root / "outputs").is_dir() else set()
+    folders = (
+        {p.name for p in (root / layout.OUTPUTS).iterdir() if p.is_dir()} if (root / layout.OUTPUTS).is_dir() else set()
+    )
     return sorted(record_ids(root) | folders)
 
 
 def archive_listing(root: Path, run_id: str) -> list[str]:
     """The files of outputs/<run_id>/ (repository paths), a crash's temporary files left out."""
-    folder = root / "outputs" / run_id
+    folder = root / layout.run_dir(run_id)
     return [
         str(p.relative_to(root))
         for p in sorted(folder.rglob("*"))

@@ -17,7 +17,8 @@ from gerhard.capture.convert import (
     write_bundle_files,
 )
 from gerhard.errors import UserError
-from gerhard.formats.parsing import parse_json, shown
+from gerhard.formats.bounds import shown
+from gerhard.formats.parsing import parse_json
 from gerhard.output import fmt_value, print_json
 
 KINDS = ("hf", "lightning", "lm-eval")

@@ -8,11 +8,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from gerhard import layout
 from gerhard.git import gitrepo, journal
 from gerhard.git.lock import registry_lock
 from gerhard.output import print_json
 
-WORKTREE_DIRS = ("state", "reports", "outputs", "docs/ops")
+WORKTREE_DIRS = ("state", "reports", layout.OUTPUTS, "docs/ops")
 STALE_TEMP_S = 24 * 3600  # extraction folders of dossiers left in the system temp folder
 FRESH_LOCK_S = 10.0  # git holds index.lock for moments: a younger one is left alone
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gerhard.dossier.codec import EMBED_LIMIT
-from gerhard.dossier.page import build_dossier, find_registry
+from gerhard.dossier.page import build_dossier
+from gerhard.registry.root import find_registry
 
 
 def dossier(

@@ -56,7 +56,7 @@ def _register(
     verify: bool = True,
 ) -> RegistrationResult:
     if dossier is not None:
-        from gerhard.dossier.codec import register_dossier
+        from gerhard.flows.from_dossier import register_dossier
 
         # An empty --summary/--next-action means "not given": the dossier's own text is used.
         return register_dossier(
