@@ -696,7 +696,7 @@ def test_a_repository_the_user_cannot_write_is_refused(unprivileged: Unprivilege
     result = register_as(unprivileged)
     assert_one_line_error(result)
     assert result.err == error_line(
-        f"cannot create the registry lock {repo}/.git/gerhard.git.lock (Permission denied): is the repository "
+        f"cannot create the registry lock {repo}/.git/gerhard.lock (Permission denied): is the repository "
         "read-only? register from a writable clone"
     )
     assert snapshot(repo) == before

@@ -512,7 +512,7 @@ def test_rebuild_restores_a_corrupted_index(registered: Path, capsys) -> None:
 # --- a failure at any step before the commit point leaves the repository as it was ----------
 
 INJECTION_POINTS = [
-    "gerhard.flows.registration.registry_lock",
+    "gerhard.registry.registry.registry_lock",
     "gerhard.registry.store.load_program",
     "gerhard.flows.registration.load_bundle",
     "gerhard.flows.registration.load_artifacts",
@@ -589,7 +589,7 @@ def test_lock_held_by_another_process_is_refused(
             "-c",
             "import sys, time; from filelock import FileLock; l = FileLock(sys.argv[1]); l.acquire(); "
             "print('locked', flush=True); time.sleep(60)",
-            str(registry / ".git" / "gerhard.git.lock"),
+            str(registry / ".git" / "gerhard.lock"),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -598,11 +598,11 @@ def test_lock_held_by_another_process_is_refused(
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "locked"
         monkeypatch.setattr(
-            "gerhard.flows.registration.registry_lock", functools.partial(lock.registry_lock, timeout=0.2)
+            "gerhard.registry.registry.registry_lock", functools.partial(lock.registry_lock, timeout=0.2)
         )
         before = snapshot(registry)
         result = register(capsys, registry, RUN_A, "A", bundle_a)
-        assert_one_line_error(result, "another gerhard command has held", "gerhard.git.lock", "try again")
+        assert_one_line_error(result, "another gerhard command has held", "gerhard.lock", "try again")
         assert snapshot(registry) == before
     finally:
         holder.kill()

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from gerhard import layout
-from gerhard.core.gates import Baseline, Gate, evaluate_gates, relative_limit
+from gerhard.core.gates import Baseline, Gate, GateReport, evaluate_gates, relative_limit
 from gerhard.core.phases import baselines_for, initial_status
+from gerhard.core.program import Phase
 from gerhard.core.reports import num
 from gerhard.dossier import figures
 from gerhard.dossier.codec import EMBED_LIMIT, dossier_name, encode_bundle, size_text
@@ -94,12 +95,17 @@ def evaluate(registry: Path | None, phase: str | None, bundle: Bundle) -> Evalua
         artifacts = load_artifacts(program, phase_def, bundle, registry)
     except UserError as e:
         return replace(judged, note=f"not evaluated: {e}")
-    report = evaluate_gates(list(phase_def.gates), artifacts, judged.baselines)
+    return evaluation_of(
+        evaluate_gates(list(phase_def.gates), artifacts, judged.baselines), phase_def, judged.baselines
+    )
+
+
+def evaluation_of(report: GateReport, phase_def: Phase, baselines: dict[str, Baseline]) -> Evaluation:
+    """What the page shows of a gate report (registration hands in its own: the gates are evaluated once)."""
     described = {g.id: g.description for g in phase_def.gates}
     gates = [dict(r.as_dict(), description=described.get(r.id, "")) for r in report.results]
-    return replace(
-        judged, verdict=report.verdict, gates=gates, note=f"evaluated against {layout.PROGRAM} (phase {phase})"
-    )
+    note = f"evaluated against {layout.PROGRAM} (phase {phase_def.id})"
+    return Evaluation(report.verdict, gates, note, phase_def.gates, baselines)
 
 
 def gate_marks(gates: Iterable[Gate], baselines: Mapping[str, Baseline], passed: Mapping[str, bool]) -> list[Mark]:
@@ -227,7 +233,7 @@ def file_rows(bundle: Bundle, embed_limit: int, heavy: frozenset[str] = frozense
     return rows
 
 
-def clean_text(text: str) -> str:
+def utf8_text(text: str) -> str:
     """Text that encodes as UTF-8 (command-line bytes that are not UTF-8 arrive as lone surrogates)."""
     return text.encode("utf-8", "replace").decode("utf-8")
 
@@ -322,7 +328,7 @@ def render_page(context: dict[str, Any]) -> str:
     return str(_env().get_template("dossier.html.j2").render(**context))
 
 
-def resolve_run(run_dir: Path, run_id: str | None) -> str:
+def run_id_of_folder(run_dir: Path, run_id: str | None) -> str:
     name = run_id or Path(run_dir).resolve().name
     try:
         return check_run_id(name)
@@ -334,7 +340,7 @@ def resolve_run(run_dir: Path, run_id: str | None) -> str:
         ) from None
 
 
-def resolve_phase(phase: str | None, record: dict[str, Any] | None, run_id: str) -> str | None:
+def registered_phase(phase: str | None, record: dict[str, Any] | None, run_id: str) -> str | None:
     if record is not None and phase is not None and phase != record["phase"]:
         raise UserError(f"run {run_id} is registered as phase {record['phase']}, not {phase}: drop --phase")
     return phase or (record["phase"] if record else None)
@@ -348,13 +354,15 @@ def dossier_page(
     summary: str | None = None,
     next_action: str | None = None,
     embed_limit: int = EMBED_LIMIT,
+    evaluation: Evaluation | None = None,
 ) -> bytes:
-    """The dossier of a bundle, evaluated against the registry's program.yaml (None: not evaluated).
+    """The dossier of a bundle, evaluated against the registry's program.yaml (None: not evaluated), or
+    showing `evaluation` (a registration's own, see evaluation_of).
 
     When the registry holds this run (this very bundle), its registered verdict is shown too, and a
     summary or next action not given is the registered one.
     """
-    return evaluated_page(bundle, run_id, phase, registry, summary, next_action, embed_limit)[0]
+    return evaluated_page(bundle, run_id, phase, registry, summary, next_action, embed_limit, evaluation)[0]
 
 
 def evaluated_page(
@@ -365,15 +373,16 @@ def evaluated_page(
     summary: str | None,
     next_action: str | None,
     embed_limit: int,
+    evaluation: Evaluation | None = None,
 ) -> tuple[bytes, Evaluation]:
     """dossier_page, and the evaluation it shows."""
     record, mismatch = registered_record(registry, run_id, bundle)
-    phase = resolve_phase(phase, record, run_id)
-    evaluation = evaluate(registry, phase, bundle)
+    phase = registered_phase(phase, record, run_id)
+    evaluation = evaluate(registry, phase, bundle) if evaluation is None else evaluation
     if mismatch:
         evaluation = replace(evaluation, note=f"{evaluation.note}; {mismatch}")
-    summary = clean_text(summary if summary is not None else str((record or {}).get("summary", "")))
-    next_action = clean_text(next_action if next_action is not None else str((record or {}).get("next_action", "")))
+    summary = utf8_text(summary if summary is not None else str((record or {}).get("summary", "")))
+    next_action = utf8_text(next_action if next_action is not None else str((record or {}).get("next_action", "")))
     drawing = gate_drawing(registry, run_id, evaluation, record)
     context = page_context(bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing)
     return render_page(context).encode("utf-8"), evaluation
@@ -411,7 +420,7 @@ def write_dossier(
     """build_dossier, and the evaluation the page shows (run.finish() reports its verdict)."""
     run_dir = Path(run_dir)
     bundle = load_bundle(run_dir)
-    run_id = resolve_run(run_dir, run_id)
+    run_id = run_id_of_folder(run_dir, run_id)
     registry = Path(repo_root) if repo_root is not None else find_registry(run_dir)
     if registry is not None and not (registry / layout.PROGRAM).is_file():
         raise UserError(f"no {layout.PROGRAM} in {registry}: pass --repo with your registry repository")

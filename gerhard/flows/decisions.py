@@ -20,7 +20,7 @@ from typing import Any
 
 from gerhard import layout
 from gerhard.core import reports
-from gerhard.core.derive import decide_files, status_now
+from gerhard.core.derive import decide_files
 from gerhard.core.gates import RED
 from gerhard.core.phases import DECISIONS, RESUME, STOP, STOPPED
 from gerhard.core.program import Program
@@ -29,10 +29,8 @@ from gerhard.flows.registration import one_line
 from gerhard.formats import schemas
 from gerhard.formats.runtext import clean_text
 from gerhard.git import gitrepo
-from gerhard.git.journal import settle_locked
-from gerhard.git.lock import registry_lock
-from gerhard.git.transaction import commit_files
 from gerhard.registry import queries, store
+from gerhard.registry.registry import Registry
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -81,17 +79,14 @@ def decide(
 ) -> DecisionResult:
     """Decide a RED run's open needs-input (waive, advance, rerun or stop) as one commit in repo_root;
     a UserError (nothing changed) when it cannot be. `gerhard.decide`."""
-    root = gitrepo.find_root(Path(repo_root))
     decision, reason = check_decision(decision), check_reason(reason)
-    with registry_lock(root):
-        settle_locked(root)
-        program = store.load_program(root)
-        status = status_now(program, store.load_status(root), lambda rel: store.read_text(root, rel))
+    with Registry.locked(repo_root) as registry:
+        root, status = registry.root, registry.status
         record = queries.resolve_run(root, run_id)
         replaced = check_decidable(root, status, record, decision)
         doc = decision_doc(root, status, record, decision, reason, now or dt.datetime.now(dt.timezone.utc), replaced)
-        after, files = decided_files(root, program, status, doc)
-        commit = commit_files(root, files, commit_message(doc), verify=verify)
+        after, files = decided_files(root, registry.program, status, doc)
+        commit = registry.commit(files, commit_message(doc), verify=verify)
     return DecisionResult(
         **{k: doc[k] for k in ("run_id", "phase", "decision", "reason", "decided_at", "decided_by")},
         commit=commit,

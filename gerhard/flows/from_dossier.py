@@ -5,18 +5,12 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from gerhard.dossier.archive import archived_dossier
-from gerhard.dossier.codec import DossierBundle, dossier_name, extract, read_dossier
+from gerhard.dossier.codec import DossierBundle, extract, read_dossier
 from gerhard.errors import BundleError, UserError
 from gerhard.flows.registration import RegistrationResult, register
-from gerhard.git import gitrepo
-from gerhard.registry.bundle import (
-    load_bundle,
-)
-from gerhard.registry.heavy import registry_rule
 
 
-def resolve_run_id(embedded: DossierBundle, run_id: str | None, name: str) -> str:
+def dossier_run_id(embedded: DossierBundle, run_id: str | None, name: str) -> str:
     if run_id is not None and run_id != embedded.run_id:
         raise BundleError(
             f"{name} is the dossier of run {embedded.run_id}, not {run_id}: pass --run-id {embedded.run_id} "
@@ -25,7 +19,7 @@ def resolve_run_id(embedded: DossierBundle, run_id: str | None, name: str) -> st
     return embedded.run_id
 
 
-def resolve_phase(embedded: DossierBundle, phase: str | None, name: str) -> str:
+def dossier_phase(embedded: DossierBundle, phase: str | None, name: str) -> str:
     if phase is None and embedded.phase is None:
         raise BundleError(f"{name} does not say which phase it is for: pass --phase")
     if phase is not None and embedded.phase is not None and phase != embedded.phase:
@@ -52,27 +46,15 @@ def register_dossier(
     archived_dossier), not the file as it came."""
     name = Path(dossier).name
     embedded, _ = read_dossier(Path(dossier))
-    run_id = resolve_run_id(embedded, run_id, name)
-    phase = resolve_phase(embedded, phase, name)
+    run_id = dossier_run_id(embedded, run_id, name)
+    phase = dossier_phase(embedded, phase, name)
     summary = embedded.summary if summary is None else summary
     next_action = embedded.next_action if next_action is None else next_action
     with tempfile.TemporaryDirectory(prefix="gerhard-dossier-") as tmp:
         source = extract(embedded, Path(tmp) / "bundle", name, beside=Path(dossier).parent)
         try:
-            root = gitrepo.find_root(Path(repo_root))
-            bundle = load_bundle(source, registry_rule(root, phase))  # archived without its heavy files
-            archived = archived_dossier(bundle, run_id, phase, root, summary, next_action)
             return register(
-                run_id,
-                phase,
-                source,
-                repo_root,
-                summary,
-                next_action,
-                force=force,
-                verify=verify,
-                extra_files=archived,
-                record_extra={"dossier": dossier_name(run_id)},
+                run_id, phase, source, repo_root, summary, next_action, force=force, verify=verify, archive_dossier=True
             )
         except UserError as e:  # name the dossier, not the temporary folder it was extracted to
             raise type(e)(str(e).replace(str(source), f"{name} (embedded bundle)")) from None

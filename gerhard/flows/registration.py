@@ -15,22 +15,21 @@ from typing import Any
 
 from gerhard import layout
 from gerhard.core import reports
-from gerhard.core.derive import fold_files, status_now
+from gerhard.core.derive import fold_files
 from gerhard.core.gates import GateReport, evaluate_gates
 from gerhard.core.phases import baselines_for, check_phase_allowed
 from gerhard.core.program import Program
-from gerhard.dossier.archive import folder_dossier
+from gerhard.dossier.archive import archived_dossier, check_transport, folder_dossier, transport_dossier
+from gerhard.dossier.page import Evaluation, evaluation_of
 from gerhard.errors import ConflictError
 from gerhard.formats.runtext import clean_text
 from gerhard.formats.yamlio import to_plain
 from gerhard.git import gitrepo
-from gerhard.git.journal import settle_locked
-from gerhard.git.lock import registry_lock
-from gerhard.git.transaction import commit_files
 from gerhard.registry import store
 from gerhard.registry.artifacts import load_artifacts
 from gerhard.registry.bundle import GITIGNORE_NAME, Bundle, check_run_id, load_bundle, manifest_bytes, sha256_bytes
 from gerhard.registry.heavy import gitignore_bytes, heavy_rule, place_local_copies, remote_root
+from gerhard.registry.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -82,35 +81,33 @@ def register(
     record_extra: dict[str, Any] | None = None,
     verify: bool = True,
     absent_remote: bool = False,
+    archive_dossier: bool = False,
 ) -> RegistrationResult:
     """Register one run bundle as one commit; see the module docstring for the guarantees.
-    absent_remote: a replay of an archived bundle whose heavy files are not here (see load_bundle)."""
-    root = gitrepo.find_root(Path(repo_root))
+    absent_remote: a replay of an archived bundle whose heavy files are not here (see load_bundle).
+    archive_dossier: archive the dossier gerhard builds of the bundle (it came in a dossier file)."""
     check_run_id(run_id)
     summary = clean_text("the summary", summary)
     next_action = clean_text("the next action", next_action)
-    with registry_lock(root):
-        settle_locked(root)
-        program = store.load_program(root)
+    with Registry.locked(repo_root) as registry:
+        program, root = registry.program, registry.root
         phase_def = program.phase(phase)
         bundle = load_bundle(Path(source_dir), heavy_rule(program, phase_def), absent_remote)
-        extra_files, record_extra = with_folder_dossier(
-            bundle,
-            run_id,
-            extra_files or {},
-            record_extra or {},
-            root=root,
-            phase=phase,
-            summary=summary or None,
-            next_action=next_action or None,
-        )
-        artifacts = load_artifacts(program, phase_def, bundle, root)
+        transport = check_transport(bundle, run_id)
         previous = already_registered(root, run_id, phase, bundle)
         if previous is not None:
             return dataclasses.replace(previous, skipped=list(bundle.skipped))
-        status = status_now(program, store.load_status(root), lambda rel: store.read_text(root, rel))
-        check_phase_allowed(program, status, phase, force)
-        report = evaluate_gates(list(phase_def.gates), artifacts, baselines_for(status, phase_def.gates, phase))
+        artifacts = load_artifacts(program, phase_def, bundle, root)
+        check_phase_allowed(program, registry.status, phase, force)
+        baselines = baselines_for(registry.status, phase_def.gates, phase)
+        report = evaluate_gates(list(phase_def.gates), artifacts, baselines)  # once: the dossier shows it too
+        shown = evaluation_of(report, phase_def, baselines)
+        if archive_dossier:
+            dossier = archived_dossier(bundle, run_id, phase, root, summary, next_action, shown)
+        else:
+            dossier = transport_dossier(bundle, run_id, transport, root, phase, summary, next_action, shown)
+        extra_files = {**dossier, **(extra_files or {})}
+        record_extra = {**({"dossier": next(iter(dossier))} if dossier else {}), **(record_extra or {})}
         record = build_record(
             root,
             run_id,
@@ -118,17 +115,17 @@ def register(
             bundle,
             artifacts,
             report,
-            status,
+            registry.status,
             summary,
             next_action,
             force,
             now or dt.datetime.now(dt.timezone.utc),
-            record_extra or {},
+            record_extra,
             remote_root(program),
         )
-        files = archive_files(run_id, bundle, extra_files or {})
-        files.update(derived_files(root, program, status, record))
-        commit = commit_files(root, files, commit_message(record, report), verify=verify)
+        files = archive_files(run_id, bundle, extra_files)
+        files.update(derived_files(root, program, registry.status, record))
+        commit = registry.commit(files, commit_message(record, report), verify=verify)
         place_local_copies(bundle.root, root / record["artifact_root"], remote_entries(bundle))
         return dataclasses.replace(result_of(record, report, commit), skipped=list(bundle.skipped))
 
@@ -143,6 +140,7 @@ def with_folder_dossier(
     phase: str | None = None,
     summary: str | None = None,
     next_action: str | None = None,
+    evaluation: Evaluation | None = None,
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """A run_dossier_*.html in the folder is transport: verified to carry this run, left out of the
     bundle's identity (folder or dossier: the same run), and archived as the dossier gerhard builds
@@ -150,7 +148,7 @@ def with_folder_dossier(
     the run's phase, summary and next action, that dossier shows the verdict against the registry's
     program and the run's own text; without them, with the dossier's own phase and text, evaluated
     only for a folder that is the registry's outputs/<run_id>/ (registered in place)."""
-    found = folder_dossier(bundle, run_id, root, phase, summary, next_action)
+    found = folder_dossier(bundle, run_id, root, phase, summary, next_action, evaluation)
     if not found:
         return extra_files, record_extra
     return {**found, **extra_files}, {"dossier": next(iter(found)), **record_extra}

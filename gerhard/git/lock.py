@@ -16,7 +16,7 @@ LOCK_TIMEOUT_S = 60.0
 def registry_lock(root: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
     from filelock import FileLock, Timeout
 
-    path = gitrepo.git_dir(root) / "gerhard.git.lock"
+    path = gitrepo.git_dir(root) / "gerhard.lock"
     lock = FileLock(str(path), timeout=timeout)
     try:
         lock.acquire()
