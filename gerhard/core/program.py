@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from gerhard.core.gates import Gate
@@ -16,6 +17,8 @@ class Phase:
     title: str
     required: tuple[str, ...]
     gates: tuple[Gate, ...]
+    # The pass mark of each eval task that brings none (run.log_lm_eval): task -> score, "*" for every other task.
+    eval_thresholds: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,8 @@ class Program:
     heavy_max_bytes: int = 10_000_000
     heavy_patterns: tuple[str, ...] = ("*.pt", "*.ckpt", "*.safetensors", "*.bin")
     artifact_remote: str | None = None  # where `gerhard sync` pushes outputs/<run_id>/ (GERHARD_REMOTE, --remote win)
+    # A framework's metric name -> the name the gates read (eval_loss: val_loss), applied as a run logs it.
+    metric_aliases: Mapping[str, str] = field(default_factory=dict)
 
     def phase(self, phase_id: str) -> Phase:
         for p in self.phases:
@@ -71,7 +76,8 @@ def program_from_dict(data: dict[str, Any]) -> Program:
         dup = sorted({i for i in ids if ids.count(i) > 1})
         if dup:
             raise StateError(f"state/program.yaml: phase {pid} has gate {dup[0]!r} twice: gate ids must be unique")
-        phases.append(Phase(pid, str(p.get("title", "")), tuple(str(r) for r in p["required"]), gates))
+        thresholds = {str(k): float(v) for k, v in (p.get("eval_thresholds") or {}).items()}
+        phases.append(Phase(pid, str(p.get("title", "")), tuple(str(r) for r in p["required"]), gates, thresholds))
     schemas = dict(BUILTIN_ARTIFACT_SCHEMAS)
     schemas.update({str(k): str(v) for k, v in (data.get("artifacts") or {}).items()})
     heavy = data.get("heavy") or {}
@@ -83,4 +89,5 @@ def program_from_dict(data: dict[str, Any]) -> Program:
         int(heavy.get("max_bytes", defaults.heavy_max_bytes)),
         tuple(str(p) for p in heavy.get("patterns", defaults.heavy_patterns)),
         str(data["artifact_remote"]) if data.get("artifact_remote") else None,
+        {str(k): str(v) for k, v in (data.get("metric_aliases") or {}).items()},
     )
