@@ -75,9 +75,10 @@ def test_pull_never_overwrites_a_newer_local_file(registered: Path, remote: Path
     pulled = sync(capsys, registered, "pull", "--latest", "--remote", remote)
     assert pulled.rc == 1
     assert f"refused {RUN}/model.pt: newer at the destination: not overwritten" in pulled.out
-    assert f"copied {RUN}/extra_plot.png (missing at the destination)" in pulled.out
+    assert f"left {RUN}/extra_plot.png: not in its MANIFEST in git: left at the remote" in pulled.out
     assert pulled.out.splitlines()[-1].endswith("1 refused")
     assert (local / "model.pt").read_bytes() == b"retrained locally"
+    assert not (local / "extra_plot.png").exists()  # only what git's MANIFEST lists comes back
     # Newer at the remote: pulled.
     later(remote / RUN / "model.pt", 20)
     assert "model.pt (newer at the source)" in sync(capsys, registered, "pull", "--latest", "--remote", remote).out
@@ -335,12 +336,14 @@ def test_s3_push_and_pull_smoke(registered: Path, s3, tmp_path: Path, capsys) ->
     pulled = sync(capsys, clone, "pull", "--run-id", RUN, "--remote", url, "--checksum")
     assert pulled.rc == 0, pulled
     assert (clone / "outputs" / RUN / "model.pt").read_bytes() == (local / "model.pt").read_bytes()
-    assert (clone / "outputs" / RUN / "only_there.txt").read_bytes() == b"mine"
-    (clone / "outputs" / RUN / "only_there.txt").write_bytes(b"edited here")
-    later(clone / "outputs" / RUN / "only_there.txt", 60)
+    assert f"left {RUN}/only_there.txt: not in its MANIFEST in git: left at the remote" in pulled.out
+    assert not (clone / "outputs" / RUN / "only_there.txt").exists()
+    (clone / "outputs" / RUN / "model.pt").write_bytes(b"retrained here")
+    later(clone / "outputs" / RUN / "model.pt", 60)
     again = sync(capsys, clone, "pull", "--run-id", RUN, "--remote", url)
-    assert f"refused {RUN}/only_there.txt: newer at the destination: not overwritten" in again.out
-    assert (clone / "outputs" / RUN / "only_there.txt").read_bytes() == b"edited here"
+    assert f"refused {RUN}/model.pt: newer at the destination: not overwritten" in again.out
+    assert (clone / "outputs" / RUN / "model.pt").read_bytes() == b"retrained here"
+    (clone / "outputs" / RUN / "model.pt").write_bytes((local / "model.pt").read_bytes())
     assert sync(capsys, clone, "verify", RUN, "--remote", url).rc == 0
     fs.pipe(f"{key}/model.pt", b"tampered")
     assert sync(capsys, clone, "verify", RUN, "--remote", url).rc == 1
@@ -614,12 +617,15 @@ def test_manifest_fast_path_never_vouches_for_an_invalid_one(data: st.DataObject
 def test_manifest_refused_as_jsonschema_says(registered: Path, capsys) -> None:
     path = registered / "outputs" / RUN / "MANIFEST"
     path.write_text(json.dumps(changed("files.0.size", -1)))
+    subprocess.run(["git", "commit", "-q", "--no-verify", "-am", "a damaged MANIFEST"], cwd=registered, check=True)
+    before = snapshot(registered)
     result = sync(capsys, registered, "verify", RUN, "--remote", registered / "nowhere")
     assert_one_line_error(result)
     assert result.err == (
-        f"gerhard sync: error: outputs/{RUN}/MANIFEST: $.files[0].size: -1 is less than the minimum of 0 "
-        "(schema manifest)\n"
+        f"gerhard sync: error: outputs/{RUN}/MANIFEST in git (HEAD): $.files[0].size: -1 is less than the minimum "
+        "of 0 (schema manifest): the MANIFEST committed at HEAD is damaged: 'gerhard check' lists every problem\n"
     )
+    assert snapshot(registered) == before
 
 
 def test_manifest_fast_path_stands_in_for_the_shipped_schema_only(tmp_path: Path) -> None:
@@ -680,3 +686,148 @@ def test_a_registered_manifest_is_certainly_valid(registered: Path) -> None:
         f for f in doc["files"] if f["path"] == "model.pt"
     ).items()
     assert schemas.certainly_valid(doc, "manifest")
+
+
+# Git holds the truth: a pull brings back only what the MANIFEST in git (HEAD) lists, verified against it,
+# never replaces a tracked file, and says so when the remote's copies were changed.
+
+
+def tampered_manifest(manifest: Path, rel: str, data: bytes) -> None:
+    """Rewrite a MANIFEST's entry for rel consistently with new bytes (as a forger would)."""
+    import hashlib
+
+    doc = json.loads(manifest.read_bytes())
+    for entry in doc["files"]:
+        if entry["path"] == rel:
+            entry.update(size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    manifest.write_text(json.dumps(doc, indent=2))
+
+
+def test_pull_never_replaces_what_git_holds(registered: Path, remote: Path, tmp_path: Path, capsys) -> None:
+    assert sync(capsys, registered, "push", "--run-id", RUN, "--remote", remote).rc == 0
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(registered), str(clone)], check=True)
+    # At the remote: a forged checkpoint with a MANIFEST rewritten to match it, a changed metrics.json
+    # and .gitignore, all newer than the clone's files.
+    there = remote / RUN
+    (there / "model.pt").write_bytes(b"forged weights")
+    (there / "metrics.json").write_text('{"final": {"val_loss": 0.01}}')
+    tampered_manifest(there / "MANIFEST", "model.pt", b"forged weights")
+    tampered_manifest(there / "MANIFEST", "metrics.json", (there / "metrics.json").read_bytes())
+    (there / ".gitignore").write_text("*\n")
+    for name in ("model.pt", "metrics.json", "MANIFEST", ".gitignore"):
+        later(there / name, 100)
+    before = snapshot(clone)
+    pulled = sync(capsys, clone, "pull", "--run-id", RUN, "--remote", remote)
+    assert pulled.rc == 1, pulled
+    changed_there = "not pulled: the remote copy was changed; remove it there and push the run again"
+    assert pulled.out.splitlines() == [
+        f"refused {RUN}/.gitignore: differs from the .gitignore in git (HEAD), {changed_there}",
+        f"refused {RUN}/MANIFEST: differs from the MANIFEST in git (HEAD), {changed_there}",
+        f"refused {RUN}/model.pt: does not match the MANIFEST (size 14, sha256 "
+        + pulled.out.split("(size 14, sha256 ", 1)[1].split("\n", 1)[0],
+        "copied 0 files (0.0 MB), skipped 4 up to date, 3 refused",
+    ]
+    assert "MANIFEST: size 17000, sha256 " in pulled.out  # checked against git's, not the remote's
+    assert snapshot(clone) == before  # metrics.json is tracked: never replaced, however new
+    verify = sync(capsys, clone, "verify", RUN, "--remote", remote)
+    assert verify.rc == 1
+    assert verify.out.splitlines() == [
+        f"{remote}/{RUN}/MANIFEST differs from the MANIFEST in git (HEAD): "
+        "the remote copy was changed; remove it there and push the run again",
+        f"{remote}/{RUN}/metrics.json is 29 bytes, the MANIFEST lists "
+        + str((clone / "outputs" / RUN / "metrics.json").stat().st_size),
+        f"{remote}/{RUN}/model.pt is 14 bytes, the MANIFEST lists 17000",
+        f"verified 5 files of 1 runs at {remote}: 3 problems",
+    ]
+
+
+def test_a_tracked_file_missing_here_is_pulled_verified(registered: Path, remote: Path, capsys) -> None:
+    assert sync(capsys, registered, "push", "--run-id", RUN, "--remote", remote).rc == 0
+    local = registered / "outputs" / RUN
+    seed = (local / "seed.txt").read_bytes()
+    (local / "seed.txt").unlink()
+    (remote / RUN / "seed.txt").write_bytes(b"9999\n")  # not what git holds
+    refused = sync(capsys, registered, "pull", "--run-id", RUN, "--remote", remote)
+    assert refused.rc == 1
+    assert f"refused {RUN}/seed.txt: does not match the MANIFEST (size 5, sha256 " in refused.out
+    assert not (local / "seed.txt").exists()
+    (remote / RUN / "seed.txt").write_bytes(seed)
+    pulled = sync(capsys, registered, "pull", "--run-id", RUN, "--remote", remote)
+    assert (pulled.rc, pulled.out.splitlines()[0]) == (0, f"copied {RUN}/seed.txt (missing at the destination)")
+    assert git_out(registered, "status", "--porcelain") == ""
+
+
+def test_a_remote_name_leading_out_of_the_run_folder_is_refused(registered: Path, tmp_path: Path, capsys) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    url = f"memory://{tmp_path.name}/drive"
+    assert sync(capsys, registered, "push", "--run-id", RUN, "--remote", url).rc == 0
+    base = f"/{tmp_path.name}/drive/{RUN}"
+    fs.pipe(f"{base}/../escape.txt", b"out of the run folder")
+    fs.pipe(f"{base}/../../outputs/{RUN}/metrics.json", b"{}")
+    os.unlink(registered / "outputs" / RUN / "model.pt")
+    before = snapshot(registered)
+    try:
+        pulled = sync(capsys, registered, "pull", "--run-id", RUN, "--remote", url)
+    finally:
+        fs.rm(f"/{tmp_path.name}", recursive=True)
+    assert pulled.rc == 1, pulled
+    unsafe = [line for line in pulled.out.splitlines() if "unsafe" in line]
+    assert unsafe == [
+        f"refused {RUN}/../../outputs/{RUN}/metrics.json: unsafe name: not copied",
+        f"refused {RUN}/../escape.txt: unsafe name: not copied",
+    ]
+    assert f"copied {RUN}/model.pt (missing at the destination)" in pulled.out
+    after = snapshot(registered)
+    assert after["files"].pop(f"outputs/{RUN}/model.pt") == b"checkpoint bytes " * 1000
+    assert after == before
+    assert not (registered / "outputs" / "escape.txt").exists()
+
+
+def test_verify_checks_the_local_run_against_git(registered: Path, remote: Path, capsys) -> None:
+    assert sync(capsys, registered, "push", "--run-id", RUN, "--remote", remote).rc == 0
+    local = registered / "outputs" / RUN
+    assert sync(capsys, registered, "verify", RUN, "--remote", remote).rc == 0
+    tampered_manifest(local / "MANIFEST", "model.pt", b"other weights")
+    (local / "model.pt").write_bytes(b"other weights")
+    (local / "config.yaml").write_text("lr: 1\n")
+    result = sync(capsys, registered, "verify", RUN, "--remote", remote)
+    assert result.rc == 1
+    assert result.out.splitlines()[:3] == [
+        f"outputs/{RUN}/MANIFEST differs from the MANIFEST in git (HEAD): "
+        f"restore it with 'git checkout -- outputs/{RUN}/MANIFEST'",
+        f"outputs/{RUN}/config.yaml differs from its MANIFEST in git (size "
+        + result.out.split(f"outputs/{RUN}/config.yaml differs from its MANIFEST in git (size ", 1)[1].split(")")[0]
+        + f"): restore it with 'git checkout -- outputs/{RUN}/config.yaml'",
+        f"outputs/{RUN}/model.pt differs from its MANIFEST in git (size 17000, sha256 "
+        + result.out.split("(size 17000, sha256 ", 1)[1].split(")")[0]
+        + f"): move it away and run 'gerhard sync pull --run-id {RUN}'",
+    ]
+    assert result.out.splitlines()[-1] == f"verified 5 files of 1 runs at {remote}: 3 problems"
+    # A push would spread the changed MANIFEST: refused, one line, nothing sent.
+    (local / "config.yaml").unlink()
+    subprocess.run(["git", "checkout", "--", f"outputs/{RUN}/config.yaml"], cwd=registered, check=True)
+    before = files_under(remote)
+    later(local / "MANIFEST", 100)
+    pushed = sync(capsys, registered, "push", "--run-id", RUN, "--remote", remote)
+    assert_one_line_error(pushed)
+    assert pushed.err == (
+        f"gerhard sync: error: outputs/{RUN}/MANIFEST differs from the MANIFEST in git (HEAD): restore it with "
+        f"'git checkout -- outputs/{RUN}/MANIFEST' before pushing\n"
+    )
+    assert files_under(remote) == before
+
+
+def test_a_run_without_a_committed_manifest(registered: Path, remote: Path, capsys) -> None:
+    subprocess.run(["git", "rm", "-q", "--cached", f"outputs/{RUN}/MANIFEST"], cwd=registered, check=True)
+    subprocess.run(["git", "commit", "-q", "--no-verify", "-m", "lose it"], cwd=registered, check=True)
+    before = snapshot(registered)
+    result = sync(capsys, registered, "pull", "--run-id", RUN, "--remote", remote)
+    assert_one_line_error(result)
+    assert result.err == (
+        f"gerhard sync: error: outputs/{RUN}/MANIFEST is not in git (HEAD): sync moves the files of committed "
+        "registrations only; check out the branch that registered the run\n"
+    )
+    assert snapshot(registered) == before

@@ -16,23 +16,24 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from gerhard import layout
 from gerhard.errors import UserError
-from gerhard.formats import schemas
-from gerhard.registry.bundle import GITIGNORE_NAME, MANIFEST_NAME, check_relative_name
+from gerhard.registry.bundle import MANIFEST_NAME, check_relative_name
 from gerhard.registry.heavy import CHUNK, TMP_SUFFIX
+from gerhard.sync.committed import GIT_OWN, Committed, Manifest
 from gerhard.sync.stores import FileInfo, Side, sha256_at
 
-Manifest = dict[str, tuple[int, str]]  # path -> (size, sha256)
 PROGRESS_DELAY_S = 2.0  # the bar appears only for transfers longer than this
+REPLACE = "the remote copy was changed; remove it there and push the run again"
+PUSH_IT = "push it from a machine that has it"
+NOT_LISTED = "not in its MANIFEST in git: left at the remote"
+MAX_GIT_OWN_BYTES = 64 << 20  # a run folder's MANIFEST read from a remote: a bigger one is not gerhard's
 
 
 class Step(NamedTuple):
@@ -78,44 +79,32 @@ class SyncResult:
         }
 
 
-def read_manifest(root: Path, run_id: str) -> Manifest:
-    """The MANIFEST of a registered run, as checked out (committed with the run)."""
-    rel = f"{layout.run_dir(run_id)}/{MANIFEST_NAME}"
-    try:
-        doc = json.loads((root / rel).read_bytes())
-        schemas.validate(doc, "manifest", rel)  # its shape checked in Python; jsonschema only when unsure
-    except FileNotFoundError:
-        raise UserError(f"{rel} is missing: restore it with 'git checkout -- {rel}'") from None
-    except ValueError as e:
+def check_local_files(side: Side, c: Committed, here: dict[str, FileInfo], checksum: bool) -> None:
+    """Refuse to push a run whose files disagree with its MANIFEST in git (before anything is written)."""
+    folder = layout.run_dir(c.run_id)
+    if MANIFEST_NAME in here and not c.same(MANIFEST_NAME, _read(side, c.run_id, MANIFEST_NAME)):
         raise UserError(
-            f"{rel} is not a MANIFEST gerhard wrote ({e}): restore it with 'git checkout -- {rel}'"
-        ) from None
-    return {f["path"]: (int(f["size"]), str(f["sha256"])) for f in doc["files"]}
-
-
-class Manifests(dict[str, Manifest]):
-    """Each run's committed MANIFEST, read when first asked for (a no-op push reads none)."""
-
-    def __init__(self, root: Path) -> None:
-        super().__init__()
-        self.root = root
-
-    def __missing__(self, run_id: str) -> Manifest:
-        self[run_id] = read_manifest(self.root, run_id)
-        return self[run_id]
-
-
-def check_local_files(side: Side, run_id: str, here: dict[str, FileInfo], manifest: Manifest, checksum: bool) -> None:
-    """Refuse to push a run whose files disagree with its MANIFEST (before anything is written)."""
-    for rel, (size, sha) in sorted(manifest.items()):
+            f"{folder}/{MANIFEST_NAME} differs from the MANIFEST in git (HEAD): restore it with "
+            f"'git checkout -- {folder}/{MANIFEST_NAME}' before pushing"
+        )
+    for rel, (size, sha) in sorted(c.files.items()):
         info = here.get(rel)
         if info is None:
             continue  # a remote-stored file not fetched here: nothing to push
-        if info.size != size or (checksum and side.sha256(run_id, rel) != sha):
+        if info.size != size or (checksum and side.sha256(c.run_id, rel) != sha):
             raise UserError(
-                f"{layout.run_dir(run_id)}/{rel} does not match its MANIFEST (size {size}, sha256 {sha[:12]}…): "
-                f"restore it ('gerhard sync pull --run-id {run_id}' or 'git checkout') before pushing"
+                f"{folder}/{rel} does not match its MANIFEST (size {size}, sha256 {sha[:12]}…): "
+                f"restore it ('gerhard sync pull --run-id {c.run_id}' or 'git checkout') before pushing"
             )
+
+
+def _read(side: Side, run_id: str, rel: str) -> bytes | None:
+    """A small file of a run folder (its MANIFEST, its .gitignore), None when it cannot be read."""
+    try:
+        with side.open(f"{side.run_dir(run_id)}/{rel}", "rb") as f:
+            return bytes(f.read(MAX_GIT_OWN_BYTES + 1))
+    except (OSError, ValueError):
+        return None
 
 
 def plan(
@@ -124,37 +113,92 @@ def plan(
     dst: Side,
     manifest: Manifest,
     checksum: bool,
-    direction: str,
     have: dict[str, FileInfo] | None = None,
 ) -> list[Step]:
-    """What to do with each file of one run folder: copy, skip (up to date) or refuse (and why).
+    """What a push does with each file of one run folder: copy, skip (up to date) or refuse (and why).
     `have`: the source's listing, when the caller has it already. The destination is asked only for
-    the names that matter (the source's, and for a pull the MANIFEST's), never for an unsafe one
-    (it could lead out of the folder); a file only there is left as it is."""
+    the source's names, never for an unsafe one (it could lead out of the folder); a file only there
+    is left as it is."""
     have = src.listing(run_id) if have is None else have
-    there = dst.lookup(run_id, [rel for rel in have.keys() | manifest.keys() if _safe(rel)])
-    tolerance = 1e-3 if dst.local else 2.0  # object stores keep whole seconds and the upload time
+    there = dst.lookup(run_id, [rel for rel in have if _safe(rel)])
+    tolerance = _tolerance(dst)
     steps = []
     for rel in sorted(have):
         s, d = have[rel], there.get(rel)
         if not _safe(rel):
             steps.append(Step(run_id, rel, "refuse", s.size, "unsafe name: not copied"))
-        elif d is None:
-            steps.append(Step(run_id, rel, "copy", s.size, "missing at the destination", s.mtime))
-        elif checksum:
-            steps.append(_by_checksum(run_id, rel, s, d, src, dst, manifest, tolerance))
-        elif s.mtime > d.mtime + tolerance:
-            steps.append(Step(run_id, rel, "copy", s.size, "newer at the source", s.mtime))
-        elif d.size == s.size:  # the same time, or the upload's later one
-            steps.append(Step(run_id, rel, "skip", s.size, "up to date"))
         else:
-            steps.append(Step(run_id, rel, "refuse", s.size, "newer at the destination: not overwritten"))
-    if direction == "pull":
-        for rel in sorted(set(manifest) - set(have) - set(there)):
-            steps.append(
-                Step(run_id, rel, "refuse", manifest[rel][0], f"not at {src.label}: push it from a machine that has it")
-            )
+            steps.append(_by_time_or_checksum(run_id, rel, s, d, src, dst, manifest, checksum, tolerance))
     return steps
+
+
+def _tolerance(dst: Side) -> float:
+    return 1e-3 if dst.local else 2.0  # object stores keep whole seconds and the upload time
+
+
+def _by_time_or_checksum(
+    run_id: str,
+    rel: str,
+    s: FileInfo,
+    d: FileInfo | None,
+    src: Side,
+    dst: Side,
+    manifest: Manifest,
+    checksum: bool,
+    tolerance: float,
+) -> Step:
+    if d is None:
+        return Step(run_id, rel, "copy", s.size, "missing at the destination", s.mtime)
+    if checksum:
+        return _by_checksum(run_id, rel, s, d, src, dst, manifest, tolerance)
+    if s.mtime > d.mtime + tolerance:
+        return Step(run_id, rel, "copy", s.size, "newer at the source", s.mtime)
+    if d.size == s.size:  # the same time, or the upload's later one
+        return Step(run_id, rel, "skip", s.size, "up to date")
+    return Step(run_id, rel, "refuse", s.size, "newer at the destination: not overwritten")
+
+
+def plan_pull(
+    c: Committed, src: Side, dst: Side, checksum: bool, have: dict[str, FileInfo] | None = None
+) -> list[Step]:
+    """What a pull does with each file of one run: only the files of its MANIFEST in git come back, the
+    heavy ones (`stored: remote`) and those missing here, each verified against it when copied; a file
+    git tracks is never replaced. The remote's MANIFEST and .gitignore must be git's (a changed one is
+    refused and named); an unsafe name is refused; any other file there is left there."""
+    run_id = c.run_id
+    have = src.listing(run_id) if have is None else have
+    there = dst.lookup(run_id, [rel for rel in c.files if _safe(rel)])
+    tolerance = _tolerance(dst)
+    steps = []
+    for rel in sorted(have.keys() | c.files.keys()):
+        s, size = have.get(rel), c.files.get(rel, (0, ""))[0]
+        if not _safe(rel):
+            steps.append(Step(run_id, rel, "refuse", s.size if s else size, "unsafe name: not copied"))
+        elif rel in GIT_OWN:
+            steps.append(_git_own(c, rel, src, s))
+        elif rel not in c.files:
+            steps.append(Step(run_id, rel, "skip", s.size if s else 0, NOT_LISTED))
+        elif s is None:
+            if rel not in there:
+                steps.append(Step(run_id, rel, "refuse", size, f"not at {src.label}: {PUSH_IT}"))
+        elif c.tracked(rel) and rel in there:
+            steps.append(Step(run_id, rel, "skip", s.size, "in git: never replaced by a pull"))
+        else:
+            steps.append(_by_time_or_checksum(run_id, rel, s, there.get(rel), src, dst, c.files, checksum, tolerance))
+    return steps
+
+
+def _git_own(c: Committed, rel: str, src: Side, s: FileInfo | None) -> Step:
+    """The remote's copy of the MANIFEST or .gitignore: never pulled (git holds them), compared with git's."""
+    if s is None or c.same(rel, _read(src, c.run_id, rel)):
+        return Step(c.run_id, rel, "skip", s.size if s else 0, "the same as in git")
+    return Step(
+        c.run_id,
+        rel,
+        "refuse",
+        s.size,
+        f"differs from the {rel} in git (HEAD), not pulled: {REPLACE}",
+    )
 
 
 def _by_checksum(
@@ -170,7 +214,7 @@ def _by_checksum(
 
 @functools.lru_cache(maxsize=4096)  # the same few names in every run folder
 def _safe(rel: str) -> bool:
-    if rel in (MANIFEST_NAME, GITIGNORE_NAME):
+    if rel in GIT_OWN:
         return True
     try:
         check_relative_name(rel)
@@ -302,7 +346,7 @@ def _arrival(dst: Side, path: str, size: int, sha: str, checksum: bool) -> str |
     return None
 
 
-def execute(result: SyncResult, src: Side, dst: Side, manifests: dict[str, Manifest], checksum: bool) -> None:
+def execute(result: SyncResult, src: Side, dst: Side, manifests: Mapping[str, Committed], checksum: bool) -> None:
     """Carry out the planned copies (in place in result.steps), with a progress bar for long transfers."""
     copies = [i for i, s in enumerate(result.steps) if s.action == "copy"]
     if not copies:
@@ -315,7 +359,7 @@ def execute(result: SyncResult, src: Side, dst: Side, manifests: dict[str, Manif
         for _, run in itertools.groupby(copies, key=lambda i: result.steps[i].run_id):
             run_copies = list(run)
             done = [
-                copy_one(result.steps[i], src, dst, manifests[result.steps[i].run_id], checksum, bar.update, made)
+                copy_one(result.steps[i], src, dst, manifests[result.steps[i].run_id].files, checksum, bar.update, made)
                 for i in run_copies
             ]
             if src.local and dst.atomic_uploads:
@@ -324,17 +368,20 @@ def execute(result: SyncResult, src: Side, dst: Side, manifests: dict[str, Manif
                 result.steps[i] = step
 
 
-def verify_run(run_id: str, side: Side, manifest: Manifest) -> tuple[int, list[str]]:
-    """(files checked, problems): the remote has every MANIFEST file with its size and sha256."""
-    there = side.listing(run_id)
+def verify_run(c: Committed, side: Side) -> tuple[int, list[str]]:
+    """(files checked, problems): the remote has every file of the run's MANIFEST in git with its size
+    and sha256, and its copy of the MANIFEST is git's."""
+    there = side.listing(c.run_id)
+    where = f"{side.label.rstrip('/')}/{c.run_id}"
     problems = []
-    for rel, (size, sha) in sorted(manifest.items()):
-        where = f"{side.label.rstrip('/')}/{run_id}/{rel}"
+    if MANIFEST_NAME in there and not c.same(MANIFEST_NAME, _read(side, c.run_id, MANIFEST_NAME)):
+        problems.append(f"{where}/{MANIFEST_NAME} differs from the MANIFEST in git (HEAD): {REPLACE}")
+    for rel, (size, sha) in sorted(c.files.items()):
         info = there.get(rel)
         if info is None:
-            problems.append(f"{where} is missing: gerhard sync push --run-id {run_id}")
+            problems.append(f"{where}/{rel} is missing: gerhard sync push --run-id {c.run_id}")
         elif info.size != size:
-            problems.append(f"{where} is {info.size} bytes, the MANIFEST lists {size}")
-        elif side.sha256(run_id, rel) != sha:
-            problems.append(f"{where} has sha256 differing from the MANIFEST ({sha[:12]}…)")
-    return len(manifest), problems
+            problems.append(f"{where}/{rel} is {info.size} bytes, the MANIFEST lists {size}")
+        elif side.sha256(c.run_id, rel) != sha:
+            problems.append(f"{where}/{rel} has sha256 differing from the MANIFEST ({sha[:12]}…)")
+    return len(c.files), problems

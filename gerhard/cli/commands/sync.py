@@ -17,17 +17,9 @@ from gerhard.registry import store
 from gerhard.registry.bundle import check_run_id
 from gerhard.registry.heavy import PROGRAM_REMOTE, remote_source
 from gerhard.registry.root import registry_root
+from gerhard.sync.committed import CommittedManifests, local_problems
 from gerhard.sync.stores import Side, check_writable, local_side, open_side, remote_errors
-from gerhard.sync.transfer import (
-    Manifest,
-    Manifests,
-    SyncResult,
-    check_local_files,
-    execute,
-    plan,
-    read_manifest,
-    verify_run,
-)
+from gerhard.sync.transfer import NOT_LISTED, SyncResult, check_local_files, execute, plan, plan_pull, verify_run
 
 NO_REMOTE = (
     "no artifact remote configured: pass --remote URL, set GERHARD_REMOTE, "
@@ -112,7 +104,7 @@ def sync(
     root = registry_root(repo)
     runs = resolve_runs(root, run_id, run_name, latest, all_runs)
     (far, where), here = remote_side(root, remote), local_side(root)
-    manifests = Manifests(root)
+    manifests = CommittedManifests(root)
     with remote_errors(far):
         result = transfer(direction, runs, here, far, manifests, dry_run, checksum)
     note = unrecorded_note(root, result, where)
@@ -125,24 +117,31 @@ def transfer(
     runs: list[str],
     here: Side,
     far: Side,
-    manifests: dict[str, Manifest],
+    manifests: CommittedManifests,
     dry_run: bool,
     checksum: bool,
 ) -> SyncResult:
-    """Plan every run (refusing before anything is written), then copy. A push needs a run's MANIFEST
-    only when something of it is to be copied (its files are checked against it first); --checksum
-    and pull compare with it throughout."""
+    """Plan every run (refusing before anything is written), then copy. Every MANIFEST is the one in
+    git (HEAD), read for many runs at once. A push needs a run's only when something of it is to be
+    copied (its files are checked against it first), or with --checksum; a pull compares with them
+    throughout."""
     src, dst = (here, far) if direction == "push" else (far, here)
     if direction == "pull" and not far.exists(far.base):
         raise UserError(f"remote {far.label} does not exist or cannot be reached: check the path or URL")
     result = SyncResult(direction, far.label, dry_run)
-    eager = checksum or direction == "pull"
-    for r in runs:
-        have = src.listing(r)
-        steps = plan(r, src, dst, manifests[r] if eager else {}, checksum, direction, have)
-        if direction == "push" and any(s.action != "skip" for s in steps):
-            check_local_files(here, r, have, manifests[r], checksum)
-        result.steps += steps
+    if direction == "pull" or checksum:
+        manifests.load(runs)
+    if direction == "pull":
+        for r in runs:
+            result.steps += plan_pull(manifests[r], src, dst, checksum, src.listing(r))
+    else:
+        listings = {r: src.listing(r) for r in runs}
+        for r in runs:
+            result.steps += plan(r, src, dst, manifests[r].files if checksum else {}, checksum, listings[r])
+        pushed = list(dict.fromkeys(s.run_id for s in result.steps if s.action != "skip"))
+        manifests.load(pushed)
+        for r in pushed:
+            check_local_files(here, manifests[r], listings[r], checksum)
     if not dry_run and direction == "push" and result.count("copy"):
         check_writable(far)
     if not dry_run:
@@ -162,11 +161,15 @@ def print_result(result: SyncResult, as_json: bool, note: str | None = None) -> 
             print(f"{verb} {s.run_id}/{s.path} ({s.reason})")
         elif s.action == "refuse":
             print(f"refused {s.run_id}/{s.path}: {s.reason}")
+        elif s.reason == NOT_LISTED:
+            print(f"left {s.run_id}/{s.path}: {s.reason}")
     print(result.summary())
 
 
 def verify(repo: Path, run: str | None, all_runs: bool, remote: str | None = None, as_json: bool = False) -> int:
-    """Check that the remote holds every MANIFEST file of the runs with the right size and sha256."""
+    """Check the runs here and at the remote against their MANIFESTs in git: the copies of the
+    MANIFEST are git's, and every file is there (a heavy one here only once pulled) with the right
+    size and sha256."""
     root = registry_root(repo)
     runs = (
         resolve_runs(root, run, None, False, all_runs)
@@ -174,11 +177,13 @@ def verify(repo: Path, run: str | None, all_runs: bool, remote: str | None = Non
         else resolve_runs(root, None, None, True, False)
     )
     far, _ = remote_side(root, remote)
+    manifests = CommittedManifests(root)
+    manifests.load(runs)
     checked, problems = 0, list[str]()
     for r in runs:
         with remote_errors(far):
-            n, found = verify_run(r, far, read_manifest(root, r))
-        checked, problems = checked + n, problems + found
+            n, found = verify_run(manifests[r], far)
+        checked, problems = checked + n, problems + local_problems(root, manifests[r]) + found
     if as_json:
         print_json({"remote": far.label, "runs": len(runs), "files": checked, "problems": problems})
     else:
