@@ -117,6 +117,10 @@ def dispatch(args: argparse.Namespace) -> int:
         return _dispatch_history(args)
     if cmd == "sync":
         return _dispatch_sync(args)
+    if cmd == "site":
+        from gerhard.cli.commands.site import site
+
+        return site(args.repo, args.out, args.rev, serve=args.serve, port=args.port, as_json=args.json)
     if cmd == "rebuild":
         from gerhard.cli.commands.rebuild import rebuild
 

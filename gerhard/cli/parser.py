@@ -36,6 +36,7 @@ examples:
   gerhard log --phase B --limit 10               registrations and decisions from the commit trailers
   gerhard diff RUN_A latest                      config, metrics, gates and eval tasks that changed
   gerhard pr-summary origin/main..HEAD           markdown for the pull request (CI posts it)
+  gerhard site --serve                           the registry browser: runs table, compare, curves, program
   gerhard sync push --latest --remote /content/drive/MyDrive/runs   copy the run's folder (only newer files)
   gerhard doctor                                 finish or undo an interrupted registration
   gerhard check                                  is every run whole and every derived file up to date?
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["json", "yaml", "csv"], default="json", help="output format (default json)")
     _history_args(sub)
     _sync_args(sub)
+    _site_args(sub)
 
     _add(
         sub,
@@ -368,3 +370,22 @@ def _sync_args(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--remote", metavar="URL", help="the remote root (default: GERHARD_REMOTE, artifact_remote)")
     p.add_argument("--dry-run", action="store_true", help="say what would be copied; copy nothing")
     p.add_argument("--checksum", action="store_true", help="compare sha256 with the MANIFEST, not times")
+
+
+def _site_args(sub: argparse._SubParsersAction) -> None:
+    p = _add(
+        sub,
+        "site",
+        "build the registry browser: a static site with the runs table, compare, curves and the program view",
+        "Build a static site from the run records and the archived metrics histories: a runs table with\n"
+        "filters (also on config and metric values, e.g. 'config.lr < 0.01') and sorting, a comparison of\n"
+        "2-8 runs (the content of 'gerhard diff', curves overlaid with the baseline run and gate thresholds),\n"
+        "and the program view (status board, verdicts and gated metrics over time, decisions, needs-input).\n"
+        "It opens from file:// with no network; a rebuild rewrites only what changed. For CI publishing:\n"
+        "see examples/ci/github-workflow.yml.",
+        json_out=True,
+    )
+    p.add_argument("--out", type=Path, metavar="DIR", help="where to write it (default: _site in the registry)")
+    p.add_argument("--rev", metavar="REV", help="build from this commit, branch or tag (default: the work tree)")
+    p.add_argument("--serve", action="store_true", help="then serve it on 127.0.0.1 until Ctrl-C")
+    p.add_argument("--port", type=int, default=8000, help="the port for --serve (default 8000; 0: any free port)")
