@@ -399,22 +399,27 @@ def history_rows(run: Run) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def test_history_is_written_when_flush_seconds_have_passed_not_per_call(tmp_path: Path) -> None:
-    run = start(None, output_root=tmp_path, flush_seconds=0.5)
+def wait_for_rows(run: Run, count: int, seconds: float = 5.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + seconds
+    while len(rows := history_rows(run)) < count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return rows
+
+
+def test_history_is_written_by_the_timer_not_per_call(tmp_path: Path) -> None:
+    run = start(None, output_root=tmp_path, flush_seconds=0.3)
     run.log_metrics({"loss": 1.0}, step=0)
     run.log_metrics({"loss": 0.9}, step=1)
-    assert history_rows(run) == []
-    time.sleep(0.6)
-    run.log_metrics({"loss": 0.8}, step=2)  # due: this call writes the three rows
-    run.log_metrics({"loss": 0.7}, step=3)
-    assert history_rows(run) == [{"loss": 1.0, "step": 0}, {"loss": 0.9, "step": 1}, {"loss": 0.8, "step": 2}]
+    assert history_rows(run) == []  # nothing per call
+    assert wait_for_rows(run, 2) == [{"loss": 1.0, "step": 0}, {"loss": 0.9, "step": 1}]  # the timer, while idle
+    run.log_metrics({"loss": 0.8}, step=2)
     run.flush()
-    assert history_rows(run)[-1] == {"loss": 0.7, "step": 3}
-    run.log_metrics({"acc": 0.5}, step=3)  # the row on disk grows: written again, read back as one row
+    assert history_rows(run)[-1] == {"loss": 0.8, "step": 2}
+    run.log_metrics({"acc": 0.5}, step=2)  # the row on disk grows: written again, read back as one row
     run.flush()
     resumed = gerhard.resume_run(run.folder)
     assert resumed.history == run.history
-    assert resumed.history[-1] == {"loss": 0.7, "acc": 0.5, "step": 3}
+    assert resumed.history[-1] == {"loss": 0.8, "acc": 0.5, "step": 2}
 
 
 def test_flush_seconds_zero_writes_every_call(tmp_path: Path) -> None:
@@ -428,13 +433,12 @@ KILLED = """
 import os, signal, sys, time
 import gerhard
 
-run = gerhard.start_run("crash", "A", {"lr": 0.1}, 7, run_id=sys.argv[2], repo_root=sys.argv[1], flush_seconds=0.5)
+run = gerhard.start_run("crash", "A", {"lr": 0.1}, 7, run_id=sys.argv[2], repo_root=sys.argv[1], flush_seconds=1)
 history = os.path.join(run.folder, ".gerhard-run", "history.jsonl")
-for step in range(5):
+for step in range(6):
     run.log_metrics({"train_loss": 2.5 - step / 10, "val_loss": 2.4 - step / 10}, step=step)
 assert not os.path.exists(history), "written per call"
-time.sleep(0.6)
-run.log_metrics({"train_loss": 1.9, "val_loss": 1.8}, step=5)  # flushes steps 0 to 5
+time.sleep(1.5)  # the timer wrote steps 0 to 5 at 1 s; the next tick is at 2 s
 run.log_metrics({"train_loss": 1.8, "val_loss": 1.7}, step=6)  # in memory only when the runtime dies
 print("logged", flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
@@ -446,8 +450,7 @@ def test_a_killed_process_leaves_its_flushed_history_and_a_later_session_registe
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert proc.stdout == "logged\n"
     folder = registry / "outputs" / RUN
-    rows = [{"train_loss": 2.5 - s / 10, "val_loss": 2.4 - s / 10, "step": s} for s in range(5)]
-    rows.append({"train_loss": 1.9, "val_loss": 1.8, "step": 5})
+    rows = [{"train_loss": 2.5 - s / 10, "val_loss": 2.4 - s / 10, "step": s} for s in range(6)]
     assert [json.loads(line) for line in (folder / ".gerhard-run" / "history.jsonl").read_text().splitlines()] == rows
 
     resumed = gerhard.resume_run(folder, dossier=False, download=False)

@@ -65,7 +65,9 @@ def bundle_files(
     missing = sorted(required - have)
     if missing:
         hints = {
-            "metrics.json": "log_metrics(...) or finish(final={...})",
+            "metrics.json": "no history row was saved before the run stopped"
+            if run.resumed
+            else "log_metrics(...) or finish(final={...})",
             "eval_suite.json": "run.log_eval(...)",
         }
         how = "; ".join(f"{m}: {hints.get(m, f'run.save_artifact({m!r}, ...)')}" for m in missing)
@@ -93,8 +95,9 @@ def final_values(run: RunSnapshot, final: dict[str, Any] | None) -> dict[str, An
         out: dict[str, Any] = {}
         for row in run.history:
             for key, value in row.items():
-                if key != "step":  # None is a NaN or inf logged last: the run ended diverged
+                if key != "step" and key not in run.counters:  # None: a NaN or inf logged last (diverged)
                     out[key] = value
+        out.update(run.final)
         return out
     if not isinstance(final, dict):
         raise UserError(f"finish(): final= must be a dict of name -> number, not a {type(final).__name__}")

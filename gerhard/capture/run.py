@@ -7,12 +7,15 @@
         run.finish(summary="...", next_action="...")
 
 The run folder is outputs/<run_id>/ of the registry when one is at hand (registered in place), else
-<output_root>/<run_id>/. While the run is live, its history is kept in memory and flushed to
-<folder>/.gerhard-run/ every few seconds (nothing is written per call), so a runtime that dies
-mid-training leaves its history up to the last flush: `gerhard.resume_run(folder).finish()` (or
-`gerhard finish FOLDER`) completes it later. finish() checks everything before it writes a bundle
-file, writes the bundle, builds the dossier, registers the run when it can, and offers the dossier
-for download. When registration is impossible, nothing is lost: it prints the command for later.
+<output_root>/<run_id>/. While the run is live, its history is kept in memory and a background thread
+flushes it to <folder>/.gerhard-run/ every flush_seconds (5) and at exit (nothing is written per call;
+capture.flusher), so a runtime that dies mid-training, even killed after a long idle stretch, leaves its
+history up to the last flush: `gerhard.resume_run(folder).finish()` (or `gerhard finish FOLDER`) completes it
+later. finish() checks everything before it writes a bundle file, writes the bundle, builds the dossier,
+registers the run when it can, and offers the dossier for download. When registration is impossible, nothing
+is lost: it prints the command for later. Integrations (gerhard.integrations) log through the same calls:
+counters= (epoch) are x-axes kept out of the final metrics, log_final records a run's totals, and
+metric_aliases rename a framework's metric names to the gates' as they are logged.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ import operator
 import os
 import shutil
 import sys
+import threading
 import time
 import traceback
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -32,9 +37,11 @@ from typing import Any, Literal
 from gerhard import layout
 from gerhard.capture import finish as capture_finish
 from gerhard.capture import provenance
+from gerhard.capture.evals import Threshold, lm_eval_tasks
+from gerhard.capture.flusher import Flusher
 from gerhard.capture.seeding import resolve_seed, seed_everything
 from gerhard.capture.state import FinishResult, RunSnapshot, default_run_id, registry_for_run
-from gerhard.capture.values import check_new_metric, config_bytes, json_bytes, plain_number
+from gerhard.capture.values import check_aliases, check_new_metric, config_bytes, json_bytes, plain_number
 from gerhard.errors import UserError
 from gerhard.files import atomic_write
 from gerhard.formats import schemas
@@ -44,6 +51,7 @@ from gerhard.registry.bundle import check_bundle_names, check_run_id
 WORK_DIR = ".gerhard-run"  # live state of an unfinished run, inside the run folder
 HISTORY = "history.jsonl"
 STATE = "state.json"
+FINAL = "final.json"  # log_final's values
 FAILED = "FAILED"
 FLUSH_SECONDS = 5.0
 BUILT_IN = ("metrics.json", "eval_suite.json", "config.yaml", "seed.txt", "provenance.json")
@@ -67,6 +75,7 @@ class Run:
         download: bool,
         started_at: str,
         flush_seconds: float = FLUSH_SECONDS,
+        metric_aliases: Mapping[str, str] | None = None,
     ) -> None:
         self.name, self.phase, self.run_id, self.folder = name, phase, run_id, folder
         self.registry, self.seed, self.suite = registry, seed, suite
@@ -84,8 +93,13 @@ class Run:
         self.force = False  # register even if the phase is not open yet (start_run(force=True))
         self.finished: FinishResult | None = None
         self.failed: str | None = None
-        self._flush_every = flush_seconds
-        self._next_flush = time.monotonic() + flush_seconds
+        self._flush_every = flush_seconds  # 0: every log_metrics call writes (no thread)
+        self._flusher: Flusher | None = None
+        self._lock = threading.Lock()  # the history and _flushed: log_metrics against the flusher
+        self._write_lock = threading.Lock()  # one flush at a time, rows in order
+        self._aliases = dict(metric_aliases or {})
+        self._counters: set[str] = set()  # names logged as counters= (x-axes such as epoch): not final metrics
+        self._final: dict[str, Any] = {}  # log_final's values
 
     # -- the with block ------------------------------------------------------------------------------
 
@@ -112,6 +126,7 @@ class Run:
             (self.folder / WORK_DIR / FAILED).write_text(what + "\n", encoding="utf-8")
         except OSError:
             pass
+        self._stop_flusher()
         print(
             f"gerhard: run {self.run_id} failed ({what}); it is not registered. What was logged is in "
             f"{self.folder / WORK_DIR}",
@@ -127,13 +142,41 @@ class Run:
     def _new_name(self, key: Any) -> None:
         self._names.add(check_new_metric(key, "log_metrics"))
 
-    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
-        """Record one row of the per-step history. Nothing is written here; rows are flushed every few seconds."""
+    def log_metrics(
+        self, metrics: dict[str, Any], step: int | None = None, *, counters: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record one row of the per-step history; counters= are the row's x-axes (epoch, tokens seen), kept out
+        of the final metrics. Nothing is written here: a background thread flushes every flush_seconds."""
         if self.finished is not None:
             self._check_live("log_metrics")
+        with self._lock:
+            step = self._next_step(step)
+            if not isinstance(metrics, dict):
+                raise UserError(f"log_metrics: pass a dict of name -> number, not a {type(metrics).__name__}")
+            nonfinite: list[str] = []  # remembered once the whole row is accepted
+            row = self._row(metrics, nonfinite)
+            if counters:
+                counted = self._row(counters, nonfinite)
+                row.update(counted)
+                if not self._counters.issuperset(counted):
+                    self._counters.update(counted)
+                    self._save_state()  # a resumed run must know them too
+            for key in nonfinite:
+                self._nonfinite.setdefault(key, step)
+            if step == self._last_step and self.history:
+                self.history[-1].update(row)
+                self._flushed = min(self._flushed, len(self.history) - 1)
+            else:
+                row["step"] = step
+                self.history.append(row)
+                self._last_step = step
+        if self._flush_every <= 0:
+            self.flush()
+
+    def _next_step(self, step: Any) -> int:
         if step is None:
-            step = self._last_step + 1
-        elif type(step) is not int:
+            return self._last_step + 1
+        if type(step) is not int:
             try:  # numpy and torch integers too (a loop over np.arange), not bools or floats
                 if isinstance(step, bool):
                     raise TypeError
@@ -144,32 +187,42 @@ class Run:
             raise UserError(f"log_metrics: step={step} is negative: count steps from 0")
         if step < self._last_step:
             raise UserError(f"log_metrics: step {step} after step {self._last_step}: steps must not go back")
-        if not isinstance(metrics, dict):
-            raise UserError(f"log_metrics: pass a dict of name -> number, not a {type(metrics).__name__}")
-        names = self._names
+        return step
+
+    def _row(self, values: Mapping[str, Any], nonfinite: list[str]) -> dict[str, Any]:
+        names, aliases = self._names, self._aliases
         row: dict[str, Any] = {}
-        nonfinite: list[str] = []
-        for key, value in metrics.items():
+        for key, value in values.items():
+            if aliases:
+                key = aliases.get(key, key)
             if key not in names:
                 self._new_name(key)
             t = type(value)
             if t is not float and t is not int:
                 value = plain_number(value, f"log_metrics: {key}")
             if value != value or value in (math.inf, -math.inf):
-                nonfinite.append(key)  # remembered once the whole row is accepted
+                nonfinite.append(key)
                 value = None
             row[key] = value
-        for key in nonfinite:
-            self._nonfinite.setdefault(key, step)
-        if step == self._last_step and self.history:
-            self.history[-1].update(row)
-            self._flushed = min(self._flushed, len(self.history) - 1)
-        else:
-            row["step"] = step
-            self.history.append(row)
-            self._last_step = step
-        if time.monotonic() >= self._next_flush:
-            self.flush()
+        return row
+
+    def log_final(self, metrics: dict[str, Any]) -> None:
+        """Record final metrics that are no step's (a run's totals: HF Trainer's train_loss over the run); they
+        join the last value of every history metric in metrics.json's final (finish(final=...) replaces all)."""
+        self._check_live("log_final")
+        if not isinstance(metrics, dict):
+            raise UserError(f"log_final: pass a dict of name -> number, not a {type(metrics).__name__}")
+        values: dict[str, Any] = {}
+        for key, value in metrics.items():
+            name = self._aliases.get(key, key) if isinstance(key, str) else key
+            if name not in self._names:
+                self._new_name(name)
+            number = plain_number(value, f"log_final: {name}")
+            if not math.isfinite(number):
+                raise UserError(f"log_final: {name} is {number}: log a finite number")
+            values[name] = number
+        self._final.update(values)
+        self._write_work(FINAL, json_bytes(self._final, "log_final"))
 
     def log_eval(
         self, task: str, score: float | None, passed: bool | None = None, threshold: float | None = None
@@ -199,6 +252,30 @@ class Run:
             entry["threshold"] = threshold
         self.evals[task] = entry
         self._write_work("evals.json", json_bytes(list(self.evals.values()), "log_eval"))
+
+    def log_lm_eval(
+        self, results: Mapping[str, Any] | Path | str, threshold: Threshold = None, metric: str | None = None
+    ) -> None:
+        """Record lm-evaluation-harness results as eval tasks: its results dict (simple_evaluate's), a
+        results_<timestamp>.json, or lm_eval's --output_path folder (the newest results in it). A task passes
+        when its score reaches threshold= (a number, or {task: number, "*": every other task}), else the phase's
+        eval_thresholds in state/program.yaml; metric= picks the score ("acc", "exact_match,strict-match")."""
+        self._check_live("log_lm_eval")
+        program = self._program()
+        marks = program.phase(self.phase).eval_thresholds if program is not None else {}
+        tasks = lm_eval_tasks(results, threshold, metric, marks, self.phase)
+        for task in tasks:
+            if task["name"] in self.evals:
+                name = task["name"]
+                raise UserError(f"log_lm_eval: task {name!r} was logged already in this run: log each task once")
+        self.evals.update((task["name"], task) for task in tasks)
+        self._write_work("evals.json", json_bytes(list(self.evals.values()), "log_lm_eval"))
+
+    def set_config(self, config: Any) -> None:
+        """Replace config.yaml (start_run wrote config=): for settings known only once the run has started
+        (a Lightning module's hyperparameters)."""
+        self._check_live("set_config")
+        atomic_write(self.folder / "config.yaml", config_bytes(config))
 
     def save_artifact(self, name: str, obj: Any) -> Path:
         """Write a JSON artifact (the phase artifact, e.g. v15_spikingbrain.json), checked against its schema now."""
@@ -230,6 +307,8 @@ class Run:
         """Copy a file (a checkpoint, a plot) into the run's bundle."""
         self._check_live("save_file")
         src = Path(path)
+        if src.is_symlink():  # a link can lead anywhere (~/.bashrc): a bundle holds only files saved as such
+            raise UserError(f"save_file: {src} is a symbolic link: pass the file it points to, if that is meant")
         if not src.is_file():
             raise UserError(f"save_file: {src} is not a file")
         target = name or src.name
@@ -238,9 +317,11 @@ class Run:
         check_bundle_names([target], "save_file:")
         dest = self.folder / target
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if not dest.parent.resolve().is_relative_to(self.folder.resolve()):
+            raise UserError(f"save_file: {dest.parent} is a symbolic link out of the run folder: remove it")
         if src.resolve() != dest.resolve():
             tmp = dest.with_name(f".{dest.name}.gerhard-tmp")
-            shutil.copyfile(src, tmp)
+            shutil.copyfile(src, tmp, follow_symlinks=False)
             os.replace(tmp, dest)
         return dest
 
@@ -253,18 +334,34 @@ class Run:
         atomic_write(work / name, data)
 
     def flush(self) -> None:
-        """Append the history rows not yet on disk to .gerhard-run/history.jsonl (finish calls it too)."""
-        self._next_flush = time.monotonic() + self._flush_every
-        rows = self.history[self._flushed :]
-        if not rows:
-            return
-        work = self.folder / WORK_DIR
-        work.mkdir(parents=True, exist_ok=True)
-        with open(work / HISTORY, "a", encoding="utf-8") as f:
-            f.write("".join(json.dumps(r) + "\n" for r in rows))
-            f.flush()
-            os.fsync(f.fileno())
-        self._flushed = len(self.history)
+        """Append the history rows not yet on disk to .gerhard-run/history.jsonl (timer, exit and finish call it)."""
+        with self._write_lock:
+            with self._lock:  # the rows taken as they stand; a row merged into after this is written again
+                start = self._flushed
+                text = "".join(json.dumps(row) + "\n" for row in self.history[start:])
+                self._flushed = len(self.history)
+            if not text:
+                return
+            try:
+                work = self.folder / WORK_DIR
+                work.mkdir(parents=True, exist_ok=True)
+                with open(work / HISTORY, "a", encoding="utf-8") as f:
+                    f.write(text)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException:
+                with self._lock:
+                    self._flushed = min(self._flushed, start)  # not on disk: the next flush tries again
+                raise
+
+    def _start_flusher(self) -> None:
+        if self._flush_every > 0 and self._flusher is None:
+            self._flusher = Flusher(self, self._flush_every)
+
+    def _stop_flusher(self) -> None:
+        if self._flusher is not None:
+            self._flusher.stop()
+            self._flusher = None
 
     def _save_state(self) -> None:
         data = {
@@ -278,6 +375,8 @@ class Run:
             "notes": self.notes,
             "execution": self._start_order,
             "force": self.force,
+            "metric_aliases": self._aliases,
+            "counters": sorted(self._counters),
         }
         self._write_work(STATE, json_bytes(data, "state"))
 
@@ -308,6 +407,7 @@ class Run:
 
         for name, data in files.items():
             atomic_write(self.folder / name, data)
+        self._stop_flusher()
         self.flush()
         shutil.rmtree(self.folder / WORK_DIR, ignore_errors=True)  # all of it is in the bundle now
         result = capture_finish.register_and_report(snapshot, summary, next_action)
@@ -320,6 +420,8 @@ class Run:
 
     def snapshot(self) -> RunSnapshot:
         """The run as it stands now, frozen: what finish() works on."""
+        with self._lock:
+            history = tuple(dict(row) for row in self.history)
         return RunSnapshot(
             run_id=self.run_id,
             name=self.name,
@@ -330,7 +432,7 @@ class Run:
             seed=self.seed,
             suite=self.suite,
             started_at=self.started_at,
-            history=tuple(self.history),
+            history=history,
             evals=tuple(self.evals.values()),
             names=frozenset(self._names),
             nonfinite=dict(self._nonfinite),
@@ -342,6 +444,8 @@ class Run:
             register=self._register,
             dossier=self._dossier,
             download=self._download,
+            counters=frozenset(self._counters),
+            final=dict(self._final),
         )
 
 
@@ -360,22 +464,27 @@ def start_run(
     download: bool = True,
     force: bool = False,
     flush_seconds: float = FLUSH_SECONDS,
+    metric_aliases: Mapping[str, str] | None = None,
 ) -> Run:
     """Start a run: seed everything, write seed.txt and config.yaml into its folder, return the Run.
 
     The folder is <registry>/outputs/<run_id>/ when a registry is at hand (repo_root=, $GERHARD_REPO, or
     the repository around the working directory), else <output_root>/<run_id>/ ($GERHARD_OUTPUT_ROOT,
     default ./gerhard_runs). run_id defaults to YYYYMMDDTHHMMSSZ_<name> (UTC). force=True registers the
-    run even if its phase is not open yet (as `gerhard register --force`).
+    run even if its phase is not open yet (as `gerhard register --force`). flush_seconds: how often the history
+    is saved (0: at every log_metrics call). metric_aliases={"eval_loss": "val_loss"} renames metrics as they are
+    logged, on top of state/program.yaml's metric_aliases.
     """
     if not isinstance(name, str) or not name:
         raise UserError(f'start_run: name={name!r}: give the run a short name, e.g. name="v15"')
     run_id = check_run_id(run_id if run_id is not None else default_run_id(name))
     # output_root= alone means: no registry (not even the one around the working directory).
     registry = registry_for_run(repo_root) if repo_root is not None or output_root is None else None
+    aliases = check_aliases(metric_aliases)
     if registry is not None:
         program = store.load_program(registry)
         program.phase(phase)  # refuses an unknown phase, naming the known ones
+        aliases = {**program.metric_aliases, **aliases}
         folder = registry / layout.run_dir(run_id)
         if store.read_record(registry, run_id) is not None:
             raise UserError(f"start_run: run {run_id} is registered already: pass another run_id= (or name)")
@@ -404,6 +513,7 @@ def start_run(
         download=download,
         started_at=started,
         flush_seconds=flush_seconds,
+        metric_aliases=aliases,
     )
     run.notes = notes
     run.force = force
@@ -412,6 +522,7 @@ def start_run(
     order = provenance.execution_order()
     run._start_order = order.as_dict()
     run._save_state()
+    run._start_flusher()
     if not order.ok:
         print(
             f"gerhard: WARNING: this kernel did not run the notebook top to bottom ({'; '.join(order.problems)}): "
@@ -462,4 +573,9 @@ def resume_run(folder: Path | str, *, register: bool = True, dossier: bool = Tru
     if (work / "evals.json").is_file():
         for e in json.loads((work / "evals.json").read_text(encoding="utf-8")):
             run.evals[e["name"]] = e
+    if (work / FINAL).is_file():
+        run._final = dict(json.loads((work / FINAL).read_text(encoding="utf-8")))
+    run._counters = set(meta.get("counters") or [])
+    run._aliases = dict(meta.get("metric_aliases") or {})  # after the replay: its rows carry the new names
+    run._start_flusher()
     return run

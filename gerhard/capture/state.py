@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ class RunSnapshot:
     register: bool
     dossier: bool
     download: bool
+    counters: frozenset[str] = frozenset()  # history columns that are x-axes (epoch): not final metrics
+    final: Mapping[str, Any] = field(default_factory=dict)  # run.log_final's values
 
 
 @dataclass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,19 @@ def check_new_metric(key: Any, call: str) -> str:
         raise UserError(f"{call}: {key!r} is not a metric name: use text such as 'val_loss' (not 'step')")
     check_metric_name(key, call)
     return key
+
+
+def check_aliases(aliases: Mapping[str, str] | None) -> dict[str, str]:
+    """metric_aliases= as given to start_run or an integration: text -> a metric name a gate can read."""
+    if aliases is None:
+        return {}
+    if not isinstance(aliases, Mapping):
+        raise UserError(f"metric_aliases: pass a dict of logged name -> gate name, not a {type(aliases).__name__}")
+    for key, name in aliases.items():
+        if not isinstance(key, str):
+            raise UserError(f"metric_aliases: the key {key!r} is not text: name the metric as it is logged")
+        check_new_metric(name, f"metric_aliases[{key!r}]")
+    return dict(aliases)
 
 
 def plain_number(value: Any, what: str) -> float | int:

@@ -492,6 +492,7 @@
       box.append(sec);
     });
   }
+  function axisValues(u, vals) { return vals.map((v) => (v === null ? "" : v !== 0 && Math.abs(v) < 1e-3 ? v.toExponential(1) : String(Number(v.toPrecision(4))))); }
   function chartWidth(box) { return Math.max(360, Math.min(1100, box.clientWidth - 20)); }
   function drawCurves(box, runs, baseRun) {
     const all = baseRun && !runs.some((r) => r.id === baseRun.id) ? [...runs, baseRun] : runs;
@@ -509,7 +510,8 @@
         const ys = h[metric].map((v) => { const n = numeric(v); return n === null || !Number.isFinite(n) ? null : n; });
         tables.push([h.step.map(Number), ys]);
         const isBase = baseRun && r.id === baseRun.id;
-        series.push({ label: (isBase ? "baseline " : "") + r.id, runId: r.id, baseline: !!isBase, stroke: isBase ? "#555" : COLORS[i % COLORS.length], width: isBase ? 2 : 1.5, dash: isBase ? [8, 5] : undefined, spanGaps: true, points: { show: false } });
+        const selected = i < runs.length;
+        series.push({ label: (isBase ? "baseline " : "") + r.id, runId: r.id, baseline: !!isBase, stroke: selected ? COLORS[i % COLORS.length] : "#555", width: isBase ? 2 : 1.5, dash: isBase ? [8, 5] : undefined, spanGaps: true, points: { show: false } });
       });
       if (!tables.length) continue;
       const data = uPlot.join(tables);
@@ -522,7 +524,7 @@
           series.push({ label: "gate " + g.id + (lim[0] !== null && lim[1] !== null && lim[0] !== lim[1] ? (j ? " (high)" : " (low)") : ""), threshold: true, stroke: "#c62828", width: 1, dash: [2, 4], points: { show: false } });
         });
       }
-      const u = new uPlot({ width: chartWidth(box), height: 260, series, scales: { x: { time: false } }, axes: [{ label: "step" }, {}], legend: { live: true } }, data, holder);
+      const u = new uPlot({ width: chartWidth(box), height: 260, series, scales: { x: { time: false } }, axes: [{ label: "step" }, { values: axisValues, size: 64 }], legend: { live: true } }, data, holder);
       G.charts.push({ metric, u, series: series.slice(1).map((s) => ({ label: s.label, runId: s.runId || null, baseline: !!s.baseline, threshold: !!s.threshold, dash: s.dash || null })) });
     }
   }
@@ -536,7 +538,7 @@
     const facts = el("dl", { class: "board" },
       el("dt", { text: "current phase" }), el("dd", { text: st.current_phase || "none (all passed)" }),
       el("dt", { text: "runs" }), el("dd", { text: String(st.run_count || 0) }),
-      el("dt", { text: "latest run" }), el("dd", {}, st.latest_run ? runLink(st.latest_run) : "none", st.latest_verdict ? el("span", { class: "badge " + st.latest_verdict, text: st.latest_verdict }) : ""),
+      el("dt", { text: "latest run" }), el("dd", {}, st.latest_run ? runLink(st.latest_run) : "none", " ", st.latest_verdict ? el("span", { class: "badge " + st.latest_verdict, text: st.latest_verdict }) : ""),
       el("dt", { text: "last decision" }), el("dd", { text: st.last_decision ? st.last_decision.decision + " on " + st.last_decision.run_id + (st.last_decision.reason ? ": " + st.last_decision.reason : "") : "none" }));
     box.append(facts);
     if (st.stopped) box.append(el("p", { class: "needs", text: "The program is stopped: " + JSON.stringify(st.stopped) }));
@@ -549,7 +551,7 @@
     for (const [id, p] of Object.entries({ ...st.phases, ...(st.removed_phases || {}) })) {
       const title = (m.phases.find((x) => x.id === id) || {}).title || p.title || "";
       tb.append(el("tr", { class: id === st.current_phase ? "current" : "" }, el("td", { text: id }), el("td", { text: title }), el("td", {}, el("span", { class: "state " + p.state, text: p.state })),
-        el("td", { class: "num", text: String(p.runs || 0) }), el("td", {}, p.latest_run ? runLink(p.latest_run) : "", p.latest_verdict ? el("span", { class: "badge " + p.latest_verdict, text: p.latest_verdict }) : ""), el("td", {}, p.passed_by ? runLink(p.passed_by) : "")));
+        el("td", { class: "num", text: String(p.runs || 0) }), el("td", {}, p.latest_run ? runLink(p.latest_run) : "", " ", p.latest_verdict ? el("span", { class: "badge " + p.latest_verdict, text: p.latest_verdict }) : ""), el("td", {}, p.passed_by ? runLink(p.passed_by) : "")));
     }
     phases.append(tb);
     box.append(phases);
@@ -599,12 +601,20 @@
     if (!pts.length) return;
     const holder = el("div", { class: "chart", "data-gate": g.id }, el("h4", {}, el("span", { class: "mono", text: g.id }), " — " + (g.description || g.path) + " (" + g.severity + ")"));
     sec.append(holder);
-    const xs = pts.map((r) => Date.parse(r.at) / 1000), ys = pts.map((r) => { const n = numeric(r[key]); return Number.isFinite(n) ? n : null; });
+    const xs = pts.map((r) => Date.parse(r.at) / 1000);
+    const val = (r) => { const n = numeric(r[key]); return Number.isFinite(n) ? n : null; };
     const lo = pts.map((r) => (r["limit:" + g.id] || [null, null])[0]), hi = pts.map((r) => (r["limit:" + g.id] || [null, null])[1]);
-    const series = [{}, { label: "observed", stroke: "#1f77b4", width: 0, points: { show: true, size: 4, fill: "#1f77b4" } }];
-    const data = [xs, ys];
-    if (lo.some((v) => v !== null && v !== undefined)) { data.push(lo); series.push({ label: "threshold (low)", stroke: "#c62828", dash: [2, 4], width: 1, points: { show: false } }); }
-    if (hi.some((v) => v !== null && v !== undefined) && !hi.every((v, i) => v === lo[i])) { data.push(hi); series.push({ label: "threshold (high)", stroke: "#c62828", dash: [2, 4], width: 1, points: { show: false } }); }
+    const dot = (color) => ({ stroke: color, width: 0, points: { show: true, size: 6, fill: color } });
+    const series = [{}, { label: "passed", ...dot("#2e9d48") }, { label: "failed", ...dot("#d23b3b") }];
+    const data = [xs, pts.map((r) => (r["pass:" + g.id] ? val(r) : null)), pts.map((r) => (r["pass:" + g.id] ? null : val(r)))];
+    const stepped = uPlot.paths.stepped({ align: 1 });
+    const line = (label) => ({ label, stroke: "#c62828", dash: [2, 4], width: 1, paths: stepped, points: { show: false } });
+    if (lo.some((v) => v !== null && v !== undefined)) { data.push(lo); series.push(line("threshold (low)")); }
+    if (hi.some((v) => v !== null && v !== undefined) && !hi.every((v, i) => v === lo[i])) { data.push(hi); series.push(line("threshold (high)")); }
+    const all = data.slice(1).flat().filter((v) => typeof v === "number" && Number.isFinite(v));
+    const ymin = Math.min(...all), ymax = Math.max(...all), pad = (ymax - ymin) * 0.08 || Math.abs(ymax) * 0.05 || 1;
+    const xmin = xs[0], xmax = xs[xs.length - 1], xpad = (xmax - xmin) * 0.02 || 86400;
+    const scales = { x: { range: () => [xmin - xpad, xmax + xpad] }, y: { range: () => [ymin - pad, ymax + pad] } };
     const at = new Map(rows.map((r) => [r.id, Date.parse(r.at) / 1000]));
     const marks = decisions.map((d) => ({ x: at.get(d.run_id), what: d.decision })).filter((d) => d.x !== undefined);
     const draw = (u) => {
@@ -617,7 +627,7 @@
       }
       ctx.restore();
     };
-    const u = new uPlot({ width: chartWidth(sec), height: 200, series, hooks: { draw: [draw] }, legend: { live: true } }, data, holder);
+    const u = new uPlot({ width: chartWidth(sec), height: 200, series, scales, hooks: { draw: [draw] }, axes: [{}, { values: axisValues, size: 64 }], legend: { live: true } }, data, holder);
     G.charts.push({ gate: g.id, u, series: series.slice(1).map((s) => ({ label: s.label, dash: s.dash || null })), decisions: marks.length });
   }
 
