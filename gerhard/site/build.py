@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -202,9 +201,3 @@ def build_site(repo: Path, out: Path, rev: str | None = None) -> BuildReport:
     copy_assets(writer)
     (out / CACHE).write_text(json.dumps({"format": FORMAT, "runs": known}, sort_keys=True), encoding="utf-8")
     return BuildReport(out, len(snap.runs), len(changed), len(removed), writer.written)
-
-
-def clean(out: Path) -> None:
-    """Remove a site folder gerhard built (and nothing else: the folder must hold the build's memory)."""
-    if (out / CACHE).is_file():
-        shutil.rmtree(out)
