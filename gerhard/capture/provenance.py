@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gerhard.git import coderepo
+
 MAX_DIFF_BYTES = 5 * 1024 * 1024  # a larger diff is cut (and says so): the code is in git, this is a patch
 
 
@@ -46,10 +48,6 @@ def _ipython() -> Any:
         return None
 
 
-def _git(cwd: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
-
-
 @dataclass
 class CodeState:
     root: str | None  # the git work tree the code runs from, or None outside git
@@ -61,8 +59,7 @@ class CodeState:
 
 def toplevel(start: Path) -> Path | None:
     """The work tree of the git repository around start, or None outside git."""
-    top = _git(start, "rev-parse", "--show-toplevel")
-    return Path(top.stdout.decode().strip()) if top.returncode == 0 else None
+    return coderepo.toplevel(start)
 
 
 def code_state(start: Path, exclude: list[str] | None = None) -> CodeState:
@@ -77,15 +74,13 @@ def code_state_at(root: Path | None, exclude: list[str] | None = None) -> CodeSt
     """code_state of the work tree root (from toplevel; None: not in git)."""
     if root is None:
         return CodeState(None, None, False)
-    head = _git(root, "rev-parse", "--verify", "-q", "HEAD")
-    sha = head.stdout.decode().strip() or None if head.returncode == 0 else None
+    sha = coderepo.head_commit(root)
     spec = ["--", ".", *(f":(exclude){p}" for p in (exclude or []))]
-    status = _git(root, "status", "--porcelain", "-z", "--untracked-files=all", *spec)
-    entries = [e for e in status.stdout.decode("utf-8", "replace").split("\0") if e]
+    entries = coderepo.changed_entries(root, spec)
     if not entries:
         return CodeState(str(root), sha, False)
     untracked = sorted(e[3:] for e in entries if e.startswith("?? "))
-    diff = _git(root, "diff", "--binary", "HEAD", *spec).stdout if sha else b""
+    diff = coderepo.diff_to_head(root, spec) if sha else b""
     if untracked:
         diff += ("".join(f"# untracked: {p}\n" for p in untracked)).encode()
     if len(diff) > MAX_DIFF_BYTES:

@@ -197,28 +197,9 @@ def _git_message(err: bytes, rc: int, command: str = "log") -> str:
 
 
 def read_blobs(root: Path, specs: Sequence[str]) -> list[bytes | None]:
-    """The content of each `REV:PATH` (None where there is no such file), with one git process."""
-    if not specs:
-        return []
-    proc = subprocess.run(
-        ["git", "cat-file", "--batch"], cwd=root, input="".join(f"{s}\n" for s in specs).encode(), capture_output=True
-    )
-    if proc.returncode != 0:
-        raise GitError(_git_message(proc.stderr, proc.returncode, "cat-file"))
-    out, pos = proc.stdout, 0
-    blobs: list[bytes | None] = []
-    for _ in specs:
-        nl = out.index(b"\n", pos)
-        header = out[pos:nl].split()
-        pos = nl + 1
-        if len(header) != 3 or header[1] != b"blob":
-            blobs.append(None)  # missing, ambiguous, or a tree where a file was expected
-            pos += int(header[2]) + 1 if len(header) == 3 else 0
-            continue
-        size = int(header[2])
-        blobs.append(out[pos : pos + size])
-        pos += size + 1
-    return blobs
+    """The content of each `REV:PATH` (None where there is no such file: missing, ambiguous, or a
+    folder), with one git process."""
+    return [obj[1] if obj and obj[0] == b"blob" else None for obj in gitrepo.cat_objects(root, list(specs))]
 
 
 def commit_bodies(root: Path, shas: Sequence[str]) -> dict[str, str]:

@@ -55,10 +55,17 @@ def hexlen(object_format: str) -> int:
 
 
 def run_git(root: Path, *args: str, input: bytes | None = None, check: bool = True, env: dict | None = None) -> bytes:
-    proc = subprocess.run(["git", *args], cwd=root, input=input, capture_output=True, env=env)
+    proc = try_git(root, *args, input=input, env=env)
     if check and proc.returncode != 0:
         raise GitError(f"git {args[0]} failed: {last_line(proc.stderr, proc.returncode)}")
     return proc.stdout
+
+
+def try_git(
+    root: Path, *args: str, input: bytes | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """git in root, its exit code, output and messages returned for the caller to read (never raises)."""
+    return subprocess.run(["git", *args], cwd=root, input=input, capture_output=True, env=env)
 
 
 def last_line(stderr: bytes, rc: int) -> str:
@@ -120,8 +127,12 @@ def ref_value(root: Path, ref: str) -> str | None:
 
 
 def is_ancestor(root: Path, ancestor: str, descendant: str) -> bool:
-    proc = subprocess.run(["git", "merge-base", "--is-ancestor", ancestor, descendant], cwd=root, capture_output=True)
-    return proc.returncode == 0
+    return try_git(root, "merge-base", "--is-ancestor", ancestor, descendant).returncode == 0
+
+
+def merge_base(root: Path, one: str, other: str) -> str | None:
+    """The best common ancestor of two commits, or None when they have none."""
+    return run_git(root, "merge-base", one, other, check=False).decode().strip() or None
 
 
 def object_id(object_format: str, kind: bytes, data: bytes) -> str:
@@ -156,16 +167,18 @@ TreeEntries = dict[str, tuple[str, str]]  # name -> (mode, sha)
 
 
 def cat_objects(root: Path, specs: list[str]) -> list[tuple[bytes, bytes] | None]:
-    """(type, content) of each object named (a sha, `rev:path`, `:path` for the index), None when it is
-    missing; one `git cat-file --batch` process for all."""
+    """(type, content) of each object named (a sha, `rev:path`, `:path` for the index), None when there
+    is none (missing, or an ambiguous name); one `git cat-file --batch` process for all."""
+    if not specs:
+        return []
     out = run_git(root, "cat-file", "--batch", input="".join(f"{s}\n" for s in specs).encode())
     objects: list[tuple[bytes, bytes] | None] = []
     pos = 0
     for _ in specs:
         nl = out.index(b"\n", pos)
-        header = out[pos:nl].split()
+        header = out[pos:nl].rsplit(b" ", 2)
         pos = nl + 1
-        if header[-1] == b"missing":
+        if header[-1] in (b"missing", b"ambiguous") or len(header) != 3 or not header[2].isdigit():
             objects.append(None)
             continue
         size = int(header[2])
@@ -279,7 +292,7 @@ def commit_tree(root: Path, tree: str, parent: str | None, message: str, sign: b
 def update_ref(root: Path, ref: str, new: str, old: str | None, reason: str) -> None:
     """Move ref to new only if it still points at old (another writer would make this fail)."""
     zero = info(root).zero
-    proc = subprocess.run(["git", "update-ref", "-m", reason, ref, new, old or zero], cwd=root, capture_output=True)
+    proc = try_git(root, "update-ref", "-m", reason, ref, new, old or zero)
     if proc.returncode == 0:
         return
     if ref_value(root, ref) == old:  # not moved by anyone: git itself refused
@@ -324,7 +337,7 @@ def is_dirty(root: Path) -> bool:
 
 
 def show(root: Path, rev: str, path: str) -> bytes | None:
-    proc = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, capture_output=True)
+    proc = try_git(root, "show", f"{rev}:{path}")
     return proc.stdout if proc.returncode == 0 else None
 
 

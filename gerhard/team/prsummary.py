@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 from gerhard.errors import UserError
 from gerhard.formats.statefiles import parse_state_text
 from gerhard.formats.yamlio import to_plain
-from gerhard.git import audit
+from gerhard.git import audit, gitrepo
 from gerhard.layout import ledger_path
 from gerhard.registry.bundle import RUN_ID_RE
 
@@ -64,16 +63,11 @@ class Summary:
     decisions: list[Decision]
 
 
-def _git_line(root: Path, *args: str) -> str | None:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True)
-    return (proc.stdout.decode().strip() or None) if proc.returncode == 0 else None
-
-
 def rev_commit(root: Path, rev: str) -> str | None:
     """The commit a revision names, or None (an option-like or empty revision names none)."""
     if not rev or rev.startswith("-") or rev != rev.strip():
         return None
-    return _git_line(root, "rev-parse", "-q", "--verify", f"{rev}^{{commit}}")
+    return gitrepo.ref_value(root, rev)
 
 
 def resolve_range(root: Path, spec: str | None) -> Range:
@@ -95,7 +89,7 @@ def resolve_range(root: Path, spec: str | None) -> Range:
             )
     base, head = str(shas[0]), str(shas[1])
     if three:
-        base = _git_line(root, "merge-base", base, head) or base
+        base = gitrepo.merge_base(root, base, head) or base
     return Range(spec, base, head)
 
 
