@@ -150,25 +150,32 @@ def test_replay_keeps_the_manifest_when_the_heavy_rule_moved(
     assert (second / "outputs" / "from_second" / "model.pt").read_bytes() == CHECKPOINT
 
 
-def test_a_refused_replay_puts_the_heavy_files_back(remote: Path, tmp_path: Path, bundle_a: Path) -> None:
-    """The remote got the same run id with other content: the replay is refused, the branch goes back
-    to the local registration and its checkpoints are in outputs/<run_id>/ again."""
+def test_a_refused_replay_leaves_the_clone_as_before(remote: Path, tmp_path: Path, bundle_a: Path) -> None:
+    """The remote got the same run id with other content: the replay is refused and the command undone,
+    exit 2 meaning nothing changed: the branch, index and work tree as before it, no checkpoint copied."""
     first, second = clone(remote, tmp_path / "first"), clone(remote, tmp_path / "second")
     assert register_push(first, "same_id", "A", bundle_a).returncode == 0
+    before = snapshot(second)
     done = register_push(second, "same_id", "A", with_checkpoints(bundle_a, tmp_path / "heavy"))
     assert done.returncode == 2
-    local = git_out(second, "rev-parse", "HEAD").strip()
     assert done.stderr == (
         "gerhard register: error: run same_id cannot be replayed on origin/main (run same_id is already registered "
         f"with different content (bundle sha256 {load_bundle(bundle_a).sha256[:12]}, this one "
-        f"{load_bundle(tmp_path / 'heavy').sha256[:12]}): register it under a new --run-id); it stays registered "
-        f"here as commit {local[:12]}, not pushed\n"
+        f"{load_bundle(tmp_path / 'heavy').sha256[:12]}): register it under a new --run-id); nothing was registered "
+        "or pushed (the clone is as before the command)\n"
     )
-    assert git_out(second, "log", "-1", "--format=%s").startswith("register same_id (phase A)")
-    assert (second / "outputs" / "same_id" / "model.pt").read_bytes() == CHECKPOINT
-    assert (second / "outputs" / "same_id" / "ckpt" / "last.ckpt").read_bytes() == b"last epoch"
-    assert git_out(second, "status", "--porcelain", "--ignored=no") == ""
-    assert not (second / ".git" / "gerhard-replay").exists()
+    assert_as_before(second, before)
+    assert (tmp_path / "heavy" / "model.pt").read_bytes() == CHECKPOINT  # the source is the user's, untouched
+
+
+def assert_as_before(repo: Path, before: dict) -> None:
+    """HEAD, every work-tree file and the index's content as before (only the fetched tracking ref moved)."""
+    after = snapshot(repo)
+    assert after["head"] == before["head"]
+    assert {k: v for k, v in after["files"].items() if before["files"].get(k) != v} == {}
+    assert [k for k in before["files"] if k not in after["files"]] == []
+    assert git_out(repo, "status", "--porcelain", "--ignored") == ""
+    assert not (repo / ".git" / "gerhard-rebase").exists()
 
 
 def test_push_without_upstream_is_one_line(registry: Path, bundle_a: Path, capsys) -> None:

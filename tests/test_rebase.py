@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cli_helpers import assert_one_line_error, git_out, register_ok, run
 from conftest import git, snapshot
+
+from gerhard.git.transaction import CRASH_ENV
 
 
 @pytest.fixture
@@ -219,9 +224,11 @@ def test_a_failed_replay_puts_the_heavy_files_back(
     pr2, checkpoint = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
     before = snapshot(pr2)
     seen = []
+    aside = pr2 / ".git" / "gerhard-rebase" / "heavy" / "run_heavy"
 
     def refused(run_id: str, phase: str, folder: Path, *args, **kwargs):
-        seen.append(sorted(str(p.relative_to(folder)) for p in folder.rglob("*.*") if p.suffix in (".pt", ".ckpt")))
+        heavy = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.*") if p.suffix in (".pt", ".ckpt"))
+        seen.append((heavy, (aside / "model.pt").read_bytes() == checkpoint, (pr2 / "outputs" / "run_heavy").exists()))
         raise UserError("the base refuses it")
 
     monkeypatch.setattr(gerhard.flows.registration, "register", refused)
@@ -229,7 +236,8 @@ def test_a_failed_replay_puts_the_heavy_files_back(
     assert_one_line_error(done)
     assert done.err.startswith("gerhard rebase: error: cannot replay the branch on ")
     assert done.err.endswith(f" (the base refuses it); the branch is back at {before['head'][:12]}\n")
-    assert seen == [["ckpt/last.ckpt", "model.pt"]]  # the replay saw the heavy files beside the bundle
+    # The replay registers the bundle as its MANIFEST lists it (no heavy bytes copied); they wait in the git dir.
+    assert seen == [([], True, False)]
     after = snapshot(pr2)  # the branch went to the base and back: the index was rewritten, same content
     assert {k: v for k, v in after.items() if k != "index"} == {k: v for k, v in before.items() if k != "index"}
     assert git_out(pr2, "status", "--porcelain") == ""
@@ -237,23 +245,35 @@ def test_a_failed_replay_puts_the_heavy_files_back(
     assert not (pr2 / ".git" / "gerhard-rebase").exists()
 
 
-def test_a_killed_rebase_gives_the_heavy_files_back(
-    remote: Path, tmp_path: Path, bundle_a: Path, capsys, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import gerhard.team.rebase as rebase_mod
-
+def test_a_killed_rebase_gives_the_heavy_files_back(remote: Path, tmp_path: Path, bundle_a: Path, capsys) -> None:
+    """Killed while the heavy files are set aside and the branch is at the base: the next rebase first
+    undoes the interrupted one (the files go home), then replays."""
     pr2, checkpoint = pull_requests_with_a_checkpoint(remote, tmp_path, bundle_a, capsys)
     before = snapshot(pr2)
-    with monkeypatch.context() as m:  # killed after the heavy files were set aside: no cleanup ran
-        m.setattr(rebase_mod, "reset_keep", lambda root, commit: (_ for _ in ()).throw(SystemExit(137)))
-        m.setattr(rebase_mod, "put_heavy_back", lambda root, aside: None)
-        assert run(capsys, "rebase", "--repo", pr2, "origin/main").rc == 137
+    killed = rebase_process(pr2, "replay-moved")
+    assert killed.returncode == -signal.SIGKILL
     assert not (pr2 / "outputs" / "run_heavy" / "model.pt").exists()
-    # The next rebase first puts them back, then replays.
+    assert (pr2 / ".git" / "gerhard-rebase" / "heavy" / "run_heavy" / "model.pt").read_bytes() == checkpoint
     done = run(capsys, "rebase", "--repo", pr2, "origin/main")
     assert done.rc == 0, done.err
+    assert done.err.startswith(
+        f"gerhard: undid an interrupted rebase of pr2 on {git_out(pr2, 'rev-parse', 'origin/main')[:12]}"
+    )
     assert (pr2 / "outputs" / "run_heavy" / "model.pt").read_bytes() == checkpoint
     assert before["head"] != snapshot(pr2)["head"]
+    assert not (pr2 / ".git" / "gerhard-rebase").exists()
+
+
+def rebase_process(repo: Path, crash: str, base: str = "origin/main") -> subprocess.CompletedProcess[str]:
+    """`gerhard rebase` in its own process, stopped at a crash point (SIGKILL, or SIGINT with ':INT')."""
+    env = dict(os.environ, **{CRASH_ENV: crash})
+    return subprocess.run(
+        [sys.executable, "-m", "gerhard", "rebase", "--repo", str(repo), base],
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C also when tests run in the background
+    )
 
 
 def load_json(path: Path) -> dict:

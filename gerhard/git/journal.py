@@ -17,14 +17,16 @@ import json
 import os
 import secrets
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gerhard.errors import GitError
 from gerhard.files import atomic_write
-from gerhard.git import gitrepo
+from gerhard.git import gitrepo, rewrite
 from gerhard.git.lock import registry_lock
+from gerhard.git.rewrite import rewrite_dir
 
 TXN_DIR = "gerhard-txn"
 TMP_SUFFIX = ".gerhard-tmp"  # state.atomic_write's temporary files
@@ -259,14 +261,23 @@ def settle(repo: gitrepo.RepoInfo, in_process: bool = False) -> str | None:
             "work tree and index now match it"
         )
     notes = roll_back(txn, in_process)
-    return f"undid an interrupted transaction ({subject}) that had not been committed: the repository is as before" + (
+    # Inside a rebase (or a register --push), the repository is as before only once that is undone too.
+    as_before = "" if rewrite_dir(repo).exists() else ": the repository is as before"
+    return f"undid an interrupted transaction ({subject}) that had not been committed{as_before}" + (
         "; " + "; ".join(notes) if notes else ""
     )
 
 
+def settle_all(repo: gitrepo.RepoInfo) -> list[str]:
+    """An interrupted registration settled, then an interrupted rebase (a registration may be one of its
+    steps); what was done. The caller holds the registry lock."""
+    return [done for done in (settle(repo), rewrite.settle(repo)) if done]
+
+
 def settle_pending(root: Path, timeout: float = 10.0) -> str | None:
     """What every gerhard command does first: settle a transaction a crash left behind (cheap when none)."""
-    if not txn_dir(gitrepo.info(root)).exists():
+    repo = gitrepo.info(root)
+    if not txn_dir(repo).exists() and not rewrite.pending(repo):
         return None
     with registry_lock(root, timeout=timeout):  # a live transaction holds it: wait for it to end
         return settle_locked(root)
@@ -274,9 +285,7 @@ def settle_pending(root: Path, timeout: float = 10.0) -> str | None:
 
 def settle_locked(root: Path) -> str | None:
     """settle_pending for a caller that holds the registry lock; says on stderr what it did."""
-    import sys
-
-    done = settle(gitrepo.info(root))
-    if done:
-        print(f"gerhard: {done}", file=sys.stderr)
-    return done
+    done = settle_all(gitrepo.info(root))
+    for line in done:
+        print(f"gerhard: {line}", file=sys.stderr)
+    return "\n".join(done) or None

@@ -22,7 +22,7 @@ from pathlib import Path, PurePosixPath
 
 from gerhard import layout
 from gerhard.errors import GitError
-from gerhard.git import githooks, gitrepo, journal
+from gerhard.git import githooks, gitrepo, journal, rewrite
 
 CRASH_ENV = "GERHARD_TEST_CRASH_AT"  # tests only: "STEP" or "STEP:INT" kills the process at STEP
 
@@ -40,7 +40,7 @@ def commit_files(root: Path, files: dict[str, bytes], message: str, verify: bool
     head = gitrepo.head(root)
     gitrepo.check_committable(root, head)
     trees = gitrepo.read_trees(root, head.sha, gitrepo.parent_dirs(list(files)))
-    with _terminate_as_interrupt():
+    with terminate_as_interrupt():
         txn = journal.begin(repo, message.splitlines()[0])
         try:
             checkpoint("locked")
@@ -93,7 +93,8 @@ def _settle_after_failure(repo: gitrepo.RepoInfo, cause: BaseException) -> None:
     own one line says it all: nothing was registered)."""
     try:
         done = journal.settle(repo, in_process=True)
-        if done and isinstance(cause, KeyboardInterrupt):
+        # Inside a rebase, the rebase says what became of the whole (this registration was one step).
+        if done and isinstance(cause, KeyboardInterrupt) and not rewrite.ACTIVE:
             print(f"gerhard: {done}", file=sys.stderr)
     except Exception as e:  # noqa: BLE001 - the original error is the one to report
         raise GitError(
@@ -102,7 +103,7 @@ def _settle_after_failure(repo: gitrepo.RepoInfo, cause: BaseException) -> None:
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
+def terminate_as_interrupt() -> Iterator[None]:
     """`kill` (SIGTERM) during a transaction undoes or finishes it like Ctrl-C, instead of stopping mid-way."""
 
     def interrupt(signum: int, frame: object) -> None:

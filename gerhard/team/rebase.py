@@ -11,35 +11,25 @@ when it was registered on the branch it lands on; replaying it on a new base reg
 the record says what it is on the base it lands on. Phase states, baselines, the ledger, the index
 and the status board are always recomputed from the records (`gerhard rebuild`).
 
-Heavy files (`stored: remote` in the MANIFEST, git-ignored) are not in `git archive`: their local
-copies are checked against the MANIFEST and moved beside the archived bundle (in the git dir) before
-the branch moves, so the replayed run is the same bundle, hash and `stored: remote` entries alike.
-Whatever happens, they are put back in outputs/<run_id>/ (by the next rebase, if this one is killed).
-One that is not here (a clone that never ran `gerhard sync pull`) is replayed as the MANIFEST lists it.
+The whole rebase is one transaction (gerhard.team.replay, gerhard.git.rewrite): interrupted anywhere
+(a refused step, an error, Ctrl-C, a kill), the branch is as it was (commits, index, work tree, heavy
+files) or fully replayed, settled by this process, else by the next gerhard command or `gerhard doctor`.
+Heavy files (`stored: remote`, git-ignored) are checked against the MANIFEST and set aside while the
+branch moves; one that is not here (a clone that never ran `gerhard sync pull`) is replayed as listed.
 """
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from gerhard.errors import GitError, UserError
-from gerhard.flows import registration as flows_registration
-from gerhard.formats.yamlio import read_state_yaml
 from gerhard.git import gitrepo
-from gerhard.layout import record_path
-from gerhard.registry.heavy import check_heavy_here, put_heavy_back, set_heavy_aside
-from gerhard.team.push import keep_bundle, reset_keep
+from gerhard.git.transaction import checkpoint
+from gerhard.team import replay
+from gerhard.team.replay import Step
 
-REBASE_DIR = "gerhard-rebase"  # in the git dir: each replayed run's bundle, its heavy files moved there
-
-
-@dataclass(frozen=True)
-class Step:
-    sha: str
-    run_id: str | None  # a registration commit's run, else None (cherry-picked)
-    subject: str
+REFLOG_ACTION = "gerhard rebase"
 
 
 @dataclass(frozen=True)
@@ -66,7 +56,7 @@ def branch_steps(root: Path, base: str) -> list[Step]:
 def resolve_base(root: Path, base: str | None) -> str:
     candidates = [base] if base else ["@{upstream}", "origin/HEAD", "origin/main"]
     for rev in candidates:
-        sha = gitrepo.run_git(root, "rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False).decode().strip()
+        sha = gitrepo.ref_value(root, rev)
         if sha:
             return sha
     if base:
@@ -74,74 +64,26 @@ def resolve_base(root: Path, base: str | None) -> str:
     raise UserError("this branch has no upstream to rebase on: pass the base, e.g. 'gerhard rebase origin/main'")
 
 
-def save_bundles(root: Path, steps: list[Step]) -> dict[str, tuple[Path, dict]]:
-    """Each registration's archived bundle (its MANIFEST kept) and record, as committed on the branch,
-    kept in the git dir. Refused before anything moves when a heavy file here is not as registered."""
-    saved = {}
-    for step in steps:
-        if step.run_id is None:
-            continue
-        dest = keep_bundle(root, step.sha, step.run_id, aside_dir(root) / step.run_id / "bundle")
-        check_heavy_here(root, step.run_id, dest, then="then rebase again")
-        text = gitrepo.run_git(root, "show", f"{step.sha}:{record_path(step.run_id)}").decode()
-        saved[step.run_id] = (dest, read_state_yaml(text, record_path(step.run_id)))
-    return saved
-
-
-def aside_dir(root: Path) -> Path:
-    return gitrepo.info(root).git_dir / REBASE_DIR
-
-
 def rebase(root: Path, base: str | None = None, verify: bool = True) -> tuple[list[Replayed], list[str]]:
     """Replay this branch on base; (registrations replayed, other commits cherry-picked)."""
     head = gitrepo.head(root)
     gitrepo.check_committable(root, head)
-    put_heavy_back(root, aside_dir(root))  # a killed rebase's
     target = resolve_base(root, base)
     steps = branch_steps(root, target)
     if not steps:
         return [], []
-    original = str(head.sha)
+    original, branch = str(head.sha), head.ref.removeprefix("refs/heads/")
+    finished = f"branch {branch} holds the full replay on {target[:12]}; next: git push --force-with-lease"
+    rw = None
     try:
-        saved = save_bundles(root, steps)
-        set_heavy_aside(root, {run_id: folder for run_id, (folder, _) in saved.items()})
-        reset_keep(root, target)
-        return replay_steps(root, steps, saved, original, target, verify)
-    finally:
-        put_heavy_back(root, aside_dir(root))
-
-
-def replay_steps(
-    root: Path, steps: list[Step], saved: dict[str, tuple[Path, dict]], original: str, target: str, verify: bool
-) -> tuple[list[Replayed], list[str]]:
-    replayed, picked = [], []
-    try:
-        for step in steps:
-            if step.run_id is None:
-                cherry_pick(root, step, original)
-                picked.append(step.subject)
-                continue
-            folder, record = saved[step.run_id]
-            result = flows_registration.register(
-                step.run_id, record["phase"], folder, root, record.get("summary", ""),
-                record.get("next_action", ""), force=bool(record.get("forced")), verify=verify,
-                absent_remote=True,
-            )  # fmt: skip
-            replayed.append(Replayed(step.run_id, record["verdict"], result.verdict, str(result.commit)))
-    except UserError as e:
-        reset_keep(root, original)
+        with replay.rewriting(root, f"rebase of {branch} on {target[:12]}", finished) as rw:
+            saved, picked = replay.replay(root, rw, steps, target, verify, "then rebase again", REFLOG_ACTION)
+            rw.mark_done(str(gitrepo.head(root).sha))
+            checkpoint("rebase-done")
+    except replay.StepRefused as e:
         raise GitError(
-            f"cannot replay the branch on {target[:12]} ({e}); the branch is back at {original[:12]}"
+            f"cannot replay the branch on {target[:12]} ({e.cause}); the branch is back at {original[:12]}"
+            + replay.not_as_before(rw)
         ) from None
+    replayed = [Replayed(r.run_id, str(s.record["verdict"]), r.verdict, str(r.commit)) for s, r in saved]
     return replayed, picked
-
-
-def cherry_pick(root: Path, step: Step, original: str) -> None:
-    proc = subprocess.run(["git", "cherry-pick", "--allow-empty", step.sha], cwd=root, capture_output=True)
-    if proc.returncode != 0:
-        subprocess.run(["git", "cherry-pick", "--abort"], cwd=root, capture_output=True)
-        raise UserError(
-            f"commit {step.sha[:12]} ({step.subject}) does not apply on the new base: "
-            f"{gitrepo.last_line(proc.stderr, proc.returncode)}; rebase it by hand (git rebase), then run "
-            "'gerhard rebuild --commit'"
-        )

@@ -1,4 +1,6 @@
-"""gerhard doctor: finish or undo an interrupted transaction, clear stale locks and temporary files."""
+"""gerhard doctor: finish or undo an interrupted transaction (a registration, a rebase, a register
+--push), put back heavy files an older gerhard's replay left aside, clear stale locks and temporary
+files, and name what it cannot settle alone."""
 
 from __future__ import annotations
 
@@ -9,9 +11,14 @@ import time
 from pathlib import Path
 
 from gerhard import layout
-from gerhard.git import gitrepo, journal
+from gerhard.errors import GitError
+from gerhard.git import gitrepo, journal, rewrite
 from gerhard.git.lock import registry_lock
+from gerhard.git.stale import file_age, git_processes_in
 from gerhard.output import print_json
+from gerhard.registry.heavy import put_heavy_back
+
+LEGACY_REPLAY_DIRS = ("gerhard-replay", rewrite.REWRITE_DIR)  # heavy files in <dir>/<run_id>/bundle/, no journal
 
 WORKTREE_DIRS = ("state", "reports", layout.OUTPUTS, "docs/ops")
 STALE_TEMP_S = 24 * 3600  # extraction folders of dossiers left in the system temp folder
@@ -22,10 +29,14 @@ def doctor(repo: Path, as_json: bool = False) -> int:
     root = gitrepo.find_root(Path(repo))
     info = gitrepo.info(root)
     with registry_lock(root, timeout=10.0):  # no gerhard transaction runs while we look
-        done = [journal.settle(info)]
-        done += remove_temp_files(root, info)
-        fixed, problems = check_index_lock(info)
+        done: list[str | None] = [journal.settle(info)]
+        fixed, problems = settle_rewrite(info)
         done += fixed
+        done += put_back_legacy(root, info)
+        done += remove_temp_files(root, info)
+        fixed, more = check_index_lock(info)
+        done += fixed
+        problems += more + heavy_left_aside(info)
     done = [d for d in done if d]
     if as_json:
         print_json({"repository": str(root), "done": done, "problems": problems, "ok": not problems})
@@ -37,6 +48,37 @@ def doctor(repo: Path, as_json: bool = False) -> int:
         if not done and not problems:
             print(f"all is well in {root}: no interrupted transaction, no stale lock, no temporary files")
     return 1 if problems else 0
+
+
+def settle_rewrite(info: gitrepo.RepoInfo) -> tuple[list[str], list[str]]:
+    """An interrupted rebase or register --push finished or undone; (what was done, problems left)."""
+    try:
+        done = rewrite.settle(info)
+    except GitError as e:
+        return [], [str(e)]
+    return ([done] if done else []), []
+
+
+def put_back_legacy(root: Path, info: gitrepo.RepoInfo) -> list[str]:
+    """An earlier gerhard's replay, killed, left heavy files beside archived bundles in the git dir."""
+    done = []
+    for name in LEGACY_REPLAY_DIRS:
+        aside = info.git_dir / name
+        if aside.is_dir() and not (aside / "journal.json").exists():
+            put_heavy_back(root, aside)
+            done.append(f"put back the heavy files an interrupted replay had set aside in {aside}")
+    return done
+
+
+def heavy_left_aside(info: gitrepo.RepoInfo) -> list[str]:
+    """Heavy files an undone or finished rebase could not put back (their place was taken)."""
+    left = info.git_dir / rewrite.LEFT_DIR
+    files = sorted(p for p in left.rglob("*") if p.is_file()) if left.is_dir() else []
+    return [
+        f"{path} was set aside by an interrupted rebase and could not go back to {path.relative_to(left)} (a "
+        "file is there): keep the right one, then remove the other"
+        for path in files
+    ]
 
 
 def remove_temp_files(root: Path, info: gitrepo.RepoInfo) -> list[str]:
@@ -93,30 +135,3 @@ def _gerhard_nonce(lock: Path) -> str | None:
     except OSError:
         return None
     return head.partition("\n")[0] + "\n" if head.startswith("gerhard-txn ") else None
-
-
-def git_processes_in(root: Path) -> list[int] | None:
-    """PIDs of git processes whose working folder is inside root (None where /proc cannot tell)."""
-    proc = Path("/proc")
-    if not (proc / "self" / "cwd").exists():
-        return None
-    pids = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if (entry / "comm").read_text().strip() != "git":
-                continue
-            cwd = Path(os.readlink(entry / "cwd"))
-        except OSError:
-            continue
-        if cwd == root or root in cwd.parents:
-            pids.append(int(entry.name))
-    return pids
-
-
-def file_age(path: Path) -> float:
-    try:
-        return time.time() - path.stat().st_mtime
-    except OSError:
-        return 0.0
