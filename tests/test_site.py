@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from cli_helpers import assert_one_line_error, git_out, head_sha, register_ok, run
@@ -22,9 +24,40 @@ from gerhard.site import build, extract, serve, wire
 RUNS = 5  # build_history's
 
 
+class QuietCapture:
+    """capsys for a fixture wider than one test: the CLI's output is not looked at."""
+
+    def readouterr(self) -> SimpleNamespace:
+        return SimpleNamespace(out="", err="")
+
+
+@pytest.fixture(scope="module")
+def made_history(tmp_path_factory: pytest.TempPathFactory) -> History:
+    """build_history once per module, as the autouse git_identity fixture sets git up for one test."""
+    from gerhard.cli.commands.init import scaffold
+
+    tmp = tmp_path_factory.mktemp("site-history")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(tmp))
+        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        for who in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{who}_NAME", "Test Researcher")
+            mp.setenv(f"GIT_{who}_EMAIL", "researcher@example.com")
+        repo = tmp / "registry"
+        repo.mkdir()
+        git_out(repo, "init", "-q", "-b", "main")
+        scaffold(repo)
+        git_out(repo, "add", "-A")
+        git_out(repo, "commit", "-q", "-m", "gerhard init")
+        return build_history(QuietCapture(), mp, repo, tmp)  # type: ignore[arg-type]
+
+
 @pytest.fixture
-def history(registry: Path, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> History:
-    return build_history(capsys, monkeypatch, registry, tmp_path)
+def history(made_history: History, tmp_path: Path) -> History:
+    """A copy of the module's registry for one test (tests change it)."""
+    repo = tmp_path / "registry"
+    shutil.copytree(made_history.repo, repo, symlinks=True)
+    return History(repo, made_history.commits)
 
 
 def data_files(out: Path) -> dict[str, str]:
@@ -57,7 +90,8 @@ def test_build_writes_the_page_the_table_and_one_file_per_run(history: History, 
     assert (tuned["gates.energy_ratio_advisory"], tuned["pass:energy_ratio_advisory"]) == (0.55, False)
     assert tuned["limit:energy_ratio_advisory"] == [None, 0.5] and tuned["limit:spike_rate_band"] == [0.05, 0.25]
     at = records[RUN_TUNED]["registered_at"]
-    assert tuned["report"] == f"reports/{at[:4]}/{at[5:7]}/{RUN_TUNED}.md" and (history.repo / tuned["report"]).is_file()
+    assert tuned["report"] == f"reports/{at[:4]}/{at[5:7]}/{RUN_TUNED}.md"
+    assert (history.repo / tuned["report"]).is_file()
     assert "dossier" not in tuned  # registered from a folder without a dossier
 
 
@@ -76,7 +110,7 @@ def test_the_comparison_data_is_what_gerhard_diff_reads(history: History, tmp_pa
         assert compare.metric_deltas(da["metrics"], db["metrics"]) == want.metrics
         assert compare.gate_flips(da["gates"], db["gates"]) == want.gates_flipped
         suites = (da["suite"], db["suite"])
-        assert [side for side, suite in zip("ab", suites) if suite is None] == want.eval_missing_in
+        assert [side for side, suite in zip("ab", suites, strict=True) if suite is None] == want.eval_missing_in
         assert (compare.eval_flips(*suites) if None not in suites else []) == want.eval_flipped
 
 
@@ -148,11 +182,14 @@ def test_rev_builds_the_registry_as_it_was(history: History, tmp_path: Path) -> 
 def test_cli_builds_and_says_so(history: History, capsys, tmp_path: Path) -> None:
     result = run(capsys, "site", "--repo", history.repo, "--out", tmp_path / "s", "--json")
     # each run's file, the one month's rows, the manifest, the assets and index.html
+    written = RUNS + 2 + len(build.ASSETS) + 1
     assert result.rc == 0 and json.loads(result.out) == {
-        "out": str(tmp_path / "s"), "runs": RUNS, "read": RUNS, "removed": 0, "written": RUNS + 2 + len(build.ASSETS) + 1,
+        "out": str(tmp_path / "s"), "runs": RUNS, "read": RUNS, "removed": 0, "written": written,
     }  # fmt: skip
     result = run(capsys, "site", "--repo", history.repo)
-    assert result.rc == 0 and result.out.startswith(f"site: {RUNS} runs in {history.repo / '_site'} (0 read")
+    site = history.repo / "_site"
+    assert (result.rc, result.out) == (0, f"site: {RUNS} runs in {site} (5 read, 0 removed, 14 files written); "
+                                          f"open {site / 'index.html'}\n")  # fmt: skip
     assert (history.repo / "_site/index.html").is_file()
 
 
