@@ -30,6 +30,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_log.py
 	$(PY) benchmarks/bench_capture.py
 	$(PY) benchmarks/bench_sync.py
+	$(PY) benchmarks/bench_site.py
 
 clean:
 	rm -rf $(VENV) demo benchmarks/.work

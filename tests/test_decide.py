@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import subprocess
@@ -16,6 +17,7 @@ import gerhard
 from gerhard import layout
 from gerhard.core import derive, phases, reports
 from gerhard.core.program import program_from_dict
+from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import StateError, UserError
 from gerhard.flows import registration
 from gerhard.formats import statefiles
@@ -503,21 +505,25 @@ def test_a_decision_after_a_program_edit_recomputes_everything(red_b: Path, caps
     assert_clean(red_b, capsys)
 
 
-def decision_of(run_id: str, word: str, run_count: int, decided_at: str = "2026-01-02T00:00:00Z") -> dict:
-    return {
-        "decision": word,
-        "run_id": run_id,
-        "phase": "A",
-        "reason": "r",
-        "decided_at": decided_at,
-        "decided_by": WHO,
-        "run_count": run_count,
-    }
+def decision_of(run_id: str, word: str, run_count: int, decided_at: str = "2026-01-02T00:00:00Z") -> Decision:
+    return Decision.from_dict(
+        {
+            "decision": word,
+            "run_id": run_id,
+            "phase": "A",
+            "reason": "r",
+            "decided_at": decided_at,
+            "decided_by": WHO,
+            "run_count": run_count,
+        }
+    )
 
 
-def records_of(*verdicts: str) -> list[dict]:
+def records_of(*verdicts: str) -> list[RunRecord]:
     return [
-        {"run_id": f"r{n}", "seq": n, "phase": "A", "verdict": v, "registered_at": f"2026-01-01T00:0{n}:00Z"}
+        RunRecord.from_dict(
+            {"run_id": f"r{n}", "seq": n, "phase": "A", "verdict": v, "registered_at": f"2026-01-01T00:0{n}:00Z"}
+        )
         for n, v in enumerate(verdicts, 1)
     ]
 
@@ -543,7 +549,7 @@ def test_a_decision_on_an_unregistered_run_is_named() -> None:
 
 def test_fold_decision_stop_and_resume() -> None:
     program = program_from_dict({"program": "p", "phases": [{"id": "A", "required": []}, {"id": "B", "required": []}]})
-    red = dict(records_of("RED")[0], gates=[{"id": "g", "passed": False}])
+    red = dataclasses.replace(records_of("RED")[0], gates=({"id": "g", "passed": False},))
     status = phases.fold_run(phases.initial_status(program), program, red)
     stopped = phases.fold_decision(status, program, decision_of("r1", "stop", 1))
     assert (stopped["stopped"], stopped["open_needs_input"], stopped["phases"]["A"]["state"]) == (True, [], "blocked")

@@ -41,6 +41,7 @@ from gerhard.core.phases import (
     status_for_program,
 )
 from gerhard.core.program import Program, program_from_dict
+from gerhard.core.records import RunRecord
 from gerhard.errors import StateError, UserError
 from gerhard.files import atomic_write
 from gerhard.flows import decisions
@@ -172,7 +173,7 @@ def artifacts_of(spec: dict[str, Any]) -> dict[str, Any]:
 
 def build_record(
     spec: dict[str, Any], status: dict[str, Any], when: dt.datetime, program: Program = PROGRAM
-) -> dict[str, Any]:
+) -> RunRecord:
     """What registration.build_record makes of a bundle: the gates evaluated against the baselines
     in the status as it stands before this run."""
     phase = program.phase(spec["phase"])
@@ -180,27 +181,29 @@ def build_record(
     report = evaluate_gates(list(phase.gates), arts, baselines_for(status, phase.gates, phase.id))
     seq = int(status["run_count"]) + 1
     run_id = when.strftime("%Y%m%dT%H%M%SZ") + f"_r{seq}"
-    return {
-        "run_id": run_id,
-        "seq": seq,
-        "phase": phase.id,
-        "verdict": report.verdict,
-        "forced": False,
-        "gates": [r.as_dict() for r in report.results],
-        "metrics": dict(arts["metrics.json"]["final"]),
-        "config_sha256": f"{seq:064x}",
-        "config": arts["config.yaml"],
-        "seed": seq * 7,
-        "code_sha": "3f9c2a1d8e7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a",
-        "code_dirty": seq % 2 == 0,
-        "code_sha_source": "provenance.json",
-        "artifact_root": f"outputs/{run_id}",
-        "bundle_sha256": f"{seq * 31:064x}",
-        "files": 4,
-        "registered_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "summary": spec["summary"],
-        "next_action": "rerun" if report.verdict == "RED" else "",
-    }
+    return RunRecord.from_dict(
+        {
+            "run_id": run_id,
+            "seq": seq,
+            "phase": phase.id,
+            "verdict": report.verdict,
+            "forced": False,
+            "gates": [r.as_dict() for r in report.results],
+            "metrics": dict(arts["metrics.json"]["final"]),
+            "config_sha256": f"{seq:064x}",
+            "config": arts["config.yaml"],
+            "seed": seq * 7,
+            "code_sha": "3f9c2a1d8e7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a",
+            "code_dirty": seq % 2 == 0,
+            "code_sha_source": "provenance.json",
+            "artifact_root": f"outputs/{run_id}",
+            "bundle_sha256": f"{seq * 31:064x}",
+            "files": 4,
+            "registered_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "summary": spec["summary"],
+            "next_action": "rerun" if report.verdict == "RED" else "",
+        }
+    )
 
 
 def decide_one(root: Path, program: Program, spec: dict[str, Any], when: dt.datetime) -> dict[str, str] | None:
@@ -230,7 +233,7 @@ def register_one_run(
     root: Path, program: Program, status: dict[str, Any], spec: dict[str, Any], when: dt.datetime
 ) -> tuple[dict[str, Any], dict[str, str]]:
     record = build_record(spec, status, when, program)
-    schemas.validate(record, "run_record", "record")
+    schemas.validate(record.as_dict(), "run_record", "record")
     # Exactly what a registration folds (registration.derived_files), written back as it does.
     files = derived_files(root, program, status, record)
     for rel, data in files.items():

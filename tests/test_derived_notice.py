@@ -13,6 +13,7 @@ from gerhard import layout
 from gerhard.core import reports
 from gerhard.core.derive import rebuild_files
 from gerhard.core.program import program_from_dict
+from gerhard.core.records import RunRecord
 
 RUN_A = "20260223T180000Z_dense"
 RUN_B = "20260223T190000Z_v15"
@@ -63,7 +64,7 @@ def test_every_rebuilt_file_starts_with_the_note() -> None:
         "bundle_sha256": "cd" * 32,
         "artifact_root": f"outputs/{RUN_B}",
     }
-    lines = first_lines(rebuild_files(program, [record], lambda rel: None))
+    lines = first_lines(rebuild_files(program, [RunRecord.from_dict(record)], lambda rel: None))
     assert sorted(lines) == sorted(
         [
             layout.STATUS,

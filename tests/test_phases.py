@@ -25,6 +25,7 @@ from gerhard.core.phases import (
     status_for_program,
 )
 from gerhard.core.program import Program, program_from_dict
+from gerhard.core.records import RunRecord
 from gerhard.errors import StateError, UserError
 
 PROGRAM = program_from_dict(
@@ -82,16 +83,18 @@ def record(
     failed: tuple[str, ...] = (),
     observed: dict[str, Any] | None = None,
     month: str = "2026-01",
-) -> dict[str, Any]:
+) -> RunRecord:
     ids = [g.id for g in PROGRAM.phase(phase).gates] or ["none"]
     observed = observed or {}
-    return {
-        "run_id": run_id,
-        "phase": phase,
-        "verdict": verdict,
-        "registered_at": f"{month}-15T10:00:00Z",
-        "gates": [{"id": i, "passed": i not in failed, "observed": observed.get(i, 1.0)} for i in ids],
-    }
+    return RunRecord.from_dict(
+        {
+            "run_id": run_id,
+            "phase": phase,
+            "verdict": verdict,
+            "registered_at": f"{month}-15T10:00:00Z",
+            "gates": [{"id": i, "passed": i not in failed, "observed": observed.get(i, 1.0)} for i in ids],
+        }
+    )
 
 
 def fold_all(*records: dict[str, Any], program: Program = PROGRAM) -> dict[str, Any]:

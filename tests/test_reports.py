@@ -12,6 +12,7 @@ from gerhard.core import reports
 from gerhard.core.gates import Baseline, Gate, evaluate_gates
 from gerhard.core.phases import fold_run, initial_status
 from gerhard.core.program import program_from_dict
+from gerhard.core.records import RunRecord
 
 PROGRAM = program_from_dict(
     {
@@ -50,7 +51,7 @@ ARTIFACTS = {
 RUN_ID = "20260223T190000Z_v15"
 
 
-def record(**overrides: Any) -> dict[str, Any]:
+def record(**overrides: Any) -> RunRecord:
     report = evaluate_gates(GATES, ARTIFACTS, {"vs_best": Baseline("20260201T000000Z_best", 2.8)})
     rec = {
         "run_id": RUN_ID,
@@ -79,7 +80,7 @@ def record(**overrides: Any) -> dict[str, Any]:
         "next_action": "Rerun with lr 1e-4 <b>today</b>",
     }
     rec.update(overrides)
-    return rec
+    return RunRecord.from_dict(rec)
 
 
 def unescaped_pipes(line: str) -> int:

@@ -18,6 +18,7 @@ from gerhard import layout
 from gerhard.core import reports
 from gerhard.core.derive import rebuild_files
 from gerhard.core.program import program_from_dict
+from gerhard.core.records import RunRecord
 
 RUN_ID = "20260223T190000Z_v15"
 DOSSIER = f"run_dossier_{RUN_ID}.html"
@@ -103,7 +104,7 @@ def hostile_files(make: Any = lambda text: text) -> dict[str, str]:
         "next_action": make(NEXT_ACTION),
         "dossier": DOSSIER,
     }
-    files = rebuild_files(program, [record], lambda rel: None)
+    files = rebuild_files(program, [RunRecord.from_dict(record)], lambda rel: None)
     return {rel: text for rel, text in files.items() if rel.endswith(".md")}
 
 

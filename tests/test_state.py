@@ -14,6 +14,7 @@ import pytest
 from gerhard import layout
 from gerhard.core.phases import fold_run, initial_status
 from gerhard.core.program import program_from_dict
+from gerhard.core.records import RunRecord
 from gerhard.errors import StateError
 from gerhard.files import atomic_write
 from gerhard.formats import statefiles
@@ -41,20 +42,20 @@ PROGRAM = program_from_dict(
 )
 
 
-def run(
-    run_id: str, phase: str, verdict: str, value: float = 0.5, when: str = "2026-01-15T10:00:00Z"
-) -> dict[str, Any]:
+def run(run_id: str, phase: str, verdict: str, value: float = 0.5, when: str = "2026-01-15T10:00:00Z") -> RunRecord:
     gate_id = "loss" if phase == "A" else "rel"
-    return {
-        "run_id": run_id,
-        "phase": phase,
-        "verdict": verdict,
-        "registered_at": when,
-        "gates": [{"id": gate_id, "passed": verdict != "RED", "observed": value}],
-    }
+    return RunRecord.from_dict(
+        {
+            "run_id": run_id,
+            "phase": phase,
+            "verdict": verdict,
+            "registered_at": when,
+            "gates": [{"id": gate_id, "passed": verdict != "RED", "observed": value}],
+        }
+    )
 
 
-def status_after(*runs: dict[str, Any]) -> dict[str, Any]:
+def status_after(*runs: RunRecord) -> dict[str, Any]:
     status = initial_status(PROGRAM)
     for r in runs:
         status = fold_run(status, PROGRAM, r)

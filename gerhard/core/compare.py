@@ -9,6 +9,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from gerhard.core.records import RunRecord
+
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 
 
@@ -151,32 +153,30 @@ def mark(passed: bool, severity: str | None) -> str:
     return {"blocking": "FAIL", "advisory": "warn"}.get(severity or "", "fail")
 
 
-def run_summary(record: dict[str, Any]) -> dict[str, Any]:
+def run_summary(record: RunRecord) -> dict[str, Any]:
     """What a diff says of each run."""
     return {
-        "run_id": record["run_id"],
-        "phase": record["phase"],
-        "verdict": record["verdict"],
-        "gates_passed": sum(bool(g["passed"]) for g in record["gates"]),
-        "gates_total": len(record["gates"]),
-        "registered_at": record["registered_at"],
-        "code_sha": record.get("code_sha"),
-        "code_dirty": record.get("code_dirty"),
-        "config_sha256": record.get("config_sha256"),
+        "run_id": record.run_id,
+        "phase": record.phase,
+        "verdict": record.verdict,
+        "gates_passed": record.passed,
+        "gates_total": record.total,
+        "registered_at": record.registered_at,
+        "code_sha": record.code_sha,
+        "code_dirty": record.code_dirty,
+        "config_sha256": record.config_sha256,
     }
 
 
-def diff_runs(
-    a: dict[str, Any], b: dict[str, Any], suite_a: dict[str, Any] | None, suite_b: dict[str, Any] | None
-) -> RunDiff:
+def diff_runs(a: RunRecord, b: RunRecord, suite_a: dict[str, Any] | None, suite_b: dict[str, Any] | None) -> RunDiff:
     missing = [side for side, suite in (("a", suite_a), ("b", suite_b)) if suite is None]
     return RunDiff(
         run_summary(a),
         run_summary(b),
-        (a.get("code_sha"), a.get("code_dirty")) != (b.get("code_sha"), b.get("code_dirty")),
-        config_changes(a.get("config"), b.get("config")),
-        metric_deltas(a.get("metrics"), b.get("metrics")),
-        gate_flips(a["gates"], b["gates"]),
+        (a.code_sha, a.code_dirty) != (b.code_sha, b.code_dirty),
+        config_changes(a.config, b.config),
+        metric_deltas(dict(a.metrics), dict(b.metrics)),
+        gate_flips(list(a.gates), list(b.gates)),
         missing,
         eval_flips(suite_a, suite_b) if suite_a is not None and suite_b is not None else [],
     )

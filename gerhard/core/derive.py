@@ -34,6 +34,7 @@ from gerhard.core.phases import (
     status_for_program,
 )
 from gerhard.core.program import Program
+from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import StateError
 from gerhard.formats import statefiles
 from gerhard.formats.yamlio import dump_yaml, to_plain
@@ -50,23 +51,23 @@ NEEDS_INPUT_OPTIONS = [
 ]
 
 
-def gate_results_after(gate_results: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+def gate_results_after(gate_results: dict[str, Any], record: RunRecord) -> dict[str, Any]:
     phases = dict(gate_results.get("phases") or {})
-    phases[record["phase"]] = {
-        "run_id": record["run_id"],
-        "verdict": record["verdict"],
-        "registered_at": record["registered_at"],
-        "passed": sum(g["passed"] for g in record["gates"]),
-        "total": len(record["gates"]),
-        "gates": record["gates"],
+    phases[record.phase] = {
+        "run_id": record.run_id,
+        "verdict": record.verdict,
+        "registered_at": record.registered_at,
+        "passed": record.passed,
+        "total": record.total,
+        "gates": list(record.gates),
     }
     return dict(gate_results, phases=phases)
 
 
-def resolved_by(decision: dict[str, Any]) -> dict[str, Any]:
+def resolved_by(decision: Decision) -> dict[str, Any]:
     """How a decision on a run answers its needs-input file."""
     keys = ("decision", "decided_at", "decided_by", "reason")
-    return {"status": "resolved", **{k: decision[k] for k in keys}}
+    return {"status": "resolved", **{k: getattr(decision, k) for k in keys}}
 
 
 def superseded_by(run_id: str) -> dict[str, Any]:
@@ -74,47 +75,47 @@ def superseded_by(run_id: str) -> dict[str, Any]:
     return {"status": "superseded", "superseded_by": run_id}
 
 
-def needs_input_doc(record: dict[str, Any], answer: dict[str, Any] | None = None) -> dict[str, Any]:
+def needs_input_doc(record: RunRecord, answer: dict[str, Any] | None = None) -> dict[str, Any]:
     """The needs-input file of a RED run: open, or as `answer` (resolved_by / superseded_by) says."""
     return {
-        "run_id": record["run_id"],
-        "phase": record["phase"],
+        "run_id": record.run_id,
+        "phase": record.phase,
         "verdict": "RED",
         "status": "open",
         **(answer or {}),
-        "registered_at": record["registered_at"],
-        "failed_gates": [g for g in record["gates"] if not g["passed"]],
+        "registered_at": record.registered_at,
+        "failed_gates": [g for g in record.gates if not g["passed"]],
         "options": NEEDS_INPUT_OPTIONS,
-        "summary": record.get("summary", ""),
-        "next_action": record.get("next_action", ""),
+        "summary": record.summary,
+        "next_action": record.next_action,
     }
 
 
-def record_text(record: dict[str, Any]) -> str:
+def record_text(record: RunRecord) -> str:
     return (
-        f"# Registry record of run {record['run_id']}, written by `gerhard register`.\n"
-        "# Append-only: the registration commit is the audit trail.\n" + dump_yaml(record)
+        f"# Registry record of run {record.run_id}, written by `gerhard register`.\n"
+        "# Append-only: the registration commit is the audit trail.\n" + dump_yaml(record.as_dict())
     )
 
 
-def needs_input_text(record: dict[str, Any], answer: dict[str, Any] | None = None) -> str:
-    run_id = record["run_id"]
+def needs_input_text(record: RunRecord, answer: dict[str, Any] | None = None) -> str:
+    run_id = record.run_id
     if answer is None:
         head = f"# Run {run_id} is RED: a human decision is needed (rerun, waive or stop)"
     elif answer["status"] == "resolved":
         head = f"# Run {run_id} was RED: resolved by a decision ({answer['decision']}, {layout.decision_path(run_id)})"
     else:
-        head = f"# Run {run_id} was RED: superseded, run {answer['superseded_by']} passed phase {record['phase']}"
+        head = f"# Run {run_id} was RED: superseded, run {answer['superseded_by']} passed phase {record.phase}"
     return (
         f"{head}; this file is written by gerhard from state/ (`gerhard rebuild` recomputes it): hand edits are"
         " overwritten.\n"
     ) + dump_yaml(needs_input_doc(record, answer))
 
 
-def decision_text(decision: dict[str, Any]) -> str:
+def decision_text(decision: Decision) -> str:
     return (
-        f"# Decision on run {decision['run_id']}, made with `gerhard decide`: the decision commit is the audit"
-        " trail; `gerhard rebuild` folds it into the derived files.\n" + dump_yaml(decision)
+        f"# Decision on run {decision.run_id}, made with `gerhard decide`: the decision commit is the audit"
+        " trail; `gerhard rebuild` folds it into the derived files.\n" + dump_yaml(decision.as_dict())
     )
 
 
@@ -122,35 +123,31 @@ def phase_title(program: Program, phase: str) -> str:
     return program.phase(phase).title if phase in program.phase_ids else "no longer in the program"
 
 
-def run_files(program: Program, record: dict[str, Any], answer: dict[str, Any] | None = None) -> dict[str, str]:
+def run_files(program: Program, record: RunRecord, answer: dict[str, Any] | None = None) -> dict[str, str]:
     """The derived per-run files: the report, and the needs-input file when RED."""
     files = {
         reports.run_report_path(record): reports.render_run_report(
-            record, phase_title(program, record["phase"]), record.get("dossier")
+            record, phase_title(program, record.phase), record.dossier
         ),
     }
-    if record["verdict"] == "RED":
-        files[layout.needs_input_path(record["run_id"])] = needs_input_text(record, answer)
+    if record.verdict == "RED":
+        files[layout.needs_input_path(record.run_id)] = needs_input_text(record, answer)
     return files
 
 
-def is_decision(event: dict[str, Any]) -> bool:
-    return "decided_at" in event
-
-
-def answered(before: dict[str, Any], after: dict[str, Any], event: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def answered(before: dict[str, Any], after: dict[str, Any], event: RunRecord | Decision) -> dict[str, dict[str, Any]]:
     """The needs-input files one event answers (run id -> answer): the items it closed, and a decided
     run's own file (closed already when the decision resumes from a stop)."""
     still = {n["run_id"] for n in after["open_needs_input"]}
     closed = [n["run_id"] for n in before["open_needs_input"] if n["run_id"] not in still]
-    out = {run_id: superseded_by(event["run_id"]) for run_id in closed if run_id != event["run_id"]}
-    if is_decision(event):
-        out[event["run_id"]] = resolved_by(event)
+    out = {run_id: superseded_by(event.run_id) for run_id in closed if run_id != event.run_id}
+    if isinstance(event, Decision):
+        out[event.run_id] = resolved_by(event)
     return out
 
 
-def fold_event(status: dict[str, Any], program: Program, event: dict[str, Any]) -> dict[str, Any]:
-    return fold_decision(status, program, event) if is_decision(event) else fold_run(status, program, event)
+def fold_event(status: dict[str, Any], program: Program, event: RunRecord | Decision) -> dict[str, Any]:
+    return fold_decision(status, program, event) if isinstance(event, Decision) else fold_run(status, program, event)
 
 
 def answer_files(answers: dict[str, dict[str, Any]], existing: Existing) -> dict[str, str]:
@@ -184,7 +181,7 @@ def fold_files(
     program: Program,
     status: dict[str, Any] | None,
     gate_results: dict[str, Any],
-    record: dict[str, Any],
+    record: RunRecord,
     recent: list[dict[str, Any]],
     existing: Existing,
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -198,7 +195,7 @@ def fold_files(
     ledger_rel, month_rel = layout.ledger_path(row["month"]), reports.month_page_path(row["month"])
     files = answer_files(answered(before, status, record), existing)
     files.update(run_files(program, record))
-    files[layout.record_path(record["run_id"])] = record_text(record)
+    files[layout.record_path(record.run_id)] = record_text(record)
     files[ledger_rel] = (existing(ledger_rel) or "") + statefiles.ledger_line(row)
     files[month_rel] = (existing(month_rel) or reports.month_header(row["month"])) + reports.month_row(row)
     files.update(summary_files(program, status, gate_results, [row, *recent][: reports.INDEX_RECENT], existing))
@@ -206,12 +203,12 @@ def fold_files(
 
 
 def refold_files(
-    program: Program, status: dict[str, Any], record: dict[str, Any], existing: Existing
+    program: Program, status: dict[str, Any], record: RunRecord, existing: Existing
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """fold_files after an edit of program.yaml a fold cannot follow: everything recomputed from the
     stored records and decisions and this run (reads every record, once per such edit)."""
     status, files = rebuild_all(program, [*stored_records(status, existing), record], existing)
-    files[layout.record_path(record["run_id"])] = record_text(record)
+    files[layout.record_path(record.run_id)] = record_text(record)
     return status, files
 
 
@@ -219,7 +216,7 @@ def decide_files(
     program: Program,
     status: dict[str, Any],
     gate_results: dict[str, Any],
-    decision: dict[str, Any],
+    decision: Decision,
     recent: list[dict[str, Any]],
     existing: Existing,
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -227,52 +224,54 @@ def decide_files(
     (`status` as status_now gives it; `recent` = the newest ledger rows)."""
     if status.get(DIGEST) != program_digest(program):  # after an edit of program.yaml: recomputed
         records = stored_records(status, existing)
-        decisions = {d["run_id"]: d for d in stored_decisions(records, existing)}
-        decisions[decision["run_id"]] = decision  # a resume replaces the stop
+        decisions = {d.run_id: d for d in stored_decisions(records, existing)}
+        decisions[decision.run_id] = decision  # a resume replaces the stop
         status, files = rebuild_all(program, records, existing, list(decisions.values()))
     else:
         before = status_for_program(status, program)
         status = fold_decision(before, program, decision)
         files = answer_files(answered(before, status, decision), existing)
         files.update(summary_files(program, status, gate_results, recent, existing))
-    files[layout.decision_path(decision["run_id"])] = decision_text(decision)
+    files[layout.decision_path(decision.run_id)] = decision_text(decision)
     return status, files
 
 
-def landing_order(record: dict[str, Any]) -> tuple[int, str, str]:
+def landing_order(record: RunRecord) -> tuple[int, str, str]:
     """The order runs are folded in: by sequence number, which registration and a replay (register
     --push, gerhard rebase) give in landing order; two branches merged by hand can hold the same
     number, then the earlier registration first, then the run id: always one order, everywhere."""
-    return int(record["seq"]), str(record["registered_at"]), str(record["run_id"])
+    return int(record.seq), str(record.registered_at), record.run_id
 
 
-def event_order(records: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def event_order(records: list[RunRecord], decisions: list[Decision]) -> list[RunRecord | Decision]:
     """Runs and decisions in the one order they are folded in (see the module docstring)."""
-    seqs = {str(r["run_id"]): int(r["seq"]) for r in records}
-    keyed = [((int(r["seq"]), 0, str(r["registered_at"]), 0, str(r["run_id"])), r) for r in records]
+    seqs = {str(r.run_id): int(r.seq) for r in records}
+    keyed: list[tuple[tuple[int, int, str, int, str], RunRecord | Decision]] = [
+        ((int(r.seq), 0, str(r.registered_at), 0, str(r.run_id)), r) for r in records
+    ]
     for d in decisions:
-        run_id = str(d["run_id"])
+        run_id = str(d.run_id)
         if run_id not in seqs:
             rel = layout.decision_path(run_id)
             raise StateError(
                 f"{rel} decides run {run_id}, which is not registered: restore {layout.record_path(run_id)} "
                 f"from git, or remove {rel}"
             )
-        at = max(int(d["run_count"]), seqs[run_id])
-        keyed.append(((at, 1, str(d["decided_at"]), seqs[run_id], run_id), d))
+        at = max(int(d.run_count), seqs[run_id])
+        keyed.append(((at, 1, str(d.decided_at), seqs[run_id], run_id), d))
     return [event for _, event in sorted(keyed, key=lambda pair: pair[0])]
 
 
-def stored_record(run_id: str, existing: Existing, listed_in: str | None = None) -> dict[str, Any]:
+def stored_record(run_id: str, existing: Existing, listed_in: str | None = None) -> RunRecord:
     rel = layout.record_path(run_id)
     text = existing(rel)
     if text is None:
         where = f"{listed_in} lists run {run_id}" if listed_in else f"run {run_id} is in {layout.STATUS}"
         raise StateError(f"{where} but {rel} is missing: restore it from git")
-    return to_plain(statefiles.parse_state_text(text, rel, "run_record"))
+    return RunRecord.from_dict(to_plain(statefiles.parse_state_text(text, rel, "run_record")))
 
 
-def stored_records(status: dict[str, Any], existing: Existing) -> list[dict[str, Any]]:
+def stored_records(status: dict[str, Any], existing: Existing) -> list[RunRecord]:
     """The record of every run the ledger months of `status` list."""
     records = []
     for month in sorted(status.get("months") or {}):
@@ -282,14 +281,14 @@ def stored_records(status: dict[str, Any], existing: Existing) -> list[dict[str,
     return records
 
 
-def stored_decisions(records: list[dict[str, Any]], existing: Existing) -> list[dict[str, Any]]:
+def stored_decisions(records: list[RunRecord], existing: Existing) -> list[Decision]:
     """The decision on each of these runs that has one (state/decisions/<run_id>.yaml)."""
     decisions = []
     for record in records:
-        rel = layout.decision_path(str(record["run_id"]))
+        rel = layout.decision_path(record.run_id)
         text = existing(rel)
         if text is not None:
-            decisions.append(to_plain(statefiles.parse_state_text(text, rel, "decision")))
+            decisions.append(Decision.from_dict(to_plain(statefiles.parse_state_text(text, rel, "decision"))))
     return decisions
 
 
@@ -310,7 +309,7 @@ def status_now(program: Program, status: dict[str, Any] | None, existing: Existi
 
 
 def rebuild_files(
-    program: Program, records: list[dict[str, Any]], existing: Existing, decisions: list[dict[str, Any]] | None = None
+    program: Program, records: list[RunRecord], existing: Existing, decisions: list[Decision] | None = None
 ) -> dict[str, str]:
     """Every derived file, recomputed from all run records and decisions (by default, the decision
     files `existing` reads for these runs)."""
@@ -318,7 +317,7 @@ def rebuild_files(
 
 
 def rebuild_all(
-    program: Program, records: list[dict[str, Any]], existing: Existing, decisions: list[dict[str, Any]] | None = None
+    program: Program, records: list[RunRecord], existing: Existing, decisions: list[Decision] | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The status and every derived file, recomputed from all run records and decisions."""
     if decisions is None:
@@ -331,13 +330,13 @@ def rebuild_all(
         after = fold_event(status, program, event)
         answers.update(answered(status, after, event))
         status = after
-        if not is_decision(event):
+        if isinstance(event, RunRecord):
             gate_results = gate_results_after(gate_results, event)
             row = reports.ledger_row(event)
             months.setdefault(row["month"], []).append(row)
     files: dict[str, str] = {}
     for record in records:
-        files.update(run_files(program, record, answers.get(str(record["run_id"]))))
+        files.update(run_files(program, record, answers.get(record.run_id)))
     for month, rows in months.items():
         files[layout.ledger_path(month)] = "".join(statefiles.ledger_line(r) for r in rows)
         files[reports.month_page_path(month)] = reports.month_header(month) + "".join(map(reports.month_row, rows))

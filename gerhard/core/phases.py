@@ -19,6 +19,7 @@ from typing import Any
 
 from gerhard.core.gates import AMBER, GREEN, RED, Baseline, Gate
 from gerhard.core.program import Program
+from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import UserError
 
 PENDING, ACTIVE, PASSED, BLOCKED = "pending", "active", "passed", "blocked"
@@ -145,17 +146,17 @@ def baselines_for(status: dict[str, Any], gates: tuple[Gate, ...] | list[Gate], 
     return out
 
 
-def _update_baselines(entry: dict[str, Any], program: Program, record: dict[str, Any]) -> None:
-    if record["phase"] not in program.phase_ids:
+def _update_baselines(entry: dict[str, Any], program: Program, record: RunRecord) -> None:
+    if record.phase not in program.phase_ids:
         return
-    gates = {g.id: g for g in program.phase(record["phase"]).gates if g.is_relative}
-    for res in record["gates"]:
+    gates = {g.id: g for g in program.phase(record.phase).gates if g.is_relative}
+    for res in record.gates:
         gate = gates.get(res["id"])
         value = res.get("observed")
         if gate is None or not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
             continue
         slot = entry["baselines"].setdefault(gate.id, {"best": None, "last": None})
-        point = {"run_id": record["run_id"], "value": value}
+        point = {"run_id": record.run_id, "value": value}
         slot["last"] = point
         best = slot.get("best")
         lower = gate.better == "lower"
@@ -163,10 +164,10 @@ def _update_baselines(entry: dict[str, Any], program: Program, record: dict[str,
             slot["best"] = point
 
 
-def fold_run(status: dict[str, Any], program: Program, record: dict[str, Any]) -> dict[str, Any]:
+def fold_run(status: dict[str, Any], program: Program, record: RunRecord) -> dict[str, Any]:
     """The status after one more registered run (returns a new dict; the input is not changed)."""
     status = status_for_program(status, program)
-    phase, verdict, run_id = record["phase"], record["verdict"], record["run_id"]
+    phase, verdict, run_id = record.phase, record.verdict, record.run_id
     removed = status.get(REMOVED_PHASES) or {}
     entry = status["phases"].get(phase) or removed.get(phase) or status["phases"].setdefault(phase, _phase_entry())
     entry["runs"] += 1
@@ -176,36 +177,36 @@ def fold_run(status: dict[str, Any], program: Program, record: dict[str, Any]) -
     if verdict == GREEN:
         _update_baselines(entry, program, record)
     if verdict == RED:
-        failed = [g["id"] for g in record["gates"] if not g["passed"]]
+        failed = record.failed_gates
         status["open_needs_input"].append({"run_id": run_id, "phase": phase, "failed_gates": failed})
     elif verdict in PASSING_VERDICTS:  # a passing rerun of the phase answers its open needs-input items
         status["open_needs_input"] = [n for n in status["open_needs_input"] if n["phase"] != phase]
     status["run_count"] += 1
     status["latest_run"], status["latest_verdict"] = run_id, verdict
-    status["latest_registered_at"] = record["registered_at"]
-    month = record["registered_at"][:7]
+    status["latest_registered_at"] = record.registered_at
+    month = record.registered_at[:7]
     status["months"][month] = status["months"].get(month, 0) + 1
     return arrange_phases(status, program)
 
 
-def fold_decision(status: dict[str, Any], program: Program, decision: dict[str, Any]) -> dict[str, Any]:
+def fold_decision(status: dict[str, Any], program: Program, decision: Decision) -> dict[str, Any]:
     """The status after one more decision (a new dict). The decided run's needs-input item closes;
     waive/advance pass the phase with that run (its other open items close too, as after a passing
     run); rerun keeps the phase active; stop stops the program until the next decision."""
     status = status_for_program(status, program)
-    word, run_id, phase = decision["decision"], decision["run_id"], decision["phase"]
+    word, run_id, phase = decision.decision, decision.run_id, decision.phase
     passes = word in PASSING_DECISIONS
     status["open_needs_input"] = [
         n for n in status["open_needs_input"] if n["run_id"] != run_id and not (passes and n["phase"] == phase)
     ]
     entry = status["phases"].get(phase) or (status.get(REMOVED_PHASES) or {}).get(phase)
     if entry is not None:
-        entry["decision"] = {"decision": word, "run_id": run_id, "decided_at": decision["decided_at"]}
+        entry["decision"] = {"decision": word, "run_id": run_id, "decided_at": decision.decided_at}
         if passes and entry["passed_by"] is None:
             entry["passed_by"] = run_id
-    status["last_decision"] = {k: decision[k] for k in LAST_DECISION_KEYS}
+    status["last_decision"] = {k: getattr(decision, k) for k in LAST_DECISION_KEYS}
     # One line: a tab or line break would make the YAML scalar quoted, a style later merges keep.
-    status["last_decision"]["reason"] = " ".join(str(decision["reason"]).split())
+    status["last_decision"]["reason"] = " ".join(str(decision.reason).split())
     status["last_decision"]["run_count"] = status["run_count"]
     if word == STOP:
         status[STOPPED] = True

@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from gerhard.core.program import Program
+from gerhard.core.records import RunRecord
 
 INDEX_RECENT = 50
 # The first line of every markdown file gerhard derives (invisible when rendered).
@@ -115,40 +116,39 @@ def render(template: str, **context: Any) -> str:
     return DERIVED_NOTE + str(_env().get_template(template).render(**context)).rstrip("\n") + "\n"
 
 
-def run_report_path(record: dict[str, Any]) -> str:
-    return f"reports/{record['registered_at'][:4]}/{record['registered_at'][5:7]}/{record['run_id']}.md"
+def run_report_path(record: RunRecord) -> str:
+    return f"reports/{record.registered_at[:4]}/{record.registered_at[5:7]}/{record.run_id}.md"
 
 
 def month_page_path(month: str) -> str:
     return f"reports/{month[:4]}/{month[5:7]}/index.md"
 
 
-def render_run_report(record: dict[str, Any], phase_title: str, dossier: str | None = None) -> str:
-    passed = sum(g["passed"] for g in record["gates"])
+def render_run_report(record: RunRecord, phase_title: str, dossier: str | None = None) -> str:
     return render(
         "run_report.md.j2",
         r=record,
         phase_title=phase_title,
         dossier=dossier,
         up="../../../",
-        passed=passed,
-        total=len(record["gates"]),
-        verdict_line=_VERDICT_WORDS[record["verdict"]],
+        passed=record.passed,
+        total=record.total,
+        verdict_line=_VERDICT_WORDS[record.verdict],
     )
 
 
-def ledger_row(record: dict[str, Any]) -> dict[str, Any]:
-    """The one-line summary of a run kept in state/ledger/ and shown in index pages."""
+def ledger_row(record: RunRecord) -> dict[str, Any]:
+    """The one-line summary of a run kept in state/ledger/ and shown in index pages (a LedgerRow's keys)."""
     return {
-        "seq": record["seq"],
-        "run_id": record["run_id"],
-        "phase": record["phase"],
-        "verdict": record["verdict"],
-        "passed": sum(g["passed"] for g in record["gates"]),
-        "total": len(record["gates"]),
-        "registered_at": record["registered_at"],
-        "month": record["registered_at"][:7],
-        "summary": " ".join(str(record.get("summary", "")).split())[:200],
+        "seq": record.seq,
+        "run_id": record.run_id,
+        "phase": record.phase,
+        "verdict": record.verdict,
+        "passed": record.passed,
+        "total": record.total,
+        "registered_at": record.registered_at,
+        "month": record.month,
+        "summary": " ".join(str(record.summary).split())[:200],
     }
 
 

@@ -23,6 +23,7 @@ from gerhard import layout
 from gerhard.core.gates import Baseline, Gate, GateReport, evaluate_gates, relative_limit
 from gerhard.core.phases import baselines_for, initial_status
 from gerhard.core.program import Phase
+from gerhard.core.records import RunRecord
 from gerhard.core.reports import num
 from gerhard.dossier import figures
 from gerhard.dossier.codec import EMBED_LIMIT, dossier_name, encode_bundle, size_text
@@ -68,13 +69,13 @@ class GateDrawing:
     baseline_histories: dict[str, Any] = field(default_factory=dict)
 
 
-def registered_record(registry: Path | None, run_id: str, bundle: Bundle) -> tuple[dict[str, Any] | None, str]:
+def registered_record(registry: Path | None, run_id: str, bundle: Bundle) -> tuple[RunRecord | None, str]:
     """The registry record of this run when it holds this very bundle, and a note when it does not."""
     record = store.read_record(registry, run_id) if registry else None
     if record is None:
         return None, ""
-    if record.get("bundle_sha256") != bundle.sha256:
-        return None, f"a run {run_id} is registered with other content (bundle {record['bundle_sha256'][:12]}…)"
+    if record.bundle_sha256 != bundle.sha256:
+        return None, f"a run {run_id} is registered with other content (bundle {record.bundle_sha256[:12]}…)"
     return record, ""
 
 
@@ -132,10 +133,11 @@ def registered_baselines(registry: Path, gates: list[dict[str, Any]]) -> dict[st
         if not g.get("baseline_run"):
             continue
         try:
-            base = store.read_record(registry, check_run_id(g["baseline_run"])) or {}
+            base = store.read_record(registry, check_run_id(g["baseline_run"]))
         except UserError:  # nothing to draw; the gate table still names the baseline
             continue
-        value = next((number(r.get("observed")) for r in base.get("gates", []) if r.get("id") == g["id"]), None)
+        gates_then = base.gates if base is not None else ()
+        value = next((number(r.get("observed")) for r in gates_then if r.get("id") == g["id"]), None)
         if value is not None:
             found[g["id"]] = Baseline(g["baseline_run"], value)
     return found
@@ -152,14 +154,12 @@ def baseline_history(registry: Path, run_id: str) -> Any:
     return metrics.get("history") if isinstance(metrics, dict) else None
 
 
-def gate_drawing(
-    registry: Path | None, run_id: str, evaluation: Evaluation, record: dict[str, Any] | None
-) -> GateDrawing:
+def gate_drawing(registry: Path | None, run_id: str, evaluation: Evaluation, record: RunRecord | None) -> GateDrawing:
     """The phase's gates to draw, judged as the gate table shows them (a registered run's against the
     baselines it was registered with), and the metrics histories of those baselines in this registry."""
     if registry is None or not evaluation.phase_gates:
         return GateDrawing()
-    shown = record["gates"] if record is not None else evaluation.gates
+    shown = list(record.gates) if record is not None else evaluation.gates
     baselines = registered_baselines(registry, shown) if record is not None else evaluation.baselines
     marks = gate_marks(evaluation.phase_gates, baselines, {g["id"]: bool(g["passed"]) for g in shown})
     runs = sorted({m.baseline_run for m in marks if m.baseline_run and m.baseline_run != run_id})
@@ -244,7 +244,7 @@ def provenance_rows(prov: Any) -> list[tuple[str, str]]:
     return sorted(rows, key=lambda kv: order.get(kv[0], len(order)))[:MAX_ROWS]
 
 
-def verdict_context(evaluation: Evaluation, record: dict[str, Any] | None) -> dict[str, Any]:
+def verdict_context(evaluation: Evaluation, record: RunRecord | None) -> dict[str, Any]:
     """The header's badges: the verdict evaluated now, and the registered one for archived runs.
 
     A registered run's gate table is the one it was judged by: evaluated now, its relative gates
@@ -252,10 +252,9 @@ def verdict_context(evaluation: Evaluation, record: dict[str, Any] | None) -> di
     """
     if record is None:
         return dict(verdict=evaluation.verdict, note=evaluation.note, registered=None, gates=evaluation.gates)
-    passed = sum(g["passed"] for g in record["gates"])
-    registered = dict(verdict=record["verdict"], at=record["registered_at"], passed=passed, total=len(record["gates"]))
+    registered = dict(verdict=record.verdict, at=record.registered_at, passed=record.passed, total=record.total)
     described = {g["id"]: g.get("description", "") for g in evaluation.gates}
-    gates = [dict(g, description=described.get(g["id"], "")) for g in record["gates"]]
+    gates = [dict(g, description=described.get(g["id"], "")) for g in record.gates]
     return dict(verdict=evaluation.verdict, note=evaluation.note, registered=registered, gates=gates)
 
 
@@ -264,7 +263,7 @@ def page_context(
     run_id: str,
     phase: str | None,
     evaluation: Evaluation,
-    record: dict[str, Any] | None,
+    record: RunRecord | None,
     summary: str,
     next_action: str,
     embed_limit: int,
@@ -340,10 +339,10 @@ def run_id_of_folder(run_dir: Path, run_id: str | None) -> str:
         ) from None
 
 
-def registered_phase(phase: str | None, record: dict[str, Any] | None, run_id: str) -> str | None:
-    if record is not None and phase is not None and phase != record["phase"]:
-        raise UserError(f"run {run_id} is registered as phase {record['phase']}, not {phase}: drop --phase")
-    return phase or (record["phase"] if record else None)
+def registered_phase(phase: str | None, record: RunRecord | None, run_id: str) -> str | None:
+    if record is not None and phase is not None and phase != record.phase:
+        raise UserError(f"run {run_id} is registered as phase {record.phase}, not {phase}: drop --phase")
+    return phase or (record.phase if record else None)
 
 
 def dossier_page(
@@ -381,8 +380,8 @@ def evaluated_page(
     evaluation = evaluate(registry, phase, bundle) if evaluation is None else evaluation
     if mismatch:
         evaluation = replace(evaluation, note=f"{evaluation.note}; {mismatch}")
-    summary = utf8_text(summary if summary is not None else str((record or {}).get("summary", "")))
-    next_action = utf8_text(next_action if next_action is not None else str((record or {}).get("next_action", "")))
+    summary = utf8_text(summary if summary is not None else (record.summary if record else ""))
+    next_action = utf8_text(next_action if next_action is not None else (record.next_action if record else ""))
     drawing = gate_drawing(registry, run_id, evaluation, record)
     context = page_context(bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing)
     return render_page(context).encode("utf-8"), evaluation

@@ -24,6 +24,7 @@ from gerhard.core.derive import decide_files
 from gerhard.core.gates import RED
 from gerhard.core.phases import DECISIONS, RESUME, STOP, STOPPED
 from gerhard.core.program import Program
+from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import GitError, UserError
 from gerhard.flows.registration import one_line
 from gerhard.formats import schemas
@@ -88,10 +89,10 @@ def decide(
         after, files = decided_files(root, registry.program, status, doc)
         commit = registry.commit(files, commit_message(doc), verify=verify)
     return DecisionResult(
-        **{k: doc[k] for k in ("run_id", "phase", "decision", "reason", "decided_at", "decided_by")},
+        **{k: getattr(doc, k) for k in ("run_id", "phase", "decision", "reason", "decided_at", "decided_by")},
         commit=commit,
-        decision_file=layout.decision_path(doc["run_id"]),
-        needs_input=layout.needs_input_path(doc["run_id"]),
+        decision_file=layout.decision_path(doc.run_id),
+        needs_input=layout.needs_input_path(doc.run_id),
         current_phase=after["current_phase"],
         stopped=bool(after.get(STOPPED)),
         resumed=replaced is not None,
@@ -114,9 +115,9 @@ def check_reason(reason: str) -> str:
     return reason
 
 
-def check_decidable(root: Path, status: dict[str, Any], record: dict[str, Any], word: str) -> dict[str, Any] | None:
+def check_decidable(root: Path, status: dict[str, Any], record: RunRecord, word: str) -> Decision | None:
     """Refuse what cannot be decided; the stop decision this one resumes from, if it does."""
-    run_id, phase = record["run_id"], record["phase"]
+    run_id, phase = record.run_id, record.phase
     last = status.get("last_decision") or {}
     if status.get(STOPPED) and last.get("run_id") != run_id:
         raise UserError(
@@ -125,21 +126,21 @@ def check_decidable(root: Path, status: dict[str, Any], record: dict[str, Any], 
         )
     previous = store.read_decision(root, run_id)
     if previous is not None:
-        on = f"{previous['decision']} on {previous['decided_at'][:10]}, {layout.decision_path(run_id)}"
-        if not (previous["decision"] == STOP and status.get(STOPPED)):
+        on = f"{previous.decision} on {previous.decided_at[:10]}, {layout.decision_path(run_id)}"
+        if not (previous.decision == STOP and status.get(STOPPED)):
             raise UserError(f"run {run_id} is already decided ({on}): register a new run of phase {phase} instead")
         if word == STOP:
             raise UserError(f"run {run_id} already stopped the program ({on}): to resume, decide {RESUME}")
         return previous
-    if record["verdict"] != RED:
-        raise UserError(f"run {run_id} is {record['verdict']}: only a RED run has a needs-input to decide")
+    if record.verdict != RED:
+        raise UserError(f"run {run_id} is {record.verdict}: only a RED run has a needs-input to decide")
     if not any(n["run_id"] == run_id for n in status["open_needs_input"]):
         raise UserError(not_open_message(root, record))
     return None
 
 
-def not_open_message(root: Path, record: dict[str, Any]) -> str:
-    run_id, phase = record["run_id"], record["phase"]
+def not_open_message(root: Path, record: RunRecord) -> str:
+    run_id, phase = record.run_id, record.phase
     doc = store.load_yaml_file(root, layout.needs_input_path(run_id), "needs_input") or {}
     if doc.get("status") == "superseded":
         return f"run {run_id} needs no decision: run {doc['superseded_by']} passed phase {phase} after it"
@@ -155,7 +156,7 @@ def decided_by(root: Path) -> str:
     return match.group(1)
 
 
-def decided_at(root: Path, status: dict[str, Any], record: dict[str, Any], now: dt.datetime) -> str:
+def decided_at(root: Path, status: dict[str, Any], record: RunRecord, now: dt.datetime) -> str:
     """now in UTC, but never sorting before the last decision made after as many runs: decisions are
     folded by (run_count, decided_at, run seq), so the order they were made is the order rebuild folds."""
     at = now.astimezone(dt.timezone.utc).strftime(TIME_FORMAT)
@@ -163,7 +164,7 @@ def decided_at(root: Path, status: dict[str, Any], record: dict[str, Any], now: 
     if not last or last["run_count"] != status["run_count"]:
         return at
     last_record = store.read_record(root, last["run_id"]) or {"seq": 0}
-    if (at, int(record["seq"])) > (last["decided_at"], int(last_record["seq"])):
+    if (at, int(record.seq)) > (last["decided_at"], int(last_record.seq)):
         return at
     later = dt.datetime.strptime(last["decided_at"], TIME_FORMAT) + dt.timedelta(seconds=1)
     return later.strftime(TIME_FORMAT)
@@ -172,29 +173,29 @@ def decided_at(root: Path, status: dict[str, Any], record: dict[str, Any], now: 
 def decision_doc(
     root: Path,
     status: dict[str, Any],
-    record: dict[str, Any],
+    record: RunRecord,
     word: str,
     reason: str,
     now: dt.datetime,
-    replaced: dict[str, Any] | None,
-) -> dict[str, Any]:
+    replaced: Decision | None,
+) -> Decision:
     doc = {
         "decision": word,
-        "run_id": record["run_id"],
-        "phase": record["phase"],
+        "run_id": record.run_id,
+        "phase": record.phase,
         "reason": reason,
         "decided_at": decided_at(root, status, record, now),
         "decided_by": decided_by(root),
         "run_count": int(status["run_count"]),
     }
     if replaced is not None:
-        doc["replaces"] = {k: replaced[k] for k in ("decision", "reason", "decided_at", "decided_by")}
-    schemas.validate(doc, "decision", layout.decision_path(record["run_id"]))
-    return doc
+        doc["replaces"] = {k: getattr(replaced, k) for k in ("decision", "reason", "decided_at", "decided_by")}
+    schemas.validate(doc, "decision", layout.decision_path(record.run_id))
+    return Decision.from_dict(doc)
 
 
 def decided_files(
-    root: Path, program: Program, status: dict[str, Any], doc: dict[str, Any]
+    root: Path, program: Program, status: dict[str, Any], doc: Decision
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     recent = store.recent_rows(root, list(status.get("months") or {}), reports.INDEX_RECENT)
     after, files = decide_files(
@@ -203,11 +204,11 @@ def decided_files(
     return after, {rel: text.encode() for rel, text in files.items()}
 
 
-def commit_message(doc: dict[str, Any]) -> str:
-    body = [f"Reason: {one_line(doc['reason'])}"]
-    if "replaces" in doc:
-        old = doc["replaces"]
+def commit_message(doc: Decision) -> str:
+    body = [f"Reason: {one_line(doc.reason)}"]
+    if doc.replaces is not None:
+        old = doc.replaces
         body.append(f"Resumes the program: replaces the stop decided on {old['decided_at']} by {old['decided_by']}")
-    trailers = {"Gerhard-Decision": doc["decision"], "Gerhard-Run-Id": doc["run_id"], "Gerhard-Phase": doc["phase"]}
-    subject = f"decide {doc['run_id']}: {doc['decision']}"
+    trailers = {"Gerhard-Decision": doc.decision, "Gerhard-Run-Id": doc.run_id, "Gerhard-Phase": doc.phase}
+    subject = f"decide {doc.run_id}: {doc.decision}"
     return "\n\n".join([subject, "\n".join(body), "\n".join(f"{k}: {v}" for k, v in trailers.items())]) + "\n"

@@ -19,6 +19,7 @@ from gerhard.core.derive import fold_files
 from gerhard.core.gates import GateReport, evaluate_gates
 from gerhard.core.phases import baselines_for, check_phase_allowed
 from gerhard.core.program import Program
+from gerhard.core.records import RunRecord
 from gerhard.dossier.archive import archived_dossier, check_transport, folder_dossier, transport_dossier
 from gerhard.dossier.page import Evaluation, evaluation_of
 from gerhard.errors import ConflictError
@@ -126,8 +127,8 @@ def register(
         files = archive_files(run_id, bundle, extra_files)
         files.update(derived_files(root, program, registry.status, record))
         commit = registry.commit(files, commit_message(record, report), verify=verify)
-        place_local_copies(bundle.root, root / record["artifact_root"], remote_entries(bundle))
-        return dataclasses.replace(result_of(record, report, commit), skipped=list(bundle.skipped))
+        place_local_copies(bundle.root, root / record.artifact_root, remote_entries(bundle))
+        return dataclasses.replace(result_of(record, commit), skipped=list(bundle.skipped))
 
 
 def with_folder_dossier(
@@ -166,30 +167,17 @@ def already_registered(root: Path, run_id: str, phase: str, bundle: Bundle) -> R
                 f"or register it in place with --source-dir outputs/{run_id}"
             )
         return None
-    if record["bundle_sha256"] != bundle.sha256:
+    if record.bundle_sha256 != bundle.sha256:
         raise ConflictError(
             f"run {run_id} is already registered with different content (bundle sha256 "
-            f"{record['bundle_sha256'][:12]}, this one {bundle.sha256[:12]}): register it under a new --run-id"
+            f"{record.bundle_sha256[:12]}, this one {bundle.sha256[:12]}): register it under a new --run-id"
         )
-    if record["phase"] != phase:
+    if record.phase != phase:
         raise ConflictError(
-            f"run {run_id} is already registered for phase {record['phase']}, not {phase}: "
+            f"run {run_id} is already registered for phase {record.phase}, not {phase}: "
             "register it under a new --run-id to count it for another phase"
         )
-    failed = [g for g in record["gates"] if not g["passed"]]
-    return RegistrationResult(
-        run_id,
-        record["phase"],
-        record["verdict"],
-        len(record["gates"]) - len(failed),
-        len(record["gates"]),
-        None,
-        reports.run_report_path(record),
-        layout.needs_input_path(run_id) if record["verdict"] == "RED" else None,
-        record["artifact_root"],
-        already_registered=True,
-        failed_gates=[g["id"] for g in failed],
-    )
+    return dataclasses.replace(result_of(record, None), already_registered=True)
 
 
 def code_identity(root: Path, artifacts: dict[str, Any]) -> tuple[str | None, bool | None, str]:
@@ -216,7 +204,7 @@ def build_record(
     now: dt.datetime,
     extra: dict[str, Any],
     remote: str | None = None,
-) -> dict[str, Any]:
+) -> RunRecord:
     code_sha, dirty, source = code_identity(root, artifacts)
     metrics = artifacts.get("metrics.json") or {}
     config_bytes = bundle.read_bytes("config.yaml") if "config.yaml" in bundle.names() else None
@@ -246,7 +234,7 @@ def build_record(
     if remote:
         record["artifact_remote"] = f"{remote.rstrip('/')}/{run_id}"
     record.update(extra)
-    return record
+    return RunRecord.from_dict(record)
 
 
 def remote_entries(bundle: Bundle) -> dict[str, tuple[int, str]]:
@@ -263,7 +251,7 @@ def archive_files(run_id: str, bundle: Bundle, extra: dict[str, bytes]) -> dict[
     return files
 
 
-def derived_files(root: Path, program: Program, status: dict[str, Any], record: dict[str, Any]) -> dict[str, bytes]:
+def derived_files(root: Path, program: Program, status: dict[str, Any], record: RunRecord) -> dict[str, bytes]:
     gate_results = store.load_gate_results(root)
     recent = store.recent_rows(root, list(status.get("months") or {}), reports.INDEX_RECENT)
     _, files = fold_files(
@@ -281,39 +269,39 @@ def one_line(text: str) -> str:
     return " ".join(text.split()) or "(none)"
 
 
-def commit_message(record: dict[str, Any], report: GateReport) -> str:
+def commit_message(record: RunRecord, report: GateReport) -> str:
     subject = (
-        f"register {record['run_id']} (phase {record['phase']}): "
-        f"{record['verdict']} {report.passed}/{report.total} gates passed"
+        f"register {record.run_id} (phase {record.phase}): {record.verdict} {report.passed}/{report.total} gates passed"
     )
     # One line each: a blank line in run text must not open a paragraph that reads like trailers.
-    body = [f"Summary: {one_line(record['summary'])}", f"Next action: {one_line(record['next_action'])}"]
+    body = [f"Summary: {one_line(record.summary)}", f"Next action: {one_line(record.next_action)}"]
     if report.failed():
         body.append(
             "Failed gates: " + ", ".join(f"{r.id} (observed {r.observed}, {r.threshold})" for r in report.failed())
         )
     trailers = {
-        "Gerhard-Run-Id": record["run_id"],
-        "Gerhard-Phase": record["phase"],
-        "Gerhard-Verdict": record["verdict"],
-        "Gerhard-Code-SHA": record["code_sha"] or "unknown",
-        "Gerhard-Code-Dirty": "unknown" if record["code_dirty"] is None else str(record["code_dirty"]).lower(),
-        "Gerhard-Config-SHA256": record["config_sha256"] or "none",
-        "Gerhard-Bundle-SHA256": record["bundle_sha256"],
+        "Gerhard-Run-Id": record.run_id,
+        "Gerhard-Phase": record.phase,
+        "Gerhard-Verdict": record.verdict,
+        "Gerhard-Code-SHA": record.code_sha or "unknown",
+        "Gerhard-Code-Dirty": "unknown" if record.code_dirty is None else str(record.code_dirty).lower(),
+        "Gerhard-Config-SHA256": record.config_sha256 or "none",
+        "Gerhard-Bundle-SHA256": record.bundle_sha256,
     }
     return "\n\n".join([subject, "\n".join(body), "\n".join(f"{k}: {v}" for k, v in trailers.items())]) + "\n"
 
 
-def result_of(record: dict[str, Any], report: GateReport, commit: str) -> RegistrationResult:
+def result_of(record: RunRecord, commit: str | None) -> RegistrationResult:
+    """What a registration says of a run: the gate counts from its record (the one place they are counted)."""
     return RegistrationResult(
-        record["run_id"],
-        record["phase"],
-        record["verdict"],
-        report.passed,
-        report.total,
+        record.run_id,
+        record.phase,
+        record.verdict,
+        record.passed,
+        record.total,
         commit,
         reports.run_report_path(record),
-        layout.needs_input_path(record["run_id"]) if record["verdict"] == "RED" else None,
-        record["artifact_root"],
-        failed_gates=[r.id for r in report.failed()],
+        layout.needs_input_path(record.run_id) if record.verdict == "RED" else None,
+        record.artifact_root,
+        failed_gates=record.failed_gates,
     )

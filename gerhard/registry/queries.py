@@ -13,10 +13,10 @@ from typing import Any
 from gerhard import layout
 from gerhard.core.derive import landing_order
 from gerhard.core.phases import REMOVED_PHASES, initial_status, status_for_program
+from gerhard.core.records import RunRecord
 from gerhard.errors import UserError
 from gerhard.registry import store
 from gerhard.registry.bundle import check_run_id
-from gerhard.registry.root import registry_root as registry_root  # where the commands have always found it
 
 
 def current_status(root: Path) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def check_phase_known(status: dict[str, Any], phase: str) -> None:
         raise UserError(f"unknown phase {phase!r}: the program has {', '.join(status['phases'])}")
 
 
-def resolve_run(root: Path, run: str) -> dict[str, Any]:
+def resolve_run(root: Path, run: str) -> RunRecord:
     """The record of a run id, or of the most recently registered run for 'latest'."""
     if run == "latest":
         latest = (store.load_status(root) or {}).get("latest_run")  # no need of program.yaml here
@@ -83,7 +83,7 @@ def list_rows(
     return out
 
 
-def all_records(root: Path) -> list[dict[str, Any]]:
+def all_records(root: Path) -> list[RunRecord]:
     """Every run record, in registration order (a full scan: export all and rebuild only)."""
     records = []
     runs = root / layout.RUNS_DIR

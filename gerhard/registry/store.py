@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gerhard.core.program import Program, program_from_dict
+from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import SchemaError, StateError
 from gerhard.formats import schemas
 from gerhard.formats.statefiles import ledger_rows, parse_state_text
@@ -69,14 +70,14 @@ def load_gate_results(root: Path) -> dict[str, Any]:
     return to_plain(data) if data is not None else {"phases": {}}
 
 
-def read_record(root: Path, run_id: str) -> dict[str, Any] | None:
+def read_record(root: Path, run_id: str) -> RunRecord | None:
     data = load_yaml_file(root, record_path(run_id), "run_record")
-    return to_plain(data) if data is not None else None
+    return RunRecord.from_dict(to_plain(data)) if data is not None else None
 
 
-def read_decision(root: Path, run_id: str) -> dict[str, Any] | None:
+def read_decision(root: Path, run_id: str) -> Decision | None:
     data = load_yaml_file(root, decision_path(run_id), "decision")
-    return to_plain(data) if data is not None else None
+    return Decision.from_dict(to_plain(data)) if data is not None else None
 
 
 def read_ledger(root: Path, month: str) -> list[dict[str, Any]]:

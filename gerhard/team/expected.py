@@ -35,6 +35,7 @@ from gerhard.core.derive import (
 )
 from gerhard.core.phases import DIGEST, program_digest, status_for_program
 from gerhard.core.program import Program
+from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import UserError
 from gerhard.formats import statefiles
 from gerhard.formats.yamlio import to_plain
@@ -109,10 +110,10 @@ def incremental(
     records = [rel for rel in sources if rel.startswith(f"{layout.RUNS_DIR}/")]
     decisions = [rel for rel in sources if rel.startswith(f"{layout.DECISIONS_DIR}/")]
     if records and not decisions and all(sources[rel] == "A" for rel in records):
-        return folded(program, [source(index, rel, "run_record") for rel in records], stored, head)
+        return folded(program, [source_record(index, rel) for rel in records], stored, head)
     if len(decisions) == 1 and set(sources) == set(decisions) and sources[decisions[0]] in "AM":
-        decision = source(index, decisions[0], "decision")
-        if index.data(layout.record_path(str(decision["run_id"]))) is not None:
+        decision = Decision.from_dict(source(index, decisions[0], "decision"))
+        if index.data(layout.record_path(decision.run_id)) is not None:
             return decided(program, decision, stored, head)
         return None
     if set(sources) == {layout.PROGRAM} and stored.get(DIGEST) == program_digest(program):
@@ -120,14 +121,14 @@ def incremental(
     return None
 
 
-def folded(program: Program, records: list[dict[str, Any]], stored: dict[str, Any], head: Blobs) -> Expected | None:
+def folded(program: Program, records: list[RunRecord], stored: dict[str, Any], head: Blobs) -> Expected | None:
     """Registration's fold of each new record, in landing order, when they land after the parent's runs."""
     records = sorted(records, key=landing_order)
     count = int(stored["run_count"])
-    if [int(r["seq"]) for r in records] != list(range(count + 1, count + 1 + len(records))):
+    if [int(r.seq) for r in records] != list(range(count + 1, count + 1 + len(records))):
         return None  # not appended (a merge, a renumbering): only a rebuild gives their order
     gate_results = parsed(head, layout.GATE_RESULTS, "gate_results") or {"phases": {}}
-    months = sorted({str(r["registered_at"])[:7] for r in records})
+    months = sorted({r.month for r in records})
     head.prefetch([*map(layout.ledger_path, months), *map(reports.month_page_path, months)])
     existing = Overlay(head)
     status: dict[str, Any] | None = stored
@@ -140,7 +141,7 @@ def folded(program: Program, records: list[dict[str, Any]], stored: dict[str, An
     return existing.files
 
 
-def decided(program: Program, decision: dict[str, Any], stored: dict[str, Any], head: Blobs) -> Expected:
+def decided(program: Program, decision: Decision, stored: dict[str, Any], head: Blobs) -> Expected:
     """gerhard decide's fold of one decision into the parent's derived files."""
     now = status_now(program, stored, head)
     gate_results = parsed(head, layout.GATE_RESULTS, "gate_results") or {"phases": {}}
@@ -179,12 +180,12 @@ def unchanged(derived: list[str], head: Blobs) -> Expected:
     return {rel: text for rel in derived if (text := head.text(rel)) is not None}
 
 
-def report_record(rel: str, index: Blobs) -> dict[str, Any] | None:
+def report_record(rel: str, index: Blobs) -> RunRecord | None:
     """The record of the run whose report `rel` is (reports/YYYY/MM/<run_id>.md), if it has one."""
     run_id = rel.rsplit("/", 1)[-1].removesuffix(".md")
     if rel.count("/") != 3 or run_id == "index" or index.data(layout.record_path(run_id)) is None:
         return None
-    record = source(index, layout.record_path(run_id), "run_record")
+    record = source_record(index, layout.record_path(run_id))
     return record if reports.run_report_path(record) == rel else None
 
 
@@ -192,7 +193,7 @@ def rebuilt_from(program: Program, index: Blobs) -> Expected:
     """Every derived file as `rebuild` computes it from the index's records and decisions."""
     paths = [p for p in index.listing(f"{layout.RUNS_DIR}/") if is_source(p)]
     index.prefetch(paths + index.listing(f"{layout.DECISIONS_DIR}/"))
-    records = sorted((source(index, rel, "run_record") for rel in paths), key=landing_order)
+    records = sorted((source_record(index, rel) for rel in paths), key=landing_order)
     files = rebuild_files(program, records, index)
     if not records:  # no run yet: derived files appear with the first registration; those there are checked
         files = {rel: text for rel, text in files.items() if index.data(rel) is not None}
@@ -201,6 +202,10 @@ def rebuilt_from(program: Program, index: Blobs) -> Expected:
 
 def source(blobs: Blobs, rel: str, schema: str) -> dict[str, Any]:
     return to_plain(statefiles.parse_state_text(blobs.text(rel) or "", rel, schema))
+
+
+def source_record(blobs: Blobs, rel: str) -> RunRecord:
+    return RunRecord.from_dict(source(blobs, rel, "run_record"))
 
 
 def parsed(blobs: Blobs, rel: str, schema: str) -> dict[str, Any] | None:

@@ -19,9 +19,10 @@ from typing import Any
 
 from gerhard import layout
 from gerhard.core.derive import rebuild_files
+from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import GitError
 from gerhard.files import atomic_write
-from gerhard.formats.yamlio import read_state_yaml
+from gerhard.formats.yamlio import read_state_yaml, to_plain
 from gerhard.git import gitrepo
 from gerhard.registry import store
 
@@ -107,7 +108,7 @@ def merged_records(root: Path, ours: str, theirs: str) -> tuple[list[dict[str, A
     merged = []
     for folder, path in ((layout.RUNS_DIR, layout.record_path), (layout.DECISIONS_DIR, layout.decision_path)):
         texts = {**records_of(root, theirs, folder), **records_of(root, ours, folder)}
-        merged.append([read_state_yaml(text, path(run_id)) for run_id, text in sorted(texts.items())])
+        merged.append([to_plain(read_state_yaml(text, path(run_id))) for run_id, text in sorted(texts.items())])
     records, decisions = merged
     cache.write_text(json.dumps({"key": key, "records": records, "decisions": decisions}), encoding="utf-8")
     return records, decisions
@@ -125,7 +126,8 @@ def merge_driver(root: Path, ours_file: Path, path: str) -> int:
     program = store.program_from_text(program_text.decode("utf-8"))
     mine = ours_file.read_text(encoding="utf-8") if ours_file.is_file() else None
     records, decisions = merged_records(root, ours, theirs)
-    files = rebuild_files(program, records, lambda rel: mine if rel == path else None, decisions)
+    typed = [RunRecord.from_dict(r) for r in records], [Decision.from_dict(d) for d in decisions]
+    files = rebuild_files(program, typed[0], lambda rel: mine if rel == path else None, typed[1])
     if path in files:
         ours_file.write_text(files[path], encoding="utf-8")
     return 0

@@ -158,11 +158,13 @@ def stored_blob(root: Path) -> checks.Reader:
 def derived(root: Path, read: checks.Reader, program: Program, records: list[dict], complete: bool) -> list[str]:
     """Derived files against the rebuild from the records just read (when they all read)."""
     from gerhard.core.derive import landing_order, rebuild_files
+    from gerhard.core.records import RunRecord
 
     if not complete:
         return []  # a broken record is already a problem; fix it first, then the rebuild can be compared
     try:
-        expected = rebuild_files(program, sorted(records, key=landing_order), lambda rel: store.read_text(root, rel))
+        typed = sorted(map(RunRecord.from_dict, records), key=landing_order)
+        expected = rebuild_files(program, typed, lambda rel: store.read_text(root, rel))
     except UserError as e:
         return [f"derived files cannot be rebuilt: {e}"]
     if not records:  # a registry without runs has derived files only once the first run is registered

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from gerhard.flows.decisions import decide as decide_run
 from gerhard.output import print_json
-from gerhard.registry import queries
+from gerhard.registry.root import registry_root
 
 
 def decide(repo: Path, run_id: str, decision: str, reason: str, as_json: bool = False, verify: bool = True) -> int:
-    root = queries.registry_root(repo)
+    root = registry_root(repo)
     result = decide_run(run_id, decision, reason, repo_root=root, verify=verify)
     if as_json:
         print_json(result.as_dict())

@@ -7,16 +7,18 @@ from pathlib import Path
 from typing import Any
 
 from gerhard.core import compare
+from gerhard.core.records import RunRecord
 from gerhard.errors import StateError
 from gerhard.output import fmt_value, json_safe, print_json
 from gerhard.registry import queries
+from gerhard.registry.root import registry_root
 
 SIDES = {"a": "A", "b": "B"}
 
 
-def load_eval_suite(root: Path, record: dict[str, Any]) -> dict[str, Any] | None:
+def load_eval_suite(root: Path, record: RunRecord) -> dict[str, Any] | None:
     """The run's archived eval_suite.json, or None when the run has none."""
-    rel = f"{record['artifact_root']}/eval_suite.json"
+    rel = f"{record.artifact_root}/eval_suite.json"
     try:
         data = json.loads((root / rel).read_bytes())
     except FileNotFoundError:
@@ -112,7 +114,7 @@ def format_diff(d: compare.RunDiff) -> str:
 
 
 def diff(repo: Path, run_a: str, run_b: str, as_json: bool = False) -> int:
-    root = queries.registry_root(repo)
+    root = registry_root(repo)
     a, b = queries.resolve_run(root, run_a), queries.resolve_run(root, run_b)
     result = compare.diff_runs(a, b, load_eval_suite(root, a), load_eval_suite(root, b))
     if as_json:

@@ -9,6 +9,7 @@ from typing import Any
 
 from gerhard.output import json_safe, print_json
 from gerhard.registry import queries
+from gerhard.registry.root import registry_root
 
 CSV_FIELDS = [
     "run_id",
@@ -53,8 +54,8 @@ def write_csv(records: list[dict[str, Any]]) -> None:
 
 
 def export(repo: Path, run: str, fmt: str) -> int:
-    root = queries.registry_root(repo)
-    records = queries.all_records(root) if run == "all" else [queries.resolve_run(root, run)]
+    root = registry_root(repo)
+    records = [r.as_dict() for r in (queries.all_records(root) if run == "all" else [queries.resolve_run(root, run)])]
     if fmt == "csv":
         write_csv(records)
     elif fmt == "yaml":

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from gerhard.output import print_json
 from gerhard.registry import queries
+from gerhard.registry.root import registry_root
 
 
 def list_runs(
@@ -16,7 +17,7 @@ def list_runs(
     limit: int = 20,
     as_json: bool = False,
 ) -> int:
-    root = queries.registry_root(repo)
+    root = registry_root(repo)
     rows = queries.list_rows(root, phase=phase, verdict=verdict, since=since, limit=limit)
     if as_json:
         print_json(rows)

@@ -12,12 +12,13 @@ from pathlib import Path
 
 from gerhard.files import atomic_write
 from gerhard.flows.rebuild import commit_rebuilt, rebuilt, stale_hint
-from gerhard.registry import queries, store
+from gerhard.registry import store
 from gerhard.registry.registry import Registry
+from gerhard.registry.root import registry_root
 
 
 def rebuild(repo: Path, check: bool = False, commit: bool = False) -> int:
-    root = queries.registry_root(repo)
+    root = registry_root(repo)
     with Registry.locked(root) as registry:
         files = rebuilt(root)
         changed = [rel for rel, text in sorted(files.items()) if store.read_text(root, rel) != text]

@@ -3,57 +3,59 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from gerhard import layout
 from gerhard.core import reports
+from gerhard.core.records import RunRecord
 from gerhard.output import fmt_value, print_json
 from gerhard.registry import queries, store
 from gerhard.registry.heavy import remote_source, run_remote
+from gerhard.registry.root import registry_root
 
 
-def format_record(r: dict[str, Any], configured: tuple[str, str] | None = None) -> str:
+def format_record(r: RunRecord, configured: tuple[str, str] | None = None) -> str:
     """`configured`: the remote root configured now and where (gerhard.registry.heavy.remote_source), shown for a
     run whose record names none (registered before a remote was set; records are never rewritten)."""
-    passed = sum(g["passed"] for g in r["gates"])
-    dirty = {True: "dirty", False: "clean", None: "unknown"}[r.get("code_dirty")]
+    dirty = {True: "dirty", False: "clean", None: "unknown"}[r.code_dirty]
     lines = [
-        f"run       {r['run_id']}  (#{r['seq']})",
-        f"phase     {r['phase']}{'  (forced)' if r.get('forced') else ''}",
-        f"verdict   {r['verdict']}  {passed}/{len(r['gates'])} gates passed",
-        f"at        {r['registered_at']}",
-        f"code      {r.get('code_sha') or 'unknown'} ({dirty}, from {r['code_sha_source']})",
-        f"config    sha256 {r.get('config_sha256') or 'none'}",
-        f"seed      {fmt_value(r.get('seed'))}",
-        f"summary   {r.get('summary') or '(none)'}",
-        f"next      {r.get('next_action') or '(none)'}",
+        f"run       {r.run_id}  (#{r.seq})",
+        f"phase     {r.phase}{'  (forced)' if r.forced else ''}",
+        f"verdict   {r.verdict}  {r.passed}/{r.total} gates passed",
+        f"at        {r.registered_at}",
+        f"code      {r.code_sha or 'unknown'} ({dirty}, from {r.code_sha_source})",
+        f"config    sha256 {r.config_sha256 or 'none'}",
+        f"seed      {fmt_value(r.seed)}",
+        f"summary   {r.summary or '(none)'}",
+        f"next      {r.next_action or '(none)'}",
         "gates",
     ]
-    width = max((len(g["id"]) for g in r["gates"]), default=0)
-    for g in r["gates"]:
+    width = max((len(g["id"]) for g in r.gates), default=0)
+    for g in r.gates:
         mark = "pass" if g["passed"] else ("FAIL" if g["severity"] == "blocking" else "warn")
         reason = f"  ({g['reason']})" if g.get("reason") else ""
         lines.append(f"  {mark}  {g['id']:<{width}}  {fmt_value(g['observed']):>10}  {g['threshold']}{reason}")
-    if r.get("metrics"):
-        lines.append("metrics   " + "  ".join(f"{k}={fmt_value(v)}" for k, v in sorted(r["metrics"].items())))
+    if r.metrics:
+        lines.append("metrics   " + "  ".join(f"{k}={fmt_value(v)}" for k, v in sorted(r.metrics.items())))
     lines.append(f"report    {reports.run_report_path(r)}")
-    lines.append(f"archive   {r['artifact_root']}/")
-    if r.get("artifact_remote"):
-        lines.append(f"remote    {r['artifact_remote']}")
+    lines.append(f"archive   {r.artifact_root}/")
+    if r.artifact_remote:
+        lines.append(f"remote    {r.artifact_remote}")
     elif configured:
         url, where = configured
-        lines.append(f"remote    {run_remote(url, r['run_id'])}  (from {where} now; not recorded at registration)")
-    if r.get("remote_files"):
-        lines.append(f"          stored remote: {', '.join(r['remote_files'])} (gerhard sync pull fetches them)")
-    if r["verdict"] == "RED":
-        lines.append(f"needs     state/needs_input/{r['run_id']}.yaml")
+        lines.append(f"remote    {run_remote(url, r.run_id)}  (from {where} now; not recorded at registration)")
+    if r.remote_files:
+        lines.append(f"          stored remote: {', '.join(r.remote_files)} (gerhard sync pull fetches them)")
+    if r.verdict == "RED":
+        lines.append(f"needs     {layout.needs_input_path(r.run_id)}")
     return "\n".join(lines)
 
 
 def show(repo: Path, run: str, as_json: bool = False) -> int:
-    root = queries.registry_root(repo)
+    root = registry_root(repo)
     record = queries.resolve_run(root, run)
     if as_json:
-        print_json(record)
+        print_json(record.as_dict())
     else:
-        print(format_record(record, None if record.get("artifact_remote") else remote_source(store.load_program(root))))
+        configured = None if record.artifact_remote else remote_source(store.load_program(root))
+        print(format_record(record, configured))
     return 0

@@ -9,6 +9,7 @@ from gerhard import layout
 from gerhard.core.phases import REMOVED_PHASES, RESUME, STOPPED
 from gerhard.output import print_json
 from gerhard.registry import queries
+from gerhard.registry.root import registry_root
 
 
 def phase_line(pid: str, p: dict[str, Any]) -> str:
@@ -46,7 +47,7 @@ def format_status(s: dict[str, Any]) -> str:
 
 
 def status(repo: Path, as_json: bool = False) -> int:
-    root = queries.registry_root(repo)
+    root = registry_root(repo)
     s = queries.current_status(root)
     if as_json:
         print_json(s)
