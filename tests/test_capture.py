@@ -890,3 +890,77 @@ def test_config_floats_read_back_as_floats_with_pyyaml_too(tmp_path: Path) -> No
     from gerhard.formats.yamlio import load_plain_yaml
 
     assert load_plain_yaml(text, "config.yaml") == config
+
+
+# -- what the framework integrations log through: counters, totals, metric aliases, a late config ----------
+
+
+def test_counters_are_drawn_against_never_final_metrics_and_totals_join_the_final(tmp_path: Path) -> None:
+    run = start(None, output_root=tmp_path)
+    run.log_metrics({"loss": 2.0}, step=2, counters={"epoch": 0.5})
+    run.log_metrics({"loss": 1.5}, step=4, counters={"epoch": 1.0})
+    run.log_final({"train_loss": 1.75})
+    run.flush()
+    resumed = gerhard.resume_run(run.folder, dossier=False, download=False)  # a later session knows them too
+    for r in (run, resumed):
+        assert r.history == [{"loss": 2.0, "epoch": 0.5, "step": 2}, {"loss": 1.5, "epoch": 1.0, "step": 4}]
+    resumed.finish()
+    metrics = bundle_json(run.folder, "metrics.json")
+    assert metrics["final"] == {"loss": 1.5, "train_loss": 1.75}
+    assert metrics["history"][-1] == {"loss": 1.5, "epoch": 1.0, "step": 4}
+
+
+def test_metric_aliases_from_the_program_and_from_start_run(registry: Path) -> None:
+    program = registry / "state" / "program.yaml"
+    program.write_text(program.read_text() + "\nmetric_aliases:\n  eval_loss: val_loss\n  loss: train_loss\n")
+    git_out(registry, "commit", "-qam", "HF names")
+    run = start(registry, metric_aliases={"loss": "step_loss"})  # the argument wins over the program
+    run.log_metrics({"loss": 2.4, "eval_loss": 2.3}, step=0)
+    run.log_metrics({"loss": 2.2, "eval_loss": 2.1}, step=1)
+    run.log_final({"eval_loss": 2.0})
+    assert run.history[-1] == {"step_loss": 2.2, "val_loss": 2.1, "step": 1}
+    run.flush()
+    resumed = gerhard.resume_run(run.folder, dossier=False, download=False)
+    resumed.log_metrics({"eval_loss": 1.9}, step=2)  # still renamed after a resume, the replay not twice
+    assert resumed.history[-1] == {"val_loss": 1.9, "step": 2}
+    result = resumed.finish()
+    assert (result.registered, result.verdict, result.message) == (True, "GREEN", "")
+    assert bundle_json(run.folder, "metrics.json")["final"] == {"step_loss": 2.2, "val_loss": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("aliases", "message"),
+    [
+        (["eval_loss"], "metric_aliases: pass a dict of logged name -> gate name, not a list"),
+        ({1: "val_loss"}, "metric_aliases: the key 1 is not text: name the metric as it is logged"),
+        ({"eval_loss": "val.loss"}, "metrics.json: the metric name 'val.loss' in metric_aliases['eval_loss'] has a "
+         "'.', which gate paths (final.val_loss) split on, so no gate could read it: rename it"),
+    ],
+)  # fmt: skip
+def test_bad_metric_aliases_are_refused_before_the_run_starts(tmp_path: Path, aliases: Any, message: str) -> None:
+    with pytest.raises(gerhard.UserError) as e:
+        start(None, output_root=tmp_path, metric_aliases=aliases)
+    assert str(e.value) == message
+    assert not (tmp_path / RUN).exists()
+
+
+def test_log_final_refuses_what_is_not_a_finite_number(tmp_path: Path) -> None:
+    run = start(None, output_root=tmp_path)
+    with pytest.raises(gerhard.UserError) as e:
+        run.log_final({"train_loss": float("inf")})
+    assert str(e.value) == "log_final: train_loss is inf: log a finite number"
+    with pytest.raises(gerhard.UserError) as e:
+        run.log_final([1.0])  # type: ignore[arg-type]
+    assert str(e.value) == "log_final: pass a dict of name -> number, not a list"
+    assert not (run.folder / ".gerhard-run" / "final.json").exists()
+    run.fail(RuntimeError("test over"))
+
+
+def test_set_config_replaces_the_config_until_finish(tmp_path: Path) -> None:
+    run = start(None, output_root=tmp_path)
+    run.set_config({"lr": 0.1, "hidden": 8})
+    assert (run.folder / "config.yaml").read_text() == "lr: 0.1\nhidden: 8\n"
+    run.log_metrics({"loss": 1.0})
+    run.finish()
+    with pytest.raises(gerhard.UserError, match="set_config: run .* is finished"):
+        run.set_config({"lr": 0.2})

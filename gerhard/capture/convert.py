@@ -34,7 +34,7 @@ ANY_TASK = "*"  # in a threshold mapping: every task not named
 Threshold = float | Mapping[str, float] | None
 _RESULTS_RE = re.compile(r"results_([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}-[0-9]{2}-[0-9]{2}(\.[0-9]{1,6})?)\.json")
 _LM_EVAL_INFO = ("higher_is_better", "n-shot")  # per task: {metric: bool}, the number of few-shot examples
-_HF_SUMMARY_KEY = "train_runtime"  # the row Trainer.train() logs last: totals for the run, not a step's values
+HF_SUMMARY_KEY = "train_runtime"  # the row Trainer.train() logs last: totals for the run, not a step's values
 
 
 class WrittenFile(NamedTuple):
@@ -216,7 +216,7 @@ def metrics_from_hf_trainer_state(data: Any, *, source: str = "trainer_state.jso
     final = last_values(rows)
     if _is_number(data.get("best_metric")):
         final["best_metric"] = data["best_metric"]
-    history = merge_by_step(row for row in rows if _HF_SUMMARY_KEY not in row)
+    history = merge_by_step(row for row in rows if HF_SUMMARY_KEY not in row)
     return _metrics(final, history, source)
 
 
