@@ -6,12 +6,16 @@ ruamel.yaml round trip: comments, key order and keys a human added survive, and 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 from gerhard.core.program import Program, program_from_dict
 from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import SchemaError, StateError
+from gerhard.files import atomic_write
 from gerhard.formats import schemas
 from gerhard.formats.statefiles import ledger_rows, parse_state_text
 from gerhard.formats.yamlio import read_state_yaml, to_plain
@@ -23,6 +27,9 @@ from gerhard.layout import (
     ledger_path,
     record_path,
 )
+from gerhard.version import __version__
+
+PROGRAM_CACHE = "gerhard-cache/program"  # in the git dir
 
 
 def read_text(root: Path, rel: str) -> str | None:
@@ -43,21 +50,50 @@ def load_yaml_file(root: Path, rel: str, schema: str | None) -> Any:
 
 
 def program_from_text(text: str) -> Program:
+    return program_from_dict(program_data(text))
+
+
+def program_data(text: str) -> dict[str, Any]:
+    """program.yaml's plain data, schema-checked."""
     data = read_state_yaml(text, PROGRAM)
     if not isinstance(data, dict):
         raise StateError(f"{PROGRAM} must be a mapping with 'program' and 'phases': see 'gerhard init'")
+    plain: dict[str, Any] = to_plain(data)
     try:
-        schemas.validate(to_plain(data), "program", PROGRAM)
+        schemas.validate(plain, "program", PROGRAM)
     except SchemaError as e:
         raise StateError(str(e)) from None
-    return program_from_dict(to_plain(data))
+    return plain
 
 
 def load_program(root: Path) -> Program:
     text = read_text(root, PROGRAM)
     if text is None:
         raise StateError(f"no {PROGRAM} in {root}: run 'gerhard init' there (or pass --repo) and describe your phases")
-    return program_from_text(text)
+    cache = program_cache(root, text)
+    if cache is not None:
+        try:
+            return program_from_dict(json.loads(cache.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not cached yet (or a damaged entry): parse, validate and cache it again
+    data = program_data(text)
+    program = program_from_dict(data)  # refuses what the schema cannot see (duplicate ids, NaN marks)
+    if cache is not None:
+        with contextlib.suppress(OSError, ValueError, TypeError):  # unwritable, or not JSON (a date): not cached
+            atomic_write(cache, json.dumps(data, ensure_ascii=False, allow_nan=False).encode())
+    return program
+
+
+def program_cache(root: Path, text: str) -> Path | None:
+    """Where the validated, parsed program.yaml of this very text is cached: in the git dir (never
+    committed), keyed by the text's git blob id and gerhard's version, so ruamel and jsonschema load only
+    when the program changed. None outside a plain git work tree (a linked work tree, a bare folder)."""
+    git_dir = root / ".git"
+    if not git_dir.is_dir():
+        return None
+    data = text.encode("utf-8")
+    blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+    return git_dir / PROGRAM_CACHE / f"{__version__}-{blob}.json"
 
 
 def load_status(root: Path) -> dict[str, Any] | None:

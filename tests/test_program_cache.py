@@ -1,0 +1,67 @@
+"""program.yaml's parsed, validated form cached in the git dir by content: ruamel and jsonschema are not
+even imported when the program has not changed, and any change of the text is seen at once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from gerhard.registry import store
+
+LOAD = """
+import json, sys
+from pathlib import Path
+from gerhard.registry import store
+program = store.load_program(Path(sys.argv[1]))
+print(json.dumps([program.name, program.phase_ids, "ruamel.yaml" in sys.modules, "jsonschema" in sys.modules]))
+"""
+
+
+def load_in_a_new_process(root: Path) -> list[object]:
+    out = subprocess.run([sys.executable, "-c", LOAD, str(root)], capture_output=True, text=True, check=True)
+    return list(json.loads(out.stdout))
+
+
+def cached(root: Path) -> list[Path]:
+    folder = root / ".git" / store.PROGRAM_CACHE
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+def test_an_unchanged_program_loads_without_yaml_or_jsonschema(registry: Path) -> None:
+    first = load_in_a_new_process(registry)
+    assert first[2:] == [True, True] and len(cached(registry)) == 1
+    assert load_in_a_new_process(registry) == [*first[:2], False, False]
+
+
+def test_an_edited_program_is_parsed_and_validated_again(registry: Path) -> None:
+    load_in_a_new_process(registry)
+    program = registry / "state" / "program.yaml"
+    program.write_text(program.read_text().replace("program: ", "program: renamed-", 1))
+    again = load_in_a_new_process(registry)
+    assert str(again[0]).startswith("renamed-") and again[2:] == [True, True]
+    assert len(cached(registry)) == 2
+    assert store.load_program(registry).name == again[0]
+
+
+def test_a_damaged_cache_entry_is_parsed_again(registry: Path) -> None:
+    expected = store.load_program(registry)
+    (entry,) = cached(registry)
+    entry.write_text("{not json")
+    assert store.load_program(registry) == expected
+    assert json.loads(entry.read_text())["program"] == expected.name
+
+
+def test_the_cache_is_never_committed(registry: Path) -> None:
+    store.load_program(registry)
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=registry, capture_output=True, text=True)
+    assert status.stdout == ""
+
+
+def test_no_cache_outside_a_git_work_tree(tmp_path: Path, registry: Path) -> None:
+    plain = tmp_path / "plain"
+    (plain / "state").mkdir(parents=True)
+    (plain / "state" / "program.yaml").write_bytes((registry / "state" / "program.yaml").read_bytes())
+    assert store.load_program(plain) == store.load_program(registry)
+    assert not (plain / ".git").exists()
