@@ -50,9 +50,25 @@ def seed_everything(seed: int) -> list[str]:
     return notes
 
 
+MAX_SEED = 2**64 - 1  # torch.manual_seed takes no more, and seed.txt holds at most 20 digits
+
+
 def resolve_seed(seed: Any) -> int:
     if seed is None:
         return int.from_bytes(os.urandom(4), "big")  # recorded in seed.txt: the run stays reproducible
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise UserError(f"start_run: seed={seed!r} is not a whole number >= 0")
+        raise UserError(f"start_run: seed={_shown(seed)} is not a whole number >= 0")
+    if seed > MAX_SEED:
+        raise UserError(f"start_run: seed={_shown(seed)} is over 2**64-1 ({MAX_SEED}), the most torch takes: pass less")
     return seed
+
+
+def _shown(seed: Any) -> str:
+    """The seed as the message shows it: a huge integer by its size (its digits could be thousands)."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and abs(seed) > MAX_SEED:
+        return f"{'-' if seed < 0 else ''}<an integer of {abs(seed).bit_length()} bits>"
+    try:
+        text = repr(seed)
+    except Exception:  # a repr that fails: the message still says what to pass
+        text = f"<a {type(seed).__name__}>"
+    return text if len(text) <= 80 else text[:80] + "…"

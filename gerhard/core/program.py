@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,35 @@ def check_gate(phase_id: str, gate: Gate) -> None:
         raise StateError(f"{where}: range [{gate.range[0]}, {gate.range[1]}] is empty: write it as [low, high]")
     if gate.min_improvement is not None and gate.min_relative_improvement is not None:
         raise StateError(f"{where}: give min_improvement or min_relative_improvement, not both")
+    for name, value in gate_thresholds(gate):
+        check_finite(where, name, value)
+
+
+ORDERING_OPS = frozenset({"<", "<=", ">", ">="})
+
+
+def gate_thresholds(gate: Gate) -> list[tuple[str, Any]]:
+    """The numbers a gate compares with (a value compared by == or != may also be text or a boolean)."""
+    found: list[tuple[str, Any]] = [("range", v) for v in gate.range or ()]
+    found += [(k, getattr(gate, k)) for k in ("min_improvement", "min_relative_improvement")]
+    if gate.op in ORDERING_OPS or isinstance(gate.value, float):
+        found.append(("value", gate.value))
+    return [(name, value) for name, value in found if value is not None]
+
+
+def check_finite(where: str, name: str, value: Any) -> None:
+    """A threshold is a finite number: YAML's .nan, .inf, yes (a string) or true are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise StateError(f"{where}: {name} is {_yaml_word(value)}, not a finite number: write a number")
+
+
+def _yaml_word(value: Any) -> str:
+    """A value as program.yaml spells it (true, .nan, 'yes'), cut short when long."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and not math.isfinite(value):
+        return ".nan" if math.isnan(value) else ("-" if value < 0 else "") + ".inf"
+    return repr(value)[:40]
 
 
 def program_from_dict(data: dict[str, Any]) -> Program:
@@ -77,6 +107,8 @@ def program_from_dict(data: dict[str, Any]) -> Program:
         if dup:
             raise StateError(f"state/program.yaml: phase {pid} has gate {dup[0]!r} twice: gate ids must be unique")
         thresholds = {str(k): float(v) for k, v in (p.get("eval_thresholds") or {}).items()}
+        for task, mark in thresholds.items():
+            check_finite(f"state/program.yaml: phase {pid}", f"the eval_thresholds mark of {task!r}", mark)
         phases.append(Phase(pid, str(p.get("title", "")), tuple(str(r) for r in p["required"]), gates, thresholds))
     schemas = dict(BUILTIN_ARTIFACT_SCHEMAS)
     schemas.update({str(k): str(v) for k, v in (data.get("artifacts") or {}).items()})

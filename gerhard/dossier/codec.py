@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gerhard.errors import BundleError
+from gerhard.formats.bounds import Unreadable, check_json_depth
 from gerhard.registry.bundle import (
     Bundle,
     BundleFile,
@@ -165,8 +166,9 @@ def _no_constant(word: str) -> Any:
 
 def parse_block(block: bytes, name: str) -> dict[str, Any]:
     try:
+        check_json_depth(block)  # before the parser, which recurses once a level
         doc = json.loads(block, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, absurd numbers, absurd nesting
+    except (ValueError, RecursionError, Unreadable) as e:  # bad JSON or UTF-8, absurd numbers, absurd nesting
         raise BundleError(
             f"{name}: the embedded bundle is not valid JSON ({e}): the file is damaged or truncated; "
             "download or copy it again"

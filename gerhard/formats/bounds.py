@@ -3,13 +3,16 @@
 A notebook (or whoever edited a downloaded dossier) controls these bytes, so readers refuse what would make
 gerhard slow, ambiguous or crash. The JSON reader (formats.parsing) and the YAML reader (formats.yamlio)
 share these.
+
+Nesting is measured on the text, before any parser sees it: parsers recurse once a level, and the C ones
+(libyaml's composer) crash the process on a deep enough text instead of raising. The measure is cheap
+where the text cannot be deep (fewer brackets than levels allowed, for JSON) and exact where it could be.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
-
-from gerhard.errors import BundleError
 
 
 def shown(text: str) -> str:
@@ -44,11 +47,10 @@ def bounded_int(digits: str) -> int:
     return int(digits)
 
 
-def check_int_digits(count: int) -> None:
+def check_int_digits(count: int, holder: str = "a bundle file") -> None:
     if count > MAX_INT_DIGITS:
         raise Unreadable(
-            f"holds an integer of {count} digits, over the {MAX_INT_DIGITS} a bundle file may hold: "
-            "write it as a string"
+            f"holds an integer of {count} digits, over the {MAX_INT_DIGITS} {holder} may hold: write it as a string"
         )
 
 
@@ -56,16 +58,34 @@ def too_deep() -> Unreadable:
     return Unreadable(f"nests lists and mappings deeper than {MAX_DATA_DEPTH} levels: flatten it")
 
 
-def check_depth(data: Any, name: str) -> None:
-    """Refuse data nested deeper than MAX_DATA_DEPTH (JSON shares nothing, so a plain walk is enough)."""
-    if _deeper_than(data, MAX_DATA_DEPTH):
-        raise BundleError(f"{name} {too_deep()}")
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
+_STRING = re.compile(rb'"[^"]*"')
+_CURLY_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
 
 
-def _deeper_than(node: Any, levels: int) -> bool:
-    if not isinstance(node, (dict, list)):
-        return False
-    if levels == 0:
-        return True
-    children = node.values() if isinstance(node, dict) else node
-    return any(_deeper_than(child, levels - 1) for child in children if isinstance(child, (dict, list)))
+def check_json_depth(data: str | bytes) -> None:
+    """Refuse (Unreadable) JSON nested deeper than MAX_DATA_DEPTH, before a parser sees it. With fewer
+    opening brackets than that it cannot be. Else only the brackets outside strings are kept (escapes
+    dropped, then all but quotes and brackets, then strings), and MAX_DATA_DEPTH rounds of removing
+    innermost pairs leave nothing unless it is deeper (or unbalanced: then they are counted)."""
+    if isinstance(data, str):
+        if data.count("[") + data.count("{") <= MAX_DATA_DEPTH:
+            return
+        raw = data.encode("utf-8", "surrogatepass")
+    elif data.count(b"[") + data.count(b"{") <= MAX_DATA_DEPTH:
+        return
+    else:
+        raw = data
+    kept = _ESCAPE.sub(b"", raw).translate(None, _NOT_STRUCTURE).replace(b'""', b"")  # most strings go here
+    nests = _STRING.sub(b"", kept).translate(_CURLY_AS_SQUARE)
+    rest = nests
+    for _ in range(MAX_DATA_DEPTH):
+        rest = rest.replace(b"[]", b"")
+        if not rest:
+            return
+    depth = 0
+    for c in nests:
+        depth += 1 if c == ord("[") else -1
+        if depth > MAX_DATA_DEPTH:
+            raise too_deep()

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from gerhard.errors import BundleError
-from gerhard.formats.bounds import Unreadable, bounded_int, check_depth, too_deep, unique_keys
+from gerhard.formats.bounds import Unreadable, bounded_int, check_json_depth, too_deep, unique_keys
 from gerhard.formats.yamlio import load_plain_yaml
 
 
@@ -34,14 +34,14 @@ def parse_json(text: str, name: str) -> Any:
     """Strict, bounded JSON: each key once per object, at most MAX_DATA_DEPTH deep, integers of at most
     MAX_INT_DIGITS digits. NaN and Infinity stay accepted: a diverged run logs a NaN loss, the gates say so."""
     try:
+        check_json_depth(text)  # on the text: the parser recurses once a level
         data = json.loads(text, object_pairs_hook=unique_keys, parse_int=bounded_int)
     except json.JSONDecodeError as e:
         raise BundleError(f"{name} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except Unreadable as e:
         raise BundleError(f"{name} {e}") from None
-    except RecursionError:
+    except RecursionError:  # not expected after check_json_depth; never a crash all the same
         raise BundleError(f"{name} {too_deep()}") from None
-    check_depth(data, name)
     return data
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from gerhard.errors import SchemaError, StateError
 from gerhard.formats import schemas
+from gerhard.formats.bounds import Unreadable, check_json_depth
 from gerhard.formats.yamlemit import emit
 from gerhard.formats.yamlio import dump_yaml, load_state_yaml, merge_into, merge_plain, read_state_yaml, to_plain
 from gerhard.layout import (
@@ -102,8 +103,9 @@ def ledger_rows(text: str, rel: str) -> list[dict[str, Any]]:
     rows = []
     for n, line in enumerate(text.splitlines(), 1):
         try:
+            check_json_depth(line)
             rows.append(json.loads(line))
-        except json.JSONDecodeError:
+        except (ValueError, Unreadable):  # not JSON, an integer Python will not read, too deep
             raise StateError(
                 f"{rel} line {n} is corrupt: run 'gerhard rebuild' ('gerhard check' lists every problem)"
             ) from None

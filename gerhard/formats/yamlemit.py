@@ -122,7 +122,7 @@ def _reads_back(text: str, data: Any) -> bool:
 
     try:
         loaded = YAML(typ="safe").load(text)
-    except YAMLError:
+    except (YAMLError, ValueError):  # ValueError: a key YAML reads as a number it cannot build ('-_')
         return False
     return same(loaded, data)
 

@@ -1,4 +1,9 @@
-"""YAML in and out: plain loads for bundle files, round-trip loads and dumps for state files."""
+"""YAML in and out: plain loads for bundle files, round-trip loads and dumps for state files.
+
+Every load is bounded before the parser composes anything (check_yaml_depth): libyaml's composer
+recurses once a level and crashes the process on a deep enough text. Integers are measured before
+Python reads them, and aliases are counted, in state files as in bundle files.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import copy
 import functools
 import io
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +63,7 @@ def load_plain_yaml(text: str, name: str) -> Any:
     from ruamel.yaml import YAMLError
 
     try:
+        check_yaml_depth(text)
         data = _bounded_safe().load(text)
         check_aliases(data, MAX_DATA_VALUES)
     except YAMLError as e:
@@ -85,8 +92,7 @@ def _bounded_constructor() -> type:
 
     class BoundedConstructor(SafeConstructor):
         def construct_yaml_int(self, node: Any) -> int:
-            literal = str(node.value).replace("_", "").lstrip("+-")
-            check_int_digits(len(literal) - 2 if literal[1:2] in ("x", "o", "b") else len(literal))
+            check_int_literal(str(node.value))
             return super().construct_yaml_int(node)
 
         def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
@@ -97,6 +103,56 @@ def _bounded_constructor() -> type:
 
     BoundedConstructor.add_constructor("tag:yaml.org,2002:int", BoundedConstructor.construct_yaml_int)
     return BoundedConstructor
+
+
+def check_int_literal(value: str, holder: str = "a bundle file") -> None:
+    """A YAML integer's digits are counted before Python reads them (over 4300 is a ValueError)."""
+    literal = value.replace("_", "").lstrip("+-")
+    check_int_digits(len(literal) - 2 if literal[1:2] in ("x", "o", "b") else len(literal), holder)
+
+
+@functools.cache
+def _state_constructor(base: type) -> type:
+    """A state file's constructor (safe or round trip) that measures an integer before reading it."""
+
+    class StateConstructor(base):  # type: ignore[valid-type,misc]
+        def construct_yaml_int(self, node: Any) -> Any:
+            check_int_literal(str(node.value), "a state file")
+            return super().construct_yaml_int(node)
+
+    StateConstructor.add_constructor("tag:yaml.org,2002:int", StateConstructor.construct_yaml_int)
+    return StateConstructor
+
+
+# A block collection starts a line, after its indentation and indicators ('- ', '? ', ': '): so nesting
+# in block style needs the line to begin with as many such characters (two levels a column at most).
+_LINE_START = r"(?:\A|[\n\r\x85\u2028\u2029])"
+
+
+@functools.cache
+def _long_line_start(columns: int) -> re.Pattern[str]:
+    return re.compile(_LINE_START + r"[ \t?:\-\ufeff]{" + str(columns) + "}")
+
+
+def check_yaml_depth(text: str) -> None:
+    """Refuse (Unreadable) YAML nested deeper than MAX_DATA_DEPTH before it is composed. Most texts are
+    shown shallow by a cheap bound: a level in flow style needs a bracket (two levels with a one-pair
+    mapping in it), and two levels in block style a column of indentation or indicators at a line's
+    start. Where the bound does not show it, the parser's events (a loop, no recursion) are counted."""
+    flow = text.count("[") + text.count("{")
+    columns = MAX_DATA_DEPTH // 2 - 1 - flow  # depth <= 2 * (columns + 1) + 2 * flow
+    if columns >= 0 and _long_line_start(columns + 1).search(text) is None:
+        return
+    from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
+
+    depth = 0
+    for event in _safe().parse(text):
+        if isinstance(event, CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DATA_DEPTH:
+                raise too_deep()
+        elif isinstance(event, CollectionEndEvent):
+            depth -= 1
 
 
 def check_aliases(data: Any, limit: int) -> None:
@@ -155,7 +211,9 @@ def _state_parse(parse: Callable[[str], Any], text: str, name: str) -> Any:
 
     try:
         return parse(text)
-    except YAMLError as e:
+    except Unreadable as e:
+        raise StateError(f"{name} {e}") from None
+    except (YAMLError, ValueError) as e:  # ValueError: a date that is not one (2026-02-30) and the like
         raise StateError(
             f"{name} is not valid YAML ({_first_line(e)}): fix it by hand or restore it with git checkout"
         ) from None
@@ -163,12 +221,30 @@ def _state_parse(parse: Callable[[str], Any], text: str, name: str) -> Any:
 
 @functools.lru_cache(maxsize=16)
 def _parse_safe(text: str) -> Any:
-    return _safe().load(text)  # shared: read_state_yaml hands out copies
+    from ruamel.yaml.constructor import SafeConstructor
+
+    check_yaml_depth(text)
+    yaml = _safe()
+    yaml.Constructor = _state_constructor(SafeConstructor)
+    return _checked_aliases(yaml.load(text), text)  # shared: read_state_yaml hands out copies
 
 
 @functools.lru_cache(maxsize=16)
 def _parse_round_trip(text: str) -> Any:
-    return round_trip().load(text)  # shared: load_state_yaml hands out deep copies
+    from ruamel.yaml.constructor import RoundTripConstructor
+
+    check_yaml_depth(text)
+    yaml = round_trip()
+    yaml.Constructor = _state_constructor(RoundTripConstructor)
+    return _checked_aliases(yaml.load(text), text)  # shared: load_state_yaml hands out deep copies
+
+
+def _checked_aliases(data: Any, text: str) -> Any:
+    """Aliases can nest a text's data deeper than its text, or expand it past all bounds: counted
+    (state files gerhard writes have none; a human's program.yaml may)."""
+    if "*" in text:
+        check_aliases(data, MAX_DATA_VALUES)
+    return data
 
 
 def dump_yaml(data: Any) -> str:

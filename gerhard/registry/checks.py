@@ -19,6 +19,7 @@ from gerhard import layout
 from gerhard.core.program import Program
 from gerhard.errors import StateError, UserError
 from gerhard.formats import schemas
+from gerhard.formats.bounds import Unreadable, check_json_depth
 from gerhard.formats.yamlio import read_state_yaml, to_plain
 from gerhard.registry import store
 from gerhard.registry.artifacts import load_artifacts
@@ -98,9 +99,10 @@ def read_manifest(run_id: str, read: Reader) -> tuple[dict[str, Any] | None, lis
     if data is None:
         return None, [f"{rel} is missing: {restore(rel)} (or register the run again)"]
     try:
+        check_json_depth(data)  # before the parser, which recurses once a level
         manifest = json.loads(data)
         schemas.validate(manifest, "manifest", rel)
-    except (ValueError, UserError) as e:
+    except (ValueError, UserError, Unreadable) as e:
         return None, [f"{rel} is not a valid MANIFEST ({e}): {restore(rel)}"]
     if manifest["run_id"] != run_id:
         return None, [f"{rel} is the MANIFEST of run {manifest['run_id']}, not of {run_id}: {restore(rel)}"]

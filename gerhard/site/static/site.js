@@ -228,7 +228,7 @@
     decorated.sort((a, b) => {
       if (a[0] === undefined || b[0] === undefined) return (a[0] === undefined) - (b[0] === undefined);
       if (typeof a[0] !== typeof b[0]) return typeof a[0] === "number" ? -1 : 1;
-      return a[0] < b[0] ? -sign : a[0] > b[0] ? sign : 0;
+      return a[0] < b[0] ? -sign : a[0] > b[0] ? sign : ((a[1].seq || 0) - (b[1].seq || 0)) * sign;  // ties: registration order
     });
     view = decorated.map((d) => d[1]);
   }
@@ -628,7 +628,7 @@
       ctx.restore();
     };
     const u = new uPlot({ width: chartWidth(sec), height: 200, series, scales, hooks: { draw: [draw] }, axes: [{}, { values: axisValues, size: 64 }], legend: { live: true } }, data, holder);
-    G.charts.push({ gate: g.id, u, series: series.slice(1).map((s) => ({ label: s.label, dash: s.dash || null })), decisions: marks.length });
+    G.charts.push({ gate: g.id, phase: sec.dataset.phase, u, series: series.slice(1).map((s) => ({ label: s.label, dash: s.dash || null })), decisions: marks.length });
   }
 
   G.state = S;
