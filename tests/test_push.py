@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from cli_helpers import git_out, register, run
 from conftest import git, snapshot
 
 from gerhard.git import gitrepo
+from gerhard.git.transaction import CRASH_ENV
 from gerhard.registry.bundle import load_bundle
 
 
@@ -28,6 +32,12 @@ def remote(registry: Path, tmp_path: Path) -> Path:
 def clone(remote: Path, dest: Path) -> Path:
     git(remote.parent, "clone", "-q", str(remote), str(dest))
     return dest
+
+
+def python_m_gerhard(*argv: str | Path, crash: str) -> subprocess.CompletedProcess[str]:
+    """`python -m gerhard ARGV` stopped at a crash point (gerhard.git.transaction.checkpoint)."""
+    env = dict(os.environ, **{CRASH_ENV: crash})
+    return subprocess.run([sys.executable, "-m", "gerhard", *map(str, argv)], env=env, capture_output=True, text=True)
 
 
 def register_push(repo: Path, run_id: str, phase: str, bundle: Path) -> subprocess.CompletedProcess[str]:
@@ -258,3 +268,95 @@ def test_eight_registrations_at_once_in_one_clone(registry: Path, bundle_a: Path
     assert sorted(s for _, s in landed_seqs(registry)) == list(range(1, 9))
     assert git_out(registry, "status", "--porcelain") == ""
     assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+
+
+# -- stale stat data, and exit 2 meaning nothing changed ----------------------------------------------------
+
+
+def teammate_pushes(remote: Path, tmp_path: Path, bundle_a: Path) -> None:
+    """A teammate registers a run and edits a shared file of the repository (.gitignore), and pushes."""
+    mate = clone(remote, tmp_path / "mate")
+    (mate / ".gitignore").write_text((mate / ".gitignore").read_text() + "*.tmp\n")
+    git(mate, "commit", "-q", "-am", "ignore *.tmp")
+    git(mate, "push", "-q", "origin", "main")
+    assert register_push(mate, "from_mate", "A", bundle_a).returncode == 0
+
+
+@pytest.mark.parametrize("stale", ["cp -a", "touch"])
+def test_push_from_a_clone_with_stale_stat_data(remote: Path, tmp_path: Path, bundle_a: Path, stale: str) -> None:
+    """The same content with other stat data (a copied clone, a touched file) is no reason to refuse the
+    replay: the run is registered and pushed."""
+    mine = clone(remote, tmp_path / "mine")
+    teammate_pushes(remote, tmp_path, bundle_a)
+    if stale == "cp -a":
+        subprocess.run(["cp", "-a", str(mine), str(tmp_path / "copied")], check=True)
+        mine = tmp_path / "copied"
+    else:
+        later = time.time() + 5
+        os.utime(mine / ".gitignore", (later, later))
+    done = register_push(mine, "from_mine", "A", bundle_a)
+    assert done.returncode == 0, done.stderr
+    fresh = clone(remote, tmp_path / "fresh")
+    assert landed_seqs(fresh) == [("from_mate", 1), ("from_mine", 2)]
+    assert git_out(mine, "rev-parse", "HEAD") == git_out(fresh, "rev-parse", "HEAD")
+    assert git_out(mine, "status", "--porcelain") == ""
+
+
+def test_a_push_the_remote_declines_leaves_the_clone_as_before(remote: Path, tmp_path: Path, bundle_a: Path) -> None:
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'no pushes today' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    work = clone(remote, tmp_path / "work")
+    before = snapshot(work)
+    done = register_push(work, "r1", "A", with_checkpoints(bundle_a, tmp_path / "heavy"))
+    assert done.returncode == 2
+    assert done.stderr.startswith("gerhard register: error: the push to origin failed (failed to push some refs to ")
+    assert done.stderr.endswith(
+        "): check the remote and your network, then register again with --push; nothing was registered or pushed "
+        "(the clone is as before the command)\n"
+    )
+    assert_as_before(work, before)
+
+
+def test_a_refused_replay_of_a_run_registered_in_place_keeps_its_folder(
+    remote: Path, tmp_path: Path, bundle_a: Path
+) -> None:
+    """The notebook wrote its run into outputs/<run_id>/ and registered it there with --push: undone,
+    that folder is as the notebook left it (no MANIFEST, no .gitignore), its checkpoints included."""
+    first, second = clone(remote, tmp_path / "first"), clone(remote, tmp_path / "second")
+    assert register_push(first, "same_id", "A", bundle_a).returncode == 0
+    in_place = with_checkpoints(bundle_a, second / "outputs" / "same_id")
+    before = snapshot(second)
+    done = register_push(second, "same_id", "A", in_place)
+    assert done.returncode == 2
+    assert done.stderr.endswith("; nothing was registered or pushed (the clone is as before the command)\n")
+    after = snapshot(second)
+    assert (after["head"], after["files"]) == (before["head"], before["files"])
+    assert git_out(second, "status", "--porcelain") == "?? outputs/same_id/\n"
+
+
+@pytest.mark.parametrize("point", ["push-registered", "replay-moved", "push-done"])
+def test_a_killed_push_is_undone_or_finished_by_doctor(
+    remote: Path, tmp_path: Path, bundle_a: Path, capsys, point: str
+) -> None:
+    """SIGKILL before the push landed: doctor leaves the clone as before the command (the checkpoints it
+    copied gone too); after it: the run is registered and pushed."""
+    first, second = clone(remote, tmp_path / "first"), clone(remote, tmp_path / "second")
+    assert register_push(first, "from_first", "A", bundle_a).returncode == 0  # so that second replays
+    before = snapshot(second)
+    args = ["register", "--repo", second, "--run-id", "from_second", "--phase", "A", "--push"]
+    killed = python_m_gerhard(*args, "--source-dir", with_checkpoints(bundle_a, tmp_path / "heavy"), crash=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    said = run(capsys, "doctor", "--repo", second)
+    assert said.rc == 0, said
+    if point == "push-done":
+        assert said.out.startswith("finished an interrupted register --push of run from_second: the run is registered")
+        fresh = clone(remote, tmp_path / "fresh")
+        assert landed_seqs(fresh) == [("from_first", 1), ("from_second", 2)]
+        assert git_out(second, "rev-parse", "HEAD") == git_out(fresh, "rev-parse", "HEAD")
+        assert (second / "outputs" / "from_second" / "model.pt").read_bytes() == CHECKPOINT
+        assert git_out(second, "status", "--porcelain") == ""
+    else:
+        assert "undid an interrupted register --push" in said.out and " as before" in said.out
+        assert_as_before(second, before)
+        assert git_out(remote, "log", "--format=%s", "main").count("register from_second") == 0

@@ -75,7 +75,7 @@ def rewriting(root: Path, what: str, finished: str) -> Iterator[rewrite.Rewrite]
         try:
             yield rw
         except BaseException as e:
-            undo(rw, e)
+            settle_here(rw, e)
             raise
         if not rw.data.get("done"):  # left without being done: as if it never began
             rw.undone = rewrite.roll_back(rw)
@@ -86,17 +86,23 @@ def rewriting(root: Path, what: str, finished: str) -> Iterator[rewrite.Rewrite]
             print(f"gerhard: {rewrite.finish_note(left)}", file=sys.stderr)
 
 
-def undo(rw: rewrite.Rewrite, cause: BaseException) -> None:
+def settle_here(rw: rewrite.Rewrite, cause: BaseException) -> None:
+    """Stopped by `cause`: finished when it was done (past its commit point), else undone. Says on
+    stderr which, unless cause is an error whose own message says what became of the branch."""
     try:
-        rw.undone = rewrite.roll_back(rw)
-    except Exception as e:  # noqa: BLE001 - the journal stays: doctor finishes the undo
+        if rw.data.get("done"):
+            said = rewrite.finish(rw)
+        else:
+            rw.undone = rewrite.roll_back(rw)
+            said = rw.undone.message
+    except Exception as e:  # noqa: BLE001 - the journal stays: doctor settles it
         rewrite.ACTIVE.discard(rw.dir)
         raise GitError(
-            f"the {rw.what} stopped ({cause or type(cause).__name__}) and could not be undone ({e}): "
-            "run 'gerhard doctor' to finish undoing it"
+            f"the {rw.what} stopped ({cause or type(cause).__name__}) and could not be settled ({e}): "
+            "run 'gerhard doctor' to finish or undo it"
         ) from None
-    if not isinstance(cause, GerhardError):  # an error's own message says what became of the branch
-        print(f"gerhard: {rw.undone.message}", file=sys.stderr)
+    if not isinstance(cause, GerhardError):
+        print(f"gerhard: {said}", file=sys.stderr)
 
 
 def not_as_before(rw: rewrite.Rewrite | None) -> str:
