@@ -1,7 +1,7 @@
-"""Files shipped with gerhard: the schemas and the example program.
+"""Files shipped with gerhard: the schemas, the example program and the handoff's scripts (gerhard init --scripts).
 
-In a wheel they live in gerhard/_data/ (force-included from the repository's schemas/ and
-state/program.yaml, the one source of truth); in a source checkout they are read from there.
+In a wheel they live in gerhard/_data/ (force-included from the repository's schemas/, state/program.yaml and
+scripts/, the one source of truth); in a source checkout they are read from there.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
-_SOURCE = {"schemas": "schemas", "program.yaml": "state/program.yaml"}
+_SOURCE = {"schemas": "schemas", "program.yaml": "state/program.yaml", "scripts": "scripts"}
 
 
 def data_path(name: str) -> Path:

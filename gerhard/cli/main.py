@@ -23,7 +23,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "init":
         from gerhard.cli.commands.init import init
 
-        return init(args.directory)
+        return init(args.directory, args.scripts)
     if cmd == "register":
         from gerhard.cli.commands.register import register
 

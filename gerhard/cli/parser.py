@@ -254,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _add(sub, "init", "scaffold the registry layout into a git repository", repo=False)
     p.add_argument("directory", nargs="?", default=".", type=Path, help="the git repository (default: .)")
+    p.add_argument(
+        "--scripts",
+        action="store_true",
+        help="also write the RunPod handoff's scripts/register_dossier_run.py, register_notebook_run.py and "
+        "generate_run_dossier.py (thin entry points over gerhard register and gerhard dossier)",
+    )
 
     _register_args(sub)
     _dossier_args(sub)

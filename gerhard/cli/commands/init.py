@@ -21,6 +21,8 @@ GITIGNORE_LINES = [
     ".ipynb_checkpoints/",
     "*.gerhard-tmp",
 ]
+# The RunPod handoff's entry points (gerhard.cli.handoff), written by `gerhard init --scripts`.
+SCRIPTS = ("register_dossier_run.py", "register_notebook_run.py", "generate_run_dossier.py")
 KEEP_DIRS = [
     "state/runs",
     "state/needs_input",
@@ -45,8 +47,9 @@ gerhard's built-in schemas (metrics, eval_suite, config, provenance, ...) ship w
 """
 
 
-def scaffold(root: Path) -> list[str]:
-    """Create what is missing of the registry layout; never overwrite. Returns what was created."""
+def scaffold(root: Path, scripts: bool = False) -> list[str]:
+    """Create what is missing of the registry layout (and the handoff's scripts/ when asked); never overwrite.
+    Returns what was created."""
     created = []
     program = root / layout.PROGRAM
     if not program.exists():
@@ -71,12 +74,24 @@ def scaffold(root: Path) -> list[str]:
 
     if add_attributes(root):
         created.append(".gitattributes (derived files merged by 'gerhard merge-driver'; 'gerhard hooks install')")
-    return created
+    return created + (write_scripts(root) if scripts else [])
 
 
-def init(directory: Path) -> int:
+def write_scripts(root: Path) -> list[str]:
+    """The RunPod handoff's scripts (gerhard.cli.handoff) into root/scripts/, each unless it is there already."""
+    written = []
+    for name in SCRIPTS:
+        dest = root / "scripts" / name
+        if not dest.exists():
+            atomic_write(dest, (data_path("scripts") / name).read_bytes())
+            dest.chmod(0o755)
+            written.append(f"scripts/{name}")
+    return written
+
+
+def init(directory: Path, scripts: bool = False) -> int:
     root = gitrepo.find_root(Path(directory))
-    created = scaffold(root)
+    created = scaffold(root, scripts)
     if not created:
         print(f"{root} already has the gerhard registry layout; nothing to do")
         return 0
@@ -85,7 +100,7 @@ def init(directory: Path) -> int:
         print(f"  created {item}")
     print(
         "next: edit state/program.yaml (phases, required artifacts, gates), run 'gerhard hooks install', then\n"
-        "  git add -A state schemas outputs reports docs notebooks .gitignore .gitattributes && "
-        "git commit -m 'gerhard init'"
+        f"  git add -A state schemas outputs reports docs notebooks{' scripts' if scripts else ''} .gitignore "
+        ".gitattributes && git commit -m 'gerhard init'"
     )
     return 0
