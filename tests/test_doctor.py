@@ -127,3 +127,43 @@ def test_a_broken_schema_file_of_the_registry_is_one_line(registry: Path, bundle
     assert len(result.err.splitlines()) == 1
     assert f"schema file {registry / 'schemas' / 'broken.schema.json'}" in result.err
     assert result.err.endswith(": fix or remove it\n")
+
+
+# -- what an interrupted rebase or replay left -----------------------------------------------------------
+
+
+def heavy_run(registry: Path, bundle_a: Path, capsys) -> bytes:
+    """RUN_A registered with a checkpoint that stays out of git; its bytes."""
+    checkpoint = b"weights" * 1000
+    (bundle_a / "model.pt").write_bytes(checkpoint)
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    return checkpoint
+
+
+def test_puts_back_the_heavy_files_an_earlier_gerhard_left_aside(registry: Path, bundle_a: Path, capsys) -> None:
+    """A replay of an earlier gerhard, killed, left the checkpoint beside the archived bundle in the git dir."""
+    checkpoint = heavy_run(registry, bundle_a, capsys)
+    aside = registry / ".git" / "gerhard-replay" / RUN_A / "bundle"
+    aside.mkdir(parents=True)
+    (aside / "MANIFEST").write_bytes((registry / "outputs" / RUN_A / "MANIFEST").read_bytes())
+    os.replace(registry / "outputs" / RUN_A / "model.pt", aside / "model.pt")
+    result = run(capsys, "doctor", "--repo", registry)
+    assert (result.rc, result.out) == (
+        0,
+        f"put back the heavy files an interrupted replay had set aside in {registry / '.git' / 'gerhard-replay'}\n",
+    )
+    assert (registry / "outputs" / RUN_A / "model.pt").read_bytes() == checkpoint
+    assert not (registry / ".git" / "gerhard-replay").exists()
+
+
+def test_names_a_heavy_file_that_could_not_go_back(registry: Path, capsys) -> None:
+    left = registry / ".git" / "gerhard-rebase-left" / "outputs" / RUN_A / "model.pt"
+    left.parent.mkdir(parents=True)
+    left.write_bytes(b"weights")
+    result = run(capsys, "doctor", "--repo", registry)
+    assert result.rc == 1
+    assert result.out == (
+        f"problem: {left} was set aside by an interrupted rebase and could not go back to outputs/{RUN_A}/model.pt "
+        "(a file is there): keep the right one, then remove the other\n"
+    )
+    assert left.exists()

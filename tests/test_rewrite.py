@@ -284,3 +284,39 @@ def test_rebase_after_touch_of_a_file_the_base_changed(template: Path, tmp_path:
     done = run(capsys, "rebase", "--repo", branch.repo, "origin/main")
     assert done.rc == 0, done.err
     assert_replayed(branch)
+
+
+# -- locks a killed git left -------------------------------------------------------------------------------
+
+
+def killed_with_git_locks(template: Path, tmp_path: Path) -> Branch:
+    """Killed in the middle of a replay, with the locks a git process killed along with it leaves."""
+    branch = branch_copy(template, tmp_path / "pr2")
+    rebase_process(branch.repo, "replay-step-2").communicate()
+    (branch.repo / ".git" / "index.lock").write_bytes(b"DIRC\0\0\0\2")
+    (branch.repo / ".git" / "refs" / "heads" / "pr2.lock").write_text("0" * 40 + "\n")
+    return branch
+
+
+def test_locks_of_a_killed_git_do_not_stop_the_undo(template: Path, tmp_path: Path, capsys) -> None:
+    branch = killed_with_git_locks(template, tmp_path)
+    assert outcome(branch, capsys) == "as before"
+    assert not (branch.repo / ".git" / "refs" / "heads" / "pr2.lock").exists()
+
+
+def test_while_git_runs_here_its_locks_are_left_and_doctor_says_so(template: Path, tmp_path: Path, capsys) -> None:
+    branch = killed_with_git_locks(template, tmp_path)
+    git_running = subprocess.Popen(["git", "cat-file", "--batch"], cwd=branch.repo, stdin=subprocess.PIPE)
+    try:
+        said = run(capsys, "doctor", "--repo", branch.repo)
+    finally:
+        git_running.communicate(b"")
+    assert said.rc == 1
+    lock = branch.repo / ".git" / "index.lock"
+    assert said.out.splitlines() == [
+        f"problem: {lock} is in the way of undoing the interrupted rebase of pr2 on {branch.base[:12]}: wait for "
+        "the git command running here to finish (if none is, remove that file), then run 'gerhard doctor'",
+        f"problem: {lock} was created 0s ago: a git command is probably running; run doctor again",
+    ]
+    assert (branch.repo / ".git" / "gerhard-rebase" / "journal.json").exists()
+    assert outcome(branch, capsys) == "as before"  # git is done now: doctor undoes it

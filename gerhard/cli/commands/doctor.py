@@ -30,13 +30,12 @@ def doctor(repo: Path, as_json: bool = False) -> int:
     info = gitrepo.info(root)
     with registry_lock(root, timeout=10.0):  # no gerhard transaction runs while we look
         done: list[str | None] = [journal.settle(info)]
-        fixed, problems = settle_rewrite(info)
-        done += fixed
-        done += put_back_legacy(root, info)
-        done += remove_temp_files(root, info)
-        fixed, more = check_index_lock(info)
-        done += fixed
-        problems += more + heavy_left_aside(info)
+        settled, problems = settle_rewrite(info)  # removes the locks its own killed git left
+        unlocked, lock_problems = check_index_lock(info)
+        if problems and unlocked:  # an older stale lock was in its way
+            settled, problems = settle_rewrite(info)
+        done += settled + put_back_legacy(root, info) + remove_temp_files(root, info) + unlocked
+        problems += lock_problems + heavy_left_aside(info)
     done = [d for d in done if d]
     if as_json:
         print_json({"repository": str(root), "done": done, "problems": problems, "ok": not problems})
