@@ -77,6 +77,8 @@ def rebase(root: Path, base: str | None = None, verify: bool = True) -> tuple[li
     rw = None
     try:
         with replay.rewriting(root, f"rebase of {branch} on {target[:12]}", finished) as rw:
+            if rw.data["old"] != original:  # another gerhard command committed while this one waited for the lock
+                raise GitError(f"branch {branch} moved while the rebase waited for the registry lock: rebase again")
             saved, picked = replay.replay(root, rw, steps, target, verify, "then rebase again", REFLOG_ACTION)
             rw.mark_done(str(gitrepo.head(root).sha))
             checkpoint("rebase-done")
