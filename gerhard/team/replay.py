@@ -117,7 +117,7 @@ def replay(
     new result, the subjects of the commits cherry-picked). `then`: what the user runs after fixing a
     refusal; `action`: the reflog's name for the move. A refused step raises StepRefused."""
     saved = save_bundles(root, rw, steps, then)
-    set_heavy_aside(rw, saved)
+    set_aside_heavy_files(rw, saved)
     checkpoint("replay-aside")
     move_branch(root, rw, target, action, then)
     checkpoint("replay-moved")
@@ -154,7 +154,7 @@ def save_bundles(root: Path, rw: rewrite.Rewrite, steps: list[Step], then: str) 
     return saved
 
 
-def set_heavy_aside(rw: rewrite.Rewrite, saved: dict[str, Saved]) -> None:
+def set_aside_heavy_files(rw: rewrite.Rewrite, saved: dict[str, Saved]) -> None:
     """Heavy files here into the journal folder: outputs/<run_id>/ must not exist when the run is
     registered again. One not here (never pulled) is replayed as the MANIFEST lists it."""
     root, moves = rw.repo.root, []
