@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, git_out, head_sha, run
+from cli_helpers import assert_one_line_error, git_out, head_sha, register_ok, run
+from conftest import snapshot
 from history_helpers import (
     RUN_A,
     RUN_A2,
@@ -36,14 +37,14 @@ def expected_after_green(h: History, spec: str) -> str:
     """The summary of the commits after RUN_GREEN's registration (RUN_TUNED, its decision, RUN_A2)."""
     base = short(h, RUN_GREEN)
     return f"""\
-## gerhard: 2 runs registered, 1 decision
+## gerhard: 2 runs registered (1 AMBER, 1 GREEN), 1 decision
+
+| verdict | run | phase | gates passed | failed gates | decision | commit |
+| --- | --- | --- | --- | --- | --- | --- |
+| AMBER | `{RUN_TUNED}` | B | 5/6 | energy_ratio_advisory (advisory) | advance | {short(h, RUN_TUNED)} |
+| GREEN | `{RUN_A2}` | A | 1/1 |  |  | {short(h, RUN_A2)} |
 
 Commits in `{spec}` ({base}..{short(h, RUN_A2)}).
-
-| run | phase | verdict | gates passed | commit |
-| --- | --- | --- | --- | --- |
-| `{RUN_TUNED}` | B | AMBER | 5/6 | {short(h, RUN_TUNED)} |
-| `{RUN_A2}` | A | GREEN | 1/1 | {short(h, RUN_A2)} |
 
 ### `{RUN_TUNED}`: phase B, AMBER
 
@@ -105,13 +106,13 @@ def test_pr_summary_without_a_baseline(history: History, capsys) -> None:
     assert (
         out
         == f"""\
-## gerhard: 1 run registered, 1 decision
+## gerhard: 1 run registered (1 GREEN), 1 decision
+
+| verdict | run | phase | gates passed | failed gates | decision | commit |
+| --- | --- | --- | --- | --- | --- | --- |
+| GREEN | `{RUN_GREEN}` | B | 6/6 |  |  | {short(history, RUN_GREEN)} |
 
 Commits in `{base}..{history.commits[RUN_GREEN]}` ({base[:7]}..{short(history, RUN_GREEN)}).
-
-| run | phase | verdict | gates passed | commit |
-| --- | --- | --- | --- | --- |
-| `{RUN_GREEN}` | B | GREEN | 6/6 | {short(history, RUN_GREEN)} |
 
 ### `{RUN_GREEN}`: phase B, GREEN
 
@@ -149,7 +150,7 @@ def test_pr_summary_from_the_first_commit(history: History, capsys) -> None:
     """At `gerhard init` there is no program status yet: no run has a baseline."""
     first = git_out(history.repo, "rev-list", "--max-parents=0", "HEAD").strip()
     out = run(capsys, "pr-summary", f"{first}..", "--repo", history.repo).out
-    assert out.splitlines()[0] == "## gerhard: 5 runs registered, 2 decisions"
+    assert out.splitlines()[0] == "## gerhard: 5 runs registered (1 RED, 1 AMBER, 3 GREEN), 2 decisions"
     assert out.count(f"No baseline: no GREEN run of phase B at {first[:7]}.") == 3
     assert out.count(f"No baseline: no GREEN run of phase A at {first[:7]}.") == 2
 
@@ -164,37 +165,135 @@ def test_other_range_forms(history: History, capsys, form: str) -> None:
 # --- the default range ------------------------------------------------------------------------
 
 
+def origin_head(repo: Path, sha: str, branch: str = "main") -> None:
+    """What `git clone` leaves: the remote's branch and origin/HEAD naming it."""
+    git_out(repo, "update-ref", f"refs/remotes/origin/{branch}", sha)
+    git_out(repo, "symbolic-ref", "refs/remotes/origin/HEAD", f"refs/remotes/origin/{branch}")
+
+
 def test_default_range_from_origin_head(history: History, capsys) -> None:
+    origin_head(history.repo, history.commits[RUN_GREEN])
+    out = run(capsys, "pr-summary", "--repo", history.repo).out
+    assert out == expected_after_green(history, "origin/main...HEAD")
+
+
+def test_the_default_base_is_not_the_branchs_upstream(history: History, capsys) -> None:
+    """After `git push -u` the upstream holds the branch's own runs: the base branch is what counts."""
+    origin_head(history.repo, history.commits[RUN_GREEN], "trunk")
+    git_out(history.repo, "update-ref", "refs/remotes/origin/main", "HEAD")  # the branch, pushed
+    git_out(history.repo, "remote", "add", "origin", str(history.repo.parent / "remote.git"))
+    git_out(history.repo, "branch", "--set-upstream-to=origin/main")
+    out = run(capsys, "pr-summary", "--repo", history.repo).out
+    assert out == expected_after_green(history, "origin/trunk...HEAD")
+
+
+def test_from_where_the_branch_left_its_base(history: History, capsys) -> None:
+    """The base moved on after the branch left it: its new runs are not the branch's, and the deltas are
+    against the baselines the branch was registered on."""
+    git_out(history.repo, "switch", "-q", "-c", "later", history.commits[RUN_GREEN])
+    git_out(history.repo, "commit", "-q", "--allow-empty", "-m", "meanwhile on main")
+    origin_head(history.repo, head_sha(history.repo))
+    git_out(history.repo, "switch", "-q", "main")
+    out = run(capsys, "pr-summary", "--repo", history.repo).out
+    assert out == expected_after_green(history, "origin/main...HEAD")
+
+
+def test_without_origin_head_origin_main(history: History, capsys) -> None:
+    """A repository pushed with `git remote add` has no origin/HEAD: origin/main, else origin/master."""
+    git_out(history.repo, "update-ref", "refs/remotes/origin/master", history.commits[RUN_GREEN])
+    out = run(capsys, "pr-summary", "--repo", history.repo).out
+    assert out == expected_after_green(history, "origin/master...HEAD")
     git_out(history.repo, "update-ref", "refs/remotes/origin/main", history.commits[RUN_GREEN])
-    git_out(history.repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
     out = run(capsys, "pr-summary", "--repo", history.repo).out
-    assert out == expected_after_green(history, "origin/HEAD..HEAD")
+    assert out == expected_after_green(history, "origin/main...HEAD")
 
 
-def test_default_range_from_the_upstream(history: History, capsys) -> None:
-    git_out(history.repo, "branch", "base", history.commits[RUN_GREEN])
-    git_out(history.repo, "branch", "--set-upstream-to=base")
+def test_the_remote_of_the_upstream(history: History, capsys) -> None:
+    """A branch whose upstream is on another remote goes into that remote's default branch."""
+    git_out(history.repo, "update-ref", "refs/remotes/team/main", history.commits[RUN_GREEN])
+    git_out(history.repo, "symbolic-ref", "refs/remotes/team/HEAD", "refs/remotes/team/main")
+    git_out(history.repo, "config", "branch.main.remote", "team")
+    git_out(history.repo, "config", "branch.main.merge", "refs/heads/main")
     out = run(capsys, "pr-summary", "--repo", history.repo).out
-    assert out == expected_after_green(history, "@{upstream}..HEAD")
+    assert out == expected_after_green(history, "team/main...HEAD")
 
 
-def test_the_upstream_comes_before_origin_head(history: History, capsys) -> None:
-    git_out(history.repo, "update-ref", "refs/remotes/origin/main", history.commits[RUN_A])
-    git_out(history.repo, "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main")
-    git_out(history.repo, "branch", "base", history.commits[RUN_GREEN])
-    git_out(history.repo, "branch", "--set-upstream-to=base")
-    out = run(capsys, "pr-summary", "--repo", history.repo).out
-    assert out == expected_after_green(history, "@{upstream}..HEAD")
+def test_after_git_push_u(registry: Path, bundle_a: Path, bundle_b_green: Path, capsys, tmp_path: Path) -> None:
+    """The issue's case: a clone, a feature branch with two runs, `git push -u`, then pr-summary with no
+    range lists the branch's runs (it used to compare with the upstream and find none)."""
+    git_out(tmp_path, "clone", "-q", "--bare", str(registry), "remote.git")
+    git_out(tmp_path, "clone", "-q", "remote.git", "clone")
+    clone = tmp_path / "clone"
+    git_out(clone, "switch", "-q", "-c", "feature")
+    register_ok(capsys, clone, "20261101T100000Z_dense", "A", bundle_a)
+    register_ok(capsys, clone, "20261102T100000Z_v15", "B", bundle_b_green)
+    git_out(clone, "push", "-q", "-u", "origin", "feature")
+    result = run(capsys, "pr-summary", "--repo", clone)
+    assert (result.rc, result.err) == (0, "")
+    lines = result.out.splitlines()
+    assert lines[0] == "## gerhard: 2 runs registered (2 GREEN), 0 decisions"
+    assert [line.split(" | ")[1] for line in lines[4:6]] == ["`20261101T100000Z_dense`", "`20261102T100000Z_v15`"]
+    base = head_sha(registry)
+    assert lines[7] == f"Commits in `origin/main...HEAD` ({base[:7]}..{head_sha(clone)[:7]})."
 
 
-def test_no_default_range(history: History, capsys) -> None:
+def test_base_option(history: History, capsys) -> None:
+    origin_head(history.repo, history.commits[RUN_A])
+    git_out(history.repo, "branch", "release", history.commits[RUN_GREEN])
+    out = run(capsys, "pr-summary", "--base", "release", "--repo", history.repo).out
+    assert out == expected_after_green(history, "release...HEAD")
+
+
+def test_no_base_branch(history: History, capsys) -> None:
+    before = snapshot(history.repo)
     result = run(capsys, "pr-summary", "--repo", history.repo)
     assert_one_line_error(result)
     assert (result.out, result.err) == (
         "",
-        "gerhard pr-summary: error: no range given, and this branch has no upstream and there is no origin/HEAD "
-        "to compare with: pass the pull request's range, e.g. 'gerhard pr-summary origin/main..HEAD'\n",
+        "gerhard pr-summary: error: no base branch to compare with: origin/HEAD is not set and there is no "
+        "origin/main or origin/master: pass the branch the pull request goes into (--base origin/main) or its "
+        "range (origin/main..HEAD)\n",
     )
+    assert snapshot(history.repo) == before
+
+
+@pytest.mark.parametrize("base", ["nope", "-x", ""])
+def test_a_base_that_is_not_a_commit(history: History, capsys, base: str) -> None:
+    result = run(capsys, "pr-summary", "--repo", history.repo, f"--base={base}")
+    assert_one_line_error(result)
+    assert result.err == (
+        f"gerhard pr-summary: error: --base {base!r} is not a commit here: fetch it first (git fetch origin) or "
+        "name another branch, e.g. --base origin/main\n"
+    )
+
+
+def test_a_range_and_a_base(history: History, capsys) -> None:
+    result = run(capsys, "pr-summary", "HEAD~1..HEAD", "--base", "main", "--repo", history.repo)
+    assert_one_line_error(result)
+    assert result.err == (
+        "gerhard pr-summary: error: argument --base: not allowed with argument BASE..HEAD "
+        "(see 'gerhard pr-summary --help')\n"
+    )
+
+
+def test_the_verdict_table(history: History, capsys) -> None:
+    """One row per run, in the order registered: the failed gates named (advisory ones marked), the
+    decision taken on the run in the same range."""
+    first = git_out(history.repo, "rev-list", "--max-parents=0", "HEAD").strip()
+    out = run(capsys, "pr-summary", f"{first}..", "--repo", history.repo).out
+    c = {k: v[:7] for k, v in history.commits.items()}
+    assert out.splitlines()[:9] == [
+        "## gerhard: 5 runs registered (1 RED, 1 AMBER, 3 GREEN), 2 decisions",
+        "",
+        "| verdict | run | phase | gates passed | failed gates | decision | commit |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| GREEN | `{RUN_A}` | A | 1/1 |  |  | {c[RUN_A]} |",
+        f"| RED | `{RUN_RED}` | B | 2/6 | val_loss_max, eval_pass_rate_min, spike_rate_band, energy_ratio_advisory "
+        f"(advisory) | rerun | {c[RUN_RED]} |",
+        f"| GREEN | `{RUN_GREEN}` | B | 6/6 |  |  | {c[RUN_GREEN]} |",
+        f"| AMBER | `{RUN_TUNED}` | B | 5/6 | energy_ratio_advisory (advisory) | advance | {c[RUN_TUNED]} |",
+        f"| GREEN | `{RUN_A2}` | A | 1/1 |  |  | {c[RUN_A2]} |",
+    ]
 
 
 # --- bad input ----------------------------------------------------------------------------------
@@ -289,14 +388,9 @@ def test_a_registration_without_its_record(history: History, capsys, monkeypatch
     sha = head_sha(history.repo)[:7]
     shown = reports.code(ghost)
     assert (result.rc, result.err) == (0, "")
-    assert result.out.splitlines()[-6:] == [
-        "| --- | --- | --- | --- | --- |",
-        f"| {shown} | B | GREEN | ? | {sha} |",
-        "",
-        f"### {shown}: phase B, GREEN",
-        "",
-        f"No run record in commit {sha}.",
-    ]
+    lines = result.out.splitlines()
+    assert lines[3:5] == ["| --- | --- | --- | --- | --- | --- | --- |", f"| GREEN | {shown} | B | ? | ? |  | {sha} |"]
+    assert lines[-3:] == [f"### {shown}: phase B, GREEN", "", f"No run record in commit {sha}."]
 
 
 def test_a_damaged_ledger_line_is_skipped(history: History, capsys) -> None:

@@ -139,7 +139,7 @@ def _dispatch_history(args: argparse.Namespace) -> int:
         return diff(args.repo, args.run_a, args.run_b, as_json=args.json)
     from gerhard.cli.commands.pr_summary import pr_summary
 
-    return pr_summary(args.repo, args.range)
+    return pr_summary(args.repo, args.range, args.base)
 
 
 def _dispatch_sync(args: argparse.Namespace) -> int:

@@ -216,14 +216,23 @@ def _history_args(sub: argparse._SubParsersAction) -> None:
         sub,
         "pr-summary",
         "markdown for a pull request: runs registered in a range, gates, metric deltas, decisions",
-        "Markdown for a pull request, on stdout: the runs registered in BASE..HEAD with their verdicts\n"
-        "and gate tables, metric deltas against the phase's baseline run at BASE, and the decisions.",
+        "Markdown for a pull request, on stdout: a verdict table first (one row per run registered in\n"
+        "BASE..HEAD: verdict, gates passed, the gates that failed, a decision taken), then each run's gate\n"
+        "table and metric deltas against the phase's baseline run at BASE, and the decisions. With no range,\n"
+        "BASE is the branch the pull request goes into, from where this branch left it (BASE...HEAD).",
     )
-    p.add_argument(
+    given = p.add_mutually_exclusive_group()
+    given.add_argument(
         "range",
         nargs="?",
         metavar="BASE..HEAD",
-        help="the commits of the pull request (default: the branch's upstream..HEAD, else origin/HEAD..HEAD)",
+        help="the commits of the pull request, as CI names them (BASE...HEAD: from their merge base)",
+    )
+    given.add_argument(
+        "--base",
+        metavar="BRANCH",
+        help="the branch the pull request goes into (default: the remote's default branch, origin/HEAD, "
+        "else origin/main or origin/master)",
     )
 
 

@@ -1,5 +1,9 @@
 """A pull request's runs as markdown: what was registered and decided in BASE..HEAD, read from git.
 
+With no range, BASE is the base branch the pull request goes into (--base, else the remote's default
+branch: origin/HEAD), from where this branch left it (BASE...HEAD): never the branch's own upstream,
+which after `git push -u` holds the very commits a reviewer wants to see.
+
 The runs and decisions come from the trailers of the range's commits (gerhard.git.audit), each run's
 gate table from the record its registration commit wrote, and metric deltas from the phase's
 baseline run at BASE: the best GREEN run of a relative gate in BASE's program_status.yaml, else the
@@ -18,13 +22,13 @@ from typing import Any
 from gerhard.errors import UserError
 from gerhard.formats.statefiles import parse_state_text
 from gerhard.formats.yamlio import to_plain
-from gerhard.git import audit, gitrepo
+from gerhard.git import audit, gitrepo, remote
 from gerhard.layout import ledger_path
 from gerhard.registry.bundle import RUN_ID_RE
 
-NO_RANGE = (
-    "no range given, and this branch has no upstream and there is no origin/HEAD to compare with: "
-    "pass the pull request's range, e.g. 'gerhard pr-summary origin/main..HEAD'"
+NO_BASE = (
+    "no base branch to compare with: origin/HEAD is not set and there is no origin/main or origin/master: "
+    "pass the branch the pull request goes into (--base origin/main) or its range (origin/main..HEAD)"
 )
 _TRAILER_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*: ")
 
@@ -70,13 +74,24 @@ def rev_commit(root: Path, rev: str) -> str | None:
     return gitrepo.ref_value(root, rev)
 
 
-def resolve_range(root: Path, spec: str | None) -> Range:
-    """BASE..HEAD (an empty side is HEAD), BASE...HEAD (from their merge base), or BASE (to HEAD)."""
+def base_range(root: Path, base: str | None) -> str:
+    """BASE...HEAD for the base branch: --base, else the remote's default branch."""
+    if base is not None and rev_commit(root, base) is None:
+        raise UserError(
+            f"--base {base!r} is not a commit here: fetch it first (git fetch origin) or name another branch, "
+            "e.g. --base origin/main"
+        )
+    base = base or remote.default_branch(root)
+    if base is None:
+        raise UserError(NO_BASE)
+    return f"{base}...HEAD"
+
+
+def resolve_range(root: Path, spec: str | None, base: str | None = None) -> Range:
+    """BASE..HEAD (an empty side is HEAD), BASE...HEAD (from their merge base), or BASE (to HEAD); with
+    no spec, the base branch's BASE...HEAD."""
     if spec is None:
-        default = next((rev for rev in ("@{upstream}", "origin/HEAD") if rev_commit(root, rev)), None)
-        if default is None:
-            raise UserError(NO_RANGE)
-        spec = f"{default}..HEAD"
+        spec = base_range(root, base)
     three = "..." in spec
     left, _, right = spec.partition("..." if three else "..")
     sides = [left or "HEAD", right or "HEAD"]
@@ -161,8 +176,8 @@ def read_records(root: Path, registrations: list[audit.Entry]) -> list[dict[str,
     return [parse_yaml(found.get(spec), spec) if spec else None for spec in specs]
 
 
-def summarize(root: Path, spec: str | None) -> Summary:
-    rng = resolve_range(root, spec)
+def summarize(root: Path, spec: str | None, base: str | None = None) -> Summary:
+    rng = resolve_range(root, spec, base)
     entries = list(audit.iter_entries(root, revs=[f"{rng.base}..{rng.head}"], extra=["--reverse"]))
     registrations = [e for e in entries if e.kind == audit.KIND_REGISTRATION]
     records = read_records(root, registrations)

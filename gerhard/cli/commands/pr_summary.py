@@ -1,4 +1,7 @@
-"""gerhard pr-summary [BASE..HEAD]: markdown for a pull request on stdout, ready for CI to post.
+"""gerhard pr-summary [BASE..HEAD | --base BRANCH]: markdown for a pull request on stdout, ready for CI to post.
+
+It leads with the verdict table (one row per run: verdict, gates passed, the gates that failed, a
+decision taken in the pull request), then each run's gate table and metric deltas, then the decisions.
 
 Every value that comes from a run, a program or a commit (ids, names, thresholds, reasons, authors)
 goes through reports.cell / reports.code / reports.para, so it renders as text.
@@ -6,6 +9,7 @@ goes through reports.cell / reports.code / reports.para, so it renders as text.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +17,8 @@ from gerhard.core import compare
 from gerhard.core.reports import cell, code, num, para
 from gerhard.git import gitrepo
 from gerhard.team.prsummary import Baseline, Decision, RunSection, Summary, summarize
+
+VERDICT_ORDER = {"RED": 0, "AMBER": 1, "GREEN": 2}  # the headline counts the worst first
 
 
 def plural(n: int, word: str) -> str:
@@ -30,21 +36,40 @@ def gates_text(record: dict[str, Any] | None) -> str:
     return f"{sum(bool(g['passed']) for g in record['gates'])}/{len(record['gates'])}"
 
 
+def failed_text(record: dict[str, Any] | None) -> str:
+    """The gates that failed, advisory ones marked so."""
+    if record is None:
+        return "?"
+    failed = [g for g in record["gates"] if not g["passed"]]
+    advisory = " (advisory)"
+    return ", ".join(cell(g["id"]) + ("" if g.get("severity", "blocking") == "blocking" else advisory) for g in failed)
+
+
+def decided_text(run: RunSection, decisions: list[Decision]) -> str:
+    """The latest decision on the run in the range (a decision on an older run is in the decisions table)."""
+    mine = [d for d in decisions if d.entry.run_id == run.entry.run_id]
+    return cell(mine[-1].entry.decision or "?") if mine else ""
+
+
+def headline(s: Summary) -> str:
+    verdicts = Counter(r.entry.verdict or "?" for r in s.runs)
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(verdicts.items(), key=lambda vn: VERDICT_ORDER.get(vn[0], 3)))
+    runs = plural(len(s.runs), "run") + " registered" + (f" ({cell(counts)})" if s.runs else "")
+    return f"## gerhard: {runs}, {plural(len(s.decisions), 'decision')}"
+
+
 def overview(s: Summary) -> list[str]:
+    """The headline and the verdict table: a reviewer's first look, one row per run."""
     rng = s.range
-    lines = [
-        f"## gerhard: {plural(len(s.runs), 'run')} registered, {plural(len(s.decisions), 'decision')}",
-        "",
-        f"Commits in {code(rng.spec)} ({rng.base[:7]}..{rng.head[:7]}).",
-    ]
+    lines = [headline(s), ""]
     if s.runs:
         rows = [
-            [code(r.entry.run_id), cell(r.entry.phase or "?"), cell(r.entry.verdict or "?"), gates_text(r.record),
-             r.entry.commit[:7]]
+            [cell(r.entry.verdict or "?"), code(r.entry.run_id), cell(r.entry.phase or "?"), gates_text(r.record),
+             failed_text(r.record), decided_text(r, s.decisions), r.entry.commit[:7]]
             for r in s.runs
         ]  # fmt: skip
-        lines += ["", *table(["run", "phase", "verdict", "gates passed", "commit"], rows)]
-    return lines
+        lines += [*table(["verdict", "run", "phase", "gates passed", "failed gates", "decision", "commit"], rows), ""]
+    return lines + [f"Commits in {code(rng.spec)} ({rng.base[:7]}..{rng.head[:7]})."]
 
 
 def gate_table(record: dict[str, Any]) -> list[str]:
@@ -124,7 +149,7 @@ def render(s: Summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def pr_summary(repo: Path, spec: str | None = None) -> int:
+def pr_summary(repo: Path, spec: str | None = None, base: str | None = None) -> int:
     root = gitrepo.find_root(Path(repo))
-    print(render(summarize(root, spec)), end="")
+    print(render(summarize(root, spec, base)), end="")
     return 0
