@@ -831,3 +831,68 @@ def test_a_run_without_a_committed_manifest(registered: Path, remote: Path, caps
         "registrations only; check out the branch that registered the run\n"
     )
     assert snapshot(registered) == before
+
+
+# A killed pull leaves <name>.gerhard-tmp in outputs/<run_id>/: check names it, doctor removes it (and
+# leaves one a running sync is writing to that sync), then check passes.
+
+STALLED_PULL = """
+import sys, threading
+from gerhard.sync import transfer
+stream = transfer._stream
+def stalled(fin, fout, progress):
+    fout.write(fin.read(1000))
+    fout.flush()
+    print("copying", flush=True)
+    threading.Event().wait()  # until killed
+transfer._stream = stalled
+from gerhard.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_doctor_and_check_agree_on_what_a_killed_pull_left(
+    registered: Path, remote: Path, tmp_path: Path, capsys
+) -> None:
+    import signal
+    import sys
+
+    assert sync(capsys, registered, "push", "--run-id", RUN, "--remote", remote).rc == 0
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(registered), str(clone)], check=True)
+    argv = ["sync", "pull", "--run-id", RUN, "--remote", str(remote), "--repo", str(clone)]
+    pull = subprocess.Popen([sys.executable, "-c", STALLED_PULL, *argv], stdout=subprocess.PIPE, text=True)
+    try:
+        assert pull.stdout is not None and pull.stdout.readline() == "copying\n"
+        temp = clone / "outputs" / RUN / "model.pt.gerhard-tmp"
+        assert temp.stat().st_size == 1000
+        # While the pull runs, doctor leaves its file to it and says so.
+        running = run(capsys, "doctor", "--repo", clone)
+        assert (running.rc, running.out) == (
+            1,
+            f"problem: outputs/{RUN}/model.pt.gerhard-tmp is being written by a running gerhard sync: "
+            "run doctor again when it ends\n",
+        )
+        assert temp.exists()
+    finally:
+        pull.send_signal(signal.SIGKILL)
+        pull.wait()
+    # What a crash leaves in state/ as well: atomic_write's temporary name, and a plain one.
+    for name in (".program_status.yaml.x1y2z3.gerhard-tmp", "gate_results.yaml.gerhard-tmp"):
+        (clone / "state" / name).write_text("half written")
+    checked = run(capsys, "check", "--repo", clone)
+    assert checked.rc == 1
+    for rel in (f"outputs/{RUN}/model.pt", "state/.program_status.yaml.x1y2z3", "state/gate_results.yaml"):
+        assert f"{rel}.gerhard-tmp is a temporary file of an interrupted write: run 'gerhard doctor'" in checked.out
+    doctor = run(capsys, "doctor", "--repo", clone)
+    assert doctor.rc == 0, doctor.out
+    assert sorted(doctor.out.splitlines()) == [
+        f"removed a temporary file left by an interrupted write: {rel}.gerhard-tmp"
+        for rel in sorted([f"outputs/{RUN}/model.pt", "state/.program_status.yaml.x1y2z3", "state/gate_results.yaml"])
+    ]
+    after = run(capsys, "check", "--repo", clone)
+    assert after.rc == 0, after.out
+    assert git_out(clone, "status", "--porcelain") == ""
+    # The pull, run again, finishes the job.
+    assert sync(capsys, clone, "pull", "--run-id", RUN, "--remote", remote).rc == 0
+    assert (clone / "outputs" / RUN / "model.pt").read_bytes() == b"checkpoint bytes " * 1000

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import stat
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,41 @@ def local_listing(folder: str) -> dict[str, FileInfo]:
                     st = e.stat(follow_symlinks=False)
                     out[prefix + e.name] = FileInfo(st.st_size, st.st_mtime)
     return out
+
+
+@contextlib.contextmanager
+def writing(side: Side, path: str) -> Iterator[bool]:
+    """Hold a lock on a local temporary file from before it is written until it is moved into place
+    (the lock goes with the process, however it ends): `gerhard doctor` leaves a held one to its
+    writer and removes any other. Yields False when another process holds it (a second sync)."""
+    if not side.local or sys.platform == "win32":  # no advisory locks: doctor takes any for a leftover
+        yield True
+        return
+    import fcntl
+
+    with open(path, "ab") as held:
+        try:
+            fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def being_written(path: Path) -> bool:
+    """Whether a running process holds the lock `writing` takes on this temporary file."""
+    if sys.platform == "win32":
+        return False
+    import fcntl
+
+    try:
+        with open(path, "rb") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # gone meanwhile, or unreadable: not another writer's
+        return False
+    return False
 
 
 def sha256_at(side: Side, path: str) -> str:

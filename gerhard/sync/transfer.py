@@ -27,7 +27,7 @@ from gerhard.errors import UserError
 from gerhard.registry.bundle import MANIFEST_NAME, check_relative_name
 from gerhard.registry.heavy import CHUNK, TMP_SUFFIX
 from gerhard.sync.committed import GIT_OWN, Committed, Manifest
-from gerhard.sync.stores import FileInfo, Side, sha256_at
+from gerhard.sync.stores import FileInfo, Side, sha256_at, writing
 
 PROGRESS_DELAY_S = 2.0  # the bar appears only for transfers longer than this
 REPLACE = "the remote copy was changed; remove it there and push the run again"
@@ -257,13 +257,16 @@ def _through_temporary(
     progress: Callable[[int], Any],
 ) -> str | None:
     tmp = final + TMP_SUFFIX
-    with src.open(source, "rb") as fin, dst.open(tmp, "wb") as fout:
-        size, sha = _stream(fin, fout, progress)
-    problem = _disagreement(step, size, sha, manifest) or _arrival(dst, tmp, size, sha, checksum)
-    if problem:
-        dst.remove(tmp)
-        return problem
-    dst.move(tmp, final)
+    with writing(dst, tmp) as ours:  # held until the move: doctor leaves it alone
+        if not ours:
+            return "another gerhard sync is copying it now: not copied, run the command again when it ends"
+        with src.open(source, "rb") as fin, dst.open(tmp, "wb") as fout:
+            size, sha = _stream(fin, fout, progress)
+        problem = _disagreement(step, size, sha, manifest) or _arrival(dst, tmp, size, sha, checksum)
+        if problem:
+            dst.remove(tmp)
+            return problem
+        dst.move(tmp, final)
     if dst.local:  # keep the source's time, so the next sync sees the two as the same (rsync -a does too)
         os.utime(final, (step.mtime, step.mtime))
     return None

@@ -17,6 +17,7 @@ from gerhard.git.lock import registry_lock
 from gerhard.git.stale import file_age, git_processes_in
 from gerhard.output import print_json
 from gerhard.registry.heavy import put_heavy_back
+from gerhard.sync.stores import being_written
 
 LEGACY_REPLAY_DIRS = ("gerhard-replay", rewrite.REWRITE_DIR)  # heavy files in <dir>/<run_id>/bundle/, no journal
 
@@ -35,7 +36,7 @@ def doctor(repo: Path, as_json: bool = False) -> int:
         if problems and unlocked:  # an older stale lock was in its way
             settled, problems = settle_rewrite(info)
         done += settled + put_back_legacy(root, info) + remove_temp_files(root, info) + unlocked
-        problems += lock_problems + heavy_left_aside(info)
+        problems += lock_problems + heavy_left_aside(info) + temp_files_in_use(root)
     done = [d for d in done if d]
     if as_json:
         print_json({"repository": str(root), "done": done, "problems": problems, "ok": not problems})
@@ -99,7 +100,7 @@ def remove_temp_files(root: Path, info: gitrepo.RepoInfo) -> list[str]:
 def _walk_temp(top: Path) -> list[Path]:
     out = []
     for dirpath, _dirs, names in os.walk(top):
-        out += [Path(dirpath) / n for n in names if n.startswith(".") and n.endswith(journal.TMP_SUFFIX)]
+        out += [Path(dirpath) / n for n in names if _leftover(Path(dirpath) / n)]
     return out
 
 
@@ -134,3 +135,25 @@ def _gerhard_nonce(lock: Path) -> str | None:
     except OSError:
         return None
     return head.partition("\n")[0] + "\n" if head.startswith("gerhard-txn ") else None
+
+
+# Every temporary file `gerhard check` names is doctor's (atomic_write's .<name>.<random>.gerhard-tmp, a
+# copy's <name>.gerhard-tmp left by a killed `sync pull` or a full disk after a registration's commit
+# point), but one a running `gerhard sync` is writing: that sync holds a lock on it until it is in place.
+
+
+def _leftover(path: Path) -> bool:
+    return path.name.endswith(journal.TMP_SUFFIX) and not being_written(path)
+
+
+def temp_files_in_use(root: Path) -> list[str]:
+    """The temporary files doctor left to the running sync that writes them (check names them too)."""
+    found = []
+    for top in (root / d for d in WORKTREE_DIRS if (root / d).is_dir()):
+        for dirpath, _dirs, names in os.walk(top):
+            found += [Path(dirpath) / n for n in names if n.endswith(journal.TMP_SUFFIX)]
+    return [
+        f"{_shown(root, p)} is being written by a running gerhard sync: run doctor again when it ends"
+        for p in found
+        if being_written(p)
+    ]
