@@ -115,7 +115,7 @@ def check_int_literal(value: str, holder: str = "a bundle file") -> None:
 def _state_constructor(base: type) -> type:
     """A state file's constructor (safe or round trip) that measures an integer before reading it."""
 
-    class StateConstructor(base):  # type: ignore[valid-type,misc]
+    class StateConstructor(base):  # type: ignore[misc,unused-ignore]
         def construct_yaml_int(self, node: Any) -> Any:
             check_int_literal(str(node.value), "a state file")
             return super().construct_yaml_int(node)
