@@ -115,7 +115,7 @@ def bench_notebook() -> dict[str, Any]:
     try:
         repo = tmp / "registry"
         repo.mkdir()
-        for cmd in (["git", "init", "-q"], [sys.executable, "-m", "gerhard", "init"]):
+        for cmd in (["git", "init", "-q"], [sys.executable, "-m", "gerhard", "init", "--example"]):
             subprocess.run(cmd, cwd=repo, check=True, capture_output=True)
         subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
         subprocess.run(

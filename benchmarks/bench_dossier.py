@@ -75,7 +75,7 @@ def template_registry(dest: Path) -> Path:
 
     dest.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=dest, check=True)
-    scaffold(dest)
+    scaffold(dest, example=True)
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
     subprocess.run(["git", "commit", "-q", "-m", "gerhard init"], cwd=dest, check=True)
     register("20261101T090000Z_a", "A", EXAMPLES / "phase_a_green", dest, summary="phase A")

@@ -224,7 +224,7 @@ def registry_with_checkpoint(megabytes: int) -> tuple[Path, str]:
             f.write(block)
     repo.mkdir(parents=True)
     sh(["git", "init", "-q", "-b", "main"], cwd=repo)
-    sh([sys.executable, "-m", "gerhard", "init"], cwd=repo)
+    sh([sys.executable, "-m", "gerhard", "init", "--example"], cwd=repo)
     sh(["git", "add", "-A"], cwd=repo)
     sh(["git", "commit", "-q", "-m", "gerhard init"], cwd=repo)
     sh(

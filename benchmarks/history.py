@@ -181,7 +181,7 @@ def init_repo(repo: Path) -> str:
     repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "gc.auto", "0")  # no surprise auto-gc inside a timed git command
-    scaffold(repo)
+    scaffold(repo, example=True)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "gerhard init")
     return git(repo, "rev-parse", "HEAD").strip()

@@ -4,7 +4,7 @@
     make demo          (or: python examples/demo.py, with gerhard[torch,notebook] installed)
 
 Everything happens in ./demo/ (recreated each time). ./demo/registry/ is the research repository,
-made with `gerhard init`. notebooks/v15_spiking_experiment.ipynb is executed top to bottom by a real
+made with `gerhard init --example`. notebooks/v15_spiking_experiment.ipynb is executed top to bottom by a real
 Jupyter kernel (nbclient), as "Restart and run all" would: it trains on the CPU, logs through
 gerhard.start_run, and run.finish() writes the bundle and dossier and registers the run in place.
 The runs are judged against ./demo/registry's program, never the registry of this clone.
@@ -59,7 +59,7 @@ def make_registry() -> None:
     run("git", "init", "-q", "-b", "main")
     for key, value in (("user.name", "Demo Researcher"), ("user.email", "demo@example.com")):
         run("git", "config", key, value)
-    gerhard("init")
+    gerhard("init", "--example")
     run("git", "add", "-A")
     run("git", "commit", "-q", "-m", "gerhard init")
 

@@ -36,7 +36,7 @@ def registry(tmp_path: Path) -> Path:
     repo = tmp_path / "registry"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
-    scaffold(repo)
+    scaffold(repo, example=True)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "gerhard init")
     return repo

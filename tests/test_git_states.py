@@ -269,7 +269,7 @@ def test_sha256_repository(tmp_path: Path, bundle_a: Path, bundle_b_red: Path, c
     repo = tmp_path / "sha256"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main", "--object-format=sha256")
-    scaffold(repo)
+    scaffold(repo, example=True)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "gerhard init")
 
@@ -656,7 +656,7 @@ def unprivileged() -> Iterator[Unprivileged]:
         repo = top / "registry"
         repo.mkdir()
         git(repo, "init", "-q", "-b", "main")
-        scaffold(repo)
+        scaffold(repo, example=True)
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "-m", "gerhard init")
         bundle = shutil.copytree(EXAMPLES / "phase_a_green", top / "bundle")

@@ -77,7 +77,7 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path, capsys: pytest.CaptureF
     fresh = tmp_path / "registry"
     fresh.mkdir()
     git(fresh, "init", "-q", "-b", "main")
-    result = run(capsys, "init", "--scripts", fresh)
+    result = run(capsys, "init", "--scripts", "--example", fresh)
     assert result.rc == 0, result.err
     assert [line for line in result.out.splitlines() if "scripts/" in line] == [
         f"  created scripts/{name}" for name in SCRIPTS

@@ -167,7 +167,7 @@ def make_research_repo(repo: Path, env: dict[str, str]) -> Path:
     phase A passed (so phase B is the open phase)."""
     repo.mkdir(parents=True)
     sh("git", "init", "-q", "-b", "main", cwd=repo, env=env)
-    gerhard("init", cwd=repo, env=env)
+    gerhard("init", "--example", cwd=repo, env=env)
     shutil.copy2(NOTEBOOKS / EXPERIMENT, repo / "notebooks" / EXPERIMENT)
     sh("git", "add", "-A", cwd=repo, env=env)
     sh("git", "commit", "-q", "-m", "gerhard init, the v15 experiment notebook", cwd=repo, env=env)

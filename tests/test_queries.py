@@ -14,6 +14,7 @@ from cli_helpers import load_yaml, run, snapshot_tree
 from conftest import git, snapshot
 from ruamel.yaml import YAML
 
+from gerhard.cli.commands.init import MINIMAL_PROGRAM
 from gerhard.flows.registration import register
 
 RUN_A = "20250105T090000Z_dense"
@@ -318,13 +319,13 @@ def test_init_scaffolds_the_layout(fresh_repo: Path, capsys) -> None:
         assert (fresh_repo / keep / ".gitkeep").is_file(), keep
     assert (fresh_repo / "schemas" / "README.md").is_file()
     program = (fresh_repo / "state" / "program.yaml").read_text()
-    assert program == (Path(__file__).resolve().parent.parent / "state" / "program.yaml").read_text()
+    assert program == MINIMAL_PROGRAM  # tests/test_init.py: what it says, and --example
     gitignore = (fresh_repo / ".gitignore").read_text().splitlines()
     assert "*.ckpt" in gitignore and "*.gerhard-tmp" in gitignore
     # a scaffolded registry works once committed
     git(fresh_repo, "add", "-A")
     git(fresh_repo, "commit", "-q", "-m", "gerhard init")
-    assert run(capsys, "status", "--repo", fresh_repo).out.startswith("asnn-goose-v15: phase A (active)")
+    assert run(capsys, "status", "--repo", fresh_repo).out.startswith("my-research: phase A (active)")
 
 
 def test_init_twice_has_nothing_to_do(fresh_repo: Path, capsys) -> None:

@@ -70,7 +70,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         seed = top / "seed"
         seed.mkdir()
         git(seed, "init", "-q", "-b", "main")
-        scaffold(seed)
+        scaffold(seed, example=True)
         (seed / "user.txt").write_text("committed\n")
         git(seed, "add", "-A")
         git(seed, "commit", "-q", "-m", "gerhard init")

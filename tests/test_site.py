@@ -46,7 +46,7 @@ def made_history(tmp_path_factory: pytest.TempPathFactory) -> History:
         repo = tmp / "registry"
         repo.mkdir()
         git_out(repo, "init", "-q", "-b", "main")
-        scaffold(repo)
+        scaffold(repo, example=True)
         git_out(repo, "add", "-A")
         git_out(repo, "commit", "-q", "-m", "gerhard init")
         return build_history(QuietCapture(), mp, repo, tmp)  # type: ignore[arg-type]

@@ -75,7 +75,7 @@ def registry_repo(tmp_path_factory: pytest.TempPathFactory) -> History:
         repo = tmp / "registry"
         repo.mkdir()
         git_out(repo, "init", "-q", "-b", "main")
-        scaffold(repo)
+        scaffold(repo, example=True)
         git_out(repo, "add", "-A")
         git_out(repo, "commit", "-q", "-m", "gerhard init")
         history = build_history(cap, mp, repo, tmp)  # type: ignore[arg-type]

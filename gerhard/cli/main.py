@@ -23,7 +23,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "init":
         from gerhard.cli.commands.init import init
 
-        return init(args.directory, args.scripts)
+        return init(args.directory, args.scripts, args.example)
     if cmd == "register":
         from gerhard.cli.commands.register import register
 

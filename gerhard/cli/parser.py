@@ -269,6 +269,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the RunPod handoff's scripts/register_dossier_run.py, register_notebook_run.py and "
         "generate_run_dossier.py (thin entry points over gerhard register and gerhard dossier)",
     )
+    p.add_argument(
+        "--example",
+        action="store_true",
+        help="state/program.yaml as the three-phase spiking example program (default: a minimal program, "
+        "one phase with a blocking and an advisory gate, every line commented)",
+    )
 
     _register_args(sub)
     _dossier_args(sub)

@@ -1,4 +1,9 @@
-"""gerhard init [DIR]: scaffold the registry layout into an existing git repository."""
+"""gerhard init [DIR]: scaffold the registry layout into an existing git repository.
+
+state/program.yaml starts as MINIMAL_PROGRAM (one phase, a blocking and an advisory gate, each line
+saying what it means), or with --example as the spiking program this repository registers (shipped as
+gerhard/_data/program.yaml).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,32 @@ KEEP_DIRS = [
     "schemas",
     "notebooks",
 ]
+MINIMAL_PROGRAM = """\
+# state/program.yaml: your research program. You write it; gerhard reads it to judge every run.
+# Every key: docs/reference.md#stateprogramyaml. A three-phase example: gerhard init --example.
+program: my-research             # the program's name, on the status board and in every report
+description: What this program sets out to show.   # one line under the name
+
+phases:                          # in order; the current phase is the first one not yet passed
+  - id: A                        # runs name it: gerhard register --phase A, gerhard.start_run(phase="A")
+    title: Baseline              # a few words for people
+    required: [metrics.json, config.yaml, seed.txt]   # the files every run of this phase must carry
+    gates:                       # what a run's results must clear; a GREEN run passes the phase
+      - id: val_loss_max         # the gate's name in reports, gerhard show and pr-summary
+        description: The baseline converges.   # why the gate is there
+        artifact: metrics.json   # the bundle file the value is read from
+        path: final.val_loss     # where in it: dotted keys, list items by index (layers.0.rate)
+        op: "<="                 # compared with: <, <=, >, >=, ==, != (or range: [low, high])
+        value: 2.5               # this threshold: put your own
+        severity: blocking       # failed: the run is RED and the phase blocked until a decision
+      - id: val_loss_vs_best     # a gate relative to earlier runs
+        description: No worse than the best GREEN run of this phase.   # why the gate is there
+        artifact: metrics.json   # the same value as above
+        path: final.val_loss     # read from the same place
+        baseline: best_green     # compared with the phase's best GREEN run (last_green: its latest)
+        better: lower            # lower is better (or higher); passes while no GREEN run exists yet
+        severity: advisory       # failed: the run is AMBER, noted and never blocking
+"""
 SCHEMAS_README = """\
 # schemas/
 
@@ -47,13 +78,13 @@ gerhard's built-in schemas (metrics, eval_suite, config, provenance, ...) ship w
 """
 
 
-def scaffold(root: Path, scripts: bool = False) -> list[str]:
+def scaffold(root: Path, scripts: bool = False, example: bool = False) -> list[str]:
     """Create what is missing of the registry layout (and the handoff's scripts/ when asked); never overwrite.
-    Returns what was created."""
+    The program is the minimal one, or the spiking example. Returns what was created."""
     created = []
     program = root / layout.PROGRAM
     if not program.exists():
-        atomic_write(program, data_path("program.yaml").read_bytes())
+        atomic_write(program, data_path("program.yaml").read_bytes() if example else MINIMAL_PROGRAM.encode())
         created.append(layout.PROGRAM)
     for d in KEEP_DIRS:
         keep = root / d / ".gitkeep"
@@ -89,9 +120,9 @@ def write_scripts(root: Path) -> list[str]:
     return written
 
 
-def init(directory: Path, scripts: bool = False) -> int:
+def init(directory: Path, scripts: bool = False, example: bool = False) -> int:
     root = gitrepo.find_root(Path(directory))
-    created = scaffold(root, scripts)
+    created = scaffold(root, scripts, example)
     if not created:
         print(f"{root} already has the gerhard registry layout; nothing to do")
         return 0
