@@ -1,12 +1,15 @@
-"""program.yaml's parsed, validated form cached in the git dir by content: ruamel and jsonschema are not
-even imported when the program has not changed, and any change of the text is seen at once."""
+"""State files parsed once: program.yaml's and each run record's validated form cached in the git dir by
+content, so ruamel and jsonschema are not even imported for text seen before, and any change is seen at once."""
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
+
+from cli_helpers import load_yaml, register_ok
 
 from gerhard.registry import store
 
@@ -25,7 +28,7 @@ def load_in_a_new_process(root: Path) -> list[object]:
 
 
 def cached(root: Path) -> list[Path]:
-    folder = root / ".git" / store.PROGRAM_CACHE
+    folder = root / ".git" / store.CACHE_DIR / "program"
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
@@ -65,3 +68,38 @@ def test_no_cache_outside_a_git_work_tree(tmp_path: Path, registry: Path) -> Non
     (plain / "state" / "program.yaml").write_bytes((registry / "state" / "program.yaml").read_bytes())
     assert store.load_program(plain) == store.load_program(registry)
     assert not (plain / ".git").exists()
+
+
+READ_RECORD = """
+import json, sys
+from pathlib import Path
+from gerhard.registry import store
+record = store.read_record(Path(sys.argv[1]), sys.argv[2])
+print(json.dumps([record.as_dict(), "ruamel.yaml" in sys.modules, "jsonschema" in sys.modules]))
+"""
+
+
+def read_in_a_new_process(root: Path, run_id: str) -> list[object]:
+    out = subprocess.run(
+        [sys.executable, "-c", READ_RECORD, str(root), run_id], capture_output=True, text=True, check=True
+    )
+    return list(json.loads(out.stdout))
+
+
+def test_a_record_read_again_needs_neither_yaml_nor_jsonschema(registry: Path, bundle_a: Path, capsys) -> None:
+    register_ok(capsys, registry, "a1", "A", bundle_a)
+    first = read_in_a_new_process(registry, "a1")
+    assert first[1:] == [True, True]
+    assert read_in_a_new_process(registry, "a1") == [first[0], False, False]
+    assert first[0] == load_yaml(registry / "state" / "runs" / "a1.yaml")
+
+
+def test_a_record_json_cannot_hold_is_read_right_and_not_cached(registry: Path, bundle_a: Path, capsys) -> None:
+    metrics = json.loads((bundle_a / "metrics.json").read_text())
+    metrics["final"]["diverged"] = float("nan")  # a NaN: JSON gives back a value unequal to itself
+    (bundle_a / "metrics.json").write_text(json.dumps(metrics))
+    register_ok(capsys, registry, "a1", "A", bundle_a)
+    store.read_record(registry, "a1")
+    record = store.read_record(registry, "a1")
+    assert record is not None and math.isnan(record.metrics["diverged"])
+    assert not (registry / ".git" / store.CACHE_DIR / "records").is_dir()

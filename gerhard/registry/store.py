@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from gerhard.layout import (
 )
 from gerhard.version import __version__
 
-PROGRAM_CACHE = "gerhard-cache/program"  # in the git dir
+CACHE_DIR = "gerhard-cache"  # in the git dir: parsed state files by content (parsed_cached)
 
 
 def read_text(root: Path, rel: str) -> str | None:
@@ -70,30 +71,36 @@ def load_program(root: Path) -> Program:
     text = read_text(root, PROGRAM)
     if text is None:
         raise StateError(f"no {PROGRAM} in {root}: run 'gerhard init' there (or pass --repo) and describe your phases")
-    cache = program_cache(root, text)
-    if cache is not None:
+    # program_from_dict refuses what the schema cannot see (duplicate ids, NaN marks), cached or not.
+    return program_from_dict(parsed_cached(root, "program", text, program_data))
+
+
+def parsed_cached(root: Path, kind: str, text: str, parse: Callable[[str], Any]) -> Any:
+    """parse(text), the validated plain data of a state file, cached in the git dir (never committed) by
+    the text's git blob id and gerhard's version: ruamel and jsonschema load only for text not seen
+    before. Outside a plain git work tree (a linked work tree, a bare folder) nothing is cached."""
+    entry = cache_entry(root, kind, text)
+    if entry is not None:
         try:
-            return program_from_dict(json.loads(cache.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError):
-            pass  # not cached yet (or a damaged entry): parse, validate and cache it again
-    data = program_data(text)
-    program = program_from_dict(data)  # refuses what the schema cannot see (duplicate ids, NaN marks)
-    if cache is not None:
+            return json.loads(entry.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass  # not cached yet, or a damaged entry: parse and validate it again
+    data = parse(text)
+    if entry is not None:
         with contextlib.suppress(OSError, ValueError, TypeError):  # unwritable, or not JSON (a date): not cached
-            atomic_write(cache, json.dumps(data, ensure_ascii=False, allow_nan=False).encode())
-    return program
+            dumped = json.dumps(data, ensure_ascii=False)
+            if json.loads(dumped) == data:  # JSON gives back exactly this (not int keys, not NaN)
+                atomic_write(entry, dumped.encode())
+    return data
 
 
-def program_cache(root: Path, text: str) -> Path | None:
-    """Where the validated, parsed program.yaml of this very text is cached: in the git dir (never
-    committed), keyed by the text's git blob id and gerhard's version, so ruamel and jsonschema load only
-    when the program changed. None outside a plain git work tree (a linked work tree, a bare folder)."""
+def cache_entry(root: Path, kind: str, text: str) -> Path | None:
     git_dir = root / ".git"
     if not git_dir.is_dir():
         return None
     data = text.encode("utf-8")
     blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-    return git_dir / PROGRAM_CACHE / f"{__version__}-{blob}.json"
+    return git_dir / CACHE_DIR / kind / f"{__version__}-{blob}.json"
 
 
 def load_status(root: Path) -> dict[str, Any] | None:
@@ -107,8 +114,13 @@ def load_gate_results(root: Path) -> dict[str, Any]:
 
 
 def read_record(root: Path, run_id: str) -> RunRecord | None:
-    data = load_yaml_file(root, record_path(run_id), "run_record")
-    return RunRecord.from_dict(to_plain(data)) if data is not None else None
+    rel = record_path(run_id)
+    text = read_text(root, rel)
+    if text is None:
+        return None
+    return RunRecord.from_dict(
+        parsed_cached(root, "records", text, lambda t: to_plain(parse_state_text(t, rel, "run_record")))
+    )
 
 
 def read_decision(root: Path, run_id: str) -> Decision | None:
