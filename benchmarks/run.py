@@ -68,7 +68,12 @@ def cache_key() -> str:
     """history.VERSION, plus a digest of what a cached registry must agree with for `register` to
     work on it: the generator, the state schemas and the fold (report wording may drift: --fresh)."""
     root = HERE.parent
-    sources = [HERE / "history.py", root / "gerhard/derive.py", root / "gerhard/phases.py"]
+    sources = [
+        HERE / "history.py",
+        root / "gerhard/core/derive.py",
+        root / "gerhard/core/phases.py",
+        root / "gerhard/core/records.py",
+    ]
     digest = hashlib.sha256()
     for path in sources + sorted((root / "schemas").glob("*.json")):
         digest.update(path.read_bytes())
