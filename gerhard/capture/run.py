@@ -150,7 +150,8 @@ class Run:
         if self.finished is not None:
             self._check_live("log_metrics")
         with self._lock:
-            step = self._next_step(step)
+            if type(step) is not int or step < self._last_step or step < 0:  # the common case passes as it is
+                step = self._next_step(step)
             if not isinstance(metrics, dict):
                 raise UserError(f"log_metrics: pass a dict of name -> number, not a {type(metrics).__name__}")
             nonfinite: list[str] = []  # remembered once the whole row is accepted
