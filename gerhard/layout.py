@@ -62,6 +62,15 @@ def is_derived(rel: str) -> bool:
     return rel in SUMMARY_FILES or any(r.fullmatch(rel) for r in (_LEDGER_RE, _REPORT_RE, _NEEDS_RE))
 
 
+_MONTH_PAGE_RE = re.compile(r"reports/\d{4}/\d{2}/index\.md")
+
+
+def is_aggregate(rel: str) -> bool:
+    """A derived file every run shares (status, gate results, ledger, index pages, board): written on the
+    default branch only (gerhard.git.branches). The other derived files are one run's own."""
+    return rel in SUMMARY_FILES or bool(_LEDGER_RE.fullmatch(rel) or _MONTH_PAGE_RE.fullmatch(rel))
+
+
 def is_source(rel: str) -> bool:
     """A file derived files are computed from: program.yaml, a run record, a decision."""
     return rel == PROGRAM or _in_folder(rel, RUNS_DIR) or _in_folder(rel, DECISIONS_DIR)

@@ -342,7 +342,7 @@ def test_rebuild_commit_brings_derived_files_up_to_date(registered: Path, bundle
     assert git_out(registered, "log", "-1", "--format=%B") == (
         "rebuild 3 derived files from state/program.yaml, state/runs/ and state/decisions/\n\n"
         + "".join(f"- {r}\n" for r in stale)
-        + "\n"
+        + "\nGerhard-Rebuild: 2 runs\n\n"
     )
     assert git_out(registered, "status", "--porcelain") == "?? notes.txt\n"
     (registered / "notes.txt").unlink()

@@ -14,11 +14,15 @@ or a waive/advance of another run of the phase).
 A fold follows the program it was folded with (the status's program_digest). After an edit of
 program.yaml that derived files depend on (phase titles, order, relative gates), the next fold
 recomputes everything from the records the ledger lists, once, so it still equals a rebuild.
+
+Off the default branch a change writes only its runs' own files (gerhard.core.branchfold). The
+default branch folds what the merges brought into its aggregates in its refresh (`rebuild_files`), or
+in its next fold, given those records as `stale`: then everything is recomputed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gerhard import layout
@@ -184,10 +188,13 @@ def fold_files(
     record: RunRecord,
     recent: list[dict[str, Any]],
     existing: Existing,
+    stale: Sequence[RunRecord] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Every file a registration writes besides the archive; `recent` = newest ledger rows before it."""
-    if status is not None and status.get(DIGEST) != program_digest(program):
-        return refold_files(program, status, record, existing)
+    """Every file a registration writes besides the archive; `recent` = newest ledger rows before it.
+    `stale`, given (empty when only decisions are) when the stored aggregates do not hold every record
+    and decision on disk: the records they do not list; then everything is recomputed."""
+    if stale is not None or (status is not None and status.get(DIGEST) != program_digest(program)):
+        return refold_files(program, status, record, existing, stale or ())
     before = status_for_program(status or initial_status(program), program)
     status = fold_run(before, program, record)
     gate_results = gate_results_after(gate_results, record)
@@ -203,11 +210,17 @@ def fold_files(
 
 
 def refold_files(
-    program: Program, status: dict[str, Any], record: RunRecord, existing: Existing
+    program: Program,
+    status: dict[str, Any] | None,
+    record: RunRecord,
+    existing: Existing,
+    stale: Sequence[RunRecord] = (),
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """fold_files after an edit of program.yaml a fold cannot follow: everything recomputed from the
-    stored records and decisions and this run (reads every record, once per such edit)."""
-    status, files = rebuild_all(program, [*stored_records(status, existing), record], existing)
+    """fold_files after an edit of program.yaml a fold cannot follow, or after merges the aggregates do
+    not hold yet (`stale` records): everything recomputed from the stored records, these, their
+    decisions and this run (reads every record, once per such change)."""
+    records = [*stored_records(status or {}, existing), *stale, record]
+    status, files = rebuild_all(program, records, existing)
     files[layout.record_path(record.run_id)] = record_text(record)
     return status, files
 
@@ -219,11 +232,12 @@ def decide_files(
     decision: Decision,
     recent: list[dict[str, Any]],
     existing: Existing,
+    stale: Sequence[RunRecord] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Every file a decision writes: the decision, the needs-input files it answers, the summary files
-    (`status` as status_now gives it; `recent` = the newest ledger rows)."""
-    if status.get(DIGEST) != program_digest(program):  # after an edit of program.yaml: recomputed
-        records = stored_records(status, existing)
+    (`status` as status_now gives it; `recent` = the newest ledger rows; `stale` as for fold_files)."""
+    if stale is not None or status.get(DIGEST) != program_digest(program):  # recomputed
+        records = [*stored_records(status, existing), *(stale or ())]
         decisions = {d.run_id: d for d in stored_decisions(records, existing)}
         decisions[decision.run_id] = decision  # a resume replaces the stop
         status, files = rebuild_all(program, records, existing, list(decisions.values()))
@@ -322,11 +336,30 @@ def rebuild_all(
     """The status and every derived file, recomputed from all run records and decisions."""
     if decisions is None:
         decisions = stored_decisions(records, existing)
-    status = initial_status(program)
-    gate_results: dict[str, Any] = {"phases": {}}
+    return fold_onto(program, initial_status(program), {"phases": {}}, {}, records, decisions, existing)
+
+
+def fold_onto(
+    program: Program,
+    status: dict[str, Any],
+    gate_results: dict[str, Any],
+    months: dict[str, list[dict[str, Any]]],
+    records: Sequence[RunRecord],
+    decisions: Sequence[Decision],
+    existing: Existing,
+    held: Sequence[RunRecord] = (),
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Records and decisions folded in the one event order onto a state that holds none of them and
+    whose events all come before them: the status and every derived file they change. From the initial
+    state, that is a rebuild; from a state the default branch stored (its status, gate results and
+    ledger rows by month), its refresh. `held`: the records of the decided runs that state holds (their
+    sequence numbers place the decisions)."""
+    months = {month: list(rows) for month, rows in months.items()}
+    new = {r.run_id for r in records}
     answers: dict[str, dict[str, Any]] = {}
-    months: dict[str, list[dict[str, Any]]] = {}
-    for event in event_order(records, decisions):
+    for event in event_order([*records, *held], list(decisions)):
+        if isinstance(event, RunRecord) and event.run_id not in new:
+            continue
         after = fold_event(status, program, event)
         answers.update(answered(status, after, event))
         status = after
@@ -337,7 +370,9 @@ def rebuild_all(
     files: dict[str, str] = {}
     for record in records:
         files.update(run_files(program, record, answers.get(record.run_id)))
-    for month, rows in months.items():
+    files.update(answer_files({run_id: a for run_id, a in answers.items() if run_id not in new}, existing))
+    for month in sorted({r.month for r in records}):
+        rows = months[month]
         files[layout.ledger_path(month)] = "".join(statefiles.ledger_line(r) for r in rows)
         files[reports.month_page_path(month)] = reports.month_header(month) + "".join(map(reports.month_row, rows))
     recent = [r for m in sorted(months, reverse=True) for r in reversed(months[m])][: reports.INDEX_RECENT]

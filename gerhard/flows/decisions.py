@@ -20,9 +20,10 @@ from typing import Any
 
 from gerhard import layout
 from gerhard.core import reports
+from gerhard.core.branchfold import decided_own_files
 from gerhard.core.derive import decide_files
 from gerhard.core.gates import RED
-from gerhard.core.phases import DECISIONS, RESUME, STOP, STOPPED
+from gerhard.core.phases import DECISIONS, RESUME, STOP, STOPPED, fold_decision
 from gerhard.core.program import Program
 from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import GitError, UserError
@@ -86,7 +87,7 @@ def decide(
         record = queries.resolve_run(root, run_id)
         replaced = check_decidable(root, status, record, decision)
         doc = decision_doc(root, status, record, decision, reason, now or dt.datetime.now(dt.timezone.utc), replaced)
-        after, files = decided_files(root, registry.program, status, doc)
+        after, files = decided_files(root, registry.program, status, doc, registry)
         commit = registry.commit(files, commit_message(doc), verify=verify)
     return DecisionResult(
         **{k: getattr(doc, k) for k in ("run_id", "phase", "decision", "reason", "decided_at", "decided_by")},
@@ -195,11 +196,18 @@ def decision_doc(
 
 
 def decided_files(
-    root: Path, program: Program, status: dict[str, Any], doc: Decision
+    root: Path, program: Program, status: dict[str, Any], doc: Decision, registry: Registry | None = None
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The status after the decision and the files it writes: off the default branch (`registry` says)
+    the decision and, for the branch's own run, its needs-input file (gerhard.core.branchfold)."""
+    if registry is not None and not registry.on_default_branch:
+        own = next((r for r in registry.pending.records if r.run_id == doc.run_id), None)
+        after = fold_decision(status, program, doc)
+        return after, {rel: text.encode() for rel, text in decided_own_files(program, doc, own).items()}
+    stale = list(registry.pending.records) if registry is not None and registry.pending.stale else None
     recent = store.recent_rows(root, list(status.get("months") or {}), reports.INDEX_RECENT)
     after, files = decide_files(
-        program, status, store.load_gate_results(root), doc, recent, lambda rel: store.read_text(root, rel)
+        program, status, store.load_gate_results(root), doc, recent, lambda rel: store.read_text(root, rel), stale
     )
     return after, {rel: text.encode() for rel, text in files.items()}
 

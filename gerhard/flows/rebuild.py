@@ -1,25 +1,37 @@
 """A rebuild: every derived state file and report recomputed from program.yaml, state/runs/ and
 state/decisions/ (core.derive.rebuild_files), compared with the work tree and with HEAD, and committed
-as one commit of the files that differ (the user's other work left alone)."""
+as one commit of the files that differ (the user's other work left alone).
+
+Off the default branch it computes what the branch holds (gerhard.registry.derived): the aggregates
+stay the default branch's. On it, `refreshed` folds only what was merged since its last stored state
+(gerhard.flows.refresh): the CI workflow's step after every merge. Its commit says how many runs the
+aggregates hold in a `Gerhard-Rebuild: <n> runs` trailer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from gerhard import layout
-from gerhard.core.derive import rebuild_files
 from gerhard.core.phases import DIGEST, program_digest
+from gerhard.errors import UserError
+from gerhard.flows.refresh import refresh
 from gerhard.git import gitrepo
+from gerhard.git.branches import branch_note, on_default_branch
 from gerhard.registry import queries, store
+from gerhard.registry.derived import expected_files, stale_note
+from gerhard.registry.pending import pending_in
 from gerhard.registry.registry import Registry
+
+TRAILER = "Gerhard-Rebuild"
 
 UP_TO_DATE = "'gerhard rebuild --commit' brings them up to date (the next registration does too)"
 
 
 def rebuilt(root: Path) -> dict[str, str]:
+    """Every derived file as the work tree must hold it (off the default branch: as the branch holds it)."""
     program = store.load_program(root)
     records = queries.all_records(root)
-    files = rebuild_files(program, records, lambda rel: store.read_text(root, rel))
+    files, _ = expected_files(root, program, records)
     if not records:
         # A registry with no runs yet (just `gerhard init`) has no derived files: the first
         # registration creates them. Those that do exist are still checked.
@@ -51,12 +63,35 @@ def differ_from_head(root: Path, files: dict[str, str]) -> list[str]:
     return [rel for rel in sorted(files) if in_head(rel) != gitrepo.blob_sha(files[rel].encode(), object_format)]
 
 
-def commit_rebuilt(registry: Registry, files: dict[str, str]) -> tuple[list[str], str | None]:
-    """One commit of the rebuilt files that differ from HEAD: those files and the commit (none: no commit)."""
+def refreshed(root: Path) -> tuple[dict[str, str], str]:
+    """The default branch's refresh: the files it changes, and what it folded in, in words ('' when the
+    aggregates hold everything already). Off the default branch, a UserError."""
+    if not on_default_branch(root):
+        raise UserError(
+            f"--refresh folds merged runs into the default branch's aggregates, and this is {branch_note(root)}: "
+            "run it there (the CI workflow's step does), or 'gerhard rebuild' here"
+        )
+    program = store.load_program(root)
+    found = pending_in(root, store.load_status(root), lambda rel: store.read_text(root, rel))
+    if not found.stale and store.load_status(root) is not None:
+        return {}, ""
+    done = refresh(root, program)
+    return (rebuilt(root) if done is None else done.files), stale_note(found) or "the first runs"
+
+
+def commit_rebuilt(
+    registry: Registry, files: dict[str, str], merged: str | None = None
+) -> tuple[list[str], str | None]:
+    """One commit of the rebuilt files that differ from HEAD: those files and the commit (none: no
+    commit). `merged`: a refresh's note of what it folded in (its subject says so)."""
     stale = differ_from_head(registry.root, files)
     if not stale:
         return [], None
     files_word = f"{len(stale)} derived file{'s' if len(stale) != 1 else ''}"
     subject = f"rebuild {files_word} from {layout.PROGRAM}, state/runs/ and {layout.DECISIONS_DIR}/"
+    if merged:
+        subject = f"refresh {files_word}: fold in the {merged} merged"
     body = "\n".join(f"- {rel}" for rel in stale)
-    return stale, registry.commit({rel: files[rel].encode() for rel in stale}, f"{subject}\n\n{body}\n")
+    runs = len(registry.pending.records) + int((registry.stored_status or {}).get("run_count") or 0)
+    message = f"{subject}\n\n{body}\n\n{TRAILER}: {runs} run{'s' if runs != 1 else ''}\n"
+    return stale, registry.commit({rel: files[rel].encode() for rel in stale}, message)

@@ -15,6 +15,7 @@ from typing import Any
 
 from gerhard import layout
 from gerhard.core import reports
+from gerhard.core.branchfold import own_files
 from gerhard.core.derive import fold_files
 from gerhard.core.gates import GateReport, evaluate_gates
 from gerhard.core.phases import baselines_for, check_phase_allowed
@@ -125,7 +126,7 @@ def register(
             remote_root(program),
         )
         files = archive_files(run_id, bundle, extra_files)
-        files.update(derived_files(root, program, registry.status, record))
+        files.update(derived_files(root, program, registry.status, record, registry))
         commit = registry.commit(files, commit_message(record, report), verify=verify)
         place_local_copies(bundle.root, root / record.artifact_root, remote_entries(bundle))
         return dataclasses.replace(result_of(record, commit), skipped=list(bundle.skipped))
@@ -251,7 +252,15 @@ def archive_files(run_id: str, bundle: Bundle, extra: dict[str, bytes]) -> dict[
     return files
 
 
-def derived_files(root: Path, program: Program, status: dict[str, Any], record: RunRecord) -> dict[str, bytes]:
+def derived_files(
+    root: Path, program: Program, status: dict[str, Any], record: RunRecord, registry: Registry | None = None
+) -> dict[str, bytes]:
+    """The files a registration writes besides the archive. Off the default branch (`registry` says),
+    the run's own files; on it, the fold into the aggregates, recomputed whole when they do not hold
+    every record and decision on disk (merged since the last refresh)."""
+    if registry is not None and not registry.on_default_branch:
+        return {rel: text.encode() for rel, text in own_files(program, record).items()}
+    stale = list(registry.pending.records) if registry is not None and registry.pending.stale else None
     gate_results = store.load_gate_results(root)
     recent = store.recent_rows(root, list(status.get("months") or {}), reports.INDEX_RECENT)
     _, files = fold_files(
@@ -261,6 +270,7 @@ def derived_files(root: Path, program: Program, status: dict[str, Any], record: 
         record,
         recent,
         lambda rel: store.read_text(root, rel),
+        stale,
     )
     return {rel: text.encode() for rel, text in files.items()}
 

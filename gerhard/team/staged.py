@@ -17,8 +17,10 @@ from gerhard import layout
 from gerhard.errors import UserError
 from gerhard.git import gitrepo
 from gerhard.git.blobs import Blobs, prefetch
+from gerhard.git.branches import on_default_branch
 from gerhard.layout import is_derived, is_source, run_of
 from gerhard.registry import checks, store
+from gerhard.team.branchcommit import branch_problems
 from gerhard.team.expected import Changes, derived_problems
 
 
@@ -57,8 +59,9 @@ def staged_problems(root: Path, only: str | None = None) -> list[str]:
             if listings[run_id] or index.data(layout.record_path(run_id)) is not None:  # not a run removed whole
                 new = not head.has_tree(layout.run_dir(run_id))
                 problems += checks.check_run(program, run_id, index.data, listings[run_id], root, new=new)
-    if only != "bundles":
-        problems += derived_problems(root, program, changes, index, head)
+    if only != "bundles":  # off the default branch a commit carries its runs' own files only
+        check_derived = derived_problems if on_default_branch(root) else branch_problems
+        problems += check_derived(root, program, changes, index, head)
     return problems
 
 
