@@ -5,19 +5,28 @@ NUL-separated fields; the output is streamed and parsed as it arrives (so `--lim
 early, and with a spare CPU the parsing overlaps git's work). Over ten thousand registrations git
 takes ~80 ms, the Python side ~6 µs a commit plus its start-up (~40 ms): measured where both share
 one CPU, `gerhard log` takes ~2.6x `git log --format=%(trailers)` (benchmarks/bench_log.py). For one
-run, `--grep` on its Gerhard-Run-Id line lets git skip every other commit before formatting it."""
+run, `--grep` on its Gerhard-Run-Id line lets git skip every other commit before formatting it.
+
+Any merge method keeps the audit (docs/guide.md, "Pull requests"). A merge commit and rebase-and-merge
+keep each registration commit and its trailers. A squash merge folds them into one commit whose message
+the hosting service writes: GitHub lists every commit's message as a bullet (its trailers no longer the
+last paragraph: a `---------` line and Co-authored-by lines may follow), GitLab keeps only the title. So
+the trailers are looked for in every paragraph of a message that has more than one run id (bullets and
+indentation dropped: one entry per paragraph), and a commit with none is asked what it added: the
+commit that adds state/runs/<run_id>.yaml registered that run (`added_entries`, from the record
+itself), one that adds or changes state/decisions/<run_id>.yaml decided it."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from gerhard.errors import GitError
+from gerhard.errors import GerhardError, GitError
+from gerhard.formats.yamlio import read_state_yaml
 from gerhard.git import gitrepo
 
 KIND_REGISTRATION, KIND_DECISION = "registration", "decision"
@@ -31,11 +40,11 @@ TRAILERS = (
     "Gerhard-Config-SHA256",
     "Gerhard-Bundle-SHA256",
 )
-# The trailer block as git finds it, with the plain `%(trailers)` (what `git log --format=%(trailers)`
-# prints), split into lines here. Any option (key=, valueonly, separator=, unfold) sends git through
-# its slower formatting: eight `key=K,valueonly` placeholders cost 300 ms over 10,000 commits, one
-# `key=..,key=..,separator=` placeholder 101 ms, the plain one 83 ms.
-_FIELDS = ["%H", "%at", "%an", "%ae", "%s", "%(trailers)"]
+# The body, whose last paragraph is the trailer block of a commit gerhard made (a squash merge's
+# message has them elsewhere: see the module docstring). Trailer options (key=, valueonly, separator=)
+# send git through its slower formatting: eight `key=K,valueonly` placeholders cost 300 ms over 10,000
+# commits. The first field is the commit and its parents (a merge adds nothing of its own).
+_FIELDS = ["%H %P", "%at", "%an", "%ae", "%s", "%b"]
 FORMAT = "%x00".join(_FIELDS)
 N_FIELDS = len(_FIELDS)
 # Whatever the user's config says (log.showSignature, i18n.logOutputEncoding), the format alone is printed, in UTF-8.
@@ -87,8 +96,26 @@ def trailer_values(text: str) -> dict[str, str]:
     return spelled
 
 
+def entries_of(shas: str, stamp: str, author: str, email: str, subject: str, body: str) -> list[Entry]:
+    """The entries of one commit's fields (FORMAT's): none when it is not gerhard's, several for a
+    squash merge of several registrations."""
+    sha = shas.partition(" ")[0]
+    lowered = body.lower()
+    if "gerhard-" not in lowered:
+        return []
+    entry = entry_of(sha, stamp, author, email, subject, body.rstrip("\n").rpartition("\n\n")[2])
+    if entry is not None and lowered.count("gerhard-run-id") <= 1:
+        return [entry]  # a commit gerhard made: its trailers are the last paragraph
+    found = []
+    for paragraph in body.split("\n\n"):
+        if "gerhard-run-id" in paragraph.lower():
+            block = "\n".join(line.lstrip(" \t*-") for line in paragraph.split("\n"))
+            found.append(entry_of(sha, stamp, author, email, subject, block))
+    return [e for e in found if e is not None]
+
+
 def entry_of(sha: str, stamp: str, author: str, email: str, subject: str, trailers: str) -> Entry | None:
-    """The entry of one commit's fields (FORMAT's), or None when it is not gerhard's."""
+    """The entry of one commit's trailer lines, or None when they are not gerhard's."""
     if not trailers:
         return None
     t = trailer_values(trailers)
@@ -121,7 +148,7 @@ def grep_args(run_id: str | None) -> list[str]:
     if run_id is None:
         return []
     pattern = run_id.replace(".", r"\.")  # a checked id: [0-9A-Za-z_.-], only '.' is special
-    return [f"--grep=^Gerhard-Run-Id: {pattern}$"]
+    return [f"--grep=^[[:space:]*-]*Gerhard-Run-Id: {pattern}$"]  # bulleted or indented in a squash
 
 
 def iter_entries(
@@ -139,10 +166,12 @@ def iter_entries(
     proc = subprocess.Popen(args, cwd=where, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=env)
     stdout = proc.stdout
     assert stdout is not None
-    done = False
+    done, seen = False, set()
+    added = None if run_id is not None else (lambda others: added_entries(Path(where), others))
     try:
-        for entry in _parse_stream(iter(lambda: stdout.read(_CHUNK), b"")):
+        for entry in _parse_stream(iter(lambda: stdout.read(_CHUNK), b""), added):
             if run_id is None or entry.run_id == run_id:  # --grep also matches a line in a body
+                seen.add(entry.commit if entry.kind == KIND_DECISION else KIND_REGISTRATION)
                 yield entry
         done = True
     finally:
@@ -151,6 +180,8 @@ def iter_entries(
         _explain_repo(where)
         if not _unborn(where):  # a branch without commits has no history yet: no entries
             raise GitError(_git_message(err, rc))
+    if done and run_id is not None and KIND_REGISTRATION not in seen:  # squashed with a title only
+        yield from (e for e in touching(Path(where), revs, run_id, extra) if e.commit not in seen)
 
 
 def _unborn(where: Path) -> bool:
@@ -163,7 +194,13 @@ def _explain_repo(where: Path) -> None:
     gitrepo.find_root(Path(where))
 
 
-def _parse_stream(chunks: Iterator[bytes]) -> Iterator[Entry]:
+Commit = tuple[str, str, str, str, str, str]  # FORMAT's fields of one commit
+Added = Callable[[list[Commit]], dict[str, list[Entry]]]  # commits -> the entries of what they added
+
+
+def _parse_stream(chunks: Iterator[bytes], added: Added | None = None) -> Iterator[Entry]:
+    """The entries of git's output, in its order; `added` is asked, once per chunk, for the entries of
+    the commits whose messages name none (a squash merge with a title only)."""
     fields: list[str] = []
     tail = b""
     for chunk in chunks:
@@ -173,10 +210,99 @@ def _parse_stream(chunks: Iterator[bytes]) -> Iterator[Entry]:
         fields += data[:end].decode("utf-8", "replace").split("\0")[:-1]
         whole = len(fields) - len(fields) % N_FIELDS
         records = iter(fields[:whole])
-        for entry in itertools.starmap(entry_of, zip(*[records] * N_FIELDS, strict=True)):
-            if entry is not None:
-                yield entry
+        commits: list[Commit] = list(zip(*[records] * N_FIELDS, strict=True))
+        named = [entries_of(*commit) for commit in commits]
+        others = [c for c, found in zip(commits, named, strict=True) if not found and _may_add(c)]
+        extra = added(others) if added is not None and others else {}
+        for commit, found in zip(commits, named, strict=True):
+            yield from found or extra.get(commit[0].partition(" ")[0], ())
         del fields[:whole]
+
+
+def _may_add(commit: Commit) -> bool:
+    """Could this commit have added a run's record or decision with no trailers naming it? Not a merge
+    (its side's commits are in the log), nor gerhard's refresh (it writes derived files only)."""
+    return len(commit[0].split()) <= 2 and "gerhard-rebuild:" not in commit[5].lower()
+
+
+REGISTRY_SOURCES = ("state/runs/", "state/decisions/")
+
+
+def added_entries(root: Path, commits: list[Commit]) -> dict[str, list[Entry]]:
+    """sha -> the entries of the records each commit added and the decisions it added or changed, read
+    from those files (two git processes for all the commits)."""
+    listed = gitrepo.run_git(
+        root, "diff-tree", "--stdin", "-r", "-z", "--no-renames", "--diff-filter=AM", "--name-status",
+        "--", *REGISTRY_SOURCES, input="".join(f"{c[0].partition(' ')[0]}\n" for c in commits).encode(),
+    ).decode("utf-8", "surrogateescape").split("\0")  # fmt: skip
+    found: list[tuple[str, str]] = []
+    sha, tokens = "", iter(listed)
+    for token in tokens:
+        if "/" not in token and len(token) >= 40:
+            sha = token
+        elif token in ("A", "M"):
+            path = next(tokens, "")
+            if path.endswith(".yaml") and path.count("/") == 2 and (token == "A" or "decisions" in path):
+                found.append((sha, path))
+    blobs = read_blobs(root, [f"{s}:{p}" for s, p in found]) if found else []
+    fields = {c[0].partition(" ")[0]: c for c in commits}
+    out: dict[str, list[Entry]] = {}
+    for (sha, path), data in zip(found, blobs, strict=True):
+        entry = source_entry(fields[sha], path, data)
+        if entry is not None:
+            out.setdefault(sha, []).append(entry)
+    return out
+
+
+def source_entry(commit: Commit, path: str, data: bytes | None) -> Entry | None:
+    """The entry a run record or decision file stands for, in this commit."""
+    try:
+        doc = read_state_yaml((data or b"").decode("utf-8"), path)
+    except (UnicodeDecodeError, GerhardError):
+        return None
+    if not isinstance(doc, dict) or not doc.get("run_id"):
+        return None
+    decision = path.startswith("state/decisions/")
+    text = {
+        "Gerhard-Run-Id": doc.get("run_id"),
+        "Gerhard-Phase": doc.get("phase"),
+        "Gerhard-Decision" if decision else "Gerhard-Verdict": doc.get("decision" if decision else "verdict"),
+        "Gerhard-Code-SHA": doc.get("code_sha"),
+        "Gerhard-Code-Dirty": None if doc.get("code_dirty") is None else str(doc["code_dirty"]).lower(),
+        "Gerhard-Config-SHA256": doc.get("config_sha256"),
+        "Gerhard-Bundle-SHA256": doc.get("bundle_sha256"),
+    }
+    sha, stamp, author, email, subject, _ = commit
+    block = "\n".join(f"{k}: {v}" for k, v in text.items() if v not in (None, ""))
+    return entry_of(sha.partition(" ")[0], stamp, author, email, subject, block)
+
+
+def touching(root: Path, revs: Sequence[str], run_id: str, extra: Sequence[str]) -> Iterator[Entry]:
+    """The entries of one run from the commits that added its record or added or changed its decision."""
+    paths = [f"{d}{run_id}.yaml" for d in REGISTRY_SOURCES]
+    out = gitrepo.run_git(
+        root, "log", "-z", f"--format={FORMAT}", *STEADY, "--diff-filter=AM", *extra, *revs, "--", *paths, check=False
+    )
+    fields = out.decode("utf-8", "replace").split("\0")
+    commits: list[Commit] = list(zip(*[iter(fields[: len(fields) - len(fields) % N_FIELDS])] * N_FIELDS, strict=True))
+    found = added_entries(root, commits) if commits else {}
+    for commit in commits:
+        yield from (e for e in found.get(commit[0].partition(" ")[0], ()) if e.run_id == run_id)
+
+
+def registrations_by_record(root: Path, rev: str = "HEAD") -> dict[str, str]:
+    """run id -> the commit that added its record state/runs/<run_id>.yaml (what registered it, whatever
+    the merge method; the oldest when it was added twice), from one `git log`."""
+    out = gitrepo.run_git(
+        root, "log", "--diff-filter=A", "--format=%x00%H", "--name-only", "--no-renames", rev, "--", "state/runs/"
+    )
+    found: dict[str, str] = {}
+    for block in out.decode("utf-8", "surrogateescape").split("\0")[1:]:
+        sha, *paths = block.split("\n")
+        for path in filter(None, paths):
+            if path.endswith(".yaml") and path.count("/") == 2:
+                found[path.rsplit("/", 1)[1].removesuffix(".yaml")] = sha.strip()
+    return found
 
 
 def _finish(proc: subprocess.Popen[bytes], done: bool) -> tuple[bytes, int]:
