@@ -104,13 +104,19 @@ def cache_entry(root: Path, kind: str, text: str) -> Path | None:
 
 
 def load_status(root: Path) -> dict[str, Any] | None:
-    data = load_yaml_file(root, STATUS, "program_status")
-    return to_plain(data) if data is not None else None
+    return load_state_cached(root, STATUS, "program_status")
 
 
 def load_gate_results(root: Path) -> dict[str, Any]:
-    data = load_yaml_file(root, GATE_RESULTS, "gate_results")
-    return to_plain(data) if data is not None else {"phases": {}}
+    return load_state_cached(root, GATE_RESULTS, "gate_results") or {"phases": {}}
+
+
+def load_state_cached(root: Path, rel: str, schema: str) -> Any:
+    """A derived state file's plain data, schema-checked (None when absent), parsed once per content."""
+    text = read_text(root, rel)
+    if text is None:
+        return None
+    return parsed_cached(root, schema, text, lambda t: to_plain(parse_state_text(t, rel, schema)))
 
 
 def read_record(root: Path, run_id: str) -> RunRecord | None:
