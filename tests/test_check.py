@@ -14,7 +14,7 @@ from gerhard.registry import checks
 
 RUN_A = "20261101T100000Z_dense"
 RUN_B = "20261101T120000Z_v15"
-CLEAN = "checked 2 runs, 12 files, derived files up to date\n"
+CLEAN = "checked 2 runs, 12 files, 3 commits: every run as registered, derived files up to date\n"
 
 
 @pytest.fixture
@@ -36,14 +36,14 @@ def test_a_whole_registry_is_one_line(registered: Path, capsys) -> None:
 
 def test_json(registered: Path, capsys) -> None:
     clean = run(capsys, "check", "--repo", registered, "--json")
-    assert (clean.rc, json.loads(clean.out)) == (0, {"ok": True, "runs": 2, "files": 12, "problems": []})
+    counts = {"runs": 2, "files": 12, "commits": 3, "since": None}
+    assert (clean.rc, json.loads(clean.out)) == (0, {"ok": True, **counts, "problems": []})
     (registered / "reports" / "index.md").write_text("# typed over\n")
-    broken = run(capsys, "check", "--repo", registered, "--json")
+    broken = run(capsys, "check", "--repo", registered, "--json", "--full")
     assert broken.rc == 1
     assert json.loads(broken.out) == {
         "ok": False,
-        "runs": 2,
-        "files": 12,
+        **counts,
         "problems": [
             "reports/index.md differs from what 'gerhard rebuild' computes from the run records: a hand edit? "
             "run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')"
@@ -55,9 +55,9 @@ def test_json(registered: Path, capsys) -> None:
 def test_archive_and_derived_problems_one_line_each(
     registered: Path, capsys, monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
-    from gerhard.cli.commands import check
+    from gerhard.team import contents
 
-    monkeypatch.setattr(check, "CHUNK", chunk)
+    monkeypatch.setattr(contents, "CHUNK", chunk)
     sha = manifest_sha(registered, RUN_A, "seed.txt")
     (registered / "outputs" / RUN_A / "seed.txt").write_text("999\n")
     (registered / "outputs" / RUN_B / "eval_suite.json").unlink()
@@ -78,7 +78,7 @@ def test_archive_and_derived_problems_one_line_each(
         "reports/index.md differs from what 'gerhard rebuild' computes from the run records: a hand edit? "
         "run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')",
     ]
-    assert result.err == "checked 3 runs, 13 files: 5 problem(s)\n"
+    assert result.err == "checked 3 runs, 13 files, 3 commits: 5 problem(s)\n"
 
 
 def test_invalid_records_and_manifests(registered: Path, capsys) -> None:
@@ -135,9 +135,10 @@ def test_an_unsettled_transaction(registered: Path, capsys) -> None:
 
 def test_progress_on_stderr(registered: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     from gerhard.cli.commands import check
+    from gerhard.team import contents
 
     monkeypatch.setattr(check, "PROGRESS_EVERY_S", -1.0)
-    monkeypatch.setattr(check, "CHUNK", 1)  # two chunks: checked in parallel where there are CPUs for it
+    monkeypatch.setattr(contents, "CHUNK", 1)  # two chunks: checked in parallel where there are CPUs for it
     result = run(capsys, "check", "--repo", registered)
     assert (result.rc, result.out) == (0, CLEAN)
     assert result.err == "checked 1/2 runs\nchecked 2/2 runs\n"
@@ -160,7 +161,7 @@ def test_a_checkout_that_git_converts_is_intact(registered: Path, capsys) -> Non
 
 def test_an_empty_registry(registry: Path, capsys) -> None:
     result = run(capsys, "check", "--repo", registry)
-    assert (result.rc, result.out) == (0, "checked 0 runs, 0 files, derived files up to date\n")
+    assert (result.rc, result.out) == (0, "checked 0 runs, 0 files, 1 commit: every run as registered, derived files up to date\n")
 
 
 # --- the quick look before a registration builds on the registry ---------------------------------

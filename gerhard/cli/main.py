@@ -65,7 +65,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "check":
         from gerhard.cli.commands.check import check
 
-        return check(args.repo, as_json=args.json)
+        return check(args.repo, as_json=args.json, full=args.full)
     if cmd == "convert":
         from gerhard.cli.commands.convert import convert
 
@@ -124,7 +124,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "rebuild":
         from gerhard.cli.commands.rebuild import rebuild
 
-        return rebuild(args.repo, check=args.check, commit=args.commit)
+        return rebuild(args.repo, check=args.check, commit=args.commit, refresh=args.refresh)
     raise AssertionError(f"unhandled command {cmd}")
 
 

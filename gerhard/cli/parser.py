@@ -353,21 +353,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=["install"], help="install (an existing pre-commit hook is kept and chained)")
 
-    _add(
+    p = _add(
         sub,
         "check",
-        "check the whole registry: records, MANIFESTs, archived files, derived files; exit 1 on problems",
-        "Every run record and MANIFEST schema-valid, every archived file matching its MANIFEST (size and\n"
-        "sha256), the derived files equal to what 'gerhard rebuild' computes, no leftovers of an interrupted\n"
-        "registration. One line per problem (what, and how to fix it) and exit 1; else one summary line.\n"
-        "Progress goes to stderr every few seconds. For CI: see examples/ci/github-workflow.yml.",
+        "audit the registry against its history: every run as registered, archives, derived files; exit 1 on problems",
+        "Every run as the commit that registered it wrote it (found by its Gerhard-* trailers): its record and\n"
+        "archive never changed or deleted since (the commit that did is named, with its author), a record\n"
+        "with no registration named as hand-added, the trailers agreeing with the record, the gates evaluated\n"
+        "again from the archived files under that commit's program.yaml giving the recorded verdict. Every\n"
+        "record and MANIFEST schema-valid, every archived file matching its MANIFEST (size and sha256), the\n"
+        "derived files equal to what 'gerhard rebuild' computes, no leftovers of an interrupted registration.\n"
+        "Incremental: only the commits since the last check that passed (remembered in .git/, never\n"
+        "committed), and what the work tree changes. One line per problem (what, and how to fix it) and\n"
+        "exit 1; else one summary line. Progress goes to stderr every few seconds. For CI: see\n"
+        "examples/ci/github-workflow.yml.",
         json_out=True,
+    )
+    p.add_argument(
+        "--full", action="store_true", help="verify every commit and every run, not only those since the last check"
     )
 
     p = _add(sub, "rebuild", "recompute every derived state file and report from state/runs/")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="only report differences; exit 1 if any")
     mode.add_argument("--commit", action="store_true", help="commit the rebuilt files that differ from HEAD")
+    p.add_argument(
+        "--refresh",
+        action="store_true",
+        help="on the default branch: fold in only the runs and decisions merged since its aggregates were"
+        " written (the CI workflow's step; exit 0 when there is nothing to fold)",
+    )
     return parser
 
 

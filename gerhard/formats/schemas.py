@@ -179,6 +179,8 @@ def certainly_valid(data: Any, schema_name: str, root: Path | None = None) -> bo
     key = str(root) if root else None
     if schema_name == "manifest":
         return _manifest_fast_path(key) and _manifest_certainly_valid(data)
+    if schema_name == "run_record":
+        return _record_fast_path(key) and _record_certainly_valid(data)
     if not (isinstance(data, dict) and "history" in data and _history_fast_path(schema_name, key)):
         return False
     if not metrics_history.rows_certainly_valid(data["history"]):
@@ -230,3 +232,77 @@ def _manifest_certainly_valid(doc: Any) -> bool:
         if not _SHA256_HEX.fullmatch(sha):
             return False
     return True
+
+
+# The canonical JSON of the shipped run_record.schema.json and gate_result.defs.json that
+# `_record_certainly_valid` stands in for (jsonschema takes about 0.4 ms a record, and `gerhard check`
+# reads every one): a schema that differs turns the fast path off, and tests/test_schemas.py fails until
+# the two agree again.
+RECORD_SCHEMA_SHA256 = {
+    "run_record": "b16351417adb8bfb59674539e9699c4a214f4b6d397d544a6c41cf6eaf4c9abf",
+    "gate_result.defs": "27501a3e95011d65e0e7bc1b218ab115d70b7c2650ba3d9649b2a638c1679ace",
+}
+_RUN_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.-]{0,99}")
+_RECORD_TYPES: dict[str, tuple[type, ...]] = {
+    "phase": (str,),
+    "metrics": (dict,),
+    "config_sha256": (str, type(None)),
+    "code_sha": (str, type(None)),
+    "code_dirty": (bool, type(None)),
+    "artifact_root": (str,),
+    "registered_at": (str,),
+    "summary": (str,),
+    "next_action": (str,),
+}
+_RECORD_REQUIRED = frozenset(
+    {"run_id", "seq", "verdict", "gates", "config", "seed", "code_sha_source", "bundle_sha256"}
+)
+_GATE_REQUIRED = frozenset({"id", "passed", "severity", "observed", "threshold"})
+
+
+@functools.cache
+def _record_fast_path(root: str | None) -> bool:
+    """Whether "run_record" and the gate results it refers to resolve to the shipped schemas, unchanged."""
+    for name, digest in RECORD_SCHEMA_SHA256.items():
+        path = _schema_file(name, root) if name == "run_record" else schema_dir() / f"{name}.json"
+        if path is None or not _is_shipped(path) or canonical_sha256(path) != digest:
+            return False
+    return True
+
+
+def _record_certainly_valid(doc: Any) -> bool:
+    """What run_record.schema.json asks for, with exact types (an integer written 5.0, valid to
+    jsonschema, is left to it)."""
+    if not (isinstance(doc, dict) and doc.keys() >= _RECORD_REQUIRED | _RECORD_TYPES.keys()):
+        return False
+    if not all(type(doc[k]) in kinds for k, kinds in _RECORD_TYPES.items()):
+        return False
+    if not (isinstance(doc["run_id"], str) and _RUN_ID.fullmatch(doc["run_id"])):
+        return False
+    if not (type(doc["seq"]) is int and doc["seq"] >= 1 and doc["verdict"] in ("GREEN", "AMBER", "RED")):
+        return False
+    if not (doc["seed"] is None or type(doc["seed"]) is int) or not isinstance(doc["bundle_sha256"], str):
+        return False
+    if doc["code_sha_source"] not in ("provenance.json", "registry HEAD", "none"):
+        return False
+    if type(doc.get("forced", False)) is not bool:
+        return False
+    if not _SHA256_HEX.fullmatch(doc["bundle_sha256"]) or not _optional_strings(doc):
+        return False
+    return isinstance(doc["gates"], list) and all(_gate_certainly_valid(g) for g in doc["gates"])
+
+
+def _optional_strings(doc: dict[str, Any]) -> bool:
+    remote = doc.get("remote_files", [])
+    return type(doc.get("artifact_remote", "")) is str and type(remote) is list and all(type(f) is str for f in remote)
+
+
+def _gate_certainly_valid(gate: Any) -> bool:
+    if not (isinstance(gate, dict) and gate.keys() >= _GATE_REQUIRED):
+        return False
+    if not (type(gate["id"]) is str and type(gate["passed"]) is bool and type(gate["threshold"]) is str):
+        return False
+    if gate["severity"] not in ("blocking", "advisory"):
+        return False
+    strings = all(type(gate.get(k, "")) is str for k in ("artifact", "path"))
+    return strings and all(type(gate.get(k)) in (str, type(None)) for k in ("baseline_run", "reason"))

@@ -106,6 +106,15 @@ def emit(data: Any, loaded_from: str | None = None) -> str | None:
     """YAML text for a plain mapping, or None when this emitter is not sure of it (ruamel's
     commented containers included: their comments are ruamel's to keep). `loaded_from`: the text
     `data` was read from; emitting exactly that text needs no reading back."""
+    text = render(data)
+    if text is None:
+        return None
+    return text if text == loaded_from or _reads_back(text, data) else None
+
+
+def render(data: Any) -> str | None:
+    """The block YAML of a plain mapping, not read back (None when this emitter is not sure of it):
+    gerhard.formats.yamlfast compares it with a text to prove how that text reads."""
     if type(data) is not dict or not data:
         return None
     out: list[str] = []
@@ -113,12 +122,12 @@ def emit(data: Any, loaded_from: str | None = None) -> str | None:
         _lines(data, 0, out)
     except _Unsure:
         return None
-    text = "\n".join(out) + "\n"
-    return text if text == loaded_from or _reads_back(text, data) else None
+    return "\n".join(out) + "\n"
 
 
 def _reads_back(text: str, data: Any) -> bool:
-    from ruamel.yaml import YAML, YAMLError
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
 
     try:
         loaded = YAML(typ="safe").load(text)

@@ -20,6 +20,7 @@ from gerhard.core.program import Program
 from gerhard.errors import StateError, UserError
 from gerhard.formats import schemas
 from gerhard.formats.bounds import Unreadable, check_json_depth
+from gerhard.formats.yamlfast import plain_state
 from gerhard.formats.yamlio import read_state_yaml, to_plain
 from gerhard.registry import store
 from gerhard.registry.artifacts import load_artifacts
@@ -82,7 +83,8 @@ def check_run(
 def parse_record(text: bytes, rel: str, root: Path) -> tuple[dict[str, Any], str] | tuple[None, str]:
     """A run record's data, or the one line that says why it is not a valid one."""
     try:
-        record = to_plain(read_state_yaml(text.decode("utf-8"), rel))
+        decoded = text.decode("utf-8")
+        record = plain_state(decoded) or to_plain(read_state_yaml(decoded, rel))
         schemas.validate(record, "run_record", rel, root)
     except UnicodeDecodeError:
         return None, f"{rel} is not UTF-8 text: {restore(rel)}"
@@ -188,11 +190,16 @@ def derived_problems(root: Path, expected: dict[str, str], read: Reader, only: s
         if only is not None and rel not in only:
             continue
         if (read(rel) or b"").decode("utf-8", "replace") != text:
-            problems.append(
-                f"{rel} differs from what 'gerhard rebuild' computes from the run records: a hand edit? "
-                "run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')"
-            )
+            problems.append(differs(rel))
     return problems
+
+
+def differs(rel: str) -> str:
+    """What `gerhard check` says of a derived file that is not what rebuild computes."""
+    return (
+        f"{rel} differs from what 'gerhard rebuild' computes from the run records: a hand edit? "
+        "run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')"
+    )
 
 
 def quick_check_for_registration(root: Path, status: dict[str, Any] | None = None) -> None:

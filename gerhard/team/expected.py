@@ -58,14 +58,22 @@ def derived_problems(root: Path, program: Program, changes: Changes, index: Blob
     if problems:
         return problems  # derived files cannot be computed from invalid sources
     try:
-        expected, trusted = expected_files(program, changes, index, head)
-        suspects = [rel for rel, text in expected.items() if index.text(rel) != text]
-        if suspects and trusted:  # computed from the parent commit: confirm with a rebuild before refusing
-            rebuilt = rebuilt_from(program, index)
-            suspects = [rel for rel in suspects if rel in rebuilt and index.text(rel) != rebuilt[rel]]
+        suspects = differing(program, changes, index, head)
     except UserError as e:
         return [str(e)]
-    return [differs(rel, index.text(rel) is None) for rel in sorted(suspects)]
+    return [differs(rel, index.text(rel) is None) for rel in suspects]
+
+
+def differing(program: Program, changes: Changes, index: Blobs, head: Blobs) -> list[str]:
+    """The derived files `index` holds otherwise than rebuild computes after `changes` to `head` (sorted);
+    a UserError when they cannot be computed. `gerhard check` asks the same of the commits since the last
+    one it verified (index: HEAD, head: that commit)."""
+    expected, trusted = expected_files(program, changes, index, head)
+    suspects = [rel for rel, text in expected.items() if index.text(rel) != text]
+    if suspects and trusted:  # computed from the parent commit: confirm with a rebuild before refusing
+        rebuilt = rebuilt_from(program, index)
+        suspects = [rel for rel in suspects if rel in rebuilt and index.text(rel) != rebuilt[rel]]
+    return sorted(suspects)
 
 
 def source_problems(root: Path, changes: Changes, index: Blobs) -> list[str]:

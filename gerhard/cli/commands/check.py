@@ -1,96 +1,193 @@
-"""gerhard check: every run whole, every archived file matching its hash, derived files up to date,
-no leftovers of an interrupted registration. For CI and people: exit 1 with one line per problem.
+"""gerhard check: every run as the commit that registered it wrote it, every archived file matching its
+hash, derived files up to date, no leftovers of an interrupted registration. For CI and people: exit 1
+with one line per problem.
 
-It reads the work tree. A file git converts on checkout (core.autocrlf, a smudge filter) differs
-from its MANIFEST there: it is intact when the blob git stores for it matches (git is asked about
-a file only when its bytes do not match).
+Two halves. The history (gerhard.team.history, gerhard.team.contents): what HEAD holds, read from git's
+objects, against the commits that registered each run; incremental, from the last commit a passing
+check verified (`--full`: every commit). The work tree: `git status` names what differs from HEAD, and
+only that is read from disk, as before: a run's files, and the derived files recomputed from the
+records on disk when a record, a decision, program.yaml or a derived file differs. A file git converts
+on checkout (core.autocrlf, a smudge filter) is not a change to git, and on disk it is intact when the
+blob git stores for it matches its MANIFEST.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gerhard import layout
 from gerhard.core.program import Program
+from gerhard.core.records import RunRecord
 from gerhard.errors import UserError
 from gerhard.git import gitrepo, journal
+from gerhard.git import history as git_history
+from gerhard.git.blobs import Blobs
 from gerhard.output import print_json
 from gerhard.registry import checks, store
+from gerhard.team import contents, expected, history
 
 PROGRESS_EVERY_S = 2.0
 LEFTOVER_DIRS = ("state", "reports", layout.OUTPUTS, "docs/ops")  # where gerhard writes (temp files of a crash)
-CHUNK = 250  # runs checked per task; with more than one chunk, chunks run in parallel processes
-Checked = tuple[list[str], list[dict[str, Any]], int]  # problems, the records that parsed, archived files
 
 
-def check(repo: Path, as_json: bool = False) -> int:
+@dataclass
+class Audit:
+    """What the history half found, and how much it read."""
+
+    problems: list[str] = field(default_factory=list)
+    runs: int = 0
+    files: int = 0
+    commits: int = 0
+    since: str | None = None
+    head: str | None = None
+    records: dict[str, RunRecord] = field(default_factory=dict)
+    audited: set[str] = field(default_factory=set)  # the runs read from git
+    complete: bool = True  # every record in HEAD was read and is valid
+
+
+def check(repo: Path, as_json: bool = False, full: bool = False) -> int:
     root = gitrepo.find_root(Path(repo))
     problems = leftovers(root)
     program = store.load_program(root)
-    runs = run_ids(root)
-    records: list[dict[str, Any]] = []
-    files = 0
-    shown, done = time.monotonic(), 0
-    for found, parsed, counted in checked_chunks(root, program, runs):
-        problems, records, files = problems + found, records + parsed, files + counted
-        done += min(CHUNK, len(runs) - done)
-        if time.monotonic() - shown > PROGRESS_EVERY_S:
-            print(f"checked {done}/{len(runs)} runs", file=sys.stderr, flush=True)
-            shown = time.monotonic()
-    read = worktree_reader(root)
-    problems += derived(root, read, program, records, complete=len(records) == len(record_ids(root)))
-    report(problems, len(runs), files, as_json)
+    audit = audit_history(root, full)
+    dirty = worktree_changes(root)
+    problems += audit.problems + worktree_problems(root, program, dirty, audit)
+    problems = list(dict.fromkeys(problems))
+    report(problems, audit, as_json)
+    if audit.head is not None and not audit.problems:
+        history.remember(root, audit.head)
     return 1 if problems else 0
 
 
-def checked_chunks(root: Path, program: Program, runs: list[str]) -> Iterator[Checked]:
-    """check_chunk over the runs CHUNK at a time, in order; in one process per CPU when there are
-    several chunks (parsing and validating records is CPU work: 10,000 runs take 30 s on one)."""
-    chunks = [runs[i : i + CHUNK] for i in range(0, len(runs), CHUNK)]
-    workers = min(os.cpu_count() or 1, len(chunks), 8)
-    pool = None
-    if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with contextlib.suppress(OSError, NotImplementedError):  # no process semaphores here: one process
-            pool = ProcessPoolExecutor(max_workers=workers)
-    if pool is None:
-        yield from (check_chunk(root, program, chunk) for chunk in chunks)
-        return
-    with pool:
-        yield from pool.map(check_chunk, [root] * len(chunks), [program] * len(chunks), chunks)
-
-
-def check_chunk(root: Path, program: Program, runs: list[str]) -> Checked:
-    """Each run's record, MANIFEST and archived bytes. Bundles were checked for their phase when they
-    were registered (and by the hook): here the bytes must still be the ones the MANIFEST lists."""
-    read, stored = worktree_reader(root), stored_blob(root)
-    problems: list[str] = []
-    records: list[dict[str, Any]] = []
-    files = 0
-    for run_id in runs:
-        listing = archive_listing(root, run_id)
-        files += len(listing)
-        problems += checks.check_run(program, run_id, read, listing, root, bundles=False, seen=records, stored=stored)
-    return problems, records, files
+def audit_history(root: Path, full: bool) -> Audit:
+    """Every run of the commits since the last verified one (all of them: full) against its registration,
+    its content read from git's objects, and HEAD's derived files."""
+    scope = history.scope(root, full)
+    if scope is None:
+        return Audit()
+    regs = history.registered(root, scope)
+    program_of = history.programs_at(root, regs)
+    asked = history.start_judging(root, regs)  # git resolves those paths while the runs are read
+    tasks = [contents.Task(r, scope.files[r], program_of.get(r)) for r in scope.runs if r in scope.files]
+    programs = contents.programs_of(root, set(program_of.values()))
+    head_program = store.program_from_text(Blobs(root, scope.head).text(layout.PROGRAM) or "")
+    audit = Audit(runs=len(scope.runs), commits=len(scope.commits), since=scope.since, head=scope.head)
+    audit.audited = set(scope.runs)
+    found, inputs = read_runs(root, head_program, tasks, programs, audit)
+    judged = history.judge(root, scope, regs, asked)
+    for run_id in scope.runs:
+        audit.problems += found.get(run_id, []) + judged.problems.get(run_id, [])
+    audit.problems += registration_problems(root, scope.head, judged, programs, program_of, inputs, audit.records)
+    audit.problems += head_derived(root, head_program, scope, audit)
+    return audit
 
 
-def report(problems: list[str], runs: int, files: int, as_json: bool) -> None:
+def read_runs(
+    root: Path, program: Program, tasks: list[contents.Task], programs: contents.Programs, audit: Audit
+) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """Each run's content problems and what its gates read (run id -> ...); its record into `audit`."""
+    problems: dict[str, list[str]] = {}
+    inputs: dict[str, dict[str, Any]] = {}
+    shown = time.monotonic()
+    for done, one in enumerate(contents.check_runs(root, program, tasks, programs), start=1):
+        audit.files += one.files
+        if one.problems:
+            problems[one.run_id] = one.problems
+        if one.record is not None:
+            audit.records[one.run_id] = RunRecord.from_dict(one.record)
+        elif layout.record_path(one.run_id) in tasks[done - 1].files:
+            audit.complete = False  # a record that does not read: the rebuild cannot be compared
+        if one.inputs is not None:
+            inputs[one.run_id] = one.inputs
+        if time.monotonic() - shown > PROGRESS_EVERY_S:
+            print(f"checked {done}/{len(tasks)} runs", file=sys.stderr, flush=True)
+            shown = time.monotonic()
+    return problems, inputs
+
+
+def registration_problems(
+    root: Path,
+    head: str,
+    judged: history.Judged,
+    programs: contents.Programs,
+    program_of: dict[str, str],
+    inputs: dict[str, dict[str, Any]],
+    records: dict[str, RunRecord],
+) -> list[str]:
+    """The registrations' trailers and gates against the records they wrote (the runs HEAD holds intact)."""
+    others = Blobs(root, head)
+
+    def observed(run_id: str, gate_id: str) -> Any:
+        record = records.get(run_id) or other_record(others, run_id)
+        found = [g.get("observed") for g in (record.gates if record else ()) if g["id"] == gate_id]
+        return found[0] if found else None
+
+    problems = []
+    for run_id, reg in sorted(judged.intact.items()):
+        record = records.get(run_id)
+        if record is None:
+            continue
+        said = contents.trailer_problem(run_id, reg, record)
+        program = programs.get(program_of.get(run_id, ""))
+        if said is None and run_id in inputs and isinstance(program, Program):
+            said = contents.regate_problem(run_id, reg, program, record, inputs[run_id], observed)
+        if said:
+            problems.append(said)
+    return problems
+
+
+def other_record(blobs: Blobs, run_id: str) -> RunRecord | None:
+    """A record HEAD holds that this check did not read (a baseline run registered earlier)."""
+    data = blobs.data(layout.record_path(run_id))
+    if data is None:
+        return None
+    record, _ = checks.parse_record(data, layout.record_path(run_id), blobs.root)
+    return RunRecord.from_dict(record) if record is not None else None
+
+
+def head_derived(root: Path, program: Program, scope: history.Scope, audit: Audit) -> list[str]:
+    """HEAD's derived files: recomputed from every record (a full check), or from the change since the last
+    verified commit as the pre-commit hook computes it (gerhard.team.expected)."""
+    if scope.since is None:
+        return derived(root, Blobs(root, scope.head).data, program, list(audit.records.values()), audit.complete)
+    changes = git_history.changed(root, scope.since, scope.head, ["state", "reports", "docs/ops"])
+    if not changes:
+        return []
+    index, before = Blobs(root, scope.head), Blobs(root, scope.since)
+    try:
+        problems = expected.source_problems(root, changes, index)
+        return problems or [checks.differs(rel) for rel in expected.differing(program, changes, index, before)]
+    except UserError as e:
+        return [str(e)]
+
+
+def report(problems: list[str], audit: Audit, as_json: bool) -> None:
+    since = f" since {audit.since[:12]}" if audit.since else ""
+    commits = f"{audit.commits} commit{'s' if audit.commits != 1 else ''}{since}"
     if as_json:
-        print_json({"ok": not problems, "runs": runs, "files": files, "problems": problems})
+        print_json(
+            {
+                "ok": not problems,
+                "runs": audit.runs,
+                "files": audit.files,
+                "commits": audit.commits,
+                "since": audit.since,
+                "problems": problems,
+            }
+        )
         return
     for line in problems:
         print(line)
+    counts = f"checked {audit.runs} run{'s' if audit.runs != 1 else ''}, {audit.files} files, {commits}"
     if problems:
-        print(f"checked {runs} runs, {files} files: {len(problems)} problem(s)", file=sys.stderr)
+        print(f"{counts}: {len(problems)} problem(s)", file=sys.stderr)
     else:
-        print(f"checked {runs} runs, {files} files, derived files up to date")
+        print(f"{counts}: every run as registered, derived files up to date")
 
 
 def leftovers(root: Path) -> list[str]:
@@ -110,17 +207,41 @@ def leftovers(root: Path) -> list[str]:
     return found
 
 
-def record_ids(root: Path) -> set[str]:
-    folder = root / layout.RUNS_DIR
-    return {p.stem for p in folder.glob("*.yaml")} if folder.is_dir() else set()
-
-
-def run_ids(root: Path) -> list[str]:
-    """Every run with a record or an archive folder."""
-    folders = (
-        {p.name for p in (root / layout.OUTPUTS).iterdir() if p.is_dir()} if (root / layout.OUTPUTS).is_dir() else set()
+def worktree_changes(root: Path) -> list[str]:
+    """The paths where gerhard writes that differ from HEAD: changed in the index or the work tree, deleted,
+    or untracked (ignored files, such as heavy files' local copies, are not)."""
+    out = gitrepo.run_git(
+        root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *LEFTOVER_DIRS
     )
-    return sorted(record_ids(root) | folders)
+    return [entry[3:] for entry in out.decode("utf-8", "surrogateescape").split("\0") if len(entry) > 3]
+
+
+def worktree_problems(root: Path, program: Program, dirty: list[str], audit: Audit) -> list[str]:
+    """The runs and derived files that differ from HEAD, checked on disk."""
+    runs = sorted({r for r in map(layout.run_of, dirty) if r is not None})
+    read, stored = worktree_reader(root), stored_blob(root)
+    problems = []
+    for run_id in runs:
+        listing = archive_listing(root, run_id)
+        if run_id not in audit.audited:  # read here only
+            audit.runs, audit.files = audit.runs + 1, audit.files + len(listing)
+        problems += checks.check_run(program, run_id, read, listing, root, bundles=False, stored=stored)
+    if any(layout.is_source(p) or layout.is_derived(p) for p in dirty):
+        records, complete = records_on_disk(root)
+        problems += derived(root, read, program, records, complete)
+    return problems
+
+
+def records_on_disk(root: Path) -> tuple[list[dict[str, Any]], bool]:
+    """Every record in the work tree that is valid, and whether they all are."""
+    folder = root / layout.RUNS_DIR
+    records: list[dict[str, Any]] = []
+    paths = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    for path in paths:
+        record, _ = checks.parse_record(path.read_bytes(), layout.record_path(path.stem), root)
+        if record is not None:
+            records.append(record)
+    return records, len(records) == len(paths)
 
 
 def archive_listing(root: Path, run_id: str) -> list[str]:
@@ -155,18 +276,17 @@ def stored_blob(root: Path) -> checks.Reader:
     return read
 
 
-def derived(root: Path, read: checks.Reader, program: Program, records: list[dict], complete: bool) -> list[str]:
+def derived(
+    root: Path, read: checks.Reader, program: Program, records: list[dict] | list[RunRecord], complete: bool
+) -> list[str]:
     """Derived files against the rebuild from the records just read (when they all read)."""
-    from gerhard.core.derive import landing_order, rebuild_files
-    from gerhard.core.records import RunRecord
+    from gerhard.core.derive import landing_order
+    from gerhard.registry import derived as derived_files
 
     if not complete:
         return []  # a broken record is already a problem; fix it first, then the rebuild can be compared
-    try:
-        typed = sorted(map(RunRecord.from_dict, records), key=landing_order)
-        expected = rebuild_files(program, typed, lambda rel: store.read_text(root, rel))
+    try:  # off the default branch, what the branch holds (gerhard.registry.derived)
+        typed = sorted((r if isinstance(r, RunRecord) else RunRecord.from_dict(r) for r in records), key=landing_order)
+        return derived_files.derived_problems(root, program, typed, read)
     except UserError as e:
         return [f"derived files cannot be rebuilt: {e}"]
-    if not records:  # a registry without runs has derived files only once the first run is registered
-        expected = {rel: text for rel, text in expected.items() if store.read_text(root, rel) is not None}
-    return checks.derived_problems(root, expected, read)
