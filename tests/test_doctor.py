@@ -107,9 +107,10 @@ def test_doctor_outside_a_repository_is_one_line(tmp_path: Path, capsys) -> None
 
 
 def test_gerhard_hook_passes_when_nothing_is_pending(registry: Path) -> None:
-    hook = registry / ".git" / "hooks" / "pre-commit"
-    hook.write_text((Path(__file__).parent.parent / "hooks" / "pre-commit").read_text())
-    hook.chmod(0o755)
+    for name in ("pre-commit", "run-gerhard"):  # the hook and its launcher, as shipped
+        hook = registry / ".git" / "hooks" / name
+        hook.write_text((Path(__file__).parent.parent / "hooks" / name).read_text())
+        hook.chmod(0o755)
     (registry / "x.txt").write_text("x\n")
     git(registry, "add", "x.txt")
     env = dict(os.environ, GERHARD_PYTHON=sys.executable)

@@ -1,5 +1,5 @@
-"""The pre-commit hook (what a commit touches, read from git's index), `gerhard hooks install`, and
-the hook manifest for the pre-commit framework. Real repositories, real `git commit`."""
+"""The pre-commit hook: what a commit touches, read from git's index. Real repositories, real `git commit`.
+`gerhard hooks install`, the launcher that finds gerhard and the pre-commit framework: tests/test_hooks_install.py."""
 
 from __future__ import annotations
 
@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import register_ok, run
-from conftest import git, snapshot
+from conftest import git
 from ruamel.yaml import YAML
-
-from gerhard.cli.commands.hooks import hook_script
 
 RUN_A = "20261101T100000Z_dense"
 RUN_B = "20261101T120000Z_v15"
@@ -323,129 +321,3 @@ def test_a_run_removed_whole_needs_a_rebuild(hooked: Path, capsys) -> None:
     assert run(capsys, "rebuild", "--repo", hooked).rc == 0
     done = commit(hooked, "state", "reports", "docs")
     assert (done.returncode, done.stderr) == (0, "")
-
-
-# --- gerhard hooks install ---------------------------------------------------------------------
-
-
-def test_install_into_a_repository_without_a_hook(registry: Path, capsys) -> None:
-    hooks = registry / ".git" / "hooks"
-    done = run(capsys, "hooks", "install", "--repo", registry)
-    assert (done.rc, done.err) == (0, "")
-    assert done.out.splitlines() == [
-        f"installed gerhard's pre-commit hook in {hooks / 'pre-commit'}",
-        "configured the merge driver merge.gerhard in .git/config",
-    ]
-    assert (hooks / "pre-commit").read_text() == hook_script(sys.executable)
-    assert os.access(hooks / "pre-commit", os.X_OK)
-    again = run(capsys, "hooks", "install", "--repo", registry)
-    assert (again.rc, again.out) == (0, f"gerhard's hooks are already installed in {hooks}\n")
-
-
-def test_install_keeps_and_chains_an_existing_hook(registry: Path, capsys, tmp_path: Path) -> None:
-    hooks = registry / ".git" / "hooks"
-    ran = tmp_path / "ran"
-    (hooks / "pre-commit").write_text(f"#!/bin/sh\ntouch {ran}\ntest ! -e {tmp_path / 'refuse'}\n")
-    (hooks / "pre-commit").chmod(0o755)
-    done = run(capsys, "hooks", "install", "--repo", registry)
-    assert done.out.splitlines() == [
-        f"kept your pre-commit hook as {hooks / 'pre-commit.local'}: gerhard's hook runs it after its own checks",
-        f"installed gerhard's pre-commit hook in {hooks / 'pre-commit'}",
-        "configured the merge driver merge.gerhard in .git/config",
-    ]
-    (registry / "x.txt").write_text("x\n")
-    assert commit(registry, "x.txt").returncode == 0
-    assert ran.exists()  # the user's own hook still runs
-    (tmp_path / "refuse").touch()
-    (registry / "y.txt").write_text("y\n")
-    assert commit(registry, "y.txt").returncode == 1  # and its verdict counts
-
-
-def test_install_refuses_when_a_chained_hook_is_already_there(registry: Path, capsys) -> None:
-    hooks = registry / ".git" / "hooks"
-    for name in ("pre-commit", "pre-commit.local"):
-        (hooks / name).write_text("#!/bin/sh\nexit 0\n")
-        (hooks / name).chmod(0o755)
-    before = snapshot(registry), (hooks / "pre-commit").read_text()
-    done = run(capsys, "hooks", "install", "--repo", registry)
-    assert (done.rc, done.out) == (2, "")
-    assert done.err == (
-        f"gerhard hooks: error: {hooks / 'pre-commit'} is not gerhard's and {hooks / 'pre-commit.local'} exists "
-        "too: merge them by hand into pre-commit.local, remove pre-commit, then run 'gerhard hooks install' again\n"
-    )
-    assert (snapshot(registry), (hooks / "pre-commit").read_text()) == before
-
-
-def test_install_follows_core_hooks_path(registered: Path, capsys) -> None:
-    git(registered, "config", "core.hooksPath", ".githooks")
-    done = run(capsys, "hooks", "install", "--repo", registered)
-    hooks = registered / ".githooks"
-    assert done.out.splitlines()[0] == f"installed gerhard's pre-commit hook in {hooks / 'pre-commit'}"
-    assert not (registered / ".git" / "hooks" / "pre-commit").exists()
-    (registered / "outputs" / RUN_A / "seed.txt").write_text("999\n")
-    assert rejected(commit(registered, f"outputs/{RUN_A}/seed.txt"))[0].startswith(
-        f"gerhard: outputs/{RUN_A}/seed.txt does not match its MANIFEST entry"
-    )
-
-
-def test_the_shipped_hook_is_the_installed_one_with_python3() -> None:
-    assert (SOURCE / "hooks" / "pre-commit").read_text() == hook_script("python3")
-    assert os.access(SOURCE / "hooks" / "pre-commit", os.X_OK)
-
-
-# --- the pre-commit framework ------------------------------------------------------------------
-
-
-def test_the_manifest_declares_both_hooks() -> None:
-    hooks = {h["id"]: h for h in YAML(typ="safe").load((SOURCE / ".pre-commit-hooks.yaml").read_text())}
-    assert {k: (h["entry"], h["language"], h["files"]) for k, h in hooks.items()} == {
-        "gerhard-bundles": ("gerhard hook pre-commit --only bundles", "python", "^(outputs|state/runs)/"),
-        "gerhard-state": ("gerhard hook pre-commit --only state", "python", "^(state|reports|docs/ops)/"),
-    }
-    assert all(h["pass_filenames"] is False for h in hooks.values())
-
-
-def source_commit(dest: Path) -> Path:
-    """This checkout's files as they are now (new files too), committed in a repository of their own:
-    what `pre-commit try-repo` installs gerhard from."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=SOURCE, capture_output=True, check=True
-    )
-    for rel in filter(None, listed.stdout.decode().split("\0")):
-        if (SOURCE / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(SOURCE / rel, dest / rel)
-    git(dest, "init", "-q")
-    git(dest, "add", "-A")
-    git(dest, "commit", "-q", "-m", "gerhard as it is now")
-    return dest
-
-
-def test_the_manifest_works_under_the_pre_commit_framework(registered: Path, tmp_path: Path) -> None:
-    """`pre-commit try-repo` installs gerhard from a repository into its own environment (from PyPI)."""
-    tool = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
-    if not Path(tool).exists():
-        pytest.skip("the pre-commit tool is not installed (pip install pre-commit, part of the dev extras)")
-    if subprocess.run(["git", "rev-parse", "HEAD"], cwd=SOURCE, capture_output=True).returncode != 0:
-        pytest.skip(f"{SOURCE} is not a git checkout: its files cannot be listed")
-    env = dict(os.environ, PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"))
-    (registered / "outputs" / RUN_A / "seed.txt").write_text("999\n")
-    git(registered, "add", f"outputs/{RUN_A}/seed.txt")
-    args = [tool, "try-repo", str(source_commit(tmp_path / "gerhard-source")), "gerhard-bundles"]
-    failed = subprocess.run(args, cwd=registered, env=env, capture_output=True, text=True)
-    if "Installing environment" in failed.stdout and "MANIFEST" not in failed.stdout and failed.returncode != 1:
-        pytest.skip(f"pre-commit could not build gerhard's environment: {failed.stdout[-300:]}")
-    assert failed.returncode == 1, failed.stdout
-    assert f"gerhard: outputs/{RUN_A}/seed.txt does not match its MANIFEST entry" in failed.stdout
-    git(registered, "checkout", "HEAD", "--", f"outputs/{RUN_A}/seed.txt")
-    board = registered / "docs" / "ops" / "STATUS_BOARD.md"
-    board.write_text("# all green\n")
-    git(registered, "add", "docs/ops/STATUS_BOARD.md")
-    state_hook = subprocess.run([*args[:3], "gerhard-state"], cwd=registered, env=env, capture_output=True, text=True)
-    assert state_hook.returncode == 1, state_hook.stdout
-    assert differs("docs/ops/STATUS_BOARD.md") in state_hook.stdout
-    git(registered, "checkout", "HEAD", "--", "docs/ops/STATUS_BOARD.md")
-    (registered / "notes.md").write_text("notes\n")
-    git(registered, "add", "notes.md")
-    passed = subprocess.run([*args[:3], "gerhard-state"], cwd=registered, env=env, capture_output=True, text=True)
-    assert passed.returncode == 0, passed.stdout

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +35,18 @@ ATTRIBUTES = [
 ]
 ATTRIBUTES_MARK = "# gerhard: derived files are recomputed when branches merge (gerhard merge-driver)"
 CACHE = "gerhard-merge-cache.json"
+LAUNCHER = "run-gerhard"  # hooks/run-gerhard, installed beside the pre-commit hook
+# git runs a merge driver through the shell, in the work tree's top: the launcher is where git looks
+# for hooks (core.hooksPath honoured), whichever clone or machine this is.
+PORTABLE_DRIVER = f'sh "$(git rev-parse --git-path hooks/{LAUNCHER})" merge-driver %O %A %B %P'
 
 
-def configure(root: Path, python: str = sys.executable) -> list[str]:
-    """merge.gerhard in the repository's config and the attributes in .gitattributes; what changed."""
+def configure(root: Path, python: str | None = None) -> list[str]:
+    """merge.gerhard in the repository's config and the attributes in .gitattributes; what changed. The
+    driver runs the launcher `gerhard hooks install` puts beside the hook, which finds gerhard when git
+    runs it (so the config names no python of this machine), or `python` when one is given."""
     done = []
-    driver = f"{python} -m gerhard merge-driver %O %A %B %P"
+    driver = PORTABLE_DRIVER if python is None else f"{python} -m gerhard merge-driver %O %A %B %P"
     if gitrepo.config_value(root, "merge.gerhard.driver") != driver:
         gitrepo.run_git(root, "config", "merge.gerhard.name", "gerhard: derived files recomputed from the records")
         gitrepo.run_git(root, "config", "merge.gerhard.driver", driver)
