@@ -1,20 +1,68 @@
-# One obvious entry point each. Everything runs in .venv, created on first use.
+# One obvious entry point each. Everything runs in .venv, created on first use: `make demo` installs
+# what the demo needs (gerhard, torch's CPU build, a notebook kernel); test, lint and bench add the
+# dev extras. Both steps reinstall when pyproject.toml changes.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+# torch's CPU build, never the CUDA one (about 4 GB more of nvidia-* packages). On these machines it is a
+# local wheel that pip finds; elsewhere make it reachable (PIP_FIND_LINKS=a folder holding it, or
+# PIP_EXTRA_INDEX_URL=PyTorch's CPU index), or on macOS, whose torch has no CUDA: TORCH=torch==2.13.0.
+TORCH ?= torch==2.13.0+cpu
+# The extras that test, lint and bench install (CI may add some: EXTRAS=dev,lightning).
+EXTRAS ?= dev
+# make test runs on every core (pytest-xdist); the tests of a file with a module-scoped set-up stay on
+# one worker, so that it is made once (tests/conftest.py groups them). PYTEST_ARGS adds options: PYTEST_ARGS='-n 0 -x' runs in one process.
+PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+# pip's plan for torch is read before anything is downloaded, and the venv is checked after every
+# install: a CUDA build of torch, or any nvidia-* package, stops make with what to do.
+# The dev extras are installed --no-compile: their .pyc files (transformers', moto's, ...: about 120 MB)
+# would be for modules hardly any test imports; what the demo installs is compiled as usual, since
+# every `python -m gerhard` and kernel the tests start imports it (with PYTHONDONTWRITEBYTECODE set,
+# nothing compiled later is kept).
+define REFUSE_CUDA_PLAN
+import json, sys
+plan = [p["metadata"] for p in json.load(open(sys.argv[1]))["install"]]
+cuda = [p["name"] + " " + p["version"] for p in plan if p["name"].lower().startswith("nvidia")]
+if cuda:
+    sys.exit("make: pip would install torch's CUDA build (" + ", ".join(cuda[:3]) + ", ...), several GB. "
+             "Make torch's CPU build reachable (see TORCH in the Makefile), then run make again.")
+endef
+define CHECK_CPU_TORCH
+import importlib.metadata as md, sys
+import torch
+nvidia = sorted(d.metadata["Name"] for d in md.distributions() if d.metadata["Name"].lower().startswith("nvidia"))
+if torch.version.cuda is not None or nvidia:
+    sys.exit("make: .venv holds torch's CUDA build (torch " + torch.__version__ + ", CUDA "
+             + str(torch.version.cuda) + "; " + " ".join(nvidia[:3]) + "), not the CPU one. "
+             "Run make clean, make torch's CPU build reachable (see TORCH in the Makefile), run make again.")
+endef
+export REFUSE_CUDA_PLAN CHECK_CPU_TORCH
+
+$(VENV)/.demo: pyproject.toml
+	rm -f $(VENV)/.installed
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --dry-run --report $(VENV)/torch-plan.json '$(TORCH)' \
+	  || { echo "make: pip found no '$(TORCH)' (torch's CPU build): see TORCH in the Makefile" >&2; exit 1; }
+	$(PY) -c "$$REFUSE_CUDA_PLAN" $(VENV)/torch-plan.json
+	$(PY) -m pip install -q '$(TORCH)'
+	$(PY) -c 'import importlib.metadata as m; print("torch==" + m.version("torch"))' > $(VENV)/constraints.txt
+	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e '.[torch,notebook]'
+	$(PY) -c "$$CHECK_CPU_TORCH"
 	touch $@
 
-demo: $(VENV)/.installed
+$(VENV)/.installed: $(VENV)/.demo
+	$(PY) -m pip install -q --no-compile -c $(VENV)/constraints.txt -e '.[$(EXTRAS)]'
+	$(PY) -c "$$CHECK_CPU_TORCH"
+	touch $@
+
+demo: $(VENV)/.demo
 	$(PY) examples/demo.py
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto --dist loadgroup $(PYTEST_ARGS) tests
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check gerhard tests benchmarks examples

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,10 +13,20 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-@pytest.fixture(autouse=True)
-def git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Tests never depend on the machine's git config."""
-    home = tmp_path_factory.mktemp("home")
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (make test: --dist loadgroup), the tests of a file that has a module-scoped
+    set-up (a notebook run, an S3 server, Chromium) go to one worker, so that the set-up is made once;
+    every other test goes to whichever worker is free."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info else ()
+        if any(d.scope in ("module", "package", "class") for fixturedefs in defs for d in fixturedefs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def isolate_git(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     monkeypatch.delenv("GIT_DIR", raising=False)
@@ -24,22 +36,78 @@ def git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
         monkeypatch.setenv(f"GIT_{who}_EMAIL", "researcher@example.com")
 
 
+@pytest.fixture(autouse=True)
+def git_identity(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Tests never depend on the machine's git config."""
+    isolate_git(monkeypatch, tmp_path_factory.mktemp("home"))
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Path:
-    """A git repo with `gerhard init` run and committed."""
+@pytest.fixture(scope="session")
+def registry_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`git init` + `gerhard init` + commit, made once per session (per xdist worker): copying it is
+    four times cheaper than making it, and hundreds of tests start from it."""
     from gerhard.cli.commands.init import scaffold
 
-    repo = tmp_path / "registry"
+    repo = tmp_path_factory.mktemp("registry-template") / "registry"
     repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
-    scaffold(repo, example=True)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "gerhard init")
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_git(mp, tmp_path_factory.mktemp("home"))
+        git(repo, "init", "-q", "-b", "main")
+        scaffold(repo, example=True)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "gerhard init")
     return repo
+
+
+def copy_registry(template: Path, repo: Path) -> Path:
+    """A fresh copy of a template registry at repo, in place of what is there."""
+    if repo.exists():
+        shutil.rmtree(repo)
+    shutil.copytree(template, repo, symlinks=True)
+    # The copies have new inodes and ctimes: refresh the index now, so that no command under test
+    # rewrites it (snapshot() compares the index byte for byte).
+    git(repo, "update-index", "-q", "--refresh")
+    return repo
+
+
+@pytest.fixture
+def registry(registry_template: Path, tmp_path: Path) -> Path:
+    """A git repo with `gerhard init` run and committed (a fresh copy of the session's template)."""
+    return copy_registry(registry_template, tmp_path / "registry")
+
+
+RUN_A, RUN_B = "20261101T100000Z_dense", "20261101T120000Z_v15"
+
+
+@pytest.fixture(scope="session")
+def registered_ab_template(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template registry with RUN_A registered GREEN in phase A, then RUN_B RED in phase B (the
+    examples' bundles), as cli_helpers.register_ok registers them: made once per session."""
+    from gerhard import cli
+
+    top = tmp_path_factory.mktemp("registered-ab")
+    repo = copy_registry(registry_template, top / "registry")
+    with pytest.MonkeyPatch.context() as mp:
+        isolate_git(mp, tmp_path_factory.mktemp("home"))
+        for run_id, phase, example in ((RUN_A, "A", "phase_a_green"), (RUN_B, "B", "phase_b_red")):
+            source = copy_example(example, top / example)
+            argv = ["register", "--repo", str(repo), "--run-id", run_id, "--phase", phase, "--source-dir", str(source)]
+            said = io.StringIO()
+            with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+                rc = cli.main([*argv, "--summary", f"{run_id} summary", "--next-action", "go on"])
+            assert rc == 0, said.getvalue()
+    return repo
+
+
+@pytest.fixture
+def registered_ab(registry: Path, registered_ab_template: Path) -> Path:
+    """`registry` with RUN_A (phase A, GREEN) and RUN_B (phase B, RED) registered: a fresh copy of
+    the session's registered_ab_template, for the test files whose every test starts from it."""
+    return copy_registry(registered_ab_template, registry)
 
 
 def copy_example(name: str, dest: Path) -> Path:

@@ -28,11 +28,10 @@ STALE = (
 
 
 @pytest.fixture
-def registered(registry: Path, bundle_a: Path, bundle_b_red: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    """A GREEN phase-A run, then a RED phase-B run."""
-    register_ok(capsys, registry, RUN_A, "A", bundle_a)
-    register_ok(capsys, registry, RUN_B, "B", bundle_b_red)
-    return registry
+def registered(registered_ab: Path, bundle_a: Path, bundle_b_red: Path) -> Path:
+    """A GREEN phase-A run, then a RED phase-B run (RUN_A from bundle_a, RUN_B from
+    bundle_b_red, as register_ok registers them): conftest's registered_ab, a copy of the session's."""
+    return registered_ab
 
 
 def report_of(repo: Path, run_id: str) -> str:

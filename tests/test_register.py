@@ -55,11 +55,10 @@ def month_dir(record: dict) -> str:
 
 
 @pytest.fixture
-def registered(registry: Path, bundle_a: Path, bundle_b_red: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    """A registry with a GREEN phase-A run and then a RED phase-B run registered."""
-    register_ok(capsys, registry, RUN_A, "A", bundle_a)
-    register_ok(capsys, registry, RUN_B, "B", bundle_b_red)
-    return registry
+def registered(registered_ab: Path, bundle_a: Path, bundle_b_red: Path) -> Path:
+    """A registry with a GREEN phase-A run and then a RED phase-B run registered (RUN_A from bundle_a, RUN_B from
+    bundle_b_red, as register_ok registers them): conftest's registered_ab, a copy of the session's."""
+    return registered_ab
 
 
 # --- the commit ---------------------------------------------------------------------------
