@@ -60,9 +60,8 @@ def test_second_pull_request_merges_after_gerhard_rebase(
     git(pr2, "commit", "-q", "-m", "notes")
     git(pr2, "push", "-q", "origin", "pr2")
     assert host_merge(remote, tmp_path, "pr1").returncode == 0
-    conflicted = host_merge(remote, tmp_path, "pr2")
-    assert conflicted.returncode != 0 and "CONFLICT" in conflicted.stdout  # the problem this command solves
-
+    # Off the default branch a registration writes only its run's own files (issue 16), so pr2 would merge as
+    # it is; the rebase registers its run on top of pr1's (gates against the baselines there, the next seq).
     git(pr2, "fetch", "-q", "origin")
     done = run(capsys, "rebase", "--repo", pr2, "origin/main")
     assert done.rc == 0, done.err
@@ -71,10 +70,10 @@ def test_second_pull_request_merges_after_gerhard_rebase(
         "cherry-picked: notes",
         "next: git push --force-with-lease (the branch was rewritten on its base)",
     ]
+    assert run(capsys, "rebuild", "--check", "--repo", pr2).rc == 0
     git(pr2, "push", "-q", "--force-with-lease", "origin", "pr2")
     assert host_merge(remote, tmp_path, "pr2").returncode == 0
     merged = clone(remote, tmp_path / "merged")
-    assert run(capsys, "rebuild", "--check", "--repo", merged).rc == 0
     record = git_out(merged, "show", "HEAD:state/runs/run_pr2.yaml")
     assert "seq: 2" in record
     assert (merged / "notes.md").read_text() == "a note of the author\n"
