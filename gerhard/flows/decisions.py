@@ -27,9 +27,8 @@ from gerhard.core.phases import DECISIONS, RESUME, STOP, STOPPED, fold_decision
 from gerhard.core.program import Program
 from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import GitError, UserError
-from gerhard.flows.registration import one_line
 from gerhard.formats import schemas
-from gerhard.formats.runtext import clean_text
+from gerhard.formats.runtext import clean_text, one_line
 from gerhard.git import gitrepo
 from gerhard.registry import queries, store
 from gerhard.registry.registry import Registry

@@ -24,7 +24,7 @@ from gerhard.core.records import RunRecord
 from gerhard.dossier.archive import archived_dossier, check_transport, folder_dossier, transport_dossier
 from gerhard.dossier.page import Evaluation, evaluation_of
 from gerhard.errors import ConflictError
-from gerhard.formats.runtext import clean_text
+from gerhard.formats.runtext import clean_text, one_line
 from gerhard.formats.yamlio import to_plain
 from gerhard.git import gitrepo
 from gerhard.registry import store
@@ -273,10 +273,6 @@ def derived_files(
         stale,
     )
     return {rel: text.encode() for rel, text in files.items()}
-
-
-def one_line(text: str) -> str:
-    return " ".join(text.split()) or "(none)"
 
 
 def commit_message(record: RunRecord, report: GateReport) -> str:

@@ -60,7 +60,7 @@ def load_plain_yaml(text: str, name: str) -> Any:
     """A bundle file's YAML, bounded: integers of at most MAX_INT_DIGITS digits, at most MAX_DATA_DEPTH
     deep, and at most MAX_DATA_VALUES values with its aliases expanded (a billion laughs is refused
     after it is read, which costs what its text costs: ruamel builds each anchor once and shares it)."""
-    from ruamel.yaml import YAMLError
+    from ruamel.yaml.error import YAMLError
 
     try:
         check_yaml_depth(text)
@@ -207,7 +207,7 @@ def read_state_yaml(text: str, name: str) -> Any:
 
 
 def _state_parse(parse: Callable[[str], Any], text: str, name: str) -> Any:
-    from ruamel.yaml import YAMLError
+    from ruamel.yaml.error import YAMLError
 
     try:
         return parse(text)
