@@ -7,6 +7,8 @@ import io
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -101,6 +103,27 @@ def registered_ab_template(registry_template: Path, tmp_path_factory: pytest.Tem
                 rc = cli.main([*argv, "--summary", f"{run_id} summary", "--next-action", "go on"])
             assert rc == 0, said.getvalue()
     return repo
+
+
+@pytest.fixture(scope="session")
+def history_template(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """history_helpers.build_history (five runs, two decisions, at fixed dates) on a copy of the template
+    registry, once per session; the `history` fixtures copy it (history_helpers.copy_history)."""
+    from history_helpers import build_history
+
+    top = tmp_path_factory.mktemp("history")
+    repo = copy_registry(registry_template, top / "registry")
+    said = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+        isolate_git(mp, tmp_path_factory.mktemp("home"))
+        return build_history(QuietCapture(), mp, repo, top)  # type: ignore[arg-type]
+
+
+class QuietCapture:
+    """capsys for a set-up wider than one test: cli_helpers.run reads nothing from it."""
+
+    def readouterr(self) -> SimpleNamespace:
+        return SimpleNamespace(out="", err="")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from cli_helpers import git_out, head_sha, register_ok
-from conftest import EXAMPLES
+from conftest import EXAMPLES, copy_registry
 from ruamel.yaml import YAML
 
 RUN_A = "20250105T090000Z_dense"
@@ -20,6 +20,7 @@ RUN_GREEN = "20250320T090000Z_v15_fix"
 RUN_TUNED = "20250325T090000Z_v15_lr"
 RUN_A2 = "20250401T090000Z_dense2"
 TUNED_SHA = "0123456789abcdef0123456789abcdef01234567"
+LAST_DATE = "2025-04-01T09:00:00+02:00"  # build_history's last commit date, still set when it returns
 
 
 def unsafe_id(run_id: str) -> str:
@@ -113,7 +114,7 @@ def build_history(
         (RUN_RED, "B", EXAMPLES / "phase_b_red", "2025-03-10T09:00:00Z"),
         (RUN_GREEN, "B", EXAMPLES / "phase_b_green", "2025-03-20T09:00:00Z"),
         (RUN_TUNED, "B", tuned_bundle(tmp / "tuned"), "2025-03-25T09:00:00Z"),
-        (RUN_A2, "A", dense2_bundle(tmp / "dense2"), "2025-04-01T09:00:00+02:00"),
+        (RUN_A2, "A", dense2_bundle(tmp / "dense2"), LAST_DATE),
     ]
     for run_id, phase, source, when in steps:
         at(monkeypatch, when)
@@ -132,3 +133,13 @@ def build_history(
             )
             monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Researcher")
     return History(repo, commits)
+
+
+def copy_history(made: History, repo: Path, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> History:
+    """What build_history(capsys, monkeypatch, repo, tmp) leaves, from a history built once (conftest's
+    history_template): the registry copied to repo, the varied bundles in tmp, the last date still set."""
+    copy_registry(made.repo, repo)
+    tuned_bundle(tmp / "tuned")
+    dense2_bundle(tmp / "dense2")
+    at(monkeypatch, LAST_DATE)
+    return History(repo, dict(made.commits))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import assert_one_line_error, load_yaml, run
-from history_helpers import RUN_A, RUN_A2, RUN_GREEN, RUN_RED, RUN_TUNED, TUNED_SHA, History, build_history, unsafe_id
+from history_helpers import RUN_A, RUN_A2, RUN_GREEN, RUN_RED, RUN_TUNED, TUNED_SHA, History, copy_history, unsafe_id
 
 from gerhard.core import compare
 
@@ -16,8 +16,9 @@ CODE = "3f9c2a1d8e7b6c5a4f3e2d1c0b9a8f7e6d5c4b3a"
 
 
 @pytest.fixture
-def history(registry: Path, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> History:
-    return build_history(capsys, monkeypatch, registry, tmp_path)
+def history(registry: Path, history_template: History, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> History:
+    """build_history's registry, bundles and dates: a copy of the session's (conftest's history_template)."""
+    return copy_history(history_template, registry, monkeypatch, tmp_path)
 
 
 def when(h: History, run_id: str) -> str:

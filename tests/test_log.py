@@ -20,7 +20,7 @@ from history_helpers import (
     TUNED_SHA,
     History,
     at,
-    build_history,
+    copy_history,
     decide,
     unsafe_id,
 )
@@ -31,8 +31,9 @@ ME, LEAD = "Test Researcher", "Lead Reviewer"
 
 
 @pytest.fixture
-def history(registry: Path, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> History:
-    return build_history(capsys, monkeypatch, registry, tmp_path)
+def history(registry: Path, history_template: History, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> History:
+    """build_history's registry, bundles and dates: a copy of the session's (conftest's history_template)."""
+    return copy_history(history_template, registry, monkeypatch, tmp_path)
 
 
 def line(h: History, key: str, date: str, kind: str, run_id: str, phase: str, outcome: str, who: str = ME) -> str:

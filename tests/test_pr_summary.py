@@ -15,7 +15,7 @@ from history_helpers import (
     RUN_TUNED,
     History,
     at,
-    build_history,
+    copy_history,
     decide,
     tuned_bundle,
 )
@@ -25,8 +25,9 @@ from gerhard.team import prsummary
 
 
 @pytest.fixture
-def history(registry: Path, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> History:
-    return build_history(capsys, monkeypatch, registry, tmp_path)
+def history(registry: Path, history_template: History, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> History:
+    """build_history's registry, bundles and dates: a copy of the session's (conftest's history_template)."""
+    return copy_history(history_template, registry, monkeypatch, tmp_path)
 
 
 def short(h: History, key: str) -> str:
