@@ -54,6 +54,20 @@ def rejected(done: subprocess.CompletedProcess[str]) -> list[str]:
     return done.stderr.splitlines()
 
 
+def registered_in(repo: Path, run_id: str) -> str:
+    """The short id of the commit that registered a run (found by its trailer, as gerhard finds it)."""
+    return git(repo, "log", "-1", "--format=%H", f"--grep=^Gerhard-Run-Id: {run_id}$")[:12]
+
+
+def write_once(repo: Path, run_id: str, what: str, fix: str) -> str:
+    """What the hook says of a commit that changes a registered run's files."""
+    return (
+        f"gerhard: run {run_id} is write-once (registered in commit {registered_in(repo, run_id)}), and this commit "
+        f"{what}: restore it with {fix} (a run registered by mistake is withdrawn: gerhard decide {run_id} withdraw "
+        "--reason '...')"
+    )
+
+
 def manifest_sha(repo: Path, run_id: str, name: str) -> str:
     files = json.loads((repo / "outputs" / run_id / "MANIFEST").read_text())["files"]
     return next(f["sha256"] for f in files if f["path"] == name)[:12]
@@ -110,8 +124,9 @@ def test_only_bundles_or_only_state(hooked: Path, capsys) -> None:
     bundles = run(capsys, "hook", "pre-commit", "--only", "bundles", "--repo", hooked)
     state = run(capsys, "hook", "pre-commit", "--only", "state", "--repo", hooked)
     assert (bundles.rc, state.rc) == (1, 1)
-    assert bundles.err.startswith(f"gerhard: outputs/{RUN_A}/seed.txt does not match its MANIFEST entry")
-    assert len(bundles.err.splitlines()) == 1
+    seed = f"outputs/{RUN_A}/seed.txt"
+    commit_a = registered_in(hooked, RUN_A)
+    assert bundles.err == write_once(hooked, RUN_A, f"changes {seed}", f"'git checkout {commit_a} -- {seed}'") + "\n"
     assert state.err == differs("reports/index.md") + "\n"
 
 
@@ -137,7 +152,7 @@ def test_it_checks_only_what_the_commit_touches(hooked: Path, bundle_b_green: Pa
     register_ok(capsys, hooked, "20261102T090000Z_green", "B", bundle_b_green)
     checked = run(capsys, "check", "--repo", hooked)
     assert checked.rc == 1
-    assert checked.out.startswith(f"outputs/{RUN_A}/seed.txt does not match its MANIFEST entry")
+    assert checked.out.startswith(f"run {RUN_A} was changed after its registration in commit ")
 
 
 def stage_registration(repo: Path, bundle: Path, capsys) -> None:
@@ -188,19 +203,29 @@ def test_a_tampered_archived_file_is_rejected(hooked: Path) -> None:
     sha = manifest_sha(hooked, RUN_A, "seed.txt")
     (hooked / rel).write_text("999\n")
     assert rejected(commit(hooked, rel)) == [
-        f"gerhard: {rel} does not match its MANIFEST entry (size 3, sha256 {sha}…): the archived file was changed; "
-        f"restore it with 'git checkout HEAD -- {rel}'"
+        write_once(hooked, RUN_A, f"changes {rel}", f"'git checkout {registered_in(hooked, RUN_A)} -- {rel}'")
     ]
+    git(hooked, "commit", "-q", "--no-verify", "-m", "damage")  # what the hook is there for: a run no longer whole
+    git(hooked, "revert", "--no-edit", "HEAD")  # a commit that puts it back as registered passes
+    assert (hooked / rel).read_text() == "11\n"
+    git(hooked, "reset", "-q", "--soft", "HEAD~1")
+    done = commit(hooked)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert sha == manifest_sha(hooked, RUN_A, "seed.txt")
 
 
 def test_a_removed_archived_file_and_an_added_one_are_rejected(hooked: Path) -> None:
     git(hooked, "rm", "-q", f"outputs/{RUN_B}/eval_suite.json")
     (hooked / "outputs" / RUN_B / "extra.txt").write_text("x\n")
-    assert rejected(commit(hooked, f"outputs/{RUN_B}/extra.txt")) == [
-        f"gerhard: outputs/{RUN_B}/eval_suite.json is listed in the MANIFEST but missing: "
-        f"restore it with 'git checkout HEAD -- outputs/{RUN_B}/eval_suite.json'",
-        f"gerhard: outputs/{RUN_B}/extra.txt is in the archive but not in its MANIFEST: "
-        f"remove it (git rm outputs/{RUN_B}/extra.txt)",
+    suite, extra = f"outputs/{RUN_B}/eval_suite.json", f"outputs/{RUN_B}/extra.txt"
+    commit_b = registered_in(hooked, RUN_B)
+    assert rejected(commit(hooked, extra)) == [
+        write_once(
+            hooked,
+            RUN_B,
+            f"deletes {suite}; adds {extra}",
+            f"'git checkout {commit_b} -- {suite}' and 'git rm {extra}'",
+        )
     ]
 
 
@@ -246,8 +271,9 @@ def test_an_invalid_run_record_is_rejected(hooked: Path) -> None:
     path = hooked / rel
     path.write_text(path.read_text().replace("verdict: GREEN", "verdict: PURPLE"))
     assert rejected(commit(hooked, rel)) == [
+        write_once(hooked, RUN_A, f"changes {rel}", f"'git checkout {registered_in(hooked, RUN_A)} -- {rel}'"),
         f"gerhard: {rel}: $.verdict: 'PURPLE' is not one of ['GREEN', 'AMBER', 'RED'] (schema run_record): "
-        f"restore it with 'git checkout HEAD -- {rel}'"
+        f"restore it with 'git checkout HEAD -- {rel}'",
     ]
 
 
@@ -313,11 +339,34 @@ def test_a_threshold_edit_passes_without_a_rebuild(hooked: Path) -> None:
     assert (done.returncode, done.stderr) == (0, "")
 
 
-def test_a_run_removed_whole_needs_a_rebuild(hooked: Path, capsys) -> None:
+def test_a_registered_run_is_never_removed(hooked: Path, capsys) -> None:
+    """Not even with its derived files rebuilt: a run registered by mistake is withdrawn (gerhard decide)."""
     git(hooked, "rm", "-rq", f"outputs/{RUN_B}", f"state/runs/{RUN_B}.yaml")
-    lines = rejected(commit(hooked))
-    assert differs("state/program_status.yaml") in lines
-    assert not any(RUN_B in line and "MANIFEST" in line for line in lines)
     assert run(capsys, "rebuild", "--repo", hooked).rc == 0
-    done = commit(hooked, "state", "reports", "docs")
+    folder, record = f"outputs/{RUN_B}", f"state/runs/{RUN_B}.yaml"
+    lines = rejected(commit(hooked, "state", "reports", "docs"))
+    assert lines == [
+        write_once(
+            hooked,
+            RUN_B,
+            f"deletes {folder}/ and {record}",
+            f"'git checkout {registered_in(hooked, RUN_B)} -- {folder} {record}'",
+        )
+    ]
+
+
+def test_a_record_added_by_hand_may_be_removed(hooked: Path, capsys) -> None:
+    """A record no registration wrote is not a run: the hook lets it go (gerhard check names it meanwhile)."""
+    run_id = "20261103T080000Z_copy"
+    shutil.copytree(hooked / "outputs" / RUN_A, hooked / "outputs" / run_id)
+    manifest = hooked / "outputs" / run_id / "MANIFEST"
+    manifest.write_text(manifest.read_text().replace(RUN_A, run_id))
+    record = (hooked / "state" / "runs" / f"{RUN_A}.yaml").read_text().replace(RUN_A, run_id)
+    (hooked / "state" / "runs" / f"{run_id}.yaml").write_text(record.replace("seq: 1", "seq: 3"))
+    assert run(capsys, "rebuild", "--repo", hooked).rc == 0
+    done = commit(hooked, ".")
+    assert (done.returncode, done.stderr) == (0, "")
+    git(hooked, "rm", "-rq", f"outputs/{run_id}", f"state/runs/{run_id}.yaml")
+    assert run(capsys, "rebuild", "--repo", hooked).rc == 0
+    done = commit(hooked, ".")
     assert (done.returncode, done.stderr) == (0, "")

@@ -22,6 +22,7 @@ registration (`git log --grep`). `--full` reads every commit and every run.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -197,38 +198,66 @@ def gone(root: Path, run_id: str, reg: Registration) -> str:
     )
 
 
-def changes(root: Path, run_id: str, reg: Registration, held: Held, files: dict[str, str]) -> list[str]:
-    """One line per commit that changed the run's files since its registration."""
-    then = {layout.record_path(run_id): held.record or ""}
+def registered_files(root: Path, commit: str, run_id: str, held: Held | None = None) -> dict[str, str]:
+    """path -> blob id of every file of the run (record and archive) as its registration commit wrote it."""
+    if held is None:
+        held = Held(
+            *history.object_ids(root, [f"{commit}:{layout.record_path(run_id)}", f"{commit}:{layout.run_dir(run_id)}"])
+        )
+    files = {layout.record_path(run_id): held.record} if held.record else {}
     if held.archive is not None:
         base = f"{layout.run_dir(run_id)}/"
-        then.update({base + name: blob for name, blob in history.tree_files(root, held.archive).items()})
+        files.update({base + name: blob for name, blob in history.tree_files(root, held.archive).items()})
+    return files
+
+
+def changes(root: Path, run_id: str, reg: Registration, held: Held, files: dict[str, str]) -> list[str]:
+    """One line per commit that changed the run's files since its registration."""
+    then = registered_files(root, reg.commit.sha, run_id, held)
     differ = sorted(p for p in then.keys() | files.keys() if then.get(p) != files.get(p))
     by = history.last_changes(root, differ, since=reg.commit.sha)
     groups: dict[str, list[str]] = {}
     for path in differ:
         groups.setdefault(by[path].sha if path in by else "", []).append(path)
     named = {c.sha: c for c in by.values()}
-    return [changed(run_id, reg, named.get(sha), paths, then, files) for sha, paths in groups.items()]
+    lines = []
+    for sha, paths in groups.items():
+        who = named[sha].named() if sha in named else "a later commit"
+        what, fix = what_changed(run_id, reg.commit.short, paths, then, files, PAST)
+        lines.append(
+            f"run {run_id} was changed after its registration in commit {reg.commit.short}: {who} {what}; "
+            f"a run is write-once (a decision changes none of its files): {fix}, then 'gerhard rebuild' and commit"
+        )
+    return lines
 
 
-def changed(
-    run_id: str, reg: Registration, by: Commit | None, paths: list[str], then: dict[str, str], now: dict[str, str]
-) -> str:
-    archive = [p for p in then if p.startswith(f"{layout.run_dir(run_id)}/")]
-    if archive and set(archive) <= set(paths) and not any(p in now for p in archive):
-        what = [f"deleted {layout.run_dir(run_id)}/", *(f"deleted {p}" for p in paths if p not in archive)]
-    else:
-        what = [f"{'changed' if p in now and p in then else 'deleted' if p in then else 'added'} {p}" for p in paths]
-    restore = [p for p in paths if p in then]
-    added = [p for p in paths if p not in then]
-    fix = [f"'git checkout {reg.commit.short} -- {' '.join(restore)}'"] if restore else []
-    fix += [f"'git rm {' '.join(added)}'"] if added else []
-    who = by.named() if by is not None else "a later commit"
-    return (
-        f"run {run_id} was changed after its registration in commit {reg.commit.short}: {who} {', '.join(what)}; "
-        f"a run is write-once (a decision changes none of its files): restore it with {' and '.join(fix)}"
+PAST, PRESENT = ("changed", "deleted", "added"), ("changes", "deletes", "adds")
+
+
+def what_changed(
+    run_id: str, commit: str, paths: list[str], before: Collection[str], after: Collection[str], verbs: tuple[str, ...]
+) -> tuple[str, str]:
+    """The change of a run's files in words ('changed a and b; deleted outputs/<run_id>/'), and how to undo
+    it (a whole archive deleted is named, and restored, as its folder)."""
+    archive = [p for p in before if p.startswith(f"{layout.run_dir(run_id)}/")]
+    whole = bool(archive) and set(archive) <= set(paths) and not any(p in after for p in archive)
+    shown = [p for p in paths if not (whole and p in archive)]
+    kinds: dict[str, list[str]] = {verb: [] for verb in verbs}
+    for path in shown:
+        kinds[verbs[0] if path in before and path in after else verbs[1] if path in before else verbs[2]].append(path)
+    if whole:
+        kinds[verbs[1]].insert(0, f"{layout.run_dir(run_id)}/")
+    what = "; ".join(f"{verb} {and_list(found)}" for verb, found in kinds.items() if found)
+    restore = [layout.run_dir(run_id)] * whole + [p for p in shown if p in before]
+    remove = [p for p in shown if p not in before]
+    fix = [f"'git checkout {commit} -- {' '.join(restore)}'"] * bool(restore) + [f"'git rm {' '.join(remove)}'"] * bool(
+        remove
     )
+    return what, f"restore it with {' and '.join(fix)}"
+
+
+def and_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def withdraw_hint(run_id: str) -> str:

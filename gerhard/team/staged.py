@@ -7,6 +7,11 @@ MANIFEST, the bundle complete and valid for the record's phase (gerhard.registry
 (records, decisions, program.yaml) must be valid and the derived files what `rebuild` computes from
 them (gerhard.team.expected). Nothing else is read, so the check of a registration costs the same at 10
 and at 10,000 runs.
+
+A run HEAD holds is write-once: a commit that changes, adds to or deletes its files is refused, unless it
+puts them back as the run's registration commit wrote them. Only then is its registration looked up
+(one `git log --grep`), so an ordinary commit pays nothing for it. gerhard itself never changes a
+registered run's files (a decision writes its decision file; a withdrawal too).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from gerhard.git.blobs import Blobs, prefetch
 from gerhard.git.branches import on_default_branch
 from gerhard.layout import is_derived, is_source, run_of
 from gerhard.registry import checks, store
+from gerhard.team import history
 from gerhard.team.branchcommit import branch_problems
 from gerhard.team.expected import Changes, derived_problems
 
@@ -44,6 +50,7 @@ def staged_problems(root: Path, only: str | None = None) -> list[str]:
     prefetch(
         (index, [layout.PROGRAM, *map(layout.record_path, runs), *(p for p, how in changes.items() if how != "D")]),
         (head, [layout.STATUS, layout.GATE_RESULTS, *derived, *(layout.run_dir(r) for r in runs)]),
+        (head, [layout.record_path(r) for r in runs]),
     )
     listings = archive_listings(runs, changes, index, head)
     text = index.text(layout.PROGRAM)
@@ -55,8 +62,11 @@ def staged_problems(root: Path, only: str | None = None) -> list[str]:
         return [f"{e}: fix {layout.PROGRAM}, then commit again"]
     problems = []
     if only != "state":
+        refused = rewritten(root, changes, runs, head)  # a registered run's files changed: that says it all
         for run_id in runs:
-            if listings[run_id] or index.data(layout.record_path(run_id)) is not None:  # not a run removed whole
+            if run_id in refused:
+                problems.append(refused[run_id])
+            elif listings[run_id] or index.data(layout.record_path(run_id)) is not None:  # not a run removed whole
                 new = not head.has_tree(layout.run_dir(run_id))
                 problems += checks.check_run(program, run_id, index.data, listings[run_id], root, new=new)
     if only != "bundles":  # off the default branch a commit carries its runs' own files only
@@ -75,3 +85,28 @@ def archive_listings(runs: list[str], changes: Changes, index: Blobs, head: Blob
         out[run_id] = [p for p, how in changes.items() if p.startswith(f"{layout.run_dir(run_id)}/") and how != "D"]
     index.prefetch([p for r in before for p in out[r]])
     return out
+
+
+def rewritten(root: Path, changes: Changes, runs: list[str], head: Blobs) -> dict[str, str]:
+    """A run HEAD holds is write-once: a commit may change its files only back to what its registration
+    commit wrote (a restore). run id -> the line for each run it changes otherwise; a folder no
+    registration wrote (a record added by hand) is not a run, and may go."""
+    problems = {}
+    for run_id in runs:
+        if not (head.has_tree(layout.run_dir(run_id)) or head.data(layout.record_path(run_id)) is not None):
+            continue  # a new run
+        reg = history.registration_of(root, run_id)
+        if reg is None:
+            continue
+        before = history.registered_files(root, reg.commit.sha, run_id)
+        touched = sorted(p for p in changes if run_of(p) == run_id)
+        staged = gitrepo.index_entries(root, touched)
+        differ = [p for p in touched if staged.get(p) != before.get(p)]
+        if differ:
+            after = (set(before) - set(touched)) | set(staged)
+            what, fix = history.what_changed(run_id, reg.commit.short, differ, before, after, history.PRESENT)
+            problems[run_id] = (
+                f"run {run_id} is write-once (registered in commit {reg.commit.short}), and this commit {what}: {fix} "
+                f"(a run registered by mistake is withdrawn: {history.withdraw_hint(run_id)})"
+            )
+    return problems

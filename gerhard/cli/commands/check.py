@@ -80,8 +80,8 @@ def audit_history(root: Path, full: bool) -> Audit:
     audit.audited = set(scope.runs)
     found, inputs = read_runs(root, head_program, tasks, programs, audit)
     judged = history.judge(root, scope, regs, asked)
-    for run_id in scope.runs:
-        audit.problems += found.get(run_id, []) + judged.problems.get(run_id, [])
+    for run_id in scope.runs:  # a run changed in the history is named with the commit: its bytes tell no more
+        audit.problems += judged.problems.get(run_id) or found.get(run_id, [])
     audit.problems += registration_problems(root, scope.head, judged, programs, program_of, inputs, audit.records)
     audit.problems += head_derived(root, head_program, scope, audit)
     return audit
