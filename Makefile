@@ -11,17 +11,15 @@ TORCH ?= torch==2.13.0+cpu
 # The extras that test, lint and bench install (CI may add some: EXTRAS=dev,lightning).
 EXTRAS ?= dev
 # make test runs on every core (pytest-xdist); the tests of a file with a module-scoped set-up stay on
-# one worker, so that it is made once (tests/conftest.py groups them). PYTEST_ARGS adds options: PYTEST_ARGS='-n 0 -x' runs in one process.
+# one worker, so that it is made once (tests/conftest.py groups them). PYTEST_ARGS adds options:
+# PYTEST_ARGS='-n 0 -x' runs in one process.
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint bench clean
 
-# pip's plan for torch is read before anything is downloaded, and the venv is checked after every
-# install: a CUDA build of torch, or any nvidia-* package, stops make with what to do.
-# The dev extras are installed --no-compile: their .pyc files (transformers', moto's, ...: about 120 MB)
-# would be for modules hardly any test imports; what the demo installs is compiled as usual, since
-# every `python -m gerhard` and kernel the tests start imports it (with PYTHONDONTWRITEBYTECODE set,
-# nothing compiled later is kept).
+# A pinned CPU build (+cpu) cannot pull CUDA; any other TORCH is checked first: pip's plan is read
+# before anything is downloaded. After every install, torch.version.cuda and the nvidia-* packages are
+# checked. Either stops make with what to do.
 define REFUSE_CUDA_PLAN
 import json, sys
 plan = [p["metadata"] for p in json.load(open(sys.argv[1]))["install"]]
@@ -40,22 +38,33 @@ if torch.version.cuda is not None or nvidia:
              "Run make clean, make torch's CPU build reachable (see TORCH in the Makefile), run make again.")
 endef
 export REFUSE_CUDA_PLAN CHECK_CPU_TORCH
+# Installs are --no-compile: compiling every module of torch, sympy, transformers, ... cost CPU time
+# at install and 360 MB of .venv, for modules nothing imports. What gerhard, the demo and the tests'
+# subprocesses import is compiled once instead, by importing it (bytecode writing on, even where
+# PYTHONDONTWRITEBYTECODE is set), and what else a test imports is compiled when it is imported.
+WARM_DEMO := import torch, numpy, matplotlib.pyplot, matplotlib.backends.backend_agg, jsonschema, ruamel.yaml, \
+  jinja2, fsspec, filelock, tqdm, nbclient, nbformat, ipykernel.kernelapp, jupyter_client
+WARM_DEV := import pytest, xdist, hypothesis, s3fs, flask, moto
+COMPILING := env -u PYTHONDONTWRITEBYTECODE
 
 $(VENV)/.demo: pyproject.toml
 	rm -f $(VENV)/.installed
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --dry-run --report $(VENV)/torch-plan.json '$(TORCH)' \
+	case '$(TORCH)' in *+cpu) ;; *) \
+	  $(PY) -m pip install -q --dry-run --report $(VENV)/torch-plan.json '$(TORCH)' || exit 1; \
+	  $(PY) -c "$$REFUSE_CUDA_PLAN" $(VENV)/torch-plan.json || exit 1 ;; esac
+	$(PY) -m pip install -q --no-compile '$(TORCH)' \
 	  || { echo "make: pip found no '$(TORCH)' (torch's CPU build): see TORCH in the Makefile" >&2; exit 1; }
-	$(PY) -c "$$REFUSE_CUDA_PLAN" $(VENV)/torch-plan.json
-	$(PY) -m pip install -q '$(TORCH)'
 	$(PY) -c 'import importlib.metadata as m; print("torch==" + m.version("torch"))' > $(VENV)/constraints.txt
-	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e '.[torch,notebook]'
-	$(PY) -c "$$CHECK_CPU_TORCH"
+	$(PY) -m pip install -q --no-compile -c $(VENV)/constraints.txt -e '.[torch,notebook]'
+	$(COMPILING) $(PY) -c "$$CHECK_CPU_TORCH"
+	$(COMPILING) $(PY) -c '$(WARM_DEMO)'
 	touch $@
 
 $(VENV)/.installed: $(VENV)/.demo
 	$(PY) -m pip install -q --no-compile -c $(VENV)/constraints.txt -e '.[$(EXTRAS)]'
-	$(PY) -c "$$CHECK_CPU_TORCH"
+	$(COMPILING) $(PY) -c "$$CHECK_CPU_TORCH"
+	$(COMPILING) $(PY) -c '$(WARM_DEV)'
 	touch $@
 
 demo: $(VENV)/.demo
