@@ -88,6 +88,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_capture.py
 	$(PY) benchmarks/bench_sync.py
 	$(PY) benchmarks/bench_site.py
+	$(PY) benchmarks/bench_pull_requests.py
 
 clean:
 	rm -rf $(VENV) demo benchmarks/.work
