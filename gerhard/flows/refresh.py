@@ -32,6 +32,7 @@ from gerhard.registry import store
 from gerhard.registry.pending import find_pending, names_in
 
 CANDIDATES = 16  # stored states looked at, newest first, before rebuilding everything
+WITHDRAW = "withdraw"  # core.phases.WITHDRAW: a decision that takes a run out of every fold
 Key = tuple[int, int, str, int, str]  # core.derive.event_order's key
 
 
@@ -109,6 +110,8 @@ def refresh_from(
         return None  # a run or decision it holds is gone or changed: an older state may hold neither
     new_runs = [stored_record(r, read) for r in records if r not in rows]
     new_decisions = [parse_decision(t, r) for r, t in decisions.items() if r not in stored.decisions]
+    if any(d.decision == WITHDRAW and d.run_id in rows for d in new_decisions):
+        return None  # a withdrawal changes what its run was folded into: from before that run, or all
     seqs = {r: int(row["seq"]) for r, row in rows.items()} | {r.run_id: int(r.seq) for r in new_runs}
     held_keys = [run_key(r["seq"], r["registered_at"], r["run_id"]) for r in rows.values()]
     held_keys += [decision_key(parse_decision(t, r), seqs.get(r, 0)) for r, t in stored.decisions.items()]

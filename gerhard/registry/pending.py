@@ -120,9 +120,12 @@ def top_values(text: str) -> dict[str, str]:
 
 
 def named_in_status(status: dict[str, Any], run_id: str, decided_at: str) -> bool:
-    """The status folded this very decision: its last decision, or a phase's latest."""
+    """The status folded this very decision: its last decision, a phase's latest, or a withdrawal (a run
+    that is not RED has no needs-input file to say so)."""
     if not decided_at:
         return False
+    if str((status.get("withdrawn") or {}).get(run_id)) == decided_at:
+        return True
     named = [status.get("last_decision") or {}]
     for key in ("phases", "removed_phases"):
         named += [(entry or {}).get("decision") or {} for entry in (status.get(key) or {}).values()]
