@@ -215,7 +215,7 @@ def _parse_stream(chunks: Iterator[bytes], added: Added | None = None) -> Iterat
         others = [c for c, found in zip(commits, named, strict=True) if not found and _may_add(c)]
         extra = added(others) if added is not None and others else {}
         for commit, found in zip(commits, named, strict=True):
-            yield from found or extra.get(commit[0].partition(" ")[0], ())
+            yield from found or extra.get(commit[0].partition(" ")[0], [])
         del fields[:whole]
 
 

@@ -87,7 +87,7 @@ def find_pending(
 
 
 def ledger_ids(status: dict[str, Any], existing: Existing) -> set[str]:
-    ids = set()
+    ids: set[str] = set()
     for month in status.get("months") or {}:
         rel = layout.ledger_path(month)
         ids.update(str(row["run_id"]) for row in statefiles.ledger_rows(existing(rel) or "", rel))
