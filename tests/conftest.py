@@ -6,6 +6,7 @@ import contextlib
 import io
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -83,20 +84,31 @@ def registry(registry_template: Path, tmp_path: Path) -> Path:
 
 
 RUN_A, RUN_B = "20261101T100000Z_dense", "20261101T120000Z_v15"
+Runs = tuple[tuple[str, str, str], ...]  # (run id, phase, example bundle), registered in this order
 
 
 @pytest.fixture(scope="session")
-def registered_ab_template(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The template registry with RUN_A registered GREEN in phase A, then RUN_B RED in phase B (the
-    examples' bundles), as cli_helpers.register_ok registers them: made once per session."""
+def registered_template(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """template(*runs): the template registry with runs registered from the examples' bundles, as
+    cli_helpers.register_ok registers them; made once per session for each list of runs."""
+    made: dict[Runs, Path] = {}
+
+    def template(*runs: tuple[str, str, str]) -> Path:
+        if runs not in made:
+            made[runs] = register_examples(registry_template, tmp_path_factory.mktemp("registered"), runs)
+        return made[runs]
+
+    return template
+
+
+def register_examples(template: Path, top: Path, runs: Runs) -> Path:
     from gerhard import cli
 
-    top = tmp_path_factory.mktemp("registered-ab")
-    repo = copy_registry(registry_template, top / "registry")
+    repo = copy_registry(template, top / "registry")
     with pytest.MonkeyPatch.context() as mp:
-        isolate_git(mp, tmp_path_factory.mktemp("home"))
-        for run_id, phase, example in ((RUN_A, "A", "phase_a_green"), (RUN_B, "B", "phase_b_red")):
-            source = copy_example(example, top / example)
+        isolate_git(mp, top / "home")
+        for run_id, phase, example in runs:
+            source = copy_example(example, top / run_id)
             argv = ["register", "--repo", str(repo), "--run-id", run_id, "--phase", phase, "--source-dir", str(source)]
             said = io.StringIO()
             with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
@@ -127,10 +139,11 @@ class QuietCapture:
 
 
 @pytest.fixture
-def registered_ab(registry: Path, registered_ab_template: Path) -> Path:
+def registered_ab(registry: Path, registered_template: Callable[..., Path]) -> Path:
     """`registry` with RUN_A (phase A, GREEN) and RUN_B (phase B, RED) registered: a fresh copy of
-    the session's registered_ab_template, for the test files whose every test starts from it."""
-    return copy_registry(registered_ab_template, registry)
+    the session's, for the test files whose every test starts from it."""
+    runs = ((RUN_A, "A", "phase_a_green"), (RUN_B, "B", "phase_b_red"))
+    return copy_registry(registered_template(*runs), registry)
 
 
 def copy_example(name: str, dest: Path) -> Path:

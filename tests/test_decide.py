@@ -7,11 +7,12 @@ import datetime as dt
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from cli_helpers import assert_one_line_error, git_out, load_yaml, register, register_ok, run, trailer
-from conftest import git, snapshot
+from conftest import copy_registry, git, snapshot
 
 import gerhard
 from gerhard import layout
@@ -38,11 +39,10 @@ def assert_clean(repo: Path, capsys) -> None:
 
 
 @pytest.fixture
-def red_b(registry: Path, bundle_a: Path, bundle_b_red: Path, capsys) -> Path:
-    """Phase A passed by a1, phase B blocked by the RED run b1."""
-    register_ok(capsys, registry, "a1", "A", bundle_a)
-    register_ok(capsys, registry, "b1", "B", bundle_b_red)
-    return registry
+def red_b(registry: Path, bundle_a: Path, bundle_b_red: Path, registered_template: Callable[..., Path]) -> Path:
+    """Phase A passed by a1, phase B blocked by the RED run b1 (from bundle_a and bundle_b_red, as
+    register_ok registers them): a copy of the session's (conftest's registered_template)."""
+    return copy_registry(registered_template(("a1", "A", "phase_a_green"), ("b1", "B", "phase_b_red")), registry)
 
 
 def test_waive_passes_the_phase_in_one_commit(red_b: Path, capsys) -> None:
