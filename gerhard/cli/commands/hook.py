@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from gerhard.git import gitrepo, journal
+from gerhard.git import gitrepo, journal, rewrite
 
 INSIDE_TXN_ENV = "GERHARD_TXN"  # set by gerhard for the hooks it runs inside its own transaction
 
@@ -35,8 +35,15 @@ def pre_commit(root: Path, only: str | None = None) -> int:
 
 
 def unsettled(root: Path) -> list[str]:
-    """An interrupted transaction's index is not the one committed yet, so this commit could undo it."""
-    txn = journal.load(gitrepo.info(root))
+    """An interrupted transaction's index is not the one committed yet, so this commit could undo it; an
+    interrupted rebase or register --push (a rewrite) would drop this commit from the branch when undone."""
+    info = gitrepo.info(root)
+    if rewrite.pending(info) and INSIDE_TXN_ENV not in os.environ:
+        return [
+            "an interrupted 'gerhard rebase' or 'register --push' is not settled, and undoing it would drop this "
+            "commit from the branch: run 'gerhard doctor', then commit again"
+        ]
+    txn = journal.load(info)
     if txn is None or os.environ.get(INSIDE_TXN_ENV) == txn.nonce.strip():
         return []
     subject = txn.data.get("subject", "a registration")
