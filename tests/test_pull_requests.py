@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from cli_helpers import git_out, register_ok, run
-from conftest import EXAMPLES, git, snapshot
+from conftest import EXAMPLES, git, isolate_git, snapshot
 from pr_helpers import MERGES, bare_remote, clone, host, logged_runs, refresh
 
 BASE = "base_a"
@@ -55,11 +55,7 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("pull-requests")
     quiet = QuietCapture()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(tmp))
-        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        for who in ("AUTHOR", "COMMITTER"):
-            mp.setenv(f"GIT_{who}_NAME", "Test Researcher")
-            mp.setenv(f"GIT_{who}_EMAIL", "researcher@example.com")
+        isolate_git(mp, tmp)
         made = bundles(tmp)
         registry = tmp / "registry"
         registry.mkdir()
