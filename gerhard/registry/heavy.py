@@ -6,10 +6,16 @@ left out of the commit, and git-ignored by a `.gitignore` committed in outputs/<
 copy stays in outputs/<run_id>/; `gerhard sync` moves it to and from the remote. Files the phase
 needs (required, gated or schema-checked) are never heavy: gates and dossiers read only git.
 
-A replay (`gerhard rebase`, `register --push` when the remote moved) registers a run again from its
-archived bundle on another commit: `git archive` has no heavy files, and their git-ignored local copies
-would keep outputs/<run_id>/ in the way. So they are checked against the MANIFEST, set aside beside the
-archived bundle (in the git dir) while the branch moves, and put back whatever happens.
+A replay (`gerhard rebase`, `register --push` when the remote moved: gerhard.team.replay) registers a
+run again from its archived bundle on another commit, without its heavy files: `git archive` has none,
+and the run is replayed as its MANIFEST lists them (load_bundle's absent_remote), so nothing is copied.
+Their git-ignored local copies would keep outputs/<run_id>/ in the way: they are checked against the
+MANIFEST first (`check_heavy_here`), wait in the rewrite's journal folder (.git/gerhard-rebase/heavy/)
+while the branch moves, and go home afterwards, also when the rewrite is undone (gerhard.git.rewrite);
+one whose place is taken by then is kept in .git/gerhard-rebase-left/ and named by `gerhard doctor`.
+`put_heavy_back` is for the older layout (heavy files beside the archived bundle, in
+.git/gerhard-replay/): `gerhard doctor` puts back what an older gerhard's interrupted replay left
+there. `set_heavy_aside` wrote that layout; nothing calls it now.
 """
 
 from __future__ import annotations
