@@ -161,3 +161,36 @@ def test_a_stop_resumed_on_a_branch(remote: Path, tmp_path: Path, capsys, bundle
     checked = run(capsys, "check", "--repo", main)
     assert checked.rc == 0, checked.out
     assert run(capsys, "rebuild", "--check", "--repo", main).rc == 0
+
+
+def test_the_hook_checks_a_refresh_without_reading_every_record(
+    remote: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, bundle_b_red: Path
+) -> None:
+    """On the default branch a commit that folds merged runs in (rebuild --refresh, staged by hand here)
+    is checked against the refresh from the parent, not a rebuild from every record; an edit in it is
+    still refused."""
+    from gerhard.team import expected, staged
+
+    author = clone(remote, tmp_path / "author", "runs")
+    register_ok(capsys, author, "runs_b", "B", bundle_b_red)
+    assert run(capsys, "decide", "runs_b", "waive", "--reason", "known", "--repo", author).rc == 0
+    git(author, "push", "-q", "origin", "runs")
+    MERGES["merge"](remote, tmp_path, "runs")
+    main = clone(remote, tmp_path / "main")
+    assert run(capsys, "rebuild", "--refresh", "--repo", main).rc == 0
+    changed = git_out(main, "diff", "--name-only").split()
+    git(main, "add", "--", *changed)
+
+    def no_rebuild(*args: object) -> None:
+        raise AssertionError("the hook rebuilt from every record")
+
+    monkeypatch.setattr(expected, "rebuilt_from", no_rebuild)
+    assert staged.staged_problems(root_of(main)) == []
+    monkeypatch.undo()
+    status = main / "state" / "program_status.yaml"
+    status.write_text(status.read_text().replace("run_count: 2", "run_count: 7"))
+    git(main, "add", "state/program_status.yaml")
+    assert staged.staged_problems(root_of(main)) == [
+        "state/program_status.yaml differs from what 'gerhard rebuild' computes from the run records: "
+        "run 'gerhard rebuild', then 'git add state/program_status.yaml' and commit again"
+    ]

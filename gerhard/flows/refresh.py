@@ -130,6 +130,14 @@ def refresh(root: Path, program: Program) -> Refresh | None:
     read: Existing = lambda rel: store.read_text(root, rel)  # noqa: E731
     records = names_in(root, layout.RUNS_DIR)
     decisions = {r: read(layout.decision_path(r)) or "" for r in names_in(root, layout.DECISIONS_DIR)}
+    return refresh_of(root, program, records, decisions, read)
+
+
+def refresh_of(
+    root: Path, program: Program, records: list[str], decisions: dict[str, str], read: Existing
+) -> Refresh | None:
+    """The refresh of these sources (run ids; run id -> decision text), their files read by `read`, from
+    the stored states on HEAD's first-parent line (the pre-commit hook asks it of the commit's parent)."""
     for rev in versions(root, layout.STATUS, CANDIDATES):
         try:
             stored = stored_at(root, rev)

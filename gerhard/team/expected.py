@@ -37,11 +37,13 @@ from gerhard.core.phases import DIGEST, program_digest, status_for_program
 from gerhard.core.program import Program
 from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import UserError
+from gerhard.flows.refresh import refresh_of
 from gerhard.formats import statefiles
 from gerhard.formats.yamlio import to_plain
 from gerhard.git.blobs import Blobs, Overlay
 from gerhard.layout import is_derived, is_source
 from gerhard.registry import checks
+from gerhard.registry.pending import find_pending
 
 Expected = dict[str, str]  # rel -> the text the commit must hold
 Changes = dict[str, str]  # path -> git's status letter for it: A(dded), M(odified), D(eleted), T(ype changed)
@@ -100,7 +102,7 @@ def expected_files(program: Program, changes: Changes, index: Blobs, head: Blobs
     sources = {rel: how for rel, how in changes.items() if is_source(rel)}
     derived = [rel for rel in changes if is_derived(rel)]
     if not sources:
-        return hand_edited(program, derived, index, head), True
+        return refreshed(program, derived, head) or hand_edited(program, derived, index, head), True
     head.prefetch([layout.STATUS, layout.GATE_RESULTS])
     stored = parsed(head, layout.STATUS, "program_status")
     found = None
@@ -109,6 +111,24 @@ def expected_files(program: Program, changes: Changes, index: Blobs, head: Blobs
     if found is None:
         return rebuilt_from(program, index), False
     return {**unchanged(derived, head), **{rel: t for rel, t in found.items() if not is_source(rel)}}, True
+
+
+def refreshed(program: Program, derived: list[str], head: Blobs) -> Expected | None:
+    """A commit that folds merged runs into the aggregates and changes no source (`gerhard rebuild
+    --refresh`): what the refresh computes from the parent, when the parent's aggregates do not hold every
+    record and decision it has. None otherwise (then the files are held to the parent's)."""
+    stored = parsed(head, layout.STATUS, "program_status") if any(map(layout.is_aggregate, derived)) else None
+    if stored is None:
+        return None
+    runs, decided = (f"{layout.RUNS_DIR}/", f"{layout.DECISIONS_DIR}/")
+    listed = {folder: [p for p in paths if is_source(p)] for folder, paths in head.listings([runs, decided]).items()}
+    ids = {folder: [p.rsplit("/", 1)[-1].removesuffix(".yaml") for p in listed[folder]] for folder in listed}
+    head.prefetch(listed[decided] + [layout.needs_input_path(r) for r in ids[decided]])
+    if not find_pending(stored, ids[runs], ids[decided], head).stale:
+        return None
+    texts = {r: head.text(layout.decision_path(r)) or "" for r in ids[decided]}
+    done = refresh_of(head.root, program, ids[runs], texts, head)
+    return None if done is None else {**unchanged(derived, head), **done.files}
 
 
 def incremental(
