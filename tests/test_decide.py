@@ -155,7 +155,7 @@ def test_while_stopped_another_run_cannot_be_decided(
     [
         ("nope", "waive", "x", "no run 'nope' is registered in {root}: see 'gerhard list' for the ids"),
         ("a1", "waive", "x", "run a1 is GREEN: only a RED run has a needs-input to decide"),
-        ("b1", "frob", "x", "unknown decision 'frob': decide waive, advance, rerun or stop"),
+        ("b1", "frob", "x", "unknown decision 'frob': decide waive, advance, rerun, stop or withdraw"),
         (
             "b1",
             "waive",
@@ -270,7 +270,7 @@ def test_a_broken_decision_file_is_restored_from_git_not_rebuilt(red_b: Path, ca
     refused = run(capsys, "rebuild", "--check", "--repo", red_b)
     assert refused.err == (
         "gerhard rebuild: error: state/decisions/b1.yaml: $.decision: 'maybe' is not one of ['waive', 'advance', "
-        "'rerun', 'stop'] (schema decision): restore it with 'git checkout -- state/decisions/b1.yaml' "
+        "'rerun', 'stop', 'withdraw'] (schema decision): restore it with 'git checkout -- state/decisions/b1.yaml' "
         "('gerhard check' lists every problem)\n"
     )
 

@@ -34,6 +34,7 @@ from gerhard.core.phases import (
     DIGEST,
     STOP,
     STOPPED,
+    WITHDRAW,
     baselines_for,
     check_not_stopped,
     initial_status,
@@ -139,10 +140,11 @@ run_specs = st.fixed_dictionaries(
 )
 
 
-# A decision step: decide the open needs-input item `pick` (or, while stopped, resume the stopped run).
+# A decision step: decide the open needs-input item `pick` (or, while stopped, resume the stopped run);
+# withdraw: the registered run `pick` that is not withdrawn yet, whatever its verdict.
 decision_specs = st.fixed_dictionaries(
     {
-        "decide": st.sampled_from(["waive", "advance", "rerun", "stop"]),
+        "decide": st.sampled_from(["waive", "advance", "rerun", "stop", "withdraw"]),
         "pick": st.integers(min_value=0, max_value=7),
         "gap": st.sampled_from([0, 0, 1, 3600]),  # 0: in the same second as the step before
         "reason": st.sampled_from(["ok", "energy | fine\nreally", "<b>x</b> @mention", "é"]),
@@ -214,7 +216,13 @@ def decide_one(root: Path, program: Program, spec: dict[str, Any], when: dt.date
     word, replaced = spec["decide"], None
     if status.get(STOPPED):
         target = status["last_decision"]["run_id"]
-        word = "rerun" if word == STOP else word
+        word = "rerun" if word in (STOP, WITHDRAW) else word
+    elif word == WITHDRAW:
+        withdrawn = set(status.get("withdrawn") or {})
+        live = [r.run_id for r in queries.all_records(root) if r.run_id not in withdrawn]
+        if not live:
+            return None
+        target = live[spec["pick"] % len(live)]
     elif status["open_needs_input"]:
         target = status["open_needs_input"][spec["pick"] % len(status["open_needs_input"])]["run_id"]
     else:

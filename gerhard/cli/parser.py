@@ -240,15 +240,17 @@ def _decide_args(sub: argparse._SubParsersAction) -> None:
     p = _add(
         sub,
         "decide",
-        "decide a RED run's needs-input: waive, advance, rerun or stop (one commit)",
+        "decide a RED run's needs-input (waive, advance, rerun, stop) or withdraw a run (one commit)",
         "Answer a RED run's needs-input with a decision, as one git commit: state/decisions/<run_id>.yaml,\n"
         "the needs-input resolved, the derived files updated. waive or advance: the phase passes with this\n"
         "run; rerun: the phase stays active for a new run; stop: the program stops and nothing is registered\n"
-        "until that run is decided again (rerun, waive or advance), which resumes it.",
+        "until that run is decided again (rerun, waive or advance), which resumes it. withdraw: a run of any\n"
+        "verdict registered by mistake no longer counts (gates' baselines, phases, status); its record and\n"
+        "archive stay as registered, marked withdrawn by its decision file, report and ledger row.",
         json_out=True,
     )
-    p.add_argument("run", metavar="RUN_ID", help="the RED run, or 'latest'")
-    p.add_argument("decision", metavar="{waive,advance,rerun,stop}", help="the decision")
+    p.add_argument("run", metavar="RUN_ID", help="the run (RED, except to withdraw it), or 'latest'")
+    p.add_argument("decision", metavar="{waive,advance,rerun,stop,withdraw}", help="the decision")
     p.add_argument("--reason", required=True, help="why: one line, in the commit and state/decisions/")
     p.add_argument("--no-verify", action="store_true", help="skip the repository's pre-commit and commit-msg hooks")
 

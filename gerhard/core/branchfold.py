@@ -27,6 +27,7 @@ from gerhard.core.derive import (
     record_text,
     resolved_by,
     run_files,
+    withdrawals,
 )
 from gerhard.core.program import Program
 from gerhard.core.records import Decision, RunRecord
@@ -60,9 +61,10 @@ def fold_pending(
     order; `decided`: the records of the runs those decisions decide that it holds already (their
     sequence numbers place the decisions)."""
     new = {r.run_id for r in records}
+    withdrawn = withdrawals(decisions)
     for event in event_order([*records, *decided], list(decisions)):
         if isinstance(event, Decision) or event.run_id in new:
-            status = fold_event(status, program, event)
+            status = fold_event(status, program, event, withdrawn)
     return status
 
 

@@ -22,7 +22,7 @@ in its next fold, given those records as `stale`: then everything is recomputed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from gerhard import layout
@@ -31,6 +31,8 @@ from gerhard.core.phases import (
     DIGEST,
     REMOVED_PHASES,
     STOPPED,
+    WITHDRAW,
+    WITHDRAWN,
     fold_decision,
     fold_run,
     initial_status,
@@ -46,7 +48,14 @@ from gerhard.formats.yamlio import dump_yaml, to_plain
 Existing = Callable[[str], "str | None"]  # rel path -> current text (None when absent)
 
 # The phases' ids (and each phase's baseline slots) in program_status.yaml are gerhard's to remove.
-STATUS_OWNED: statefiles.Owned = {"phases": {"baselines": {}, "decision": {}}, REMOVED_PHASES: {}, STOPPED: {}}
+STATUS_OWNED: statefiles.Owned = {
+    "phases": {"baselines": {}, "decision": {}},
+    REMOVED_PHASES: {},
+    STOPPED: {},
+    WITHDRAWN: {},
+}
+# A phase's latest evaluation goes from gate_results.yaml when its only runs are withdrawn.
+GATE_RESULTS_OWNED: statefiles.Owned = {"phases": {}}
 
 NEEDS_INPUT_OPTIONS = [
     {"option": "rerun", "means": "fix the cause and register a new run of this phase"},
@@ -127,11 +136,14 @@ def phase_title(program: Program, phase: str) -> str:
     return program.phase(phase).title if phase in program.phase_ids else "no longer in the program"
 
 
-def run_files(program: Program, record: RunRecord, answer: dict[str, Any] | None = None) -> dict[str, str]:
-    """The derived per-run files: the report, and the needs-input file when RED."""
+def run_files(
+    program: Program, record: RunRecord, answer: dict[str, Any] | None = None, withdrawal: Decision | None = None
+) -> dict[str, str]:
+    """The derived per-run files: the report (saying so when the run is withdrawn), and the needs-input
+    file when RED."""
     files = {
         reports.run_report_path(record): reports.render_run_report(
-            record, phase_title(program, record.phase), record.dossier
+            record, phase_title(program, record.phase), record.dossier, withdrawal
         ),
     }
     if record.verdict == "RED":
@@ -150,15 +162,29 @@ def answered(before: dict[str, Any], after: dict[str, Any], event: RunRecord | D
     return out
 
 
-def fold_event(status: dict[str, Any], program: Program, event: RunRecord | Decision) -> dict[str, Any]:
-    return fold_decision(status, program, event) if isinstance(event, Decision) else fold_run(status, program, event)
+def fold_event(
+    status: dict[str, Any], program: Program, event: RunRecord | Decision, withdrawn: Collection[str] = ()
+) -> dict[str, Any]:
+    """One event folded; `withdrawn`: the runs a withdraw decision withdraws (their registration counts
+    as one, and nothing more, wherever the withdrawal falls in the event order)."""
+    if isinstance(event, Decision):
+        return fold_decision(status, program, event)
+    return fold_run(status, program, event, withdrawn=event.run_id in withdrawn)
+
+
+def withdrawals(decisions: Iterable[Decision]) -> dict[str, Decision]:
+    """run id -> the decision that withdrew it."""
+    return {d.run_id: d for d in decisions if d.decision == WITHDRAW}
 
 
 def answer_files(answers: dict[str, dict[str, Any]], existing: Existing) -> dict[str, str]:
-    """The needs-input files of earlier runs, rewritten with their answers (reads their records)."""
+    """The needs-input files of earlier runs, rewritten with their answers (reads their records); only a
+    RED run has one (a withdrawal answers any run's)."""
+    records = {run_id: stored_record(run_id, existing) for run_id in answers}
     return {
-        layout.needs_input_path(run_id): needs_input_text(stored_record(run_id, existing), answer)
+        layout.needs_input_path(run_id): needs_input_text(records[run_id], answer)
         for run_id, answer in answers.items()
+        if records[run_id].verdict == "RED"
     }
 
 
@@ -174,7 +200,7 @@ def summary_files(
     return {
         layout.STATUS: statefiles.render_state_yaml(existing(layout.STATUS), status, layout.STATUS, owned=STATUS_OWNED),
         layout.GATE_RESULTS: statefiles.render_state_yaml(
-            existing(layout.GATE_RESULTS), gate_results, layout.GATE_RESULTS
+            existing(layout.GATE_RESULTS), gate_results, layout.GATE_RESULTS, owned=GATE_RESULTS_OWNED
         ),
         layout.INDEX: reports.render_index(status, recent),
         layout.BOARD: reports.render_board(program, status, dict(gate_results, phases=on_board)),
@@ -235,12 +261,17 @@ def decide_files(
     stale: Sequence[RunRecord] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Every file a decision writes: the decision, the needs-input files it answers, the summary files
-    (`status` as status_now gives it; `recent` = the newest ledger rows; `stale` as for fold_files)."""
-    if stale is not None or status.get(DIGEST) != program_digest(program):  # recomputed
+    (`status` as status_now gives it; `recent` = the newest ledger rows; `stale` as for fold_files). A
+    withdrawal takes the run out of everything it was folded into (phases, baselines, gate results, the
+    needs-input it superseded): everything is recomputed, and the files that change are written."""
+    withdraws = decision.decision == WITHDRAW
+    if withdraws or stale is not None or status.get(DIGEST) != program_digest(program):  # recomputed
         records = [*stored_records(status, existing), *(stale or ())]
         decisions = {d.run_id: d for d in stored_decisions(records, existing)}
-        decisions[decision.run_id] = decision  # a resume replaces the stop
+        decisions[decision.run_id] = decision  # a resume replaces the stop, a withdrawal any decision
         status, files = rebuild_all(program, records, existing, list(decisions.values()))
+        if withdraws:
+            files = {rel: text for rel, text in files.items() if existing(rel) != text}
     else:
         before = status_for_program(status, program)
         status = fold_decision(before, program, decision)
@@ -316,8 +347,10 @@ def status_now(program: Program, status: dict[str, Any] | None, existing: Existi
         return status_for_program(status, program)
     now = initial_status(program)
     records = stored_records(status, existing)
-    for event in event_order(records, stored_decisions(records, existing)):
-        now = fold_event(now, program, event)
+    decisions = stored_decisions(records, existing)
+    withdrawn = withdrawals(decisions)
+    for event in event_order(records, decisions):
+        now = fold_event(now, program, event, withdrawn)
     now[DIGEST] = status.get(DIGEST)
     return now
 
@@ -357,19 +390,21 @@ def fold_onto(
     months = {month: list(rows) for month, rows in months.items()}
     new = {r.run_id for r in records}
     answers: dict[str, dict[str, Any]] = {}
+    withdrawn = withdrawals(decisions)
     for event in event_order([*records, *held], list(decisions)):
         if isinstance(event, RunRecord) and event.run_id not in new:
             continue
-        after = fold_event(status, program, event)
+        after = fold_event(status, program, event, withdrawn)
         answers.update(answered(status, after, event))
         status = after
         if isinstance(event, RunRecord):
-            gate_results = gate_results_after(gate_results, event)
-            row = reports.ledger_row(event)
+            if event.run_id not in withdrawn:
+                gate_results = gate_results_after(gate_results, event)
+            row = reports.ledger_row(event, withdrawn=event.run_id in withdrawn)
             months.setdefault(row["month"], []).append(row)
     files: dict[str, str] = {}
     for record in records:
-        files.update(run_files(program, record, answers.get(record.run_id)))
+        files.update(run_files(program, record, answers.get(record.run_id), withdrawn.get(record.run_id)))
     files.update(answer_files({run_id: a for run_id, a in answers.items() if run_id not in new}, existing))
     for month in sorted({r.month for r in records}):
         rows = months[month]

@@ -26,8 +26,9 @@ PENDING, ACTIVE, PASSED, BLOCKED = "pending", "active", "passed", "blocked"
 REMOVED = "removed"  # the state of a phase under removed_phases
 DIGEST, REMOVED_PHASES = "program_digest", "removed_phases"
 PASSING_VERDICTS = (GREEN, AMBER)  # AMBER: only advisory gates failed, which by definition do not block
-WAIVE, ADVANCE, RERUN, STOP = "waive", "advance", "rerun", "stop"
-DECISIONS = (WAIVE, ADVANCE, RERUN, STOP)
+WAIVE, ADVANCE, RERUN, STOP, WITHDRAW = "waive", "advance", "rerun", "stop", "withdraw"
+DECISIONS = (WAIVE, ADVANCE, RERUN, STOP, WITHDRAW)
+WITHDRAWN = "withdrawn"  # in the status: run id -> when it was withdrawn (decided_at)
 PASSING_DECISIONS = (WAIVE, ADVANCE)  # the phase passes with the decided run
 STOPPED = "stopped"  # in the status while the last decision is a stop
 RESUME = "rerun|waive|advance"  # the decisions that resume a stopped program
@@ -164,9 +165,13 @@ def _update_baselines(entry: dict[str, Any], program: Program, record: RunRecord
             slot["best"] = point
 
 
-def fold_run(status: dict[str, Any], program: Program, record: RunRecord) -> dict[str, Any]:
-    """The status after one more registered run (returns a new dict; the input is not changed)."""
+def fold_run(status: dict[str, Any], program: Program, record: RunRecord, withdrawn: bool = False) -> dict[str, Any]:
+    """The status after one more registered run (returns a new dict; the input is not changed). A run
+    `withdrawn` (a withdraw decision on it, wherever that falls in the event order) is counted as a
+    registration and nothing more: no phase, baseline, needs-input or latest run holds it."""
     status = status_for_program(status, program)
+    if withdrawn:
+        return _counted(status, record)
     phase, verdict, run_id = record.phase, record.verdict, record.run_id
     removed = status.get(REMOVED_PHASES) or {}
     entry = status["phases"].get(phase) or removed.get(phase) or status["phases"].setdefault(phase, _phase_entry())
@@ -181,12 +186,17 @@ def fold_run(status: dict[str, Any], program: Program, record: RunRecord) -> dic
         status["open_needs_input"].append({"run_id": run_id, "phase": phase, "failed_gates": failed})
     elif verdict in PASSING_VERDICTS:  # a passing rerun of the phase answers its open needs-input items
         status["open_needs_input"] = [n for n in status["open_needs_input"] if n["phase"] != phase]
-    status["run_count"] += 1
     status["latest_run"], status["latest_verdict"] = run_id, verdict
     status["latest_registered_at"] = record.registered_at
+    return arrange_phases(_counted(status, record), program)
+
+
+def _counted(status: dict[str, Any], record: RunRecord) -> dict[str, Any]:
+    """One more registration, and its month's ledger row (a run's sequence number counts every one)."""
+    status["run_count"] += 1
     month = record.registered_at[:7]
     status["months"][month] = status["months"].get(month, 0) + 1
-    return arrange_phases(status, program)
+    return status
 
 
 def fold_decision(status: dict[str, Any], program: Program, decision: Decision) -> dict[str, Any]:
@@ -195,6 +205,8 @@ def fold_decision(status: dict[str, Any], program: Program, decision: Decision) 
     run); rerun keeps the phase active; stop stops the program until the next decision."""
     status = status_for_program(status, program)
     word, run_id, phase = decision.decision, decision.run_id, decision.phase
+    if word == WITHDRAW:
+        return _withdrawn(status, program, decision)
     passes = word in PASSING_DECISIONS
     status["open_needs_input"] = [
         n for n in status["open_needs_input"] if n["run_id"] != run_id and not (passes and n["phase"] == phase)
@@ -204,12 +216,26 @@ def fold_decision(status: dict[str, Any], program: Program, decision: Decision) 
         entry["decision"] = {"decision": word, "run_id": run_id, "decided_at": decision.decided_at}
         if passes and entry["passed_by"] is None:
             entry["passed_by"] = run_id
-    status["last_decision"] = {k: getattr(decision, k) for k in LAST_DECISION_KEYS}
-    # One line: a tab or line break would make the YAML scalar quoted, a style later merges keep.
-    status["last_decision"]["reason"] = " ".join(str(decision.reason).split())
-    status["last_decision"]["run_count"] = status["run_count"]
+    _last_decision(status, decision)
     if word == STOP:
         status[STOPPED] = True
     else:
         status.pop(STOPPED, None)
+    return arrange_phases(status, program)
+
+
+def _last_decision(status: dict[str, Any], decision: Decision) -> None:
+    status["last_decision"] = {k: getattr(decision, k) for k in LAST_DECISION_KEYS}
+    # One line: a tab or line break would make the YAML scalar quoted, a style later merges keep.
+    status["last_decision"]["reason"] = " ".join(str(decision.reason).split())
+    status["last_decision"]["run_count"] = status["run_count"]
+
+
+def _withdrawn(status: dict[str, Any], program: Program, decision: Decision) -> dict[str, Any]:
+    """A withdrawal: the run is named under `withdrawn` (its record stays; its registration was folded as
+    withdrawn, see fold_run) and the decision is the last one. A stop stands: only deciding the stopped
+    run again resumes the program."""
+    status[WITHDRAWN] = {**(status.get(WITHDRAWN) or {}), decision.run_id: decision.decided_at}
+    status["open_needs_input"] = [n for n in status["open_needs_input"] if n["run_id"] != decision.run_id]
+    _last_decision(status, decision)
     return arrange_phases(status, program)

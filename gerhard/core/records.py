@@ -174,6 +174,7 @@ class LedgerRow(Document):
     seq: int = 0
     passed: int = 0
     total: int = 0
+    withdrawn: bool = False  # written only for a withdrawn run (gerhard decide RUN_ID withdraw)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,9 @@ import math
 import re
 from typing import Any
 
+from gerhard.core.gates import spelled
 from gerhard.core.program import Program
-from gerhard.core.records import RunRecord
+from gerhard.core.records import Decision, RunRecord
 
 INDEX_RECENT = 50
 # The first line of every markdown file gerhard derives (invisible when rendered).
@@ -91,6 +92,8 @@ def code(value: Any) -> str:
 def num(value: Any) -> str:
     if value is None:
         return "missing"
+    if isinstance(value, bool):
+        return spelled(value)
     if isinstance(value, float):
         return str(value) if not math.isfinite(value) else f"{value:.6g}"
     return str(value)
@@ -107,7 +110,7 @@ def _env() -> Any:
         trim_blocks=False,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters.update(cell=cell, para=para, num=num, code=code)
+    env.filters.update(cell=cell, para=para, num=num, code=code, verdict=verdict_cell)
     return env
 
 
@@ -124,7 +127,9 @@ def month_page_path(month: str) -> str:
     return f"reports/{month[:4]}/{month[5:7]}/index.md"
 
 
-def render_run_report(record: RunRecord, phase_title: str, dossier: str | None = None) -> str:
+def render_run_report(
+    record: RunRecord, phase_title: str, dossier: str | None = None, withdrawal: Decision | None = None
+) -> str:
     return render(
         "run_report.md.j2",
         r=record,
@@ -134,11 +139,14 @@ def render_run_report(record: RunRecord, phase_title: str, dossier: str | None =
         passed=record.passed,
         total=record.total,
         verdict_line=_VERDICT_WORDS[record.verdict],
+        withdrawal=withdrawal,
+        withdrawn_by=str(withdrawal.decided_by).split(" <")[0] if withdrawal else "",
     )
 
 
-def ledger_row(record: RunRecord) -> dict[str, Any]:
-    """The one-line summary of a run kept in state/ledger/ and shown in index pages (a LedgerRow's keys)."""
+def ledger_row(record: RunRecord, withdrawn: bool = False) -> dict[str, Any]:
+    """The one-line summary of a run kept in state/ledger/ and shown in index pages (a LedgerRow's keys;
+    `withdrawn` only for a withdrawn run, so the other rows read as they always have)."""
     return {
         "seq": record.seq,
         "run_id": record.run_id,
@@ -149,7 +157,7 @@ def ledger_row(record: RunRecord) -> dict[str, Any]:
         "registered_at": record.registered_at,
         "month": record.month,
         "summary": " ".join(str(record.summary).split())[:200],
-    }
+    } | ({"withdrawn": True} if withdrawn else {})
 
 
 def month_header(month: str) -> str:
@@ -159,8 +167,13 @@ def month_header(month: str) -> str:
 def month_row(row: dict[str, Any]) -> str:
     return (
         f"| {row['seq']} | {row['registered_at']} | [`{row['run_id']}`]({row['run_id']}.md) | {row['phase']} "
-        f"| {row['verdict']} | {row['passed']}/{row['total']} | {cell(row['summary'])} |\n"
+        f"| {verdict_cell(row)} | {row['passed']}/{row['total']} | {cell(row['summary'])} |\n"
     )
+
+
+def verdict_cell(row: dict[str, Any]) -> str:
+    """A ledger row's verdict as tables show it: a withdrawn run says so."""
+    return f"{row['verdict']} (withdrawn)" if row.get("withdrawn") else str(row["verdict"])
 
 
 def decision_line(status: dict[str, Any], up: str, label: str) -> str | None:

@@ -1,4 +1,5 @@
-"""A human decision on a RED run's needs-input (waive, advance, rerun, stop), as one commit.
+"""A human decision on a RED run's needs-input (waive, advance, rerun, stop), or on any run registered by
+mistake (withdraw), as one commit.
 
 `decide` = lock → the run and its open needs-input → the decision file (state/decisions/<run_id>.yaml)
 → the needs-input files it answers and the derived files, folded (gerhard.core.derive.decide_files) →
@@ -8,6 +9,12 @@ waive and advance pass the phase with the decided run; rerun keeps the phase act
 of the phase is what counts); stop stops the program: nothing is registered while it stands. To
 resume, decide the stopped run again (rerun, waive or advance): the new decision replaces the stop
 in the decision file (kept under `replaces:`; the stop's commit stays in the history).
+
+withdraw takes a run of any verdict out of the count: its record and archive stay as registered
+(write-once: `gerhard check` holds them to their registration commit), its decision file says it is
+withdrawn, and the derived files are recomputed without it (gates' baselines, phases, the status, the
+needs-input files it superseded), its report and ledger row marked. It replaces an earlier decision on
+the run (kept under `replaces:`), but not a stop that stands: resume first.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from gerhard.core import reports
 from gerhard.core.branchfold import decided_own_files
 from gerhard.core.derive import decide_files
 from gerhard.core.gates import RED
-from gerhard.core.phases import DECISIONS, RESUME, STOP, STOPPED, fold_decision
+from gerhard.core.phases import DECISIONS, RESUME, STOP, STOPPED, WITHDRAW, fold_decision
 from gerhard.core.program import Program
 from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import GitError, UserError
@@ -52,6 +59,15 @@ class DecisionResult:
     resumed: bool  # this decision replaced a stop
 
     def __str__(self) -> str:
+        if self.decision == WITHDRAW:
+            return "\n".join(
+                [
+                    f"run {self.run_id} (phase {self.phase}): withdrawn, counted by no gate, baseline or status",
+                    f"  commit {self.commit}",
+                    f"  decision: {self.decision_file}",
+                    f"  current phase: {self.current_phase or 'all phases passed'}",
+                ]
+            )
         if self.stopped:
             after = f"the program is stopped: to resume, gerhard decide {self.run_id} {RESUME} --reason '...'"
         else:
@@ -95,13 +111,13 @@ def decide(
         needs_input=layout.needs_input_path(doc.run_id),
         current_phase=after["current_phase"],
         stopped=bool(after.get(STOPPED)),
-        resumed=replaced is not None,
+        resumed=replaced is not None and replaced.decision == STOP,
     )
 
 
 def check_decision(word: str) -> str:
     if word not in DECISIONS:
-        raise UserError(f"unknown decision {word!r}: decide waive, advance, rerun or stop")
+        raise UserError(f"unknown decision {word!r}: decide waive, advance, rerun, stop or withdraw")
     return word
 
 
@@ -125,8 +141,12 @@ def check_decidable(root: Path, status: dict[str, Any], record: RunRecord, word:
             f"first with gerhard decide {last['run_id']} {RESUME} --reason '...'"
         )
     previous = store.read_decision(root, run_id)
+    if word == WITHDRAW:
+        return check_withdrawable(status, record, previous)
     if previous is not None:
         on = f"{previous.decision} on {previous.decided_at[:10]}, {layout.decision_path(run_id)}"
+        if previous.decision == WITHDRAW:
+            raise UserError(f"run {run_id} is withdrawn ({on}): register a new run of phase {phase} instead")
         if not (previous.decision == STOP and status.get(STOPPED)):
             raise UserError(f"run {run_id} is already decided ({on}): register a new run of phase {phase} instead")
         if word == STOP:
@@ -137,6 +157,21 @@ def check_decidable(root: Path, status: dict[str, Any], record: RunRecord, word:
     if not any(n["run_id"] == run_id for n in status["open_needs_input"]):
         raise UserError(not_open_message(root, record))
     return None
+
+
+def check_withdrawable(status: dict[str, Any], record: RunRecord, previous: Decision | None) -> Decision | None:
+    """Any run may be withdrawn, once; the decision it replaces, if any (a stop must be resumed first)."""
+    if previous is None:
+        return None
+    on = f"{previous.decision} on {previous.decided_at[:10]}, {layout.decision_path(record.run_id)}"
+    if previous.decision == WITHDRAW:
+        raise UserError(f"run {record.run_id} is already withdrawn ({on})")
+    if previous.decision == STOP and status.get(STOPPED):
+        raise UserError(
+            f"run {record.run_id} stopped the program ({on}): resume it first with gerhard decide {record.run_id} "
+            f"{RESUME} --reason '...', then withdraw it"
+        )
+    return previous
 
 
 def not_open_message(root: Path, record: RunRecord) -> str:
@@ -215,7 +250,8 @@ def commit_message(doc: Decision) -> str:
     body = [f"Reason: {one_line(doc.reason)}"]
     if doc.replaces is not None:
         old = doc.replaces
-        body.append(f"Resumes the program: replaces the stop decided on {old['decided_at']} by {old['decided_by']}")
+        replaces = f"the {old['decision']} decided on {old['decided_at']} by {old['decided_by']}"
+        body.append(f"Resumes the program: replaces {replaces}" if old["decision"] == STOP else f"Replaces {replaces}")
     trailers = {"Gerhard-Decision": doc.decision, "Gerhard-Run-Id": doc.run_id, "Gerhard-Phase": doc.phase}
     subject = f"decide {doc.run_id}: {doc.decision}"
     return "\n\n".join([subject, "\n".join(body), "\n".join(f"{k}: {v}" for k, v in trailers.items())]) + "\n"

@@ -241,10 +241,12 @@ def latest_run_problem(root: Path, status: dict[str, Any], run_id: str) -> str |
 
 
 def ledger_problem(root: Path, record: dict[str, Any]) -> str | None:
-    """The run last folded is the last row of its month's ledger (rows are appended in landing order)."""
+    """The run last folded is the last row of its month's ledger (rows are appended in landing order),
+    but for runs withdrawn since, which stay in the ledger and are no one's latest run."""
     rel = layout.ledger_path(str(record["registered_at"])[:7])
     try:
-        row = json.loads(last_line(root / rel))
+        rows = [json.loads(line) for line in reversed(last_lines(root / rel))]
+        row = next((r for r in rows if not (isinstance(r, dict) and r.get("withdrawn"))), None)
     except (OSError, ValueError):
         row = None
     if not isinstance(row, dict) or row.get("run_id") != record["run_id"]:
@@ -252,8 +254,9 @@ def ledger_problem(root: Path, record: dict[str, Any]) -> str | None:
     return None
 
 
-def last_line(path: Path, tail: int = 8192) -> bytes:
-    """The last line of a file, reading only its end (a ledger month holds thousands of rows)."""
+def last_lines(path: Path, tail: int = 8192) -> list[bytes]:
+    """The whole lines of a file's end (at least its last line), reading only that end (a ledger month
+    holds thousands of rows)."""
     with open(path, "rb") as f:
         size = f.seek(0, 2)
         f.seek(max(0, size - tail))
@@ -261,4 +264,5 @@ def last_line(path: Path, tail: int = 8192) -> bytes:
         if b"\n" not in end and size > tail:  # a row longer than the tail: read it whole
             f.seek(0)
             end = f.read().rstrip(b"\n")
-    return end.rsplit(b"\n", 1)[-1]
+    lines = end.split(b"\n")
+    return lines[1:] if size > tail and len(lines) > 1 else lines  # the first may be cut

@@ -23,6 +23,7 @@ from typing import Any
 from gerhard import layout
 from gerhard.core import reports
 from gerhard.core.derive import (
+    GATE_RESULTS_OWNED,
     STATUS_OWNED,
     decide_files,
     fold_files,
@@ -193,7 +194,7 @@ def hand_edited(program: Program, derived: list[str], index: Blobs, head: Blobs)
             data = to_plain(
                 statefiles.parse_state_text(old, rel, "program_status" if rel == layout.STATUS else "gate_results")
             )
-            owned = STATUS_OWNED if rel == layout.STATUS else None
+            owned = STATUS_OWNED if rel == layout.STATUS else GATE_RESULTS_OWNED
             expected[rel] = statefiles.render_state_yaml(staged, data, rel, owned=owned)
     for rel in derived:
         record = report_record(rel, index)

@@ -32,7 +32,10 @@ from gerhard.git import gitrepo, history
 from gerhard.git.history import Commit
 
 RULES = "1"  # what a check verifies; a commit verified under other rules is verified again
-NO_TRAILERS = "gerhard's Gerhard-* trailers register no such run (written by hand, or its commit lost them)"
+NO_TRAILERS = (
+    "gerhard's Gerhard-* trailers register no such run (written by hand, or its commit lost them: a commit-msg "
+    "hook, an amend, a squash merge's message)"
+)
 
 
 class Registration(NamedTuple):

@@ -29,8 +29,9 @@ def list_runs(
     print(f"{'REGISTERED':<20}  {'RUN':<{width}}  PHASE  VERDICT  GATES  SUMMARY")
     for r in rows:
         gates = f"{r['passed']}/{r['total']}"
+        summary = f"(withdrawn) {r['summary']}" if r.get("withdrawn") else r["summary"]
         print(
             f"{r['registered_at']:<20}  {r['run_id']:<{width}}  {r['phase']:<5}  {r['verdict']:<7}  "
-            f"{gates:<5}  {r['summary'][:60]}"
+            f"{gates:<5}  {summary[:60]}"
         )
     return 0

@@ -6,14 +6,15 @@ from pathlib import Path
 
 from gerhard import layout
 from gerhard.core import reports
-from gerhard.core.records import RunRecord
+from gerhard.core.phases import WITHDRAW
+from gerhard.core.records import Decision, RunRecord
 from gerhard.output import fmt_value, print_json
 from gerhard.registry import queries, store
 from gerhard.registry.heavy import remote_source, run_remote
 from gerhard.registry.root import registry_root
 
 
-def format_record(r: RunRecord, configured: tuple[str, str] | None = None) -> str:
+def format_record(r: RunRecord, configured: tuple[str, str] | None = None, withdrawal: Decision | None = None) -> str:
     """`configured`: the remote root configured now and where (gerhard.registry.heavy.remote_source), shown for a
     run whose record names none (registered before a remote was set; records are never rewritten)."""
     dirty = {True: "dirty", False: "clean", None: "unknown"}[r.code_dirty]
@@ -21,6 +22,7 @@ def format_record(r: RunRecord, configured: tuple[str, str] | None = None) -> st
         f"run       {r.run_id}  (#{r.seq})",
         f"phase     {r.phase}{'  (forced)' if r.forced else ''}",
         f"verdict   {r.verdict}  {r.passed}/{r.total} gates passed",
+        *([f"WITHDRAWN {withdrawal.decided_at} by {withdrawal.decided_by}: {withdrawal.reason}"] if withdrawal else []),
         f"at        {r.registered_at}",
         f"code      {r.code_sha or 'unknown'} ({dirty}, from {r.code_sha_source})",
         f"config    sha256 {r.config_sha256 or 'none'}",
@@ -53,9 +55,11 @@ def format_record(r: RunRecord, configured: tuple[str, str] | None = None) -> st
 def show(repo: Path, run: str, as_json: bool = False) -> int:
     root = registry_root(repo)
     record = queries.resolve_run(root, run)
+    decision = store.read_decision(root, record.run_id)
+    withdrawal = decision if decision is not None and decision.decision == WITHDRAW else None
     if as_json:
-        print_json(record.as_dict())
+        print_json({**record.as_dict(), **({"withdrawn": withdrawal.as_dict()} if withdrawal else {})})
     else:
         configured = None if record.artifact_remote else remote_source(store.load_program(root))
-        print(format_record(record, configured))
+        print(format_record(record, configured, withdrawal))
     return 0
