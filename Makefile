@@ -11,7 +11,7 @@ TORCH ?= torch==2.13.0+cpu
 # The extras that test, lint and bench install (CI may add some: EXTRAS=dev,lightning).
 EXTRAS ?= dev
 # make test runs on every core (pytest-xdist); the tests of a file with a module-scoped set-up stay on
-# one worker, so that it is made once (tests/conftest.py groups them). PYTEST_ARGS adds options:
+# one worker, so that it is made once (tests/conftest.py's scheduler). PYTEST_ARGS adds options:
 # PYTEST_ARGS='-n 0 -x' runs in one process.
 PYTEST_ARGS ?=
 
@@ -71,7 +71,7 @@ demo: $(VENV)/.demo
 	$(PY) examples/demo.py
 
 test: $(VENV)/.installed
-	$(PY) -m pytest -q -n auto --dist loadgroup $(PYTEST_ARGS) tests
+	$(PY) -m pytest -q -n auto $(PYTEST_ARGS) tests
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check gerhard tests benchmarks examples

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -16,17 +17,32 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (make test: --dist loadgroup), the tests of a file that has a module-scoped
-    set-up (a notebook run, an S3 server, Chromium) go to one worker, so that the set-up is made once;
-    every other test goes to whichever worker is free."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        defs = info.name2fixturedefs.values() if info else ()
-        if any(d.scope in ("module", "package", "class") for fixturedefs in defs for d in fixturedefs):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+# A fixture wider than a test (its set-up made once for many tests) in a test file.
+WIDER_FIXTURE = re.compile(r"""@pytest\.fixture\([^)]*scope=["'](module|class|package)["']""")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """make test (pytest -n auto): each test goes to whichever worker is free, except that the tests of
+    a file with a module- or class-scoped fixture stay on one worker, so that its set-up (a notebook
+    run, an S3 server, Chromium) is made once. (xdist's --dist loadgroup would do this with marks, but
+    with pytest 9 its group names do not reach the node ids, so it groups nothing.)"""
+    if config.getvalue("dist") != "load":
+        return None  # --dist loadfile, loadscope, ... asked for by name
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared = {
+        path.relative_to(config.rootpath).as_posix()
+        for path in Path(__file__).parent.glob("test_*.py")
+        if WIDER_FIXTURE.search(path.read_text(encoding="utf-8"))
+    }
+
+    class SharedSetUpsOnOneWorker(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path in shared else nodeid
+
+    return SharedSetUpsOnOneWorker(config, log)
 
 
 def isolate_git(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
