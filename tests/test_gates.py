@@ -88,6 +88,13 @@ def test_string_and_bool_equality(op: str, observed: Any, value: Any, passed: bo
 
 
 @pytest.mark.parametrize(
+    ("value", "text"), [(True, "== true"), (False, "== false"), ("dense", "== dense"), (2, "== 2")]
+)
+def test_a_boolean_threshold_is_spelled_as_yaml_spells_it(value: Any, text: str) -> None:
+    assert threshold_text(gate(op="==", value=value)) == text
+
+
+@pytest.mark.parametrize(
     ("op", "observed", "value", "reason"),
     [
         # A missing (null) value must never pass a gate, not even '!='.
@@ -448,7 +455,7 @@ def test_result_as_dict_is_plain() -> None:
     [
         ({"op": "<=", "value": 2.6}, None, "<= 2.6"),
         ({"op": "==", "value": "spiking"}, None, "== spiking"),
-        ({"op": "!=", "value": True}, None, "!= True"),
+        ({"op": "!=", "value": True}, None, "!= true"),
         ({"range": [0.05, 0.25]}, None, "in [0.05, 0.25]"),
         ({"range": [1, 1e7]}, None, "in [1, 1e+07]"),
         ({"baseline": "best_green", "better": "lower"}, None, "<= best_green (none yet)"),

@@ -57,7 +57,7 @@ Commits in `{spec}` ({base}..{short(h, RUN_A2)}).
 | eval_pass_rate_min | pass | 0.8 | &gt;= 0.8 |
 | spike_rate_band | pass | 0.105 | in \\[0.05, 0.25] |
 | energy_ratio_advisory | warn | 0.55 | &lt;= 0.5 |
-| clean_execution_order | pass | True | == True |
+| clean_execution_order | pass | true | == true |
 | val_loss_vs_best_green | pass | 2.65 | &lt;= 2.77 (best_green {RUN_GREEN}) |
 
 Metric deltas against `{RUN_GREEN}`, the best GREEN run of phase B at {base}:
@@ -125,7 +125,7 @@ Commits in `{base}..{history.commits[RUN_GREEN]}` ({base[:7]}..{short(history, R
 | eval_pass_rate_min | pass | 1 | &gt;= 0.8 |  |
 | spike_rate_band | pass | 0.105 | in \\[0.05, 0.25] |  |
 | energy_ratio_advisory | pass | 0.41 | &lt;= 0.5 |  |
-| clean_execution_order | pass | True | == True |  |
+| clean_execution_order | pass | true | == true |  |
 | val_loss_vs_best_green | pass | 2.72 | &lt;= best_green (none yet) | no GREEN baseline run of this phase yet: nothing to compare with |
 
 No baseline: no GREEN run of phase B at {base[:7]}.

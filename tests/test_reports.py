@@ -148,7 +148,8 @@ def test_para() -> None:
         (1 / 3, "0.333333"),
         (5.96e-08, "5.96e-08"),
         (3, "3"),
-        (True, "True"),
+        (True, "true"),
+        (False, "false"),
         ("x", "x"),
     ],
 )

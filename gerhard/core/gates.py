@@ -115,11 +115,16 @@ def _fmt(v: float) -> str:
     return f"{v:.6g}"
 
 
+def spelled(value: Any) -> str:
+    """A value as program.yaml and JSON spell it: booleans `true`/`false`, not Python's True/False."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
 def threshold_text(gate: Gate, baseline: Baseline | None = None) -> str:
     if gate.range is not None:
         return f"in [{_fmt(gate.range[0])}, {_fmt(gate.range[1])}]"
     if not gate.is_relative:
-        return f"{gate.op} {gate.value}"
+        return f"{gate.op} {spelled(gate.value)}"
     limit = relative_limit(gate, baseline)
     word = f"{gate.baseline} {baseline.run_id}" if baseline else f"{gate.baseline} (none yet)"
     if limit is None:
