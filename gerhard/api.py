@@ -21,6 +21,7 @@ def register_run(
     dossier: Path | str | None = None,
     verify: bool = True,
     push: bool = False,
+    allow_duplicate: bool = False,
 ) -> RegistrationResult:
     """Register the bundle in source_dir as run `run_id` of `phase`: one git commit in repo_root.
 
@@ -30,11 +31,15 @@ def register_run(
     then exactly as before. Registering the same bundle again is a no-op. verify=False skips the
     repository's pre-commit and commit-msg hooks, like `git commit --no-verify`. push=True pushes
     the commit to the branch's upstream, replaying it on the new head when the remote moved.
+    A bundle identical to another run's is refused unless allow_duplicate=True.
     """
     if push:
 
         def first() -> RegistrationResult:
-            return register_run(run_id, phase, source_dir, repo_root, summary, next_action, force, dossier, verify)
+            return register_run(
+                run_id, phase, source_dir, repo_root, summary, next_action, force, dossier, verify,
+                allow_duplicate=allow_duplicate,
+            )  # fmt: skip
 
         return register_and_push(Path(repo_root), first, verify)
     if (source_dir is None) == (dossier is None):
@@ -49,6 +54,7 @@ def register_run(
             next_action or None,
             force=force,
             verify=verify,
+            allow_duplicate=allow_duplicate,
         )
     if run_id is None or phase is None or source_dir is None:
         raise UserError("register_run with source_dir= needs run_id= and phase=")
@@ -61,4 +67,5 @@ def register_run(
         next_action=next_action,
         force=force,
         verify=verify,
+        allow_duplicate=allow_duplicate,
     )

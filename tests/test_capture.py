@@ -309,6 +309,32 @@ def test_seed_txt_holds_the_seed_given_or_drawn(tmp_path: Path) -> None:
     assert 0 <= drawn.seed < 2**32
 
 
+def test_no_seed_warns_at_once_and_provenance_says_seed_source_random(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drawn = start(None, run_id="drawn", output_root=tmp_path, seed=None)
+    assert capsys.readouterr().err == (
+        f"gerhard: WARNING: no seed= given: run drawn is seeded with {drawn.seed}, drawn at random (in seed.txt, "
+        "and provenance.json says seed_source: random); pass seed= to choose it\n"
+    )
+    given = start(None, run_id="given", output_root=tmp_path, seed=7)
+    assert capsys.readouterr().err == ""
+    for run in (drawn, given):
+        log_phase_a(run)
+        run.finish()
+    assert bundle_json(drawn.folder, "provenance.json")["seed_source"] == "random"
+    assert bundle_json(given.folder, "provenance.json")["seed_source"] == "given"
+
+
+def test_a_resumed_run_keeps_its_seed_source(tmp_path: Path) -> None:
+    with pytest.raises(KeyboardInterrupt), start(None, run_id="drawn", output_root=tmp_path, seed=None) as run:
+        log_phase_a(run)
+        raise KeyboardInterrupt
+    resumed = gerhard.resume_run(tmp_path / "drawn", dossier=False, download=False)
+    resumed.finish()
+    assert bundle_json(resumed.folder, "provenance.json")["seed_source"] == "random"
+
+
 def train_tiny_model(run: Run) -> None:
     """A few steps of a seeded torch model, plus Python's and NumPy's generators, logged as metrics."""
     import numpy

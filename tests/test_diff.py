@@ -43,7 +43,7 @@ def test_diff_green_and_tuned(history: History, capsys) -> None:
             "  val_loss       2.72 -> 2.65     -0.07 (-2.6%)",
             "  val_ppl     15.1803 -> missing  (only in A)",
             "gates     1 flipped",
-            "  pass -> warn  energy_ratio_advisory  0.41 -> 0.55  (<= 0.5)",
+            "  pass -> WARN  energy_ratio_advisory  0.41 -> 0.55  (<= 0.5)",
             "eval      1 flipped",
             "  pass -> fail  sorting  0.66 -> 0.45",
             "",
@@ -65,7 +65,7 @@ def test_diff_red_and_green(history: History, capsys) -> None:
         "  FAIL -> pass  val_loss_max           3.05 -> 2.72  (<= 2.9)",
         "  FAIL -> pass  eval_pass_rate_min     0.4 -> 1  (>= 0.8)",
         "  FAIL -> pass  spike_rate_band        0.025 -> 0.105  (in [0.05, 0.25])",
-        "  warn -> pass  energy_ratio_advisory  0.62 -> 0.41  (<= 0.5)",
+        "  WARN -> pass  energy_ratio_advisory  0.62 -> 0.41  (<= 0.5)",
         "eval      3 flipped",
         "  fail -> pass  arithmetic  0.41 -> 0.81",
         "  fail -> pass  induction   0.31 -> 0.74",
@@ -211,7 +211,8 @@ def test_diff_outside_a_git_repository(tmp_path: Path, capsys) -> None:
     result = run(capsys, "diff", "a", "b", "--repo", tmp_path)
     assert_one_line_error(result)
     assert result.err == (
-        f"gerhard diff: error: {tmp_path} is not inside a git repository: run 'git init' there first or pass --repo\n"
+        f"gerhard diff: error: {tmp_path} is not inside a git repository: pass --repo with the path of your registry "
+        "repository, or cd into it\n"
     )
 
 

@@ -102,7 +102,8 @@ def test_doctor_outside_a_repository_is_one_line(tmp_path: Path, capsys) -> None
     result = run(capsys, "doctor", "--repo", tmp_path)
     assert result.rc == 2
     assert result.err == (
-        f"gerhard doctor: error: {tmp_path} is not inside a git repository: run 'git init' there first or pass --repo\n"
+        f"gerhard doctor: error: {tmp_path} is not inside a git repository: pass --repo with the path of your registry "
+        "repository, or cd into it\n"
     )
 
 

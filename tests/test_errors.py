@@ -257,7 +257,10 @@ def _(c: Ctx) -> list:
     return c.reg(RUN, "B", c.bundle("phase_b_green"))
 
 
-@case("not-a-git-repo", "is not inside a git repository", "git init")
+@case(
+    "not-a-git-repo",
+    "is not inside a git repository: pass --repo with the path of your registry repository, or cd into it",
+)
 def _(c: Ctx) -> list:
     plain = c.tmp / "plain"
     plain.mkdir()
@@ -324,7 +327,7 @@ def _(c: Ctx) -> list:
     c.register_a()
     (c.registry / "state" / "program_status.yaml").write_text("program: x\nphases: {A: [\n")
     c.commit("state/program_status.yaml")
-    return c.reg(RUN, "A", c.bundle())
+    return c.reg(RUN, "A", c.bundle(), "--allow-duplicate")  # run_a's bundle: this case is about the state
 
 
 @case("status-schema-error", "state/program_status.yaml: $.run_count:", "'many' is not of type 'integer'", "rebuild")
@@ -333,7 +336,7 @@ def _(c: Ctx) -> list:
     p = c.registry / "state" / "program_status.yaml"
     p.write_text(p.read_text().replace("run_count: 1\n", "run_count: many\n"))
     c.commit("state/program_status.yaml")
-    return c.reg(RUN, "A", c.bundle())
+    return c.reg(RUN, "A", c.bundle(), "--allow-duplicate")  # run_a's bundle: this case is about the state
 
 
 @case("status-uncommitted-edit", "state/program_status.yaml has changes that are not committed", "commit or stash")
@@ -341,7 +344,7 @@ def _(c: Ctx) -> list:
     c.register_a()
     p = c.registry / "state" / "program_status.yaml"
     p.write_text(p.read_text() + "# my note, not committed yet\n")
-    return c.reg(RUN, "A", c.bundle())
+    return c.reg(RUN, "A", c.bundle(), "--allow-duplicate")  # run_a's bundle: this case is about the state
 
 
 @case("state-file-staged-change", "state/gate_results.yaml has staged changes", "commit or unstage")
@@ -352,7 +355,7 @@ def _(c: Ctx) -> list:
     p.write_text(original + "# staged note\n")
     git(c.registry, "add", "state/gate_results.yaml")
     p.write_text(original)
-    return c.reg(RUN, "A", c.bundle())
+    return c.reg(RUN, "A", c.bundle(), "--allow-duplicate")  # run_a's bundle: this case is about the state
 
 
 @case("state-file-staged-and-modified", "reports/index.md has changes that are not committed")
@@ -361,7 +364,7 @@ def _(c: Ctx) -> list:
     p = c.registry / "reports" / "index.md"
     p.write_text(p.read_text() + "\nmy staged paragraph\n")
     git(c.registry, "add", "reports/index.md")
-    return c.reg(RUN, "A", c.bundle())
+    return c.reg(RUN, "A", c.bundle(), "--allow-duplicate")  # run_a's bundle: this case is about the state
 
 
 @case("conflicting-reregistration", "run run_a is already registered with different content", "new --run-id")

@@ -207,7 +207,8 @@ def test_log_outside_a_git_repository(tmp_path: Path, capsys) -> None:
     result = run(capsys, "log", "--repo", plain)
     assert_one_line_error(result)
     assert result.err == (
-        f"gerhard log: error: {plain} is not inside a git repository: run 'git init' there first or pass --repo\n"
+        f"gerhard log: error: {plain} is not inside a git repository: pass --repo with the path of your registry "
+        "repository, or cd into it\n"
     )
     missing = run(capsys, "log", "--repo", tmp_path / "nope")
     assert missing.err == (

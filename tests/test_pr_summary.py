@@ -56,7 +56,7 @@ Commits in `{spec}` ({base}..{short(h, RUN_A2)}).
 | val_loss_max | pass | 2.65 | &lt;= 2.9 |
 | eval_pass_rate_min | pass | 0.8 | &gt;= 0.8 |
 | spike_rate_band | pass | 0.105 | in \\[0.05, 0.25] |
-| energy_ratio_advisory | warn | 0.55 | &lt;= 0.5 |
+| energy_ratio_advisory | WARN | 0.55 | &lt;= 0.5 |
 | clean_execution_order | pass | true | == true |
 | val_loss_vs_best_green | pass | 2.65 | &lt;= 2.77 (best_green {RUN_GREEN}) |
 
@@ -321,8 +321,8 @@ def test_outside_a_git_repository(tmp_path: Path, capsys) -> None:
     result = run(capsys, "pr-summary", "a..b", "--repo", tmp_path)
     assert_one_line_error(result)
     assert result.err == (
-        f"gerhard pr-summary: error: {tmp_path} is not inside a git repository: run 'git init' there first "
-        "or pass --repo\n"
+        f"gerhard pr-summary: error: {tmp_path} is not inside a git repository: pass --repo with the "
+        "path of your registry repository, or cd into it\n"
     )
 
 

@@ -40,8 +40,8 @@ def python_m_gerhard(*argv: str | Path, crash: str) -> subprocess.CompletedProce
     return subprocess.run([sys.executable, "-m", "gerhard", *map(str, argv)], env=env, capture_output=True, text=True)
 
 
-def register_push(repo: Path, run_id: str, phase: str, bundle: Path) -> subprocess.CompletedProcess[str]:
-    args = ["register", "--repo", str(repo), "--run-id", run_id, "--phase", phase, "--source-dir", str(bundle)]
+def register_push(repo: Path, run_id: str, phase: str, bundle: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    args = ["register", "--repo", str(repo), "--run-id", run_id, "--phase", phase, "--source-dir", str(bundle), *extra]
     return subprocess.run(
         [sys.executable, "-m", "gerhard", *args, "--push", "--summary", f"{run_id} by {repo.name}"],
         capture_output=True,
@@ -220,7 +220,7 @@ def test_four_clones_pushing_five_runs_each(remote: Path, tmp_path: Path, bundle
 
     def work(repo: Path) -> None:
         for k in range(5):
-            done = register_push(repo, f"{repo.name}_run{k}", "A", bundle_a)
+            done = register_push(repo, f"{repo.name}_run{k}", "A", bundle_a, "--allow-duplicate")
             if done.returncode != 0:
                 failures.append(done.stderr)
 
@@ -256,6 +256,7 @@ def test_eight_registrations_at_once_in_one_clone(registry: Path, bundle_a: Path
                 "A",
                 "--source-dir",
                 str(bundle_a),
+                "--allow-duplicate",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

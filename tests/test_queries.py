@@ -91,7 +91,7 @@ def test_show_red_run_by_id(runs: Path, capsys) -> None:
     assert table["val_loss_max"].split()[0] == "FAIL"
     assert table["val_loss_max"].split()[2:] == ["3.05", "<=", "2.9"]
     assert table["spike_rate_band"].split()[2:] == ["0.025", "in", "[0.05,", "0.25]"]
-    assert table["energy_ratio_advisory"].split()[0] == "warn"
+    assert table["energy_ratio_advisory"].split()[0] == "WARN"
     assert table["val_loss_vs_best_green"].split()[0] == "pass"
     assert "(no GREEN baseline run of this phase yet" in table["val_loss_vs_best_green"]
     assert f"report    reports/2025/03/{RUN_RED}.md" in lines

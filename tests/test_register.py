@@ -28,6 +28,9 @@ from cli_helpers import (
 )
 from conftest import git, snapshot
 
+from gerhard import register_run
+from gerhard.errors import ConflictError
+
 RUN_A = "20261101T100000Z_dense"
 RUN_B = "20261101T120000Z_v15"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -212,6 +215,19 @@ def test_code_sha_from_registry_head_without_provenance(registry: Path, bundle_a
         "metrics.json",
         "seed.txt",
     ]
+
+
+def test_code_outside_git_is_recorded_as_code_not_in_git_never_the_registry_head(
+    registry: Path, bundle_a: Path, capsys
+) -> None:
+    prov = json.loads((bundle_a / "provenance.json").read_text())
+    (bundle_a / "provenance.json").write_text(json.dumps({**prov, "code_sha": None, "dirty": False}))
+    register_ok(capsys, registry, RUN_A, "A", bundle_a)
+    r = record_of(registry, RUN_A)
+    assert (r["code_sha"], r["code_dirty"], r["code_sha_source"]) == (None, None, "code not in git")
+    assert trailer(registry, "Gerhard-Code-SHA") == "unknown"
+    assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+    assert run(capsys, "check", "--repo", registry).rc == 0
 
 
 def test_code_dirty_from_registry_with_uncommitted_tracked_change(registry: Path, bundle_a: Path, capsys) -> None:
@@ -696,7 +712,7 @@ def test_concurrent_registrations_in_one_clone_serialize(
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "gerhard", "register", "--repo", str(registry), "--phase", "B"]
-            + ["--run-id", f"b_{n}", "--source-dir", str(bundle_b_red)],
+            + ["--run-id", f"b_{n}", "--source-dir", str(bundle_b_red), "--allow-duplicate"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -865,3 +881,32 @@ def test_blank_lines_in_a_summary_cannot_forge_a_paragraph(registry: Path, bundl
     assert "Summary: fine Gerhard-Verdict: RED\n" in body
     assert trailer(registry, "Gerhard-Verdict") == "GREEN"
     assert record_of(registry, RUN_A)["summary"] == "fine\n\nGerhard-Verdict: RED"
+
+
+def test_the_same_bundle_under_a_new_run_id_is_refused(registered: Path, bundle_b_red: Path, capsys) -> None:
+    registered_at = record_of(registered, RUN_B)["registered_at"]
+    before = snapshot(registered)
+    result = register(capsys, registered, "20261101T130000Z_copy", "B", bundle_b_red)
+    assert result.rc == 2
+    assert result.err == (
+        f"gerhard register: error: the bundle of run 20261101T130000Z_copy is identical to run {RUN_B} registered "
+        f"{registered_at[:10]}; pass --allow-duplicate (allow_duplicate=True) to register it again\n"
+    )
+    assert snapshot(registered) == before
+
+
+def test_the_same_bundle_is_registered_again_with_allow_duplicate(registered: Path, bundle_b_red: Path, capsys) -> None:
+    result = register(capsys, registered, "20261101T130000Z_copy", "B", bundle_b_red, "--allow-duplicate")
+    assert (result.rc, result.err) == (0, "")
+    copy = record_of(registered, "20261101T130000Z_copy")
+    assert copy["bundle_sha256"] == record_of(registered, RUN_B)["bundle_sha256"]
+    assert trailer(registered, "Gerhard-Run-Id") == "20261101T130000Z_copy"
+
+
+def test_register_run_refuses_a_duplicate_unless_allowed(registered: Path, bundle_a: Path) -> None:
+    before = snapshot(registered)
+    with pytest.raises(ConflictError, match=f"identical to run {RUN_A} registered"):
+        register_run("20261101T140000Z_again", "A", bundle_a, registered)
+    assert snapshot(registered) == before
+    result = register_run("20261101T140000Z_again", "A", bundle_a, registered, allow_duplicate=True)
+    assert (result.run_id, result.already_registered) == ("20261101T140000Z_again", False)

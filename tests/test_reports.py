@@ -186,7 +186,7 @@ def test_run_report_gate_table(report: str) -> None:
     assert rows[2:] == [
         "| val_loss_max | blocking | 3.05 | &lt;= 2.9 | **FAIL** |",
         "| spikes | blocking | nan | in \\[0.05, 0.25] | **FAIL**: layers.0\\.spike_rate is nan, not a finite number |",
-        "| energy | advisory | 0.62 | &lt;= 0.5 | **FAIL** |",
+        "| energy | advisory | 0.62 | &lt;= 0.5 | WARN |",
         "| vs_best | blocking | 3.05 | &lt;= 2.8 (best_green 20260201T000000Z_best) | **FAIL** |",
         "| mode | blocking | a\\|b | == a\\|b | pass |",
     ]
@@ -376,7 +376,7 @@ def test_status_board_lists_every_phase() -> None:
     ]
     assert f"### Phase B: RED (1/5) — `{RUN_ID}`" in board
     assert "| val_loss_max | 3.05 | &lt;= 2.9 | FAIL |" in board
-    assert "| energy | 0.62 | &lt;= 0.5 | fail (advisory) |" in board
+    assert "| energy | 0.62 | &lt;= 0.5 | WARN |" in board
     assert "| mode | a\\|b | == a\\|b | pass |" in board
     assert (
         f"## Needs input\n\n- `{RUN_ID}` (phase B): val_loss_max, spikes, energy, vs_best — "

@@ -247,7 +247,7 @@ def test_git_commands_running_alongside_never_revert_a_registration(
             run_id = f"busy_{n:02d}"
             proc = subprocess.run(
                 [sys.executable, "-m", "gerhard", "register", "--repo", str(registry), "--run-id", run_id,
-                 "--phase", "A", "--source-dir", str(bundle_a)],
+                 "--phase", "A", "--source-dir", str(bundle_a), "--allow-duplicate"],
                 capture_output=True, text=True,
             )  # fmt: skip
             if proc.returncode == 0:

@@ -147,6 +147,7 @@ def provenance_document(run: RunSnapshot, files: dict[str, bytes]) -> bytes:
         "execution_order_ok": order.ok,
         "execution": order.as_dict(),
         "seed": run.seed,
+        "seed_source": run.seed_source,
         "determinism_notes": list(run.notes),
         "resumed": run.resumed,
         "started_at": run.started_at,

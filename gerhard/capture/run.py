@@ -90,6 +90,7 @@ class Run:
         self.evals: dict[str, dict[str, Any]] = {}
         self.notes: list[str] = []
         self.resumed = False
+        self.seed_source = "given"  # "random": no seed= was passed (provenance.json says so)
         self.force = False  # register even if the phase is not open yet (start_run(force=True))
         self.finished: FinishResult | None = None
         self.failed: str | None = None
@@ -370,6 +371,7 @@ class Run:
             "phase": self.phase,
             "run_id": self.run_id,
             "seed": self.seed,
+            "seed_source": self.seed_source,
             "suite": self.suite,
             "registry": str(self.registry) if self.registry else None,
             "started_at": self.started_at,
@@ -431,6 +433,7 @@ class Run:
             registry=self.registry,
             program=self._program(),
             seed=self.seed,
+            seed_source=self.seed_source,
             suite=self.suite,
             started_at=self.started_at,
             history=history,
@@ -496,6 +499,7 @@ def start_run(
         folder = Path(base).expanduser().resolve() / run_id
     if folder.exists() and any(p.name != WORK_DIR for p in folder.iterdir()):
         raise UserError(f"start_run: {folder} exists and is not empty: pass another run_id= or move that folder away")
+    seed_source = "random" if seed is None else "given"
     seed = resolve_seed(seed)
     config_data = config_bytes(config)
     folder.mkdir(parents=True, exist_ok=True)
@@ -518,12 +522,19 @@ def start_run(
     )
     run.notes = notes
     run.force = force
+    run.seed_source = seed_source
     atomic_write(folder / "seed.txt", f"{seed}\n".encode())
     atomic_write(folder / "config.yaml", config_data)
     order = provenance.execution_order()
     run._start_order = order.as_dict()
     run._save_state()
     run._start_flusher()
+    if seed_source == "random":
+        print(
+            f"gerhard: WARNING: no seed= given: run {run_id} is seeded with {seed}, drawn at random (in seed.txt, "
+            "and provenance.json says seed_source: random); pass seed= to choose it",
+            file=sys.stderr,
+        )
     if not order.ok:
         print(
             f"gerhard: WARNING: this kernel did not run the notebook top to bottom ({'; '.join(order.problems)}): "
@@ -557,6 +568,7 @@ def resume_run(folder: Path | str, *, register: bool = True, dossier: bool = Tru
         started_at=meta.get("started_at", ""),
     )
     run.resumed = True
+    run.seed_source = str(meta.get("seed_source") or "given")
     run.notes = list(meta.get("notes", []))
     run._start_order = dict(meta.get("execution") or {})
     run.force = bool(meta.get("force"))

@@ -46,6 +46,7 @@ class RunSnapshot:
     download: bool
     counters: frozenset[str] = frozenset()  # history columns that are x-axes (epoch): not final metrics
     final: Mapping[str, Any] = field(default_factory=dict)  # run.log_final's values
+    seed_source: str = "given"  # "random": start_run had no seed= and drew one
 
 
 @dataclass

@@ -40,6 +40,7 @@ def dispatch(args: argparse.Namespace) -> int:
             dossier=args.dossier,
             verify=not args.no_verify,
             push=args.push,
+            allow_duplicate=args.allow_duplicate,
         )
     if cmd == "doctor":
         from gerhard.cli.commands.doctor import doctor

@@ -100,6 +100,11 @@ def _register_args(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="register even if the phase is not open yet")
     p.add_argument("--fail-on-red", action="store_true", help="exit 1 when the verdict is RED")
     p.add_argument(
+        "--allow-duplicate",
+        action="store_true",
+        help="register a bundle identical to another run's (refused otherwise, naming that run)",
+    )
+    p.add_argument(
         "--push",
         action="store_true",
         help="push the registration to the branch's upstream; if the remote moved, replay it on the new head "

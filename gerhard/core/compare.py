@@ -147,10 +147,11 @@ def eval_flips(suite_a: dict[str, Any], suite_b: dict[str, Any]) -> list[Flip]:
 
 
 def mark(passed: bool, severity: str | None) -> str:
-    """As `gerhard show` marks gates: FAIL blocks, warn is advisory; an eval task (no severity) fails."""
+    """A gate's mark everywhere (show, diff, pr-summary; report.md, the board, the dossier and the site
+    spell the same): FAIL blocks, WARN is advisory; an eval task (no severity) fails."""
     if passed:
         return "pass"
-    return {"blocking": "FAIL", "advisory": "warn"}.get(severity or "", "fail")
+    return {"blocking": "FAIL", "advisory": "WARN"}.get(severity or "", "fail")
 
 
 def run_summary(record: RunRecord) -> dict[str, Any]:

@@ -39,6 +39,7 @@ def register_dossier(
     next_action: str | None = None,
     force: bool = False,
     verify: bool = True,
+    allow_duplicate: bool = False,
 ) -> RegistrationResult:
     """Verify and extract the bundle a dossier embeds (the files it lists but does not embed, heavy or
     over its embed limit, taken from beside it), then the same transaction as --source-dir;
@@ -54,7 +55,8 @@ def register_dossier(
         source = extract(embedded, Path(tmp) / "bundle", name, beside=Path(dossier).parent)
         try:
             return register(
-                run_id, phase, source, repo_root, summary, next_action, force=force, verify=verify, archive_dossier=True
-            )
+                run_id, phase, source, repo_root, summary, next_action, force=force, verify=verify,
+                archive_dossier=True, allow_duplicate=allow_duplicate,
+            )  # fmt: skip
         except UserError as e:  # name the dossier, not the temporary folder it was extracted to
             raise type(e)(str(e).replace(str(source), f"{name} (embedded bundle)")) from None

@@ -84,10 +84,12 @@ def register(
     verify: bool = True,
     absent_remote: bool = False,
     archive_dossier: bool = False,
+    allow_duplicate: bool = False,
 ) -> RegistrationResult:
     """Register one run bundle as one commit; see the module docstring for the guarantees.
     absent_remote: a replay of an archived bundle whose heavy files are not here (see load_bundle).
-    archive_dossier: archive the dossier gerhard builds of the bundle (it came in a dossier file)."""
+    archive_dossier: archive the dossier gerhard builds of the bundle (it came in a dossier file).
+    allow_duplicate: register a bundle another run already registered (refused otherwise)."""
     check_run_id(run_id)
     summary = clean_text("the summary", summary)
     next_action = clean_text("the next action", next_action)
@@ -99,6 +101,8 @@ def register(
         previous = already_registered(root, run_id, phase, bundle)
         if previous is not None:
             return dataclasses.replace(previous, skipped=list(bundle.skipped))
+        if not allow_duplicate:
+            check_not_duplicate(root, run_id, bundle)
         artifacts = load_artifacts(program, phase_def, bundle, root)
         check_phase_allowed(program, registry.status, phase, force)
         baselines = baselines_for(registry.status, phase_def.gates, phase)
@@ -181,10 +185,31 @@ def already_registered(root: Path, run_id: str, phase: str, bundle: Bundle) -> R
     return dataclasses.replace(result_of(record, None), already_registered=True)
 
 
+def check_not_duplicate(root: Path, run_id: str, bundle: Bundle) -> None:
+    """The same bundle under a new run id is most often a copy-paste slip, not a second run: refused,
+    naming the run that has it. The bundle sha256 is in every record, found by git grep (no record is
+    parsed but the ones that match)."""
+    for rel in gitrepo.files_containing(root, f"bundle_sha256: {bundle.sha256}", layout.RUNS_DIR):
+        other = store.read_record(root, Path(rel).stem)
+        if other is not None and other.bundle_sha256 == bundle.sha256 and other.run_id != run_id:
+            raise ConflictError(
+                f"the bundle of run {run_id} is identical to run {other.run_id} registered "
+                f"{str(other.registered_at)[:10]}; pass --allow-duplicate (allow_duplicate=True) to register it again"
+            )
+
+
+CODE_NOT_IN_GIT = "code not in git"
+
+
 def code_identity(root: Path, artifacts: dict[str, Any]) -> tuple[str | None, bool | None, str]:
+    """The code's commit: provenance.json's; none when it says the code was not in git (the registry's
+    HEAD is another repository's commit: two such runs would differ in code that never changed); the
+    registry's HEAD only for a bundle with no provenance.json at all."""
     prov = artifacts.get("provenance.json")
     if isinstance(prov, dict) and prov.get("code_sha"):
         return str(prov["code_sha"]), bool(prov.get("dirty")), "provenance.json"
+    if isinstance(prov, dict) and "code_sha" in prov:
+        return None, None, CODE_NOT_IN_GIT
     head = gitrepo.head(root)
     if head.sha is None:
         return None, None, "none"

@@ -283,7 +283,7 @@ def _record_certainly_valid(doc: Any) -> bool:
         return False
     if not (doc["seed"] is None or type(doc["seed"]) is int) or not isinstance(doc["bundle_sha256"], str):
         return False
-    if doc["code_sha_source"] not in ("provenance.json", "registry HEAD", "none"):
+    if doc["code_sha_source"] not in ("provenance.json", "registry HEAD", "code not in git", "none"):
         return False
     if type(doc.get("forced", False)) is not bool:
         return False

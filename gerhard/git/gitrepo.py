@@ -73,8 +73,13 @@ def last_line(stderr: bytes, rc: int) -> str:
     return lines[-1].removeprefix("fatal: ").removeprefix("error: ") if lines else f"exit {rc}"
 
 
-def find_root(path: Path) -> Path:
-    """The top of the git work tree containing path; a clear error when there is none."""
+OUTSIDE_A_REPO = "pass --repo with the path of your registry repository, or cd into it"
+
+
+def find_root(path: Path, outside: str = OUTSIDE_A_REPO) -> Path:
+    """The top of the git work tree containing path; a clear error when there is none, ending with
+    `outside` (a folder outside any repository is most often the wrong folder, not a registry to create:
+    only `gerhard init` says 'git init')."""
     path = Path(path)
     if not path.is_dir():
         raise GitError(f"{path} is not a directory: pass --repo with the path of your registry repository")
@@ -83,7 +88,7 @@ def find_root(path: Path) -> Path:
     if proc.returncode != 0 or len(lines) != 7:
         if b"safe.directory" in proc.stderr:
             raise GitError(f"git refuses {path}: {last_line(proc.stderr, proc.returncode)}")
-        raise GitError(f"{path} is not inside a git repository: run 'git init' there first or pass --repo")
+        raise GitError(f"{path} is not inside a git repository: {outside}")
     root = Path(lines[0])
     top, git_dir, common, index, hooks, objects = ((path / p).resolve() for p in lines[:6])
     _INFO[root] = RepoInfo(root, git_dir, common, index, hooks, objects, lines[6].strip())
@@ -327,6 +332,15 @@ def index_entries(root: Path, paths: list[str]) -> dict[str, str]:
         meta, path = rec.split("\t", 1)
         entries[path] = meta.split()[1]
     return entries
+
+
+def files_containing(root: Path, text: str, folder: str) -> list[str]:
+    """The tracked files under folder whose work tree text contains `text` (git grep: one process,
+    C speed, so looking for a value in every record stays cheap with tens of thousands of them)."""
+    proc = try_git(root, "grep", "-F", "-l", "-z", "-e", text, "--", f"{folder}/")
+    if proc.returncode not in (0, 1):  # 1: nothing found
+        raise GitError(f"git grep failed: {last_line(proc.stderr, proc.returncode)}")
+    return [p for p in proc.stdout.decode().split("\0") if p]
 
 
 def is_dirty(root: Path) -> bool:

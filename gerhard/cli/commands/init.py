@@ -121,7 +121,7 @@ def write_scripts(root: Path) -> list[str]:
 
 
 def init(directory: Path, scripts: bool = False, example: bool = False) -> int:
-    root = gitrepo.find_root(Path(directory))
+    root = gitrepo.find_root(Path(directory), "run 'git init' there first")
     created = scaffold(root, scripts, example)
     if not created:
         print(f"{root} already has the gerhard registry layout; nothing to do")

@@ -22,6 +22,7 @@ def register(
     dossier: Path | None = None,
     verify: bool = True,
     push: bool = False,
+    allow_duplicate: bool = False,
 ) -> int:
     if dossier is None and (source_dir is None or not run_id or not phase):
         missing = ", ".join(
@@ -30,8 +31,9 @@ def register(
         raise UserError(f"{missing} required: pass --run-id, --phase and --source-dir, or --dossier FILE")
     # An empty --summary/--next-action with --dossier means "not given": the dossier's own text is used.
     result = register_run(
-        run_id or None, phase or None, source_dir, repo, summary, next_action, force, dossier, verify, push
-    )
+        run_id or None, phase or None, source_dir, repo, summary, next_action, force, dossier, verify, push,
+        allow_duplicate=allow_duplicate,
+    )  # fmt: skip
     if as_json:
         print_json(result.as_dict())
     else:

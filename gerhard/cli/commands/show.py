@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gerhard import layout
-from gerhard.core import reports
+from gerhard.core import compare, reports
 from gerhard.core.phases import WITHDRAW
 from gerhard.core.records import Decision, RunRecord
 from gerhard.output import fmt_value, print_json
@@ -33,7 +33,7 @@ def format_record(r: RunRecord, configured: tuple[str, str] | None = None, withd
     ]
     width = max((len(g["id"]) for g in r.gates), default=0)
     for g in r.gates:
-        mark = "pass" if g["passed"] else ("FAIL" if g["severity"] == "blocking" else "warn")
+        mark = compare.mark(g["passed"], g["severity"])
         reason = f"  ({g['reason']})" if g.get("reason") else ""
         lines.append(f"  {mark}  {g['id']:<{width}}  {fmt_value(g['observed']):>10}  {g['threshold']}{reason}")
     if r.metrics:

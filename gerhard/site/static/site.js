@@ -481,7 +481,7 @@
       el("span", { class: "mark " + (f.passed_b ? "pass" : "fail"), text: mark(f.passed_a, f.severity) + " → " + mark(f.passed_b, f.severity) }), " ",
       el("span", { class: "mono", text: f.id }), " " + fmt(f.value_a) + " → " + fmt(f.value_b) + (gates ? "  (" + (f.threshold_a === f.threshold_b ? f.threshold_b : f.threshold_a + " → " + f.threshold_b) + ")" : ""))));
   }
-  function mark(passed, severity) { return passed ? "pass" : ({ blocking: "FAIL", advisory: "warn" })[severity || ""] || "fail"; }
+  function mark(passed, severity) { return passed ? "pass" : ({ blocking: "FAIL", advisory: "WARN" })[severity || ""] || "fail"; }
   function drawFlips(box, runs, diffs) {
     box.append(el("h3", { text: "Gates and eval tasks that flipped against A" }));
     diffs.forEach((d, i) => {
