@@ -53,9 +53,13 @@ def gerhard(repo: Path, *args: str) -> None:
 
 
 def register(repo: Path, bundle: Path, run_id: str, phase: str = "B") -> None:
-    bench.gerhard(
-        repo, "register", "--run-id", run_id, "--phase", phase, "--source-dir", str(bundle), "--summary", "pr"
-    )
+    """A registration of a bundle of the run's own (a copy with a note naming it: gerhard refuses a
+    bundle another run registered)."""
+    own = bundle.parent / f"{bundle.name}-{run_id}"
+    if not own.exists():
+        shutil.copytree(bundle, own)
+        (own / "note.txt").write_text(f"{run_id}\n")
+    bench.gerhard(repo, "register", "--run-id", run_id, "--phase", phase, "--source-dir", str(own), "--summary", "pr")
 
 
 # --- 1. commands to a mergeable pull request ---------------------------------------------------------------
@@ -154,10 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
     bench.isolate_git([])
-    bundles = {}
+    shutil.rmtree(bench.WORK / "pr-bundles", ignore_errors=True)  # with the runs' own copies
+    bundles = {name: bench.WORK / "pr-bundles" / name for name in ("b", "a")}
     for name, example in (("b", "phase_b_green"), ("a", "phase_a_green")):
-        bundles[name] = bench.WORK / f"pr-bundle-{name}"
-        shutil.rmtree(bundles[name], ignore_errors=True)
         shutil.copytree(bench.history.EXAMPLES / example, bundles[name])
     bench.log("commands from git push to a mergeable pull request ...")
     commands = {

@@ -8,10 +8,20 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from cli_helpers import git_out, run
+from cli_helpers import Result, git_out, register_ok, run
 from conftest import git
 
 HOST_ENV_KEYS = ("GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL")
+
+
+def register_own(capsys, repo: Path, run_id: str, phase: str, bundle: Path) -> Result:
+    """register_ok with a bundle of the run's own: a copy with a note naming it (a bundle that another
+    run registered is a duplicate, which gerhard refuses)."""
+    own = bundle.parent / f"{bundle.name}-{run_id}"
+    if not own.exists():
+        shutil.copytree(bundle, own)
+        (own / "note.txt").write_text(f"{run_id}\n")
+    return register_ok(capsys, repo, run_id, phase, own)
 
 
 def bare_remote(registry: Path, tmp_path: Path) -> Path:

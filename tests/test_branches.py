@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import git_out, register_ok, run
+from cli_helpers import git_out, run
 from conftest import git
-from pr_helpers import MERGES, bare_remote, clone, refresh
+from pr_helpers import MERGES, bare_remote, clone, refresh, register_own
 
 from gerhard.git import gitrepo
 from gerhard.git.branches import current_branch, default_branch, on_default_branch
@@ -33,7 +33,7 @@ def commit(repo: Path, *paths: str, message: str = "by hand") -> subprocess.Comp
 
 @pytest.fixture
 def remote(registry: Path, bundle_a: Path, tmp_path: Path, capsys) -> Path:
-    register_ok(capsys, registry, "base_a", "A", bundle_a)
+    register_own(capsys, registry, "base_a", "A", bundle_a)
     return bare_remote(registry, tmp_path)
 
 
@@ -44,7 +44,7 @@ def test_no_remote_no_default_branch_everything_as_before(registry: Path, bundle
     root = root_of(registry)
     git(registry, "switch", "-q", "-c", "topic")
     assert (default_branch(root), current_branch(root), on_default_branch(root)) == (None, "topic", True)
-    register_ok(capsys, registry, "topic_a", "A", bundle_a)
+    register_own(capsys, registry, "topic_a", "A", bundle_a)
     changed = git_out(registry, "show", "--name-only", "--format=", "HEAD").split()
     assert set(AGGREGATES) <= set(changed)
 
@@ -78,7 +78,7 @@ def hooked_branch(remote: Path, tmp_path: Path, capsys) -> Path:
 
 
 def test_a_branch_registration_passes_the_hook(hooked_branch: Path, bundle_b_red: Path, capsys) -> None:
-    register_ok(capsys, hooked_branch, "runs_b", "B", bundle_b_red)
+    register_own(capsys, hooked_branch, "runs_b", "B", bundle_b_red)
     decided = run(capsys, "decide", "runs_b", "waive", "--reason", "known", "--repo", hooked_branch)
     assert decided.rc == 0, decided.err
     assert git_out(hooked_branch, "show", "--name-only", "--format=", "HEAD").split() == [
@@ -105,7 +105,7 @@ def test_the_hook_refuses_a_branch_registration_that_folds_the_aggregates(
 ) -> None:
     """A registration made as on the default branch (the aggregates folded) is refused on a branch."""
     git(hooked_branch, "config", "gerhard.defaultBranch", "runs")
-    register_ok(capsys, hooked_branch, "folded_a", "A", bundle_a)
+    register_own(capsys, hooked_branch, "folded_a", "A", bundle_a)
     git(hooked_branch, "reset", "-q", "--soft", "HEAD~1")  # the same commit, made again with git commit
     git(hooked_branch, "config", "gerhard.defaultBranch", "main")
     done = commit(hooked_branch, message="folded")
@@ -120,9 +120,9 @@ def test_a_branch_merging_its_refreshed_base_passes_the_hook_and_check(
 ) -> None:
     author = clone(remote, tmp_path / "author", "runs")
     assert run(capsys, "hooks", "install", "--repo", author).rc == 0
-    register_ok(capsys, author, "runs_a", "A", bundle_a)
+    register_own(capsys, author, "runs_a", "A", bundle_a)
     other = clone(remote, tmp_path / "other", "other")
-    register_ok(capsys, other, "other_b", "B", bundle_b_green)
+    register_own(capsys, other, "other_b", "B", bundle_b_green)
     git(other, "push", "-q", "origin", "other")
     MERGES["merge"](remote, tmp_path, "other")
     refresh(remote, tmp_path, capsys, "--refresh")
@@ -143,7 +143,7 @@ def test_a_branch_merging_its_refreshed_base_passes_the_hook_and_check(
 
 def test_a_stop_resumed_on_a_branch(remote: Path, tmp_path: Path, capsys, bundle_b_red: Path) -> None:
     setup = clone(remote, tmp_path / "setup")
-    register_ok(capsys, setup, "main_red", "B", bundle_b_red)
+    register_own(capsys, setup, "main_red", "B", bundle_b_red)
     assert run(capsys, "decide", "main_red", "stop", "--reason", "budget", "--repo", setup).rc == 0
     git(setup, "push", "-q", "origin", "main")
     author = clone(remote, tmp_path / "author", "resume")
@@ -153,7 +153,7 @@ def test_a_stop_resumed_on_a_branch(remote: Path, tmp_path: Path, capsys, bundle
     assert "STOPPED" not in run(capsys, "status", "--repo", author).out
     checked = run(capsys, "check", "--repo", author)
     assert checked.rc == 0, checked.out
-    register_ok(capsys, author, "after_resume", "B", bundle_b_red)  # no longer stopped here
+    register_own(capsys, author, "after_resume", "B", bundle_b_red)  # no longer stopped here
     git(author, "push", "-q", "origin", "resume")
     MERGES["merge"](remote, tmp_path, "resume")
     refresh(remote, tmp_path, capsys, "--refresh")
@@ -172,7 +172,7 @@ def test_the_hook_checks_a_refresh_without_reading_every_record(
     from gerhard.team import expected, staged
 
     author = clone(remote, tmp_path / "author", "runs")
-    register_ok(capsys, author, "runs_b", "B", bundle_b_red)
+    register_own(capsys, author, "runs_b", "B", bundle_b_red)
     assert run(capsys, "decide", "runs_b", "waive", "--reason", "known", "--repo", author).rc == 0
     git(author, "push", "-q", "origin", "runs")
     MERGES["merge"](remote, tmp_path, "runs")

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import git_out, register_ok, run
+from cli_helpers import git_out, run
 from conftest import git
-from pr_helpers import bare_remote, clone, merge_commit
+from pr_helpers import bare_remote, clone, merge_commit, register_own
 from ruamel.yaml import YAML
 
 from gerhard.cli.parser import build_parser
@@ -113,13 +113,13 @@ def runner_env(tmp_path: Path) -> dict[str, str]:
 def test_the_workflow_on_two_pull_requests_and_the_default_branch(
     registry: Path, bundle_a: Path, bundle_b_red: Path, bundle_b_green: Path, tmp_path: Path, capsys, runner_env
 ) -> None:
-    register_ok(capsys, registry, "base_a", "A", bundle_a)
+    register_own(capsys, registry, "base_a", "A", bundle_a)
     remote = bare_remote(registry, tmp_path)
     pr1, pr2 = clone(remote, tmp_path / "pr1", "pr1"), clone(remote, tmp_path / "pr2", "pr2")
-    register_ok(capsys, pr1, "pr1_b", "B", bundle_b_red)
+    register_own(capsys, pr1, "pr1_b", "B", bundle_b_red)
     assert run(capsys, "decide", "pr1_b", "rerun", "--reason", "fix the data", "--repo", pr1).rc == 0
-    register_ok(capsys, pr2, "pr2_a", "A", bundle_a)
-    register_ok(capsys, pr2, "pr2_b", "B", bundle_b_green)
+    register_own(capsys, pr2, "pr2_a", "A", bundle_a)
+    register_own(capsys, pr2, "pr2_b", "B", bundle_b_green)
     for author, branch in ((pr1, "pr1"), (pr2, "pr2")):
         git(author, "push", "-q", "origin", branch)
 
@@ -144,7 +144,7 @@ def test_the_mergeability_step_names_the_conflicting_files(
     registry: Path, bundle_a: Path, tmp_path: Path, capsys, runner_env
 ) -> None:
     """A derived file edited by hand on a branch is what can still conflict: the step names it."""
-    register_ok(capsys, registry, "base_a", "A", bundle_a)
+    register_own(capsys, registry, "base_a", "A", bundle_a)
     remote = bare_remote(registry, tmp_path)
     author = clone(remote, tmp_path / "author", "by-hand")
     status = author / "state" / "program_status.yaml"
@@ -152,7 +152,7 @@ def test_the_mergeability_step_names_the_conflicting_files(
     git(author, "commit", "-q", "-am", "a note in the status")
     git(author, "push", "-q", "origin", "by-hand")
     setup = clone(remote, tmp_path / "setup")
-    register_ok(capsys, setup, "main_a", "A", bundle_a)
+    register_own(capsys, setup, "main_a", "A", bundle_a)
     git(setup, "push", "-q", "origin", "main")
     checkout = clone(remote, tmp_path / "ci")
     git(checkout, "switch", "-q", "by-hand")

@@ -11,9 +11,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from cli_helpers import git_out, register_ok, run
+from cli_helpers import git_out, run
 from conftest import EXAMPLES, git, isolate_git, snapshot
-from pr_helpers import MERGES, bare_remote, clone, host, logged_runs, refresh
+from pr_helpers import MERGES, bare_remote, clone, host, logged_runs, refresh, register_own
 
 BASE = "base_a"
 # branch -> its runs (run id, phase, bundle), registered in this order; pr1 also decides its RED run.
@@ -63,12 +63,12 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         scaffold(registry, example=True)
         git(registry, "add", "-A")
         git(registry, "commit", "-q", "-m", "gerhard init")
-        register_ok(quiet, registry, BASE, "A", made["a"])  # type: ignore[arg-type]
+        register_own(quiet, registry, BASE, "A", made["a"])  # type: ignore[arg-type]
         remote = bare_remote(registry, tmp)
         for branch, runs in PULL_REQUESTS.items():
             author = clone(remote, tmp / branch, branch)
             for run_id, phase, bundle in runs:
-                register_ok(quiet, author, run_id, phase, made[bundle])  # type: ignore[arg-type]
+                register_own(quiet, author, run_id, phase, made[bundle])  # type: ignore[arg-type]
             if branch == DECIDED[0]:
                 decided = run(quiet, "decide", DECIDED[1], DECIDED[2], "--reason", "fine", "--repo", author)  # type: ignore[arg-type]
                 assert decided.rc == 0, decided.err
@@ -230,7 +230,7 @@ def test_the_default_branch_heals_at_its_next_registration(
     main = clone(remote, tmp_path / "main")
     status = run(capsys, "status", "--repo", main).out
     assert "4 runs registered" in status and "latest: r1_b (RED)" in status  # landing order: seq 3 last
-    register_ok(capsys, main, "main_b", "B", bundle_b_green)
+    register_own(capsys, main, "main_b", "B", bundle_b_green)
     assert "seq: 5" in (main / "state" / "runs" / "main_b.yaml").read_text()
     assert_audit_agrees(capsys, main, run_ids("pr1", "pr3") | {"main_b"})
 
@@ -249,7 +249,7 @@ def test_a_branch_judges_its_runs_after_its_own(remote: Path, tmp_path: Path, ca
     listed = run(capsys, "list", "--repo", author).out.splitlines()
     assert [line.split()[1] for line in listed[1:]] == ["r4_b2", "r4_b", "r4_a", BASE]
     assert json.loads(run(capsys, "show", "latest", "--json", "--repo", author).out)["run_id"] == "r4_b2"
-    register_ok(capsys, author, "r4_more", "A", bundle_a)
+    register_own(capsys, author, "r4_more", "A", bundle_a)
     assert "seq: 5" in (author / "state" / "runs" / "r4_more.yaml").read_text()
     changed = git_out(author, "show", "--name-only", "--format=", "HEAD").split()
     outside = [p for p in changed if not p.startswith("outputs/r4_more/")]
@@ -263,7 +263,7 @@ def test_a_decision_on_a_run_of_the_default_branch(remote: Path, tmp_path: Path,
     """Off the default branch, deciding a run it folded writes the decision file only: the run's
     needs-input file is the default branch's (another pull request's run may answer it first)."""
     setup = clone(remote, tmp_path / "setup")
-    register_ok(capsys, setup, "main_red", "B", bundle_b_red)
+    register_own(capsys, setup, "main_red", "B", bundle_b_red)
     git(setup, "push", "-q", "origin", "main")
     author = clone(remote, tmp_path / "author", "decide")
     decided = run(capsys, "decide", "main_red", "rerun", "--reason", "fix the data", "--repo", author)
