@@ -161,7 +161,10 @@ def test_a_checkout_that_git_converts_is_intact(registered: Path, capsys) -> Non
 
 def test_an_empty_registry(registry: Path, capsys) -> None:
     result = run(capsys, "check", "--repo", registry)
-    assert (result.rc, result.out) == (0, "checked 0 runs, 0 files, 1 commit: every run as registered, derived files up to date\n")
+    assert (result.rc, result.out) == (
+        0,
+        "checked 0 runs, 0 files, 1 commit: every run as registered, derived files up to date\n",
+    )
 
 
 # --- the quick look before a registration builds on the registry ---------------------------------

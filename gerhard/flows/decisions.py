@@ -198,8 +198,8 @@ def decided_at(root: Path, status: dict[str, Any], record: RunRecord, now: dt.da
     last = status.get("last_decision")
     if not last or last["run_count"] != status["run_count"]:
         return at
-    last_record = store.read_record(root, last["run_id"]) or {"seq": 0}
-    if (at, int(record.seq)) > (last["decided_at"], int(last_record.seq)):
+    last_record = store.read_record(root, last["run_id"])
+    if (at, int(record.seq)) > (last["decided_at"], int(last_record.seq if last_record else 0)):
         return at
     later = dt.datetime.strptime(last["decided_at"], TIME_FORMAT) + dt.timedelta(seconds=1)
     return later.strftime(TIME_FORMAT)

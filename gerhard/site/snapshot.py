@@ -64,7 +64,9 @@ def worktree_snapshot(repo: Path) -> Snapshot:
 
 
 def revision_snapshot(repo: Path, rev: str) -> Snapshot:
-    commit = gitrepo.run_git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False).strip()
+    commit = (
+        gitrepo.run_git(repo, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False).decode().strip()
+    )
     if not commit:
         raise UserError(f"--rev {rev!r} names no commit here: give a branch, a tag or a commit id (see 'git log')")
     raw = gitrepo.run_git(repo, "ls-tree", "-r", "-z", "--full-tree", commit, "--", "state", layout.OUTPUTS)
@@ -75,7 +77,7 @@ def revision_snapshot(repo: Path, rev: str) -> Snapshot:
     prefix, suffix = f"{layout.RUNS_DIR}/", ".yaml"
     ids = sorted(p[len(prefix) : -len(suffix)] for p in blobs if p.startswith(prefix) and p.endswith(suffix))
     runs = {run_id: "|".join(blobs.get(rel, "-") for rel in run_paths(run_id)) for run_id in ids}
-    return Snapshot(repo, rev, commit.decode(), runs, blobs)
+    return Snapshot(repo, rev, commit, runs, blobs)
 
 
 def take(repo: Path, rev: str | None) -> Snapshot:
