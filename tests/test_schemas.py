@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from gerhard import layout
@@ -241,3 +244,73 @@ def test_invalid_registry_schema_is_a_user_error(tmp_path: Path) -> None:
 def test_json_path() -> None:
     assert schemas.json_path([]) == "$"
     assert schemas.json_path(["phases", 0, "gates", 12, "op"]) == "$.phases[0].gates[12].op"
+
+
+# --- the run record's fast path (gerhard check reads every record) ------------------------------------
+
+
+def test_the_record_fast_path_stands_in_for_the_shipped_schemas() -> None:
+    for name, digest in schemas.RECORD_SCHEMA_SHA256.items():
+        path = schemas.schema_dir() / (f"{name}.schema.json" if name == "run_record" else f"{name}.json")
+        assert schemas.canonical_sha256(path) == digest, (
+            f"{path.name} changed: make schemas._record_certainly_valid check what it now asks, then set "
+            f"RECORD_SCHEMA_SHA256[{name!r}] to its canonical_sha256"
+        )
+    assert schemas._record_fast_path(None)
+
+
+def test_a_registry_s_own_run_record_schema_turns_the_fast_path_off(tmp_path: Path) -> None:
+    shipped = json.loads((schemas.schema_dir() / "run_record.schema.json").read_text())
+    write_schema(tmp_path, "run_record", {**shipped, "required": [*shipped["required"], "owner"]})
+    assert not schemas._record_fast_path(str(tmp_path))
+
+
+RECORD: dict[str, Any] = {
+    "run_id": "20261101T100000Z_dense",
+    "seq": 1,
+    "phase": "A",
+    "verdict": "GREEN",
+    "forced": False,
+    "gates": [
+        {"id": "g", "passed": True, "severity": "blocking", "artifact": "metrics.json", "path": "final.x",
+         "observed": 1.5, "threshold": "<= 2", "baseline_run": None, "reason": None},
+    ],
+    "metrics": {"x": 1.5},
+    "config_sha256": None,
+    "config": None,
+    "seed": 7,
+    "code_sha": None,
+    "code_dirty": None,
+    "code_sha_source": "none",
+    "artifact_root": "outputs/20261101T100000Z_dense",
+    "bundle_sha256": "0" * 64,
+    "registered_at": "2026-11-01T10:00:00Z",
+    "summary": "",
+    "next_action": "",
+}  # fmt: skip
+ODD = [None, True, 0, -1, 1.5, 5.0, "x", "GREEN", "0" * 64, "a b", [], {}, [{"id": "g"}], "registry HEAD"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    edits=st.lists(
+        st.tuples(st.sampled_from([*RECORD, "artifact_remote", "remote_files", "gate"]), st.sampled_from(ODD)),
+        max_size=3,
+    ),
+    drop=st.sampled_from([None, *RECORD]),
+)
+def test_the_record_fast_path_never_passes_what_jsonschema_refuses(
+    edits: list[tuple[str, Any]], drop: str | None
+) -> None:
+    doc = copy.deepcopy(RECORD)
+    for key, value in edits:
+        if key == "gate" and isinstance(doc["gates"], list) and doc["gates"] and isinstance(doc["gates"][0], dict):
+            doc["gates"][0]["severity" if value == "x" else "passed"] = value
+        elif key == "gate":
+            continue
+        else:
+            doc[key] = value
+    if drop is not None:
+        doc.pop(drop, None)
+    if schemas._record_certainly_valid(doc):
+        assert schemas.validator("run_record").is_valid(doc), doc

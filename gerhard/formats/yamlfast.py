@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from gerhard.formats.bounds import MAX_DATA_DEPTH
 from gerhard.formats.yamlemit import render
 
 _INT = re.compile(r"[-+]?[0-9]+\Z")
@@ -37,7 +38,7 @@ def plain_state(text: str) -> dict[str, Any] | None:
         return None
     try:
         lines = body.split("\n")[:-1]  # the body ends with a line end
-        data, end = _mapping(lines, 0, 0)
+        data, end = _mapping(lines, 0, 0, 1)
     except (_NotMine, ValueError, RecursionError):  # ValueError: an int of 4,300 digits and more
         return None
     return data if end == len(lines) and render(data) == body else None
@@ -57,8 +58,11 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
 
-def _mapping(lines: list[str], pos: int, indent: int) -> tuple[dict[str, Any], int]:
-    """The mapping whose keys start at column `indent` from line `pos`; the line after it."""
+def _mapping(lines: list[str], pos: int, indent: int, depth: int) -> tuple[dict[str, Any], int]:
+    """The mapping whose keys start at column `indent` from line `pos`; the line after it. Deeper than
+    MAX_DATA_DEPTH is not for this reader (ruamel's path measures it and says so)."""
+    if depth > MAX_DATA_DEPTH:
+        raise _NotMine
     out: dict[str, Any] = {}
     while pos < len(lines) and _indent(lines[pos]) >= indent:
         line = lines[pos]
@@ -71,15 +75,20 @@ def _mapping(lines: list[str], pos: int, indent: int) -> tuple[dict[str, Any], i
         elif key.endswith(":") and pos < len(lines) and _indent(lines[pos]) > indent:
             key = key[:-1]
             nested = lines[pos][indent + 2 : indent + 4] == "- "
-            value, pos = _sequence(lines, pos, indent + 2) if nested else _mapping(lines, pos, indent + 2)
+            if nested:
+                value, pos = _sequence(lines, pos, indent + 2, depth + 1)
+            else:
+                value, pos = _mapping(lines, pos, indent + 2, depth + 1)
         else:
             raise _NotMine
         out[_scalar(key)] = value
     return out, pos
 
 
-def _sequence(lines: list[str], pos: int, indent: int) -> tuple[list[Any], int]:
+def _sequence(lines: list[str], pos: int, indent: int, depth: int) -> tuple[list[Any], int]:
     """The items of a sequence whose dashes are at column `indent`, from line `pos`."""
+    if depth > MAX_DATA_DEPTH:
+        raise _NotMine
     out: list[Any] = []
     while pos < len(lines) and _indent(lines[pos]) == indent and lines[pos][indent : indent + 2] == "- ":
         item = lines[pos][indent + 2 :]
@@ -88,7 +97,7 @@ def _sequence(lines: list[str], pos: int, indent: int) -> tuple[list[Any], int]:
             pos += 1
             continue
         lines[pos] = " " * (indent + 2) + item  # a mapping item: its first key where the next ones start
-        value, pos = _mapping(lines, pos, indent + 2)
+        value, pos = _mapping(lines, pos, indent + 2, depth + 1)
         out.append(value)
     return out, pos
 

@@ -5,7 +5,9 @@ In two steps, so that many runs can be read in parallel: `gate_inputs` reads, fr
 files, the value each gate of its phase looks at (the parsing of the files, which is the cost); then
 `evaluate_again` evaluates every gate on those values with the baseline each relative gate names in the
 record, whose value is the one that baseline run's own record observed (as the fold keeps baselines,
-gerhard.core.phases), and `difference` says how the result differs from the record, if it does.
+gerhard.core.phases), and `difference` says how the result differs from the record, if it does: each
+gate's pass or fail, severity, what it read (artifact, path, observed value) and its baseline run, and
+the verdict; not the words of its threshold and reason, which a later gerhard may put otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from gerhard.formats.parsing import parse_artifact, parse_seed
 Input = tuple[Any, ...]  # ("value", v) | ("absent",): no such file | ("unfound",): no such path | ("error", why)
 ABSENT, UNFOUND, ERROR = ("absent",), ("unfound",), "error"
 _NOT_FOUND = lookup({}, "x")
-_RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(GateResult))
+# What a gate result says, compared with the record; its threshold and reason are words a later gerhard
+# may put otherwise (== True, == true), so they are not.
+_RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(GateResult) if f.name not in ("threshold", "reason"))
 
 
 def gate_inputs(phase: Phase, files: Mapping[str, bytes]) -> dict[str, Input]:
@@ -114,11 +118,7 @@ def difference(record: RunRecord, report: GateReport) -> str | None:
 
 
 def _differing_key(computed: Mapping[str, Any], stored: Mapping[str, Any]) -> str | None:
-    for key in computed:
-        if not _same(computed[key], stored.get(key)):
-            return key
-    extra = set(stored) - set(computed)
-    return sorted(extra)[0] if extra else None
+    return next((key for key in computed if not _same(computed[key], stored.get(key))), None)
 
 
 def _same(a: Any, b: Any) -> bool:

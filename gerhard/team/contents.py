@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from gerhard import layout
-from gerhard.core.program import Program
+from gerhard.core.program import Program, program_from_dict
 from gerhard.core.records import RunRecord
 from gerhard.errors import UserError
 from gerhard.git import gitrepo
@@ -48,10 +48,16 @@ def programs_of(root: Path, blobs: set[str]) -> Programs:
     found: Programs = {}
     for blob, obj in zip(ids, gitrepo.cat_objects(root, ids), strict=True):
         try:
-            found[blob] = store.program_from_text(obj[1].decode("utf-8") if obj else "")
+            found[blob] = program_of(root, obj[1].decode("utf-8") if obj else "")
         except (UserError, UnicodeDecodeError) as e:
             found[blob] = str(e)
     return found
+
+
+def program_of(root: Path, text: str) -> Program:
+    """A program.yaml's text parsed and checked, through the parse cache by its blob id (store.parsed_cached:
+    the same text, the same program; ruamel and jsonschema load only for a text not seen before)."""
+    return program_from_dict(store.parsed_cached(root, "program", text, store.program_data))
 
 
 def check_runs(root: Path, head_program: Program, tasks: list[Task], programs: Programs) -> Iterator[Checked]:

@@ -52,10 +52,10 @@ class Audit:
 
 def check(repo: Path, as_json: bool = False, full: bool = False) -> int:
     root = gitrepo.find_root(Path(repo))
-    problems = leftovers(root)
+    dirty, ignored = worktree_changes(root)
+    problems = leftovers(root, [*dirty, *ignored])
     program = store.load_program(root)
-    audit = audit_history(root, full)
-    dirty = worktree_changes(root)
+    audit = audit_history(root, full, derived_clean=not any(map(layout.is_derived, dirty)))
     problems += audit.problems + worktree_problems(root, program, dirty, audit)
     problems = list(dict.fromkeys(problems))
     report(problems, audit, as_json)
@@ -64,9 +64,10 @@ def check(repo: Path, as_json: bool = False, full: bool = False) -> int:
     return 1 if problems else 0
 
 
-def audit_history(root: Path, full: bool) -> Audit:
+def audit_history(root: Path, full: bool, derived_clean: bool = False) -> Audit:
     """Every run of the commits since the last verified one (all of them: full) against its registration,
-    its content read from git's objects, and HEAD's derived files."""
+    its content read from git's objects, and HEAD's derived files (`derived_clean`: the work tree's are
+    HEAD's, and are read from disk, which is cheaper than from git's objects)."""
     scope = history.scope(root, full)
     if scope is None:
         return Audit()
@@ -75,7 +76,7 @@ def audit_history(root: Path, full: bool) -> Audit:
     asked = history.start_judging(root, regs)  # git resolves those paths while the runs are read
     tasks = [contents.Task(r, scope.files[r], program_of.get(r)) for r in scope.runs if r in scope.files]
     programs = contents.programs_of(root, set(program_of.values()))
-    head_program = store.program_from_text(Blobs(root, scope.head).text(layout.PROGRAM) or "")
+    head_program = contents.program_of(root, Blobs(root, scope.head).text(layout.PROGRAM) or "")
     audit = Audit(runs=len(scope.runs), commits=len(scope.commits), since=scope.since, head=scope.head)
     audit.audited = set(scope.runs)
     found, inputs = read_runs(root, head_program, tasks, programs, audit)
@@ -83,7 +84,7 @@ def audit_history(root: Path, full: bool) -> Audit:
     for run_id in scope.runs:  # a run changed in the history is named with the commit: its bytes tell no more
         audit.problems += judged.problems.get(run_id) or found.get(run_id, [])
     audit.problems += registration_problems(root, scope.head, judged, programs, program_of, inputs, audit.records)
-    audit.problems += head_derived(root, head_program, scope, audit)
+    audit.problems += head_derived(root, head_program, scope, audit, derived_clean)
     return audit
 
 
@@ -150,11 +151,12 @@ def other_record(blobs: Blobs, run_id: str) -> RunRecord | None:
     return RunRecord.from_dict(record) if record is not None else None
 
 
-def head_derived(root: Path, program: Program, scope: history.Scope, audit: Audit) -> list[str]:
+def head_derived(root: Path, program: Program, scope: history.Scope, audit: Audit, clean: bool = False) -> list[str]:
     """HEAD's derived files: recomputed from every record (a full check), or from the change since the last
     verified commit as the pre-commit hook computes it (gerhard.team.expected)."""
     if scope.since is None:
-        return derived(root, Blobs(root, scope.head).data, program, list(audit.records.values()), audit.complete)
+        read = worktree_reader(root) if clean else Blobs(root, scope.head).data
+        return derived(root, read, program, list(audit.records.values()), audit.complete)
     changes = git_history.changed(root, scope.since, scope.head, ["state", "reports", "docs/ops"])
     if not changes:
         return []
@@ -190,8 +192,10 @@ def report(problems: list[str], audit: Audit, as_json: bool) -> None:
         print(f"{counts}: every run as registered, derived files up to date")
 
 
-def leftovers(root: Path) -> list[str]:
-    """What an interrupted registration left: its journal, git's index lock it held, temporary files."""
+def leftovers(root: Path, listed: list[str] | None = None) -> list[str]:
+    """What an interrupted registration left: its journal, git's index lock it held, temporary files
+    (among `listed`, what `git status` lists untracked or ignored where gerhard writes, when given:
+    the same files a walk of those folders finds, without a second walk of 10,000 run folders)."""
     info = gitrepo.info(root)
     txn = journal.load(info)
     if txn is not None:
@@ -200,6 +204,9 @@ def leftovers(root: Path) -> list[str]:
     found = []
     if info.index_lock.is_file() and info.index_lock.read_bytes()[:12] == b"gerhard-txn ":
         found.append(f"{info.index_lock} was left by an interrupted gerhard command: run 'gerhard doctor'")
+    if listed is not None:
+        temp = sorted(p for p in listed if p.endswith(journal.TMP_SUFFIX))
+        return found + [f"{rel} is a temporary file of an interrupted write: run 'gerhard doctor'" for rel in temp]
     for top in (root / d for d in LEFTOVER_DIRS if (root / d).is_dir()):
         for dirpath, _dirs, names in os.walk(top):
             temp = [Path(dirpath, n).relative_to(root) for n in names if n.endswith(journal.TMP_SUFFIX)]
@@ -207,13 +214,22 @@ def leftovers(root: Path) -> list[str]:
     return found
 
 
-def worktree_changes(root: Path) -> list[str]:
-    """The paths where gerhard writes that differ from HEAD: changed in the index or the work tree, deleted,
-    or untracked (ignored files, such as heavy files' local copies, are not)."""
+def worktree_changes(root: Path) -> tuple[list[str], list[str]]:
+    """The paths where gerhard writes that differ from HEAD (changed in the index or the work tree,
+    deleted, or untracked), and apart those git ignores (heavy files' local copies, temporary files)."""
     out = gitrepo.run_git(
-        root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames", "--", *LEFTOVER_DIRS
+        root,
+        "status",
+        "--porcelain=v1",
+        "-z",
+        "--untracked-files=all",
+        "--ignored=matching",
+        "--no-renames",
+        "--",
+        *LEFTOVER_DIRS,
     )
-    return [entry[3:] for entry in out.decode("utf-8", "surrogateescape").split("\0") if len(entry) > 3]
+    entries = [e for e in out.decode("utf-8", "surrogateescape").split("\0") if len(e) > 3]
+    return [e[3:] for e in entries if e[:2] != "!!"], [e[3:] for e in entries if e[:2] == "!!"]
 
 
 def worktree_problems(root: Path, program: Program, dirty: list[str], audit: Audit) -> list[str]:
