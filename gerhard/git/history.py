@@ -50,8 +50,8 @@ def gerhard_blocks(message: str) -> tuple[dict[str, str], ...]:
         return ()
     found = []
     for paragraph in _PARAGRAPH.split(message.strip("\n")):
-        if _MARK in paragraph.lower():
-            values = trailer_values(paragraph)
+        if _MARK in paragraph.lower():  # a squash's bullets and indentation dropped, as gerhard.git.audit does
+            values = trailer_values("\n".join(line.lstrip(" \t*-") for line in paragraph.split("\n")))
             if "Gerhard-Run-Id" in values:
                 found.append(values)
     return tuple(found)
