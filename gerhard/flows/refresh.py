@@ -20,7 +20,7 @@ from typing import Any
 
 from gerhard import layout
 from gerhard.core.derive import Existing, fold_onto, stored_record
-from gerhard.core.phases import DIGEST, program_digest, status_for_program
+from gerhard.core.phases import DIGEST, WITHDRAW, program_digest, status_for_program
 from gerhard.core.program import Program
 from gerhard.core.records import Decision
 from gerhard.errors import UserError
@@ -32,7 +32,6 @@ from gerhard.registry import store
 from gerhard.registry.pending import find_pending, names_in
 
 CANDIDATES = 16  # stored states looked at, newest first, before rebuilding everything
-WITHDRAW = "withdraw"  # core.phases.WITHDRAW: a decision that takes a run out of every fold
 Key = tuple[int, int, str, int, str]  # core.derive.event_order's key
 
 

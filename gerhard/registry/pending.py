@@ -24,6 +24,7 @@ from typing import Any
 
 from gerhard import layout
 from gerhard.core.derive import Existing, landing_order, stored_record
+from gerhard.core.phases import WITHDRAWN
 from gerhard.core.records import Decision, RunRecord
 from gerhard.errors import UserError
 from gerhard.formats import statefiles
@@ -124,7 +125,7 @@ def named_in_status(status: dict[str, Any], run_id: str, decided_at: str) -> boo
     that is not RED has no needs-input file to say so)."""
     if not decided_at:
         return False
-    if str((status.get("withdrawn") or {}).get(run_id)) == decided_at:
+    if str((status.get(WITHDRAWN) or {}).get(run_id)) == decided_at:
         return True
     named = [status.get("last_decision") or {}]
     for key in ("phases", "removed_phases"):
