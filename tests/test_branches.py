@@ -194,3 +194,24 @@ def test_the_hook_checks_a_refresh_without_reading_every_record(
         "state/program_status.yaml differs from what 'gerhard rebuild' computes from the run records: "
         "run 'gerhard rebuild', then 'git add state/program_status.yaml' and commit again"
     ]
+
+
+def test_a_withdrawal_on_a_branch(remote: Path, tmp_path: Path, capsys, bundle_b_green: Path) -> None:
+    """A run of the default branch withdrawn on a branch: the decision file only there; the refresh after
+    the merge cannot fold it on top (the run's earlier folds change), so it starts before that run."""
+    setup = clone(remote, tmp_path / "setup")
+    register_own(capsys, setup, "main_b", "B", bundle_b_green)
+    git(setup, "push", "-q", "origin", "main")
+    author = clone(remote, tmp_path / "author", "withdraw")
+    done = run(capsys, "decide", "main_b", "withdraw", "--reason", "registered by mistake", "--repo", author)
+    assert done.rc == 0, done.err
+    assert git_out(author, "show", "--name-only", "--format=", "HEAD").split() == ["state/decisions/main_b.yaml"]
+    assert run(capsys, "check", "--repo", author).rc == 0
+    git(author, "push", "-q", "origin", "withdraw")
+    MERGES["merge"](remote, tmp_path, "withdraw")
+    refresh(remote, tmp_path, capsys, "--refresh")
+    main = clone(remote, tmp_path / "main")
+    checked = run(capsys, "check", "--repo", main)
+    assert checked.rc == 0, checked.out
+    assert run(capsys, "rebuild", "--check", "--repo", main).rc == 0
+    assert "withdrawn" in (main / "state" / "program_status.yaml").read_text()
