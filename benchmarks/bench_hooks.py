@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -80,7 +81,7 @@ def check_at(runs: int, bundle: Path, reps: int) -> dict[str, float]:
     (each repetition from the verified state: reset, the marker put back, one run registered)."""
     repo = check_history.registry(runs, bench.log)
     base = git(repo, "rev-parse", "HEAD").strip()
-    figures = {}
+    figures = {"load average before": round(os.getloadavg()[0], 2)}
     for name, cmd in (("floor git ls-files -s", ["ls-files", "-s"]), ("floor git log trailers", LOG)):
         figures[name], figures[name + " cpu"] = medians(lambda cmd=cmd: git(repo, *cmd), max(reps, 3))
     figures["check --full"], figures["check --full cpu"] = medians(lambda: gerhard(repo, "check", "--full"), reps)
@@ -94,6 +95,7 @@ def check_at(runs: int, bundle: Path, reps: int) -> dict[str, float]:
     git(repo, "reset", "-q", "--hard", base)
     figures["check after one registration"] = round(statistics.median(s[0] for s in samples) * 1000, 1)
     figures["check after one registration cpu"] = round(statistics.median(s[1] for s in samples) * 1000, 1)
+    figures["load average after"] = round(os.getloadavg()[0], 2)
     return figures
 
 
@@ -125,6 +127,9 @@ def check_targets(figures: dict[str, float], runs: int) -> bool:
             f"(/2 cores: {cpu / 2000:.2f} s); target <= {target:g} s: {verdict}"
         )
         missed |= wall > target * 1000
+    load = max(figures["load average before"], figures["load average after"])
+    if load > 0.75 * (os.cpu_count() or 1):
+        print(f"warning: the machine was busy (load average up to {load}): wall times are noisy, CPU times less so")
     return missed
 
 
