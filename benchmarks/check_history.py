@@ -80,13 +80,7 @@ def stream(
     parent: str,
 ) -> bytes:
     """Every variant file as a blob, one commit per registration, then the summary files."""
-    chunks: list[bytes] = []
-    mark = 0
-    for variant in (v for vs in variants.values() for v in vs):
-        for f in variant.bundle.files:
-            mark += 1
-            variant.marks[f.path] = mark
-            chunks.append(b"blob\nmark :%d\n" % mark + history._data(variant.bundle.read_bytes(f.path)))
+    chunks = history.variant_blobs(variants)
     per_run: set[str] = set()
     for n, (record, variant) in enumerate(runs):
         when = int(dt.datetime.fromisoformat(record.registered_at.replace("Z", "+00:00")).timestamp())

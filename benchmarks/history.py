@@ -146,10 +146,8 @@ def _data(payload: bytes) -> bytes:
     return b"data %d\n" % len(payload) + payload + b"\n"
 
 
-def fast_import_stream(
-    variants: dict[str, list[Variant]], runs: list[tuple[dict[str, Any], Variant]], files: dict[str, str], parent: str
-) -> bytes:
-    """One commit on top of `parent` adding every archive, record and derived file."""
+def variant_blobs(variants: dict[str, list[Variant]]) -> list[bytes]:
+    """Every variant's files as fast-import blobs, each variant's marks noted (git stores each once)."""
     chunks: list[bytes] = []
     mark = 0
     for variant in (v for vs in variants.values() for v in vs):
@@ -157,6 +155,14 @@ def fast_import_stream(
             mark += 1
             variant.marks[f.path] = mark
             chunks.append(b"blob\nmark :%d\n" % mark + _data(variant.bundle.read_bytes(f.path)))
+    return chunks
+
+
+def fast_import_stream(
+    variants: dict[str, list[Variant]], runs: list[tuple[dict[str, Any], Variant]], files: dict[str, str], parent: str
+) -> bytes:
+    """One commit on top of `parent` adding every archive, record and derived file."""
+    chunks = variant_blobs(variants)
     when = int(END.timestamp())
     message = f"benchmark history: {len(runs)} registered runs (generated)\n".encode()
     chunks.append(b"commit refs/heads/main\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -100,3 +101,14 @@ def snapshot_tree(top: Path, skip: str = "registry") -> dict[str, str]:
             else:
                 out[rel] = stat.filemode(st.st_mode)
     return out
+
+
+def copy_run_by_hand(repo: Path, source: str, run_id: str, seq: int) -> None:
+    """A registered run's archive and record copied under another id by hand, its MANIFEST and record made
+    to name it: a run no registration wrote."""
+    shutil.copytree(repo / "outputs" / source, repo / "outputs" / run_id)
+    manifest = repo / "outputs" / run_id / "MANIFEST"
+    manifest.write_text(manifest.read_text().replace(source, run_id))
+    record = (repo / "state" / "runs" / f"{source}.yaml").read_text().replace(source, run_id)
+    record = "\n".join(f"seq: {seq}" if line.startswith("seq: ") else line for line in record.split("\n"))
+    (repo / "state" / "runs" / f"{run_id}.yaml").write_text(record)

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from cli_helpers import register_ok, run
+from cli_helpers import copy_run_by_hand, register_ok, run
 from conftest import RUN_A, RUN_B, git
 
 from gerhard.registry.bundle import BundleFile, bundle_sha256
@@ -191,11 +190,7 @@ def test_a_deleted_run_folder(audited: Path, capsys, monkeypatch: pytest.MonkeyP
 def test_a_hand_added_record(audited: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     """A copy of a run's archive and record under another id, its MANIFEST and derived files made to match."""
     run_id = "20261103T080000Z_copy"
-    shutil.copytree(audited / "outputs" / RUN_A, audited / "outputs" / run_id)
-    manifest = audited / "outputs" / run_id / "MANIFEST"
-    manifest.write_text(manifest.read_text().replace(RUN_A, run_id))
-    record = (audited / "state" / "runs" / f"{RUN_A}.yaml").read_text().replace(RUN_A, run_id)
-    (audited / "state" / "runs" / f"{run_id}.yaml").write_text(record.replace("seq: 1", "seq: 3"))
+    copy_run_by_hand(audited, RUN_A, run_id, seq=3)
     assert run(capsys, "rebuild", "--repo", audited).rc == 0
     git(audited, "add", "-A")
     added = as_mallory(monkeypatch, audited, "-m", "add a run")
@@ -225,9 +220,14 @@ def test_a_commit_msg_hook_that_strips_the_trailers(audited: Path, capsys) -> No
     ]
 
 
+def amend_to_green(repo: Path) -> None:
+    """The last commit (RUN_B's registration) amended: its Gerhard-Verdict trailer made GREEN."""
+    message = git(repo, "log", "-1", "--format=%B").replace("Gerhard-Verdict: RED", "Gerhard-Verdict: GREEN")
+    git(repo, "commit", "-q", "--amend", "--no-verify", "-m", message)
+
+
 def test_an_amended_registration_whose_trailers_say_otherwise(audited: Path, capsys) -> None:
-    message = git(audited, "log", "-1", "--format=%B").replace("Gerhard-Verdict: RED", "Gerhard-Verdict: GREEN")
-    git(audited, "commit", "-q", "--amend", "--no-verify", "-m", message)
+    amend_to_green(audited)
     assert run(capsys, "check", "--repo", audited).out.splitlines() == [
         f"commit {short(audited)} ({subject(audited)!r}, {WHO}) registered run {RUN_B} with trailers that do not "
         "match the record it wrote (Gerhard-Verdict: GREEN, the record: RED): the commit was not written as gerhard "
@@ -244,8 +244,7 @@ def test_a_forged_registration_commit_is_found_by_its_gates(audited: Path, capsy
     path.write_text(path.read_text().replace("verdict: RED", "verdict: GREEN"))
     assert run(capsys, "rebuild", "--repo", audited).rc == 0
     git(audited, "add", "-A")
-    message = git(audited, "log", "-1", "--format=%B").replace("Gerhard-Verdict: RED", "Gerhard-Verdict: GREEN")
-    git(audited, "commit", "-q", "--amend", "--no-verify", "-m", message)
+    amend_to_green(audited)
     assert run(capsys, "check", "--repo", audited).out.splitlines() == [
         f"{rel} is not what its gates give, evaluated again from outputs/{RUN_B}/ under state/program.yaml of commit "
         f"{short(audited)} (verdict RED, the record has GREEN): withdraw the run (gerhard decide {RUN_B} withdraw "

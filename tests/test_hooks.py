@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import register_ok, run
+from cli_helpers import copy_run_by_hand, register_ok, run
 from conftest import git
 from ruamel.yaml import YAML
 
@@ -358,11 +358,7 @@ def test_a_registered_run_is_never_removed(hooked: Path, capsys) -> None:
 def test_a_record_added_by_hand_may_be_removed(hooked: Path, capsys) -> None:
     """A record no registration wrote is not a run: the hook lets it go (gerhard check names it meanwhile)."""
     run_id = "20261103T080000Z_copy"
-    shutil.copytree(hooked / "outputs" / RUN_A, hooked / "outputs" / run_id)
-    manifest = hooked / "outputs" / run_id / "MANIFEST"
-    manifest.write_text(manifest.read_text().replace(RUN_A, run_id))
-    record = (hooked / "state" / "runs" / f"{RUN_A}.yaml").read_text().replace(RUN_A, run_id)
-    (hooked / "state" / "runs" / f"{run_id}.yaml").write_text(record.replace("seq: 1", "seq: 3"))
+    copy_run_by_hand(hooked, RUN_A, run_id, seq=3)
     assert run(capsys, "rebuild", "--repo", hooked).rc == 0
     done = commit(hooked, ".")
     assert (done.returncode, done.stderr) == (0, "")
