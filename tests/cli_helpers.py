@@ -42,7 +42,20 @@ def register(
 
 
 def register_ok(capsys: pytest.CaptureFixture[str], repo: Path, run_id: str, phase: str, source: Path) -> Result:
-    result = register(capsys, repo, run_id, phase, source, "--summary", f"{run_id} summary", "--next-action", "go on")
+    """A registration that must land. The example bundles are few, so one may stand for several runs: the
+    duplicate-bundle refusal (tested on its own) is waived here."""
+    result = register(
+        capsys,
+        repo,
+        run_id,
+        phase,
+        source,
+        "--summary",
+        f"{run_id} summary",
+        "--next-action",
+        "go on",
+        "--allow-duplicate",
+    )
     assert result.rc == 0, result.err
     return result
 

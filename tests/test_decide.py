@@ -485,7 +485,7 @@ def test_run_text_in_the_reason_is_inert_in_the_reports(red_b: Path, capsys) -> 
 
 
 def test_decisions_in_the_same_second_keep_the_order_they_were_made(red_at: Path, bundle_b_red: Path, capsys) -> None:
-    registration.register("b2", "B", bundle_b_red, red_at, now=at("2026-11-02T10:00:00Z"))
+    registration.register("b2", "B", bundle_b_red, red_at, now=at("2026-11-02T10:00:00Z"), allow_duplicate=True)
     same = at("2026-11-03T10:00:00Z")
     gerhard.decide("b2", "rerun", "later run first", repo_root=red_at, now=same)
     second = gerhard.decide("b1", "rerun", "earlier run second", repo_root=red_at, now=same)

@@ -463,7 +463,7 @@ def test_an_archived_run_draws_the_baseline_it_was_registered_against(
     later = bundle_folder(tmp_path, "phase_b_red", "b_red_later")
     for run_id, phase, folder in ((RUN_A, "A", bundle_a), (RUN_B, "B", bundle_b_red), ("b_green", "B", bundle_b_green)):
         assert register(capsys, registry, run_id, phase, folder).rc == 0
-    assert register(capsys, registry, "b_red_later", "B", later).rc == 0
+    assert register(capsys, registry, "b_red_later", "B", later, "--allow-duplicate").rc == 0
     first = dossier.build_dossier(registry / "outputs" / RUN_B).read_text()
     assert "val_loss_vs_best_green" not in figures_caption(first, "Training and validation curves")  # none yet then
     second = figures_caption(
