@@ -209,8 +209,8 @@ def leftovers(root: Path, listed: list[str] | None = None) -> list[str]:
         return found + [f"{rel} is a temporary file of an interrupted write: run 'gerhard doctor'" for rel in temp]
     for top in (root / d for d in LEFTOVER_DIRS if (root / d).is_dir()):
         for dirpath, _dirs, names in os.walk(top):
-            temp = [Path(dirpath, n).relative_to(root) for n in names if n.endswith(journal.TMP_SUFFIX)]
-            found += [f"{rel} is a temporary file of an interrupted write: run 'gerhard doctor'" for rel in temp]
+            stray = [Path(dirpath, n).relative_to(root) for n in names if n.endswith(journal.TMP_SUFFIX)]
+            found += [f"{rel} is a temporary file of an interrupted write: run 'gerhard doctor'" for rel in stray]
     return found
 
 
