@@ -83,7 +83,7 @@ def registry_repo(tmp_path_factory: pytest.TempPathFactory) -> History:
         summary = " ".join(PAYLOADS)
         reg = ["register", "--repo", repo, "--phase", "B", "--summary", summary, "--next-action", PAYLOADS[4]]
         assert run(cap, *reg, "--run-id", RUN_X, "--source-dir", hostile_bundle(tmp / "x")).rc == 0  # type: ignore[arg-type]
-        reg = ["register", "--repo", repo, "--phase", "B"]
+        reg = ["register", "--repo", repo, "--phase", "B", "--allow-duplicate"]  # one example bundle, two runs
         assert run(cap, *reg, "--run-id", RUN_RED2, "--source-dir", EXAMPLES / "phase_b_red").rc == 0  # type: ignore[arg-type]
         assert run(cap, "decide", "--repo", repo, RUN_RED2, "rerun", "--reason", PAYLOADS[0]).rc == 0  # type: ignore[arg-type]
         assert run(cap, *reg, "--run-id", RUN_RED3, "--source-dir", EXAMPLES / "phase_b_red").rc == 0  # type: ignore[arg-type]
