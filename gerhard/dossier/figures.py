@@ -521,9 +521,10 @@ def artifact_drawings(
         draw = functools.partial(_bar_panels, key=key, labels=labels, fields=fields, gated=gated)
         title = f"{short(key)} in {short(name)}"
         caption = f"{', '.join(map(short, fields))} per entry of '{short(key)}' in {short(name)}."
-        left = [f for f in found if f not in fields]
-        why = "its schema does not declare them" if wanted is not None else "too many to show"
-        caption += f" Not drawn ({why}): {', '.join(map(short, left))}." if left else ""
+        undeclared = [f for f in found if wanted is not None and f not in wanted]
+        crowded = [f for f in found if f not in fields and f not in undeclared]
+        caption += f" Not declared in its schema, not drawn: {', '.join(map(short, undeclared))}." if undeclared else ""
+        caption += f" Not drawn (too many to show): {', '.join(map(short, crowded))}." if crowded else ""
         caption += _gates_note([m for ms in gated.values() for m in ms])
         drawings.append(Drawing(title, caption, draw, 1.2 + 2.0 * len(fields)))
     return drawings
