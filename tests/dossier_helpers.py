@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,11 @@ def make_dossier(folder: Path, phase: str | None = None, **kwargs: Any) -> Path:
     """A dossier built without a registry (so it does not depend on where the tests run)."""
     kwargs.setdefault("repo_root", None)
     return build_dossier(folder, phase=phase, **kwargs)
+
+
+def figure_titles(html: str) -> list[str]:
+    """The titles of a dossier page's figures, in order."""
+    return re.findall(r"<figcaption><strong>([^<]*)\.</strong>", html)
 
 
 def block_span(html: str) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import register
-from dossier_helpers import RUN_A, RUN_B, bundle_folder, make_dossier
+from dossier_helpers import RUN_A, RUN_B, bundle_folder, figure_titles, make_dossier
 
 from gerhard.capture.convert import eval_suite_from_lm_eval
 from gerhard.core.gates import Baseline, Gate
@@ -633,7 +633,7 @@ def test_a_dossier_draws_no_noise_panels(tmp_path: Path) -> None:
     metrics = json.loads((folder / "metrics.json").read_text())
     (folder / "metrics.json").write_text(json.dumps(dict(metrics, history=HF_LOG_HISTORY)))
     html = make_dossier(folder, "B").read_text()
-    assert re.findall(r"<figcaption><strong>([^<]*)\.</strong>", html) == [
+    assert figure_titles(html) == [
         "Training and validation curves",
         "Eval suite",
         "layers in v15_spikingbrain.json",
