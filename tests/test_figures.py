@@ -13,9 +13,19 @@ from typing import Any
 
 import pytest
 from cli_helpers import register
-from dossier_helpers import RUN_A, RUN_B, bundle_folder, figure_titles, make_dossier
+from dossier_helpers import (
+    HF_LOG_HISTORY,
+    HF_MACHINE,
+    NOTEBOOK_LAYERS,
+    RUN_A,
+    RUN_B,
+    bundle_folder,
+    figure_titles,
+    lm_eval_suite,
+    make_dossier,
+    real_log_bundle,
+)
 
-from gerhard.capture.convert import eval_suite_from_lm_eval
 from gerhard.core.gates import Baseline, Gate
 from gerhard.dossier import figures
 from gerhard.dossier import page as dossier
@@ -487,27 +497,6 @@ def test_an_archived_run_draws_the_baseline_it_was_registered_against(
 # counts, per-entry bars only for the fields an artifact's schema declares or a gate judges. Asserted on the
 # matplotlib figures the PNGs are saved from (Drawing.figure(), laid out by a real draw on the Agg canvas).
 
-# HF Trainer's state.log_history of a real tiny run (test_integration_transformers' 1-layer GPT-2, seed 3, 2 epochs)
-# as log_metrics keeps it when a script forwards the rows itself (the callback leaves timings and FLOPs out).
-HF_LOG_HISTORY = [
-    {"step": 2, "loss": 2.5871, "grad_norm": 0.8201, "learning_rate": 0.00875, "epoch": 0.5},
-    {"step": 4, "loss": 2.3883, "grad_norm": 0.9326, "learning_rate": 0.00625, "epoch": 1.0, "eval_loss": 2.252}
-    | {"eval_runtime": 0.0124, "eval_samples_per_second": 2571.418, "eval_steps_per_second": 321.427},
-    {"step": 6, "loss": 2.2362, "grad_norm": 0.8619, "learning_rate": 0.00375, "epoch": 1.5},
-    {"step": 8, "loss": 2.1512, "grad_norm": 0.8355, "learning_rate": 0.00125, "epoch": 2.0, "eval_loss": 2.0978}
-    | {"eval_runtime": 0.093, "eval_samples_per_second": 344.256, "eval_steps_per_second": 43.032}
-    | {"train_runtime": 0.471, "train_samples_per_second": 135.874, "train_steps_per_second": 16.984}
-    | {"total_flos": 20348928.0, "train_loss": 2.3407},
-]
-HF_MACHINE = ["eval_samples_per_second", "eval_steps_per_second", "train_samples_per_second", "train_steps_per_second"]
-HF_MACHINE += ["total_flos"]
-# v15_spikingbrain.json's layers as notebooks/v15_spiking_experiment.ipynb writes them (its schema declares spike_rate).
-NOTEBOOK_LAYERS = [
-    {"name": "lif0", "spike_rate": 0.11, "neurons": 128, "timesteps": 4, "dead_fraction": 0.02, "threshold": 1.0},
-    {"name": "lif1", "spike_rate": 0.13, "neurons": 64, "timesteps": 4, "dead_fraction": 0.05, "threshold": 1.0},
-]
-LM_EVAL_RESULTS = Path(__file__).parent / "data/convert/lm_eval_out/EleutherAI__pythia-160m"
-
 
 @pytest.mark.parametrize(
     "name",
@@ -562,9 +551,7 @@ def test_the_counter_on_the_x_axis_is_the_epoch_when_the_step_is_the_epoch() -> 
 
 def test_no_legend_over_the_last_eval_bar() -> None:
     """The reported case: lm-eval tasks under a pass-rate gate, the legend was drawn over the last task's bar."""
-    data = json.loads(sorted(LM_EVAL_RESULTS.glob("results_*.json"))[-1].read_text())
-    suite = eval_suite_from_lm_eval(data, threshold={"arc_easy": 0.5, "*": 0.2})
-    suite["pass_rate"] = sum(t["passed"] for t in suite["tasks"]) / len(suite["tasks"])
+    suite = lm_eval_suite()
     marks = [
         Mark("eval_pass_rate_min", "eval_suite.json", "pass_rate", "eval_pass_rate_min >= 0.8", line=0.8, passed=False),
         Mark("last_task", "eval_suite.json", "tasks.-1.score", "last_task in [0.2, 0.9]", band=(0.2, 0.9), passed=True),
@@ -624,15 +611,9 @@ def test_declared_fields_come_from_the_programs_schemas_or_the_shipped_one(regis
 
 
 def test_a_dossier_draws_no_noise_panels(tmp_path: Path) -> None:
-    """A phase-B bundle as the notebook writes it, plus what a Trainer leaves beside it (trainer_state.json, whose
-    log_history is a list of numeric rows): curves, eval suite and the spike rate per layer, nothing else."""
-    folder = bundle_folder(tmp_path, "phase_b_green", RUN_B)
-    spikes = json.loads((folder / "v15_spikingbrain.json").read_text())
-    (folder / "v15_spikingbrain.json").write_text(json.dumps(dict(spikes, layers=NOTEBOOK_LAYERS)))
-    (folder / "trainer_state.json").write_text(json.dumps({"global_step": 8, "log_history": HF_LOG_HISTORY}))
-    metrics = json.loads((folder / "metrics.json").read_text())
-    (folder / "metrics.json").write_text(json.dumps(dict(metrics, history=HF_LOG_HISTORY)))
-    html = make_dossier(folder, "B").read_text()
+    """real_log_bundle: curves, eval suite and the spike rate per layer, nothing else (not trainer_state.json's
+    log_history, not the layers' neurons and timesteps)."""
+    html = make_dossier(real_log_bundle(tmp_path), "B").read_text()
     assert figure_titles(html) == [
         "Training and validation curves",
         "Eval suite",
