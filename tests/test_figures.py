@@ -501,11 +501,13 @@ def test_an_archived_run_draws_the_baseline_it_was_registered_against(
 @pytest.mark.parametrize(
     "name",
     [*HF_MACHINE, "tokens_per_s", "tokens_per_second", "throughput/batches_per_sec", "throughput/device/mfu"]
-    + ["throughput/flops_per_sec", "train/tokens_ps", "mfu", "perf/tflops"],
+    + ["throughput/flops_per_sec", "mfu", "perf/tflops"],
 )
 def test_throughput_and_flop_counts_get_no_panel(name: str) -> None:
     assert figures.is_throughput(name)
-    assert figures.curve_panels({name: [(0.0, 1.0), (1.0, 2.0)], "loss": flat(2.0)}) == [("loss", ["loss"])]
+    series = {name: [(0.0, 1.0), (1.0, 2.0)], "loss": flat(2.0)}
+    assert figures.curve_panels(series) == [("loss", ["loss"])]
+    assert figures.curve_panels(series, keep={name})[-1][1] == [name]  # unless a gate judges it
 
 
 @pytest.mark.parametrize(

@@ -182,7 +182,7 @@ def is_throughput(name: str) -> bool:
     words = _words(name)
     per = next((i for i, w in enumerate(words) if w == "per"), None)
     rate = per is not None and per + 1 < len(words) and words[per + 1] in _RATE_WORDS
-    return rate or bool(set(words) & _MACHINE_WORDS) or (len(words) > 1 and words[-1] == "ps")
+    return rate or bool(set(words) & _MACHINE_WORDS)
 
 
 def family(name: str) -> str:
@@ -223,8 +223,8 @@ def curve_panels(series: Mapping[str, Points], keep: Collection[str] = ()) -> li
     """Group the quantities (counters, throughput and FLOP counts left out) into panels that can share a
     y-axis: one family of names (losses, learning rates, ...) within a decade of scale. A family that
     spans more is split, each panel titled with its scale; names of no family are titled by themselves.
-    At most MAX_PANELS of MAX_PANEL_SERIES, and every name in keep."""
-    names = [k for k, v in series.items() if drawn_quantity(k, v)]
+    At most MAX_PANELS of MAX_PANEL_SERIES, and every name in keep (a gate judges it: it is drawn, whatever it is)."""
+    names = [k for k, v in series.items() if k in keep or drawn_quantity(k, v)]
     panels = []
     for title in ("loss", *(t for t, _ in _FAMILIES), "other"):
         groups = _by_scale([k for k in names if family(k) == title], series)
@@ -418,8 +418,8 @@ def _curves_caption(series: Mapping[str, Points], drawn: Mapping[str, Points], m
     plotted = max(len(v) for v in drawn.values())
     note = f"; drawn from {plotted:,} points per series (min/max per bucket)" if plotted < rows else ""
     text = f"Per-step history from metrics.json: {rows:,} logged steps{note}. The bundle keeps every step."
-    counters = [k for k, v in series.items() if is_counter(k, v)]
-    machine = [k for k in series if k not in counters and is_throughput(k)]
+    counters = [k for k, v in series.items() if k not in drawn and is_counter(k, v)]
+    machine = [k for k in series if k not in drawn and k not in counters and is_throughput(k)]
     left = [k for k in series if k not in drawn and k not in counters and k not in machine]
     text += f" Counters, not drawn: {', '.join(map(short, counters))}." if counters else ""
     text += f" Throughput and FLOP counts, not drawn: {', '.join(map(short, machine))}." if machine else ""
