@@ -445,6 +445,8 @@ def eval_suite_drawing(suite: Any, marks: Sequence[Mark] = ()) -> Drawing | None
     gated = eval_marks(suite, marks)
 
     def draw(fig: Any) -> None:
+        from matplotlib import patheffects
+
         ax = fig.subplots()
         ys = range(len(rows))
         colors = [_NEUTRAL if p is None else (_PASS if p else _FAIL) for _, _, _, p in rows]
@@ -457,8 +459,10 @@ def eval_suite_drawing(suite: Any, marks: Sequence[Mark] = ()) -> Drawing | None
         for y, m in gated:
             if m.band is not None:
                 ax.fill_betweenx([y - 0.45, y + 0.45], *m.band, color=_color(m), alpha=0.15, label=short(m.label))
-            if m.line is not None:
-                ax.plot([m.line] * 2, [y - 0.45, y + 0.45], color=_color(m), ls=":", lw=2.5, label=short(m.label))
+            if m.line is not None:  # outlined in white: it crosses a bar as often as not
+                halo = [patheffects.withStroke(linewidth=5, foreground="white")]
+                line = dict(color=_color(m), ls=":", lw=2.5, label=short(m.label), path_effects=halo)
+                ax.plot([m.line] * 2, [y - 0.45, y + 0.45], **line)
         ax.set_yticks(list(ys), [t[0] for t in rows])
         ax.invert_yaxis()
         ax.set_xlabel("score (black tick: threshold)")
