@@ -145,6 +145,11 @@ def test_a_refused_registration_is_listed_with_its_phase_and_registered_by_the_c
     record = (hooked / "state" / "runs" / f"{RUN}.yaml").read_text()
     assert "phase: B" in record and "summary: it's v16" in record
     assert git_out(hooked, "status", "--porcelain") == ""
+    note = hooked / ".git" / "gerhard-unregistered" / f"{RUN}.json"  # finish()'s note of the phase, no more use
+    assert json.loads(note.read_text())["phase"] == "B"
+    doctor = python_m_gerhard("doctor", cwd=hooked)
+    assert doctor.stdout == "removed 1 note of runs registered since their finish() was refused\n"
+    assert not note.exists()
 
 
 def test_a_folder_a_notebook_wrote_and_what_is_not_listed(hooked: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -166,6 +171,12 @@ def test_a_folder_a_notebook_wrote_and_what_is_not_listed(hooked: Path, capsys: 
         f"  outputs/{RUN}/ (bundle, not registered yet): python -m gerhard register --repo {hooked} --run-id {RUN} "
         f"--phase PHASE --source-dir {hooked}/outputs/{RUN} (put its phase for PHASE)"
     )
+    assert rejected(commit(hooked, f"outputs/{RUN}")) == [
+        f"gerhard: outputs/{RUN}/ is not a registered run (no state/runs/{RUN}.yaml), and this commit adds its "
+        f"files by hand: unstage them with 'git reset -q -- outputs/{RUN}/', then register it: {command} "
+        "(put its phase for PHASE)"
+    ]
+    git_out(hooked, "reset", "-q")
     doctor = python_m_gerhard("doctor", "--json", cwd=hooked)
     assert doctor.returncode == 0, doctor.stderr
     report = json.loads(doctor.stdout)

@@ -67,11 +67,15 @@ class PendingRun:
             cmd += f" {flag} {shlex.quote(text)}" if text else ""
         return cmd + (" --force" if self.force else "")
 
+    def advice(self, root: Path, cwd: Path | None = None) -> str:
+        """The command, and what to put in it when the phase is not known."""
+        unknown = f" (put its phase for {PHASE_PLACEHOLDER})" if self.kind == BUNDLE and not self.phase else ""
+        return self.command(root, cwd) + unknown
+
     def line(self, root: Path, cwd: Path | None = None) -> str:
         """One line for `status` and `doctor`."""
         what = "unfinished run" if self.kind == UNFINISHED else "bundle"
-        unknown = f" (put its phase for {PHASE_PLACEHOLDER})" if self.kind == BUNDLE and not self.phase else ""
-        return f"{layout.run_dir(self.run_id)}/ ({what}, not registered yet): {self.command(root, cwd)}{unknown}"
+        return f"{layout.run_dir(self.run_id)}/ ({what}, not registered yet): {self.advice(root, cwd)}"
 
     def as_dict(self, root: Path, cwd: Path | None = None) -> dict[str, Any]:
         return {
@@ -88,24 +92,27 @@ def pending_runs(root: Path) -> list[PendingRun]:
     recorded = set(names_in(root, layout.RUNS_DIR))
     try:
         with os.scandir(root / layout.OUTPUTS) as entries:
-            names = [e.name for e in entries if e.name not in recorded and e.is_dir() and not e.name.startswith(".")]
+            names = [e.name for e in entries if e.name not in recorded and e.is_dir()]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    found = (pending_run(root, name) for name in sorted(names) if safe_id(name))
+    found = (pending_run(root, name) for name in sorted(names))
     return [run for run in found if run is not None]
 
 
-def safe_id(name: str) -> bool:
+def run_id_like(name: str) -> bool:
+    """A name a run could have (a dot folder, say, is not one)."""
     try:
         check_run_id(name)
     except GerhardError:
         return False
-    return True
+    return not name.startswith(".")
 
 
 def pending_run(root: Path, run_id: str) -> PendingRun | None:
-    """The folder outputs/<run_id>/ as a pending run, or None when it does not look like one (heavy files'
-    copies a branch switch left, say): start_run's state, or a bundle file on top."""
+    """The folder outputs/<run_id>/ as a pending run, or None when it does not look like one (a name no run
+    has, heavy files' copies a branch switch left): start_run's state, or a bundle file on top."""
+    if not run_id_like(run_id):
+        return None
     folder = root / layout.run_dir(run_id)
     state = read_json(folder / CAPTURE_STATE)
     if state is not None:
@@ -133,6 +140,21 @@ def note_pending(root: Path, run: PendingRun) -> None:
     print the command that registers it. In the git directory: nothing the user commits."""
     data = {"phase": run.phase, "force": run.force, "summary": run.summary, "next_action": run.next_action}
     atomic_write(notes_dir(root) / f"{run.run_id}.json", json.dumps(data, indent=1).encode())
+
+
+def forget_registered(root: Path) -> int:
+    """Remove the notes of runs registered since (or whose folder is gone): how many."""
+    folder = notes_dir(root)
+    try:
+        with os.scandir(folder) as entries:
+            notes = [e.name for e in entries if e.name.endswith(".json")]
+    except OSError:
+        return 0
+    recorded = set(names_in(root, layout.RUNS_DIR))
+    done = [n for n in notes if n[:-5] in recorded or not (root / layout.run_dir(n[:-5])).is_dir()]
+    for name in done:
+        (folder / name).unlink(missing_ok=True)
+    return len(done)
 
 
 def notes_dir(root: Path) -> Path:

@@ -86,9 +86,7 @@ def hand_added(root: Path, run_id: str) -> str:
     """A folder under outputs/ that no record names, staged by hand (`git add -A` picks up a pending run):
     not a run until it is registered, which archives it in a commit of its own."""
     folder, found = layout.run_dir(run_id), pending_run(root, run_id)
-    then = (
-        f"then register it: {found.command(root, root)}" if found else f"{layout.OUTPUTS}/ holds registered runs only"
-    )
+    then = f"then register it: {found.advice(root, root)}" if found else f"{layout.OUTPUTS}/ holds registered runs only"
     return (
         f"{folder}/ is not a registered run (no {layout.record_path(run_id)}), and this commit adds its files by "
         f"hand: unstage them with 'git reset -q -- {folder}/', {then}"

@@ -18,7 +18,7 @@ from gerhard.git.lock import registry_lock
 from gerhard.git.stale import file_age, git_processes_in
 from gerhard.output import print_json
 from gerhard.registry.heavy import put_heavy_back
-from gerhard.registry.pending_runs import pending_runs
+from gerhard.registry.pending_runs import forget_registered, pending_runs
 from gerhard.sync.stores import being_written
 
 LEGACY_REPLAY_DIRS = ("gerhard-replay", rewrite.REWRITE_DIR)  # heavy files in <dir>/<run_id>/bundle/, no journal
@@ -37,7 +37,7 @@ def doctor(repo: Path, as_json: bool = False) -> int:
         unlocked, lock_problems = check_index_lock(info)
         if problems and unlocked:  # an older stale lock was in its way
             settled, problems = settle_rewrite(info)
-        done += settled + put_back_legacy(root, info) + remove_temp_files(root, info) + unlocked
+        done += settled + put_back_legacy(root, info) + remove_temp_files(root, info) + unlocked + forget_notes(root)
         problems += lock_problems + heavy_left_aside(info) + temp_files_in_use(root)
     done = [d for d in done if d]
     pending = pending_runs(root)  # work in progress, not damage: named with what registers each
@@ -65,6 +65,12 @@ def settle_rewrite(info: gitrepo.RepoInfo) -> tuple[list[str], list[str]]:
     except GitError as e:
         return [], [str(e)]
     return ([done] if done else []), []
+
+
+def forget_notes(root: Path) -> list[str]:
+    """The phases a refused finish() noted for `status` (gerhard.registry.pending_runs), of runs since registered."""
+    n = forget_registered(root)
+    return [f"removed {n} note{'s' if n != 1 else ''} of runs registered since their finish() was refused"] if n else []
 
 
 def put_back_legacy(root: Path, info: gitrepo.RepoInfo) -> list[str]:
