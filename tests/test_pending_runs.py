@@ -161,6 +161,14 @@ def test_a_folder_a_notebook_wrote_and_what_is_not_listed(hooked: Path, capsys: 
     (hooked / "outputs" / "20261104T000000Z_other_branch" / "model.pt").write_bytes(b"weights")
     (hooked / "outputs" / ".cache").mkdir()
     (hooked / "outputs" / ".cache" / "metrics.json").write_text("{}")
+    record = hooked / "state" / "runs" / f"{PHASE_A_RUN}.yaml"
+    kept = record.read_bytes()
+    record.unlink()  # a registered run whose record is gone: damage, not a pending run
+    pending = status_of(hooked, "--json")["pending_runs"]
+    assert [(p["run_id"], p["folder"], p["kind"], p["phase"]) for p in pending] == [
+        (RUN, f"outputs/{RUN}/", "bundle", None)
+    ]
+    record.write_bytes(kept)
     command = f"python -m gerhard register --run-id {RUN} --phase PHASE --source-dir outputs/{RUN}"
     assert status_of(hooked)[-2:] == [
         "1 run in outputs/ not registered yet:",

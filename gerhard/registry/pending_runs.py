@@ -14,8 +14,9 @@ Two kinds, told apart by one look into the folder:
   The phase is the one finish() noted when the registration was refused (a note in the git directory,
   beside no tracked file), else the user names it.
 
-As cheap at 10,000 runs as at 10: one listing of outputs/ against one of state/runs/; only the folders
-with no record (a few) are looked into.
+A folder HEAD holds is no pending run (its record removed is damage, for `gerhard check`). As cheap at
+10,000 runs as at 10: one listing of outputs/ against one of state/runs/; only the folders with no record
+(a few) are looked into, and asked of git in one process.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from gerhard import layout
 from gerhard.errors import GerhardError
 from gerhard.files import atomic_write
 from gerhard.git import gitrepo
+from gerhard.git.blobs import Blobs
 from gerhard.registry.bundle import check_run_id, is_dossier_name
 from gerhard.registry.pending import names_in
 
@@ -95,8 +97,16 @@ def pending_runs(root: Path) -> list[PendingRun]:
             names = [e.name for e in entries if e.name not in recorded and e.is_dir()]
     except (FileNotFoundError, NotADirectoryError):
         return []
-    found = (pending_run(root, name) for name in sorted(names))
-    return [run for run in found if run is not None]
+    found = [run for run in (pending_run(root, name) for name in sorted(names)) if run is not None]
+    return not_committed(root, found) if found else []
+
+
+def not_committed(root: Path, runs: list[PendingRun]) -> list[PendingRun]:
+    """A folder HEAD holds is a registered run whose record is gone from the work tree (damage, which
+    `gerhard check` names), not a pending run. One git process, for the few folders with no record."""
+    head = Blobs(root, "HEAD")
+    head.prefetch([layout.run_dir(run.run_id) for run in runs])
+    return [run for run in runs if not head.has_tree(layout.run_dir(run.run_id))]
 
 
 def run_id_like(name: str) -> bool:
