@@ -78,7 +78,7 @@ def test_staging_a_pending_run_by_hand_is_refused_in_one_line(hooked: Path) -> N
     assert rejected(commit(hooked, ".")) == [
         f"gerhard: outputs/{RUN}/ is not a registered run (no state/runs/{RUN}.yaml), and this commit adds its "
         f"files by hand: unstage them with 'git reset -q -- outputs/{RUN}/', then register it: "
-        f"python -m gerhard finish outputs/{RUN}"
+        f"python -m gerhard finish outputs/{RUN} (once the process that runs it has ended)"
     ]
     assert git_out(hooked, "rev-parse", "HEAD") == head
     git_out(hooked, "reset", "-q", "--", f"outputs/{RUN}/")  # as the line says
@@ -104,7 +104,7 @@ def test_status_names_an_unfinished_run_and_its_command_registers_it(hooked: Pat
     command = f"python -m gerhard finish outputs/{RUN}"
     assert status_of(hooked)[-2:] == [
         "1 run in outputs/ not registered yet:",
-        f"  outputs/{RUN}/ (unfinished run, not registered yet): {command}",
+        f"  outputs/{RUN}/ (unfinished run, not registered yet): {command} (once the process that runs it has ended)",
     ]
     pending = {"run_id": RUN, "folder": f"outputs/{RUN}/", "kind": "unfinished", "phase": "A", "command": command}
     assert status_of(hooked, "--json")["pending_runs"] == [pending]

@@ -70,8 +70,10 @@ class PendingRun:
         return cmd + (" --force" if self.force else "")
 
     def advice(self, root: Path, cwd: Path | None = None) -> str:
-        """The command, and what to put in it when the phase is not known."""
-        unknown = f" (put its phase for {PHASE_PLACEHOLDER})" if self.kind == BUNDLE and not self.phase else ""
+        """The command, and when to run it (a run may still be live) or what to put in it (a phase not known)."""
+        if self.kind == UNFINISHED:
+            return f"{self.command(root, cwd)} (once the process that runs it has ended)"
+        unknown = f" (put its phase for {PHASE_PLACEHOLDER})" if not self.phase else ""
         return self.command(root, cwd) + unknown
 
     def line(self, root: Path, cwd: Path | None = None) -> str:
