@@ -112,6 +112,7 @@ def test_status_names_an_unfinished_run_and_its_command_registers_it(hooked: Pat
     done = shell(command, cwd=hooked)  # the hook runs for the registration's commit, and passes it
     assert done.returncode == 0, done.stderr
     assert git_out(hooked, "log", "-1", "--format=%(trailers:key=Gerhard-Run-Id,valueonly)").strip() == RUN
+    assert "verdict: GREEN" in (hooked / "state" / "runs" / f"{RUN}.yaml").read_text()  # the rows flushed
     assert git_out(hooked, "status", "--porcelain") == ""
     assert status_of(hooked, "--json")["pending_runs"] == []
 
