@@ -39,8 +39,9 @@ def start_lines(phase: str, gated: Mapping[str, str], aliases: Mapping[str, str]
         where = f"gerhard: WARNING: phase {phase} gate {gate} reads {FINAL}{name}"
         try:
             check_new_metric(name, "a gate")
-        except UserError as e:
-            warnings.append(f"{where}, which no run can log ({e}): fix its path in state/program.yaml")
+        except UserError:
+            why = "final metrics are flat: a metric name has no '.'" if "." in name else "not a metric name"
+            warnings.append(f"{where}, which no run can log ({why}): fix its path in state/program.yaml")
             continue
         if aliases.get(name, name) != name:
             warnings.append(
@@ -63,7 +64,7 @@ def close_warnings(
             meant = close[0]
             said.append(
                 f"gerhard: WARNING: run {run_id} logs {name}, but gate {gated[meant]} reads {FINAL}{meant}: did you "
-                f"mean {meant}? Rename it, or pass metric_aliases={{{name!r}: {meant!r}}}; finish() refuses a run "
-                "missing a gated metric while it logged a close name"
+                f"mean {meant}? Rename it, fix the gate's path in state/program.yaml, or pass metric_aliases="
+                f"{{{name!r}: {meant!r}}}; finish() refuses a run missing a gated metric while it logged a close name"
             )
     return said

@@ -601,8 +601,8 @@ def resume_run(folder: Path | str, *, register: bool = True, dossier: bool = Tru
     run._start_order = dict(meta.get("execution") or {})
     run.force = bool(meta.get("force"))
     if (work / FAILED).is_file():
+        # The marker stays until finish() succeeds (it removes the work folder): a refused finish changes nothing.
         print(f"gerhard: run {run.run_id} had failed ({(work / FAILED).read_text().strip()}): finishing what it logged")
-        (work / FAILED).unlink()
     if (work / HISTORY).is_file():
         for line in (work / HISTORY).read_text(encoding="utf-8").splitlines():
             try:

@@ -4,8 +4,9 @@ A gated value missing from a run while a close name is there is most often a typ
 the gate's path in state/program.yaml. Registered, it would be permanent RED history; so finish() and
 register refuse it (`refuse_typos`) unless allow_missing=True / --allow-missing, start_run and log_metrics say
 it while the run is live, and `gerhard check` names every gate no run of its phase has logged
-(`unlogged_warning`). "Close" is difflib's ratio, case-insensitive, at CUTOFF (val_acc ~ val_accuracy is 0.74,
-train_loss ~ val_loss 0.67: a different metric, not a typo), or a metric_aliases entry tying the two names.
+(`unlogged_warning`). "Close" is difflib's ratio, case-insensitive, at CUTOFF (val_acc ~ val_accuracy is
+0.74, train_loss ~ val_loss 0.67: a different metric, not a typo) and near the closest name's, or a
+metric_aliases entry tying the two names.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from gerhard.core.gates import Gate, has_path
 from gerhard.errors import UserError
 
 CUTOFF = 0.7
+NEAR_BEST = 0.1  # a name much further than the closest one is not offered (val_lss: val_loss, not val_ppl)
 METRICS = "metrics.json"
 FINAL = "final."  # a gate on a run's final metrics reads metrics.json at final.<name>
 
@@ -47,10 +49,14 @@ def close_names(wanted: str, names: Iterable[str], aliases: Mapping[str, str] | 
     aliases = aliases or {}
     others = [n for n in dict.fromkeys(names) if isinstance(n, str) and n != wanted]
     tied = [n for n in others if aliases.get(n) == wanted or aliases.get(wanted) == n]
-    lower: dict[str, str] = {}
+    matcher = difflib.SequenceMatcher(b=wanted.lower())
+    scored = []
     for name in others:
-        lower.setdefault(name.lower(), name)
-    close = [lower[m] for m in difflib.get_close_matches(wanted.lower(), list(lower), n=3, cutoff=CUTOFF)]
+        matcher.set_seq1(name.lower())
+        if matcher.real_quick_ratio() >= CUTOFF and matcher.quick_ratio() >= CUTOFF and matcher.ratio() >= CUTOFF:
+            scored.append((matcher.ratio(), name))
+    best = max((r for r, _ in scored), default=0.0)
+    close = [n for r, n in sorted(scored, key=lambda x: -x[0]) if r >= best - NEAR_BEST][:3]
     return list(dict.fromkeys([*tied, *close]))
 
 
