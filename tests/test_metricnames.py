@@ -62,7 +62,9 @@ def set_gate_path(repo: Path, phase: str, gate: str, path: str) -> None:
 
 
 def register_cli(repo: Path, run_id: str, source: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return python_m_gerhard("register", "--repo", repo, "--run-id", run_id, "--phase", "A", "--source-dir", source, *extra)
+    return python_m_gerhard(
+        "register", "--repo", repo, "--run-id", run_id, "--phase", "A", "--source-dir", source, *extra
+    )
 
 
 def gate_result(repo: Path, run_id: str) -> dict[str, Any]:
@@ -219,7 +221,7 @@ def test_finish_refuses_a_misspelt_metric_before_writing_and_registers_it_red_wh
     registry: Path, capture: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     live = start(registry)
-    assert capsys.readouterr().out == (
+    assert capsys.readouterr().err == (
         "gerhard: phase A's gates read val_loss (metrics.json final): log them under these names, or map yours "
         "with metric_aliases\n"
     )
@@ -243,9 +245,7 @@ def test_finish_refuses_a_misspelt_metric_before_writing_and_registers_it_red_wh
     assert gate_result(registry, "r1")["reason"] == "final.val_loss not found in metrics.json"
 
 
-def test_gerhard_finish_refuses_a_misspelt_metric_and_allow_missing_registers_it(
-    registry: Path, capture: None
-) -> None:
+def test_gerhard_finish_refuses_a_misspelt_metric_and_allow_missing_registers_it(registry: Path, capture: None) -> None:
     with pytest.raises(gerhard.UserError), start(registry) as live:
         live.log_metrics({"val_los": 2.4}, step=0)
         live.finish()  # refused: the with block raises, the run is kept for `gerhard finish`
@@ -264,14 +264,16 @@ def test_start_run_warns_of_gates_no_run_can_satisfy(
     set_gate_path(registry, "A", "val_loss_max", "final.val.loss")
     start(registry, "r1")
     assert capsys.readouterr().err == (
+        "gerhard: phase A's gates read val.loss (metrics.json final): log them under these names, or map yours "
+        "with metric_aliases\n"
         "gerhard: WARNING: phase A gate val_loss_max reads final.val.loss, which no run can log (final metrics are "
         "flat: a metric name has no '.'): fix its path in state/program.yaml\n"
     )
     set_gate_path(registry, "A", "val_loss_max", "final.eval_loss")
     start(registry, "r2", metric_aliases={"eval_loss": "val_loss"})
-    said = capsys.readouterr()
-    assert said.out.startswith("gerhard: phase A's gates read eval_loss (metrics.json final)")
-    assert said.err == (
+    assert capsys.readouterr().err == (
+        "gerhard: phase A's gates read eval_loss (metrics.json final): log them under these names, or map yours "
+        "with metric_aliases\n"
         "gerhard: WARNING: phase A gate val_loss_max reads final.eval_loss, but metric_aliases renames eval_loss to "
         "val_loss as it is logged: the gate never sees it; make the gate read final.val_loss, or drop that alias\n"
     )
@@ -283,7 +285,7 @@ def test_a_close_name_logged_beside_the_gated_one_is_not_a_typo(
     live = start(registry)
     live.log_metrics({"val_loss": 2.4, "val_loss_ema": 2.5}, step=0)
     live.log_final({"Val_Loss": 2.0})  # logged after val_loss: nothing to warn of
-    assert capsys.readouterr().err == ""
+    assert "WARNING" not in capsys.readouterr().err
     assert live.finish().verdict == "GREEN"
 
 

@@ -185,9 +185,7 @@ def provenance_document(run: RunSnapshot, files: dict[str, bytes]) -> bytes:
     return json_bytes(data, "provenance.json")
 
 
-def register_and_report(
-    run: RunSnapshot, summary: str, next_action: str, allow_missing: bool = False
-) -> FinishResult:
+def register_and_report(run: RunSnapshot, summary: str, next_action: str, allow_missing: bool = False) -> FinishResult:
     command = register_command(run, summary, next_action, allow_missing)
     registered, message = False, ""
     # Built before registering: registration archives it (rebuilt from the bundle, with the verdict).

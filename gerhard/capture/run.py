@@ -560,7 +560,7 @@ def start_run(
         )
     told, warnings = start_lines(phase, gated, aliases)
     if told:
-        print(told)
+        print(told, file=sys.stderr)
     for line in warnings:
         print(line, file=sys.stderr)
     if not order.ok:
