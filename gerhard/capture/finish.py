@@ -21,6 +21,8 @@ from gerhard.capture import provenance as prov
 from gerhard.capture.notebook import offer_download
 from gerhard.capture.state import FinishResult, RunSnapshot
 from gerhard.capture.values import check_new_metric, json_bytes, plain_number
+from gerhard.core.metricnames import refuse_typos
+from gerhard.core.program import Program
 from gerhard.dossier.page import write_dossier
 from gerhard.errors import GerhardError, UserError
 from gerhard.flows.registration import register
@@ -31,7 +33,12 @@ from gerhard.registry.pending_runs import BUNDLE, PendingRun, note_pending
 
 
 def bundle_files(
-    run: RunSnapshot, summary: str, next_action: str, final: dict[str, Any] | None, allow_nonfinite: bool
+    run: RunSnapshot,
+    summary: str,
+    next_action: str,
+    final: dict[str, Any] | None,
+    allow_nonfinite: bool,
+    allow_missing: bool = False,
 ) -> dict[str, bytes]:
     for label, text in (("summary", summary), ("next_action", next_action)):
         if not isinstance(text, str):
@@ -74,7 +81,28 @@ def bundle_files(
         }
         how = "; ".join(f"{m}: {hints.get(m, f'run.save_artifact({m!r}, ...)')}" for m in missing)
         raise UserError(f"finish(): phase {run.phase} requires {', '.join(missing)}, not made by this run ({how})")
+    if program is not None and not allow_missing:
+        check_gated_names(run, program, files)
     return files
+
+
+def check_gated_names(run: RunSnapshot, program: Program, files: dict[str, bytes]) -> None:
+    """Refuse, before anything is written, a gated value the run lacks while it logged a close name (register
+    would refuse it too, after the bundle is on disk): the files finish() makes, and the gated ones saved."""
+    gates = program.phase(run.phase).gates
+    artifacts: dict[str, Any] = {}
+    for name in {g.artifact for g in gates}:
+        path = run.folder / name
+        try:
+            if name in files:
+                artifacts[name] = json.loads(files[name])
+            elif name.endswith(".json") and path.is_file():
+                artifacts[name] = json.loads(path.read_bytes())
+            elif name.endswith((".yaml", ".yml")) and path.is_file():
+                artifacts[name] = load_plain_yaml(path.read_text(encoding="utf-8"), f"finish(): {path}")
+        except (OSError, ValueError, RecursionError, UserError):
+            continue  # unreadable: registration names what is wrong with it
+    refuse_typos(gates, artifacts, {**program.metric_aliases, **run.aliases}, "finish(): ")
 
 
 def check_config(run: RunSnapshot, program: Any) -> None:
@@ -159,8 +187,8 @@ def provenance_document(run: RunSnapshot, files: dict[str, bytes]) -> bytes:
     return json_bytes(data, "provenance.json")
 
 
-def register_and_report(run: RunSnapshot, summary: str, next_action: str) -> FinishResult:
-    command = register_command(run, summary, next_action)
+def register_and_report(run: RunSnapshot, summary: str, next_action: str, allow_missing: bool = False) -> FinishResult:
+    command = register_command(run, summary, next_action, allow_missing)
     registered, message = False, ""
     # Built before registering: registration archives it (rebuilt from the bundle, with the verdict).
     dossier, verdict = make_dossier(run, summary, next_action) if run.dossier else (None, None)
@@ -178,6 +206,7 @@ def register_and_report(run: RunSnapshot, summary: str, next_action: str) -> Fin
                 summary=summary,
                 next_action=next_action,
                 force=run.force,
+                allow_missing=allow_missing,
             )
             registered, verdict = True, reg.verdict
             print(reg)
@@ -221,7 +250,7 @@ def make_dossier(run: RunSnapshot, summary: str, next_action: str) -> tuple[Path
     return path, evaluation.verdict
 
 
-def register_command(run: RunSnapshot, summary: str, next_action: str) -> str:
+def register_command(run: RunSnapshot, summary: str, next_action: str, allow_missing: bool = False) -> str:
     """The command that registers the run later, printed when finish() could not."""
     repo = str(run.registry) if run.registry else "<your registry>"
     cmd = (
@@ -234,4 +263,6 @@ def register_command(run: RunSnapshot, summary: str, next_action: str) -> str:
         cmd += f" --next-action {shlex.quote(next_action)}"
     if run.force:
         cmd += " --force"
+    if allow_missing:
+        cmd += " --allow-missing"
     return cmd

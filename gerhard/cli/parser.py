@@ -78,6 +78,12 @@ def _add(
     return p
 
 
+ALLOW_MISSING_HELP = (
+    "register a run missing a gated metric while it logged a close name (refused otherwise as a likely typo, "
+    "with the name it logged); the gate fails"
+)
+
+
 def _register_args(sub: argparse._SubParsersAction) -> None:
     p = _add(
         sub,
@@ -104,6 +110,7 @@ def _register_args(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="register a bundle identical to another run's (refused otherwise, naming that run)",
     )
+    p.add_argument("--allow-missing", action="store_true", help=ALLOW_MISSING_HELP)
     p.add_argument(
         "--push",
         action="store_true",
@@ -198,6 +205,7 @@ def _capture_args(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", default="", help="one or two sentences on what this run was")
     p.add_argument("--next-action", default="", help="what should happen next")
     p.add_argument("--allow-nonfinite", action="store_true", help="register a run that logged NaN or inf (RED)")
+    p.add_argument("--allow-missing", action="store_true", help=ALLOW_MISSING_HELP)
     p.add_argument("--no-register", action="store_true", help="write the bundle and dossier only")
 
 
