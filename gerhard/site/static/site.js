@@ -9,34 +9,44 @@
   const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
   const VERDICT_COLORS = { GREEN: "#2e9d48", AMBER: "#e0a100", RED: "#d23b3b" };
 
-  const G = (window.GERHARD = { manifest: null, rows: [], runs: new Map(), charts: [], ready: false, load: load });
+  const G = (window.GERHARD = { manifest: null, rows: [], runs: new Map(), charts: [], ready: false, load: load, runData: runData });
   const S = { view: "runs", q: "", name: "", phase: "", verdict: [], from: "", to: "", where: "", sort: "-at", cols: [], sel: [] };
-  let byId = new Map(), view = [], columns = [], keys = new Set(), pendingMonths = 0, waiting = new Map();
+  let byId = new Map(), view = [], columns = [], keys = new Set(), pendingMonths = 0, waiting = new Map(), loadingParts = new Set();
 
   // ---------- loading ----------
   function load(kind, key, data) {
     if (kind === "manifest") return onManifest(data);
     if (kind === "rows") return onRows(key, data);
-    if (kind === "run") {
-      G.runs.set(key, data);
-      (waiting.get(key) || []).forEach((f) => f(data));
-      waiting.delete(key);
+    if (kind === "runs") {
+      for (const id of Object.keys(data)) G.runs.set(id, data[id]);
+      for (const id of [...waiting.keys()]) {
+        if (!G.runs.has(id)) continue;
+        waiting.get(id).forEach((f) => f(G.runs.get(id)));
+        waiting.delete(id);
+      }
     }
   }
-  function addScript(src, onerror) {
+  function addScript(src, onerror, onload) {
     const s = document.createElement("script");
     s.src = src;
     if (onerror) s.onerror = onerror;
+    if (onload) s.onload = onload;
     document.head.appendChild(s);
   }
+  // A run's comparison data is in its part (data/runs/<part>.js, many runs each), loaded once when first asked.
   function runData(id) {
     if (G.runs.has(id)) return Promise.resolve(G.runs.get(id));
+    const row = byId.get(id), part = row && row.part;
+    if (!part || !G.manifest.parts[part]) return Promise.resolve(null);
     return new Promise((resolve) => {
-      if (!waiting.has(id)) {
-        waiting.set(id, []);
-        addScript("data/runs/" + encodeURIComponent(id) + ".js", () => { (waiting.get(id) || []).forEach((f) => f(null)); waiting.delete(id); });
-      }
+      if (!waiting.has(id)) waiting.set(id, []);
       waiting.get(id).push(resolve);
+      if (loadingParts.has(part)) return;
+      loadingParts.add(part);
+      const settle = () => {  // ids of this part the file did not hold: no data
+        for (const [wid, fs] of [...waiting]) if (!G.runs.has(wid) && (byId.get(wid) || {}).part === part) { fs.forEach((f) => f(null)); waiting.delete(wid); }
+      };
+      addScript("data/runs/" + part + ".js?v=" + G.manifest.parts[part], settle, settle);
     });
   }
   function onManifest(m) {
