@@ -14,6 +14,7 @@ ruamel as always.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -103,11 +104,17 @@ def _sequence(lines: list[str], pos: int, indent: int, depth: int) -> tuple[list
 
 
 def _scalar(text: str) -> Any:
+    if text == "{}" or text == "[]":
+        return {} if text == "{}" else []  # a new container each time
+    return _atom(text) if len(text) <= 100 else _atom.__wrapped__(text)
+
+
+@functools.lru_cache(maxsize=4096)  # keys and many values recur in every record: each text read once
+def _atom(text: str) -> Any:
     if text[:1] in "'\"":
         return text[1:-1]  # yamlemit quotes without escapes; anything else fails the proof
     if text in _WORDS:
-        value = _WORDS[text]
-        return type(value)() if isinstance(value, (dict, list)) else value
+        return _WORDS[text]
     if _INT.match(text):
         return int(text)
     if _FLOAT.match(text):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import os
 import re
 from collections.abc import Callable
@@ -101,8 +102,13 @@ def history_columns(metrics: Any) -> dict[str, list[Any]] | None:
     if not rows:
         return None
     head = tuple(rows[0])
-    if head[:1] == ("step",) and all(tuple(r) == head for r in rows):  # the usual: every row the same keys
-        return {str(k): list(column) for k, column in zip(head, zip(*(r.values() for r in rows)), strict=True)}
+    if len(head) > 1 and head[0] == "step" and set(map(len, rows)) == {len(head)}:
+        try:  # the usual: every row has the first row's keys (as many, and each of them), read in C
+            values = list(map(operator.itemgetter(*head), rows))
+        except KeyError:
+            values = None
+        if values is not None:
+            return {str(k): list(column) for k, column in zip(head, zip(*values), strict=True)}
     keys = list(dict.fromkeys(["step", *(k for r in rows for k in r)]))
     return {str(k): [r.get(k) for r in rows] for k in keys}
 
