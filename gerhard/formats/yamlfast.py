@@ -65,9 +65,12 @@ def _mapping(lines: list[str], pos: int, indent: int, depth: int) -> tuple[dict[
     if depth > MAX_DATA_DEPTH:
         raise _NotMine
     out: dict[str, Any] = {}
-    while pos < len(lines) and _indent(lines[pos]) >= indent:
+    while pos < len(lines):
         line = lines[pos]
-        if _indent(line) > indent:
+        at = len(line) - len(line.lstrip(" "))  # _indent, once a line
+        if at < indent:
+            break
+        if at > indent:
             raise _NotMine
         key, sep, rest = line[indent:].partition(": ")
         pos += 1
