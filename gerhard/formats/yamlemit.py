@@ -45,9 +45,9 @@ def _scalar(value: Any) -> str:
             raise _Unsure
         return text
     if type(value) is str:
-        text = _string(value) if len(value) <= 100 else _string.__wrapped__(value)
-        if text is not None:
-            return text
+        written = _string(value) if len(value) <= 100 else _string.__wrapped__(value)
+        if written is not None:
+            return written
     raise _Unsure
 
 

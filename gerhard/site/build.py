@@ -145,7 +145,8 @@ def write_parts(
     work tree is read."""
     root, writer = Path(repo), Writer(Path(out))
     read = extract.file_reader(root) if blobs is None else snapshot.blob_reader(root, blobs)
-    entries, digests = [], {}
+    entries: list[Entry] = []
+    digests: dict[str, str | None] = {}
     for job in jobs:
         gone = set(job.gone)
         members = {r: text for r, text in old_members(writer.out, job.part).items() if r not in gone}
@@ -222,9 +223,7 @@ def expand(chunk: dict[str, Any]) -> list[dict[str, Any]]:
     return [{c: v for c, v in zip(columns, values, strict=True) if v is not None} for values in chunk["rows"]]
 
 
-def write_months(
-    writer: Writer, months: Iterable[str], entries: list[Entry], gone: set[str]
-) -> dict[str, str | None]:
+def write_months(writer: Writer, months: Iterable[str], entries: list[Entry], gone: set[str]) -> dict[str, str | None]:
     """Rewrite the chunks of these months: their rows, less the runs gone or re-read, plus the re-read.
     Each month's digest, None when it has no run left."""
     fresh: dict[str, list[Entry]] = {}

@@ -108,7 +108,7 @@ def history_columns(metrics: Any) -> dict[str, list[Any]] | None:
         except KeyError:
             values = None
         if values is not None:
-            return {str(k): list(column) for k, column in zip(head, zip(*values), strict=True)}
+            return {str(k): list(column) for k, column in zip(head, zip(*values, strict=True), strict=True)}
     keys = list(dict.fromkeys(["step", *(k for r in rows for k in r)]))
     return {str(k): [r.get(k) for r in rows] for k in keys}
 

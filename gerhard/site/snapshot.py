@@ -96,7 +96,9 @@ def worktree_snapshot(repo: Path) -> Snapshot:
     known = set(ids)
     reports = {r: rel for r, rel in worktree_reports(repo).items() if r in known}
     runs = {
-        run_id: "|".join([*(_stat(f"{repo}/{rel}") for rel in run_paths(run_id)), _report_stat(repo, reports.get(run_id))])
+        run_id: "|".join(
+            [*(_stat(f"{repo}/{rel}") for rel in run_paths(run_id)), _report_stat(repo, reports.get(run_id))]
+        )
         for run_id in ids
     }
     return Snapshot(repo, None, None, runs, reports, {})
