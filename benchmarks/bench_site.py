@@ -147,10 +147,13 @@ def measure_builds(runs: int, reps: int) -> dict[str, Any]:
 
 
 def measure_page(out: Path, reps: int) -> dict[str, list[float]]:
-    """Load to an interactive table, a filter (verdict RED and a config condition) and a sort, in ms."""
+    """Load to an interactive table, a filter (verdict RED and a config condition), a sort, a comparison
+    of three runs and a report, in ms."""
     from playwright.sync_api import sync_playwright
 
-    found: dict[str, list[float]] = {"load to interactive table": [], "filter": [], "sort": []}
+    found: dict[str, list[float]] = {"load to interactive table": [], "filter": [], "sort": [],
+                                     "compare 3 runs (their parts loaded, curves drawn)": [],
+                                     "open a report": []}  # fmt: skip
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         for _ in range(reps):
@@ -172,6 +175,15 @@ def measure_page(out: Path, reps: int) -> dict[str, list[float]]:
                 const h = document.querySelector('[data-col="gates.val_loss_max"]'), t = performance.now();
                 h.click(); return performance.now() - t; }""")
             )
+            ids = page.evaluate("GERHARD.rows.slice(-3).map(r => r.id)")
+            start = time.perf_counter()
+            page.evaluate("ids => { location.hash = '#view=compare&sel=' + ids.join(','); }", ids)
+            page.wait_for_selector(".chart canvas", timeout=60_000)
+            found["compare 3 runs (their parts loaded, curves drawn)"].append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            page.evaluate("id => { location.hash = '#view=report&run=' + id; }", ids[0])
+            page.wait_for_selector("#report article.report", timeout=60_000)
+            found["open a report"].append((time.perf_counter() - start) * 1000)
             page.close()
         browser.close()
     log("page at 10,000 runs: " + ", ".join(f"{k} {statistics.median(v):.0f} ms" for k, v in found.items()))

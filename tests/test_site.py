@@ -277,5 +277,10 @@ def test_wire_tags_what_json_cannot_say_and_reads_its_own_files_back() -> None:
 def test_a_format_change_rebuilds_everything(history: History, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "site"
     build.build_site(history.repo, out)
+    earlier = out / "data" / "runs" / f"{RUN_TUNED}.js"  # a run's own file, as the first format wrote them
+    earlier.write_text(wire.script("run", RUN_TUNED, {}))
     monkeypatch.setattr(build, "FORMAT", build.FORMAT + 1)
     assert build.build_site(history.repo, out).read == RUNS
+    fresh = tmp_path / "fresh"
+    build.build_site(history.repo, fresh)
+    assert not earlier.exists() and data_files(out) == data_files(fresh)

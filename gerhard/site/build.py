@@ -262,6 +262,9 @@ def build_site(repo: Path, out: Path, rev: str | None = None) -> BuildReport:
     changed = [r for r, fp in snap.runs.items() if known.get(r, {}).get("fp") != fp]
     removed = sorted(set(known) - set(snap.runs))
     gone = set(removed) | set(changed)
+    if not known:  # a first build here, or of another FORMAT: no data file of an earlier build is kept
+        for stale in [*(out / "data" / "runs").glob("*.js"), *(out / "data" / "rows").glob("*.js")]:
+            stale.unlink()
     jobs: dict[str, Job] = {}
     for run_id in sorted(gone):
         jobs.setdefault(part_of(run_id), Job(part_of(run_id), [], [])).gone.append(run_id)
