@@ -159,6 +159,22 @@ def test_a_rebuild_rewrites_only_what_changed_and_equals_a_full_build(
     assert data_files(out) == data_files(fresh)
 
 
+def test_a_changed_report_is_read_again(history: History, tmp_path: Path) -> None:
+    """A report is rewritten after its run's registration (a withdrawal, `gerhard rebuild`): the run's
+    fingerprint holds it, so a rebuild reads that run and shows the new text."""
+    out = tmp_path / "site"
+    build.build_site(history.repo, out)
+    report = history.repo / next(row["report"] for row in table(out) if row["id"] == RUN_TUNED)
+    report.write_text(report.read_text() + "\nWithdrawn.\n")
+    again = build.build_site(history.repo, out)
+    assert (again.read, again.written) == (1, 2)  # its part and the manifest's digest of it; the row is the same
+    assert detail(out, RUN_TUNED)["report"].endswith("\nWithdrawn.\n")
+    report.unlink()
+    assert build.build_site(history.repo, out).read == 1
+    assert detail(out, RUN_TUNED)["report"] is None
+    assert "report" not in next(row for row in table(out) if row["id"] == RUN_TUNED)  # no link to a missing file
+
+
 def test_a_run_gone_from_the_records_leaves_the_site(history: History, tmp_path: Path) -> None:
     out = tmp_path / "site"
     build.build_site(history.repo, out)
@@ -272,6 +288,12 @@ def test_wire_tags_what_json_cannot_say_and_reads_its_own_files_back() -> None:
     }  # fmt: skip
     with pytest.raises(ValueError):
         wire.read_script(text, "rows", "x")
+    members = {"b": wire.dumps(data, ascii=True), 'a"\n,:': wire.dumps("x\n,\u2028", ascii=True)}
+    text = wire.members_script("runs", "0f", members)
+    assert text.count("\n") == 4 and text.isascii()  # one member a line
+    assert wire.read_members(text, "runs", "0f") == members and list(wire.read_members(text, "runs", "0f")) == [
+        'a"\n,:', "b"]  # fmt: skip
+    assert wire.read_script(text, "runs", "0f") == {'a"\n,:': "x\n,\u2028", "b": json.loads(members["b"])}
 
 
 def test_a_format_change_rebuilds_everything(history: History, tmp_path: Path, monkeypatch) -> None:
