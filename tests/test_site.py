@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from cli_helpers import assert_one_line_error, git_out, head_sha, register_ok, run
+from cli_helpers import assert_one_line_error, copy_run_by_hand, git_out, head_sha, register_ok, run
 from conftest import EXAMPLES
 from history_helpers import RUN_A, RUN_GREEN, RUN_RED, RUN_TUNED, History, at, build_history
 
@@ -202,6 +202,19 @@ def test_rev_builds_the_registry_as_it_was(history: History, tmp_path: Path) -> 
     }
     again = build.build_site(history.repo, head, rev="HEAD")
     assert (again.read, again.written) == (0, 0)  # blob ids as fingerprints
+
+
+def test_rev_folds_the_records_its_aggregates_do_not_hold(history: History, tmp_path: Path) -> None:
+    """A record merged from a branch is not in the stored status: the program view folds it on top, at a
+    revision as in the work tree."""
+    copy_run_by_hand(history.repo, RUN_TUNED, "20250410T090000Z_v15_branch", RUNS + 1)
+    git_out(history.repo, "add", "-A")
+    git_out(history.repo, "commit", "-q", "--no-verify", "-m", "a run from a branch")
+    now, head = tmp_path / "now", tmp_path / "head"
+    build.build_site(history.repo, now)
+    build.build_site(history.repo, head, rev="HEAD")
+    status = [doc(out, "data/manifest.js", "manifest", "")["status"] for out in (now, head)]
+    assert status[0] == status[1] and status[1]["run_count"] == RUNS + 1
 
 
 def test_cli_builds_and_says_so(history: History, capsys, tmp_path: Path) -> None:

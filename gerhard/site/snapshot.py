@@ -24,6 +24,7 @@ from gerhard import layout
 from gerhard.dossier.codec import dossier_name
 from gerhard.errors import UserError
 from gerhard.git import gitrepo
+from gerhard.registry import pending, store
 
 REPORTS = "reports"
 RUN_FILES = ("metrics.json", "eval_suite.json")  # what the site reads of an archived bundle, besides its dossier
@@ -139,15 +140,27 @@ def state_root(snap: Snapshot) -> Iterator[Path]:
         return
     wanted = [p for p in snap.blobs if p.startswith("state/") and not p.startswith(f"{layout.RUNS_DIR}/")]
     with tempfile.TemporaryDirectory(prefix="gerhard-site-") as tmp:
-        objects = gitrepo.cat_objects(snap.repo, [snap.blobs[p] for p in wanted]) if wanted else []
-        made: set[Path] = set()
-        for rel, obj in zip(wanted, objects, strict=True):
-            target = Path(tmp, rel)
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
-            target.write_bytes(obj[1] if obj else b"")
-        yield Path(tmp)
+        root = Path(tmp)
+        write_blobs(snap, root, wanted)
+        # The records the stored aggregates may not hold (merged from a branch): those its ledger does not
+        # list, which the status folds on top (gerhard.registry.pending); the others are never read.
+        stored = store.load_status(root) or {}
+        if len(snap.runs) != int(stored.get("run_count") or 0):
+            listed = pending.ledger_ids(stored, lambda rel: store.read_text(root, rel))
+            write_blobs(snap, root, [layout.record_path(r) for r in snap.runs if r not in listed])
+        yield root
+
+
+def write_blobs(snap: Snapshot, root: Path, paths: list[str]) -> None:
+    """These paths' blobs at the revision, written under `root` (one `git cat-file --batch`)."""
+    objects = gitrepo.cat_objects(snap.repo, [snap.blobs[p] for p in paths]) if paths else []
+    made: set[Path] = set()
+    for rel, obj in zip(paths, objects, strict=True):
+        target = root / rel
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        target.write_bytes(obj[1] if obj else b"")
 
 
 def blob_reader(repo: Path, blobs: dict[str, str]) -> Callable[[str], bytes | None]:
