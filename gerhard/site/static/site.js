@@ -11,7 +11,7 @@
 
   const G = (window.GERHARD = { manifest: null, rows: [], runs: new Map(), charts: [], ready: false, load: load, runData: runData });
   const S = { view: "runs", run: "", q: "", name: "", phase: "", verdict: [], from: "", to: "", where: "", sort: "-at", cols: [], sel: [] };
-  let byId = new Map(), view = [], columns = [], keys = new Set(), pendingMonths = 0, waiting = new Map(), loadingParts = new Set();
+  let byId = new Map(), view = [], columns = [], keys = new Set(), pendingMonths = 0, waiting = new Map(), loadingParts = new Set(), loadedParts = new Set();
 
   // ---------- loading ----------
   function load(kind, key, data) {
@@ -37,13 +37,14 @@
   function runData(id) {
     if (G.runs.has(id)) return Promise.resolve(G.runs.get(id));
     const row = byId.get(id), part = row && row.part;
-    if (!part || !G.manifest.parts[part]) return Promise.resolve(null);
+    if (!part || !G.manifest.parts[part] || loadedParts.has(part)) return Promise.resolve(null);  // not in its part
     return new Promise((resolve) => {
       if (!waiting.has(id)) waiting.set(id, []);
       waiting.get(id).push(resolve);
       if (loadingParts.has(part)) return;
       loadingParts.add(part);
       const settle = () => {  // ids of this part the file did not hold: no data
+        loadedParts.add(part);
         for (const [wid, fs] of [...waiting]) if (!G.runs.has(wid) && (byId.get(wid) || {}).part === part) { fs.forEach((f) => f(null)); waiting.delete(wid); }
       };
       addScript("data/runs/" + part + ".js?v=" + G.manifest.parts[part], settle, settle);
