@@ -44,13 +44,31 @@ def _scalar(value: Any) -> str:
             raise _Unsure
         return text
     if type(value) is str:
-        if _plain_ok(value):
-            return value
-        if value.isprintable() and "'" not in value:
-            return f"'{value}'"
-        if value.isprintable() and not any(c in value for c in '"\\'):
-            return f'"{value}"'  # ruamel's choice when the text has an apostrophe
+        text = _STRINGS.get(value)
+        if text is None:
+            text = _string(value)
+            if len(_STRINGS) >= _STRINGS_MAX:
+                _STRINGS.clear()
+            _STRINGS[value] = text
+        if text:
+            return text
     raise _Unsure
+
+
+# A string's rendering by its text (keys, phases, gate ids, verdicts recur in every record: `gerhard check`
+# renders ten thousand records to prove how they read, gerhard.formats.yamlfast); '' when none is sure.
+_STRINGS: dict[str, str] = {}
+_STRINGS_MAX = 1 << 16
+
+
+def _string(value: str) -> str:
+    if _plain_ok(value):
+        return value
+    if value.isprintable() and "'" not in value:
+        return f"'{value}'"
+    if value.isprintable() and not any(c in value for c in '"\\'):
+        return f'"{value}"'  # ruamel's choice when the text has an apostrophe
+    return ""
 
 
 def _plain_ok(text: str) -> bool:

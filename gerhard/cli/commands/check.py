@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gerhard import layout
+from gerhard.core.derive import landing_order, run_files
 from gerhard.core.program import Program
 from gerhard.core.records import RunRecord
 from gerhard.errors import UserError
@@ -47,6 +48,7 @@ class Audit:
     head: str | None = None
     records: dict[str, RunRecord] = field(default_factory=dict)
     audited: set[str] = field(default_factory=set)  # the runs read from git
+    rendered: dict[str, dict[str, str]] = field(default_factory=dict)  # run id -> its derived per-run files
     complete: bool = True  # every record in HEAD was read and is valid
 
 
@@ -79,7 +81,7 @@ def audit_history(root: Path, full: bool, derived_clean: bool = False) -> Audit:
     head_program = contents.program_of(root, Blobs(root, scope.head).text(layout.PROGRAM) or "")
     audit = Audit(runs=len(scope.runs), commits=len(scope.commits), since=scope.since, head=scope.head)
     audit.audited = set(scope.runs)
-    found, inputs = read_runs(root, head_program, tasks, programs, audit)
+    found, inputs = read_runs(root, head_program, tasks, programs, audit, render=scope.since is None)
     judged = history.judge(root, scope, regs, asked)
     for run_id in scope.runs:  # a run changed in the history is named with the commit: its bytes tell no more
         audit.problems += judged.problems.get(run_id) or found.get(run_id, [])
@@ -89,9 +91,16 @@ def audit_history(root: Path, full: bool, derived_clean: bool = False) -> Audit:
 
 
 def read_runs(
-    root: Path, program: Program, tasks: list[contents.Task], programs: contents.Programs, audit: Audit
+    root: Path,
+    program: Program,
+    tasks: list[contents.Task],
+    programs: contents.Programs,
+    audit: Audit,
+    render: bool = False,
 ) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
-    """Each run's content problems and what its gates read (run id -> ...); its record into `audit`."""
+    """Each run's content problems and what its gates read (run id -> ...); its record into `audit`, and
+    (`render`: HEAD's derived files will be rebuilt from every record) its derived per-run files, rendered
+    here while the workers read the next runs, which leaves the rebuild the fold alone."""
     problems: dict[str, list[str]] = {}
     inputs: dict[str, dict[str, Any]] = {}
     shown = time.monotonic()
@@ -100,7 +109,9 @@ def read_runs(
         if one.problems:
             problems[one.run_id] = one.problems
         if one.record is not None:
-            audit.records[one.run_id] = RunRecord.from_dict(one.record)
+            record = audit.records[one.run_id] = RunRecord.from_dict(one.record)
+            if render and record.verdict != "RED":  # a RED run's needs-input file waits for the fold's answer
+                audit.rendered[one.run_id] = run_files(program, record)
         elif layout.record_path(one.run_id) in tasks[done - 1].files:
             audit.complete = False  # a record that does not read: the rebuild cannot be compared
         if one.inputs is not None:
@@ -156,7 +167,7 @@ def head_derived(root: Path, program: Program, scope: history.Scope, audit: Audi
     verified commit as the pre-commit hook computes it (gerhard.team.expected)."""
     if scope.since is None:
         read = worktree_reader(root) if clean else Blobs(root, scope.head).data
-        return derived(root, read, program, list(audit.records.values()), audit.complete)
+        return derived(root, read, program, list(audit.records.values()), audit.complete, audit.rendered)
     changes = git_history.changed(root, scope.since, scope.head, ["state", "reports", "docs/ops"])
     if not changes:
         return []
@@ -293,16 +304,21 @@ def stored_blob(root: Path) -> checks.Reader:
 
 
 def derived(
-    root: Path, read: checks.Reader, program: Program, records: list[dict] | list[RunRecord], complete: bool
+    root: Path,
+    read: checks.Reader,
+    program: Program,
+    records: list[dict] | list[RunRecord],
+    complete: bool,
+    rendered: dict[str, dict[str, str]] | None = None,
 ) -> list[str]:
-    """Derived files against the rebuild from the records just read (when they all read)."""
-    from gerhard.core.derive import landing_order
+    """Derived files against the rebuild from the records just read (when they all read; `rendered`: the
+    per-run files of these records, computed already)."""
     from gerhard.registry import derived as derived_files
 
     if not complete:
         return []  # a broken record is already a problem; fix it first, then the rebuild can be compared
     try:  # off the default branch, what the branch holds (gerhard.registry.derived)
         typed = sorted((r if isinstance(r, RunRecord) else RunRecord.from_dict(r) for r in records), key=landing_order)
-        return derived_files.derived_problems(root, program, typed, read)
+        return derived_files.derived_problems(root, program, typed, read, rendered)
     except UserError as e:
         return [f"derived files cannot be rebuilt: {e}"]
