@@ -41,6 +41,7 @@ class Audit:
     """What the history half found, and how much it read."""
 
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what passes but is worth a word (a title-only squash)
     runs: int = 0
     files: int = 0
     commits: int = 0
@@ -84,8 +85,15 @@ def audit_history(root: Path, full: bool, derived_clean: bool = False) -> Audit:
     found, inputs = read_runs(root, head_program, tasks, programs, audit, render=scope.since is None)
     judged = history.judge(root, scope, regs, asked)
     for run_id in scope.runs:  # a run changed in the history is named with the commit: its bytes tell no more
+        untold = judged.intact.get(run_id)
+        if untold is not None and untold.untold and run_id in found:  # what its commit added does not hold
+            audit.problems.append(history.unregistered(root, run_id))
+            del judged.intact[run_id]
+            continue
         audit.problems += judged.problems.get(run_id) or found.get(run_id, [])
-    audit.problems += registration_problems(root, scope.head, judged, programs, program_of, inputs, audit.records)
+    said = registration_problems(root, scope.head, judged, programs, program_of, inputs, audit.records)
+    audit.problems += [line for line in said if not line.startswith("note: ")]
+    audit.notes += [line for line in said if line.startswith("note: ")]
     audit.problems += head_derived(root, head_program, scope, audit, derived_clean)
     return audit
 
@@ -131,8 +139,11 @@ def registration_problems(
     inputs: dict[str, dict[str, Any]],
     records: dict[str, RunRecord],
 ) -> list[str]:
-    """The registrations' trailers and gates against the records they wrote (the runs HEAD holds intact)."""
+    """The registrations' trailers and gates against the records they wrote (the runs HEAD holds intact);
+    of a run a commit added untold, whether it is taken as registered ('note: ...') or named hand-added."""
     others = Blobs(root, head)
+    untold = {r: records[r] for r, reg in judged.intact.items() if reg.untold and r in records}
+    shared = contents.shared_bundles(root, head, untold) if untold else set()
 
     def observed(run_id: str, gate_id: str) -> Any:
         record = records.get(run_id) or other_record(others, run_id)
@@ -144,10 +155,15 @@ def registration_problems(
         record = records.get(run_id)
         if record is None:
             continue
-        said = contents.trailer_problem(run_id, reg, record)
+        said = None if reg.untold else contents.trailer_problem(run_id, reg, record)
         program = programs.get(program_of.get(run_id, ""))
         if said is None and run_id in inputs and isinstance(program, Program):
             said = contents.regate_problem(run_id, reg, program, record, inputs[run_id], observed)
+        elif reg.untold:
+            said = "its gates cannot be evaluated again"
+        if reg.untold:  # taken as registered only when all of it holds; else named as today, hand-added
+            held = said is None and run_id not in shared
+            said = contents.untold_note(run_id, reg) if held else history.unregistered(root, run_id)
         if said:
             problems.append(said)
     return problems
@@ -191,11 +207,14 @@ def report(problems: list[str], audit: Audit, as_json: bool) -> None:
                 "commits": audit.commits,
                 "since": audit.since,
                 "problems": problems,
+                "notes": audit.notes,
             }
         )
         return
     for line in problems:
         print(line)
+    for line in audit.notes:
+        print(line, file=sys.stderr)
     counts = f"checked {audit.runs} run{'s' if audit.runs != 1 else ''}, {audit.files} files, {commits}"
     if problems:
         print(f"{counts}: {len(problems)} problem(s)", file=sys.stderr)
