@@ -291,12 +291,14 @@ def records_on_disk(root: Path) -> tuple[list[dict[str, Any]], bool]:
 
 
 def archive_listing(root: Path, run_id: str) -> list[str]:
-    """The files of outputs/<run_id>/ (repository paths), a crash's temporary files left out."""
+    """The files of outputs/<run_id>/ (repository paths), the temporary files of an interrupted write left
+    out: every *.gerhard-tmp, as doctor counts them (atomic_write's .<name>.<random>.gerhard-tmp, a copy's
+    <name>.gerhard-tmp left by a killed `sync pull`); `leftovers` names them once."""
     folder = root / layout.run_dir(run_id)
     return [
         str(p.relative_to(root))
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and not (p.name.startswith(".") and p.name.endswith(journal.TMP_SUFFIX))
+        if p.is_file() and not p.name.endswith(journal.TMP_SUFFIX)
     ]
 
 
