@@ -25,7 +25,7 @@ from gerhard.core.derive import landing_order, run_files
 from gerhard.core.program import Program
 from gerhard.core.records import RunRecord
 from gerhard.errors import UserError
-from gerhard.git import gitrepo, journal
+from gerhard.git import gitrepo, journal, rewrite
 from gerhard.git import history as git_history
 from gerhard.git.blobs import Blobs
 from gerhard.output import print_json
@@ -223,10 +223,17 @@ def report(problems: list[str], audit: Audit, as_json: bool) -> None:
 
 
 def leftovers(root: Path, listed: list[str] | None = None) -> list[str]:
-    """What an interrupted registration left: its journal, git's index lock it held, temporary files
+    """What an interrupted command left: a rewrite's journal (a rebase, a register --push), a registration's
+    journal, git's index lock it held, temporary files
     (among `listed`, what `git status` lists untracked or ignored where gerhard writes, when given:
     the same files a walk of those folders finds, without a second walk of 10,000 run folders)."""
     info = gitrepo.info(root)
+    pending = rewrite.load(info) if rewrite.pending(info) else None
+    if pending is not None:  # a rebase or register --push: undone, it would move the branch back
+        return [
+            f"an interrupted {pending.what} ('gerhard rebase' or 'register --push') is not settled: "
+            "run 'gerhard doctor' to finish or undo it"
+        ]
     txn = journal.load(info)
     if txn is not None:
         subject = txn.data.get("subject")
