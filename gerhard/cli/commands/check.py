@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,13 @@ class Audit:
 
 def check(repo: Path, as_json: bool = False, full: bool = False) -> int:
     root = gitrepo.find_root(Path(repo))
-    dirty, ignored = worktree_changes(root)
-    problems = leftovers(root, [*dirty, *ignored])
+    status = start_worktree_changes(root)  # git walks the run folders while the history is read
     program = store.load_program(root)
-    audit = audit_history(root, full, derived_clean=not any(map(layout.is_derived, dirty)))
-    problems += audit.problems + worktree_problems(root, program, dirty, audit)
+    audit = audit_history(
+        root, full, derived_clean=lambda: not any(map(layout.is_derived, worktree_changes(status)[0]))
+    )
+    dirty, ignored = worktree_changes(status)
+    problems = leftovers(root, [*dirty, *ignored]) + audit.problems + worktree_problems(root, program, dirty, audit)
     problems = list(dict.fromkeys(problems))
     report(problems, audit, as_json)
     if audit.head is not None and not audit.problems:
@@ -67,7 +70,7 @@ def check(repo: Path, as_json: bool = False, full: bool = False) -> int:
     return 1 if problems else 0
 
 
-def audit_history(root: Path, full: bool, derived_clean: bool = False) -> Audit:
+def audit_history(root: Path, full: bool, derived_clean: Callable[[], bool] = lambda: False) -> Audit:
     """Every run of the commits since the last verified one (all of them: full) against its registration,
     its content read from git's objects, and HEAD's derived files (`derived_clean`: the work tree's are
     HEAD's, and are read from disk, which is cheaper than from git's objects)."""
@@ -178,11 +181,14 @@ def other_record(blobs: Blobs, run_id: str) -> RunRecord | None:
     return RunRecord.from_dict(record) if record is not None else None
 
 
-def head_derived(root: Path, program: Program, scope: history.Scope, audit: Audit, clean: bool = False) -> list[str]:
+def head_derived(
+    root: Path, program: Program, scope: history.Scope, audit: Audit, clean: Callable[[], bool] = lambda: False
+) -> list[str]:
     """HEAD's derived files: recomputed from every record (a full check), or from the change since the last
-    verified commit as the pre-commit hook computes it (gerhard.team.expected)."""
+    verified commit as the pre-commit hook computes it (gerhard.team.expected). `clean`: whether the work
+    tree's derived files are HEAD's (then read from disk, cheaper than from git's objects)."""
     if scope.since is None:
-        read = worktree_reader(root) if clean else Blobs(root, scope.head).data
+        read = worktree_reader(root) if clean() else Blobs(root, scope.head).data
         return derived(root, read, program, list(audit.records.values()), audit.complete, audit.rendered)
     changes = git_history.changed(root, scope.since, scope.head, ["state", "reports", "docs/ops"])
     if not changes:
@@ -251,10 +257,10 @@ def leftovers(root: Path, listed: list[str] | None = None) -> list[str]:
     return found
 
 
-def worktree_changes(root: Path) -> tuple[list[str], list[str]]:
-    """The paths where gerhard writes that differ from HEAD (changed in the index or the work tree,
-    deleted, or untracked), and apart those git ignores (heavy files' local copies, temporary files)."""
-    out = gitrepo.run_git(
+def start_worktree_changes(root: Path) -> gitrepo.Started:
+    """`git status` of the folders where gerhard writes, started (at 10,000 runs it reads 10,000 run
+    folders: about as long as the incremental history audit, which runs meanwhile)."""
+    return gitrepo.Started(
         root,
         "status",
         "--porcelain=v1",
@@ -265,7 +271,12 @@ def worktree_changes(root: Path) -> tuple[list[str], list[str]]:
         "--",
         *LEFTOVER_DIRS,
     )
-    entries = [e for e in out.decode("utf-8", "surrogateescape").split("\0") if len(e) > 3]
+
+
+def worktree_changes(status: gitrepo.Started) -> tuple[list[str], list[str]]:
+    """The paths where gerhard writes that differ from HEAD (changed in the index or the work tree,
+    deleted, or untracked), and apart those git ignores (heavy files' local copies, temporary files)."""
+    entries = [e for e in status.result().decode("utf-8", "surrogateescape").split("\0") if len(e) > 3]
     return [e[3:] for e in entries if e[:2] != "!!"], [e[3:] for e in entries if e[:2] == "!!"]
 
 
