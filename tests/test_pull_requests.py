@@ -303,9 +303,7 @@ def test_rebuild_on_a_branch_restores_what_the_branch_holds(remote: Path, tmp_pa
     assert git_out(author, "status", "--porcelain") == ""
 
 
-def test_check_takes_a_title_only_squash_as_the_registration_and_says_so(
-    remote: Path, tmp_path: Path, capsys
-) -> None:
+def test_check_takes_a_title_only_squash_as_the_registration_and_says_so(remote: Path, tmp_path: Path, capsys) -> None:
     """No trailers name the runs: the commit that added each run's record and archive together is its
     registration, all it added holding (files, bundle, gates evaluated again); check passes with a note."""
     MERGES["squash-gitlab"](remote, tmp_path, "pr1")

@@ -44,14 +44,14 @@ def _scalar(value: Any) -> str:
             raise _Unsure
         return text
     if type(value) is str:
-        text = _STRINGS.get(value)
-        if text is None:
-            text = _string(value)
+        rendered = _STRINGS.get(value)
+        if rendered is None:
+            rendered = _string(value)
             if len(_STRINGS) >= _STRINGS_MAX:
                 _STRINGS.clear()
-            _STRINGS[value] = text
-        if text:
-            return text
+            _STRINGS[value] = rendered
+        if rendered:
+            return rendered
     raise _Unsure
 
 
