@@ -18,6 +18,7 @@ from cli_helpers import copy_run_by_hand, register_ok, run
 from conftest import RUN_A, RUN_B, git
 
 from gerhard.registry.bundle import BundleFile, bundle_sha256
+from gerhard.team import history as team_history
 
 WHO = "Test Researcher <researcher@example.com>"
 MALLORY = "Mallory <mallory@example.com>"
@@ -229,13 +230,15 @@ def own_copy(repo: Path, run_id: str, change: Callable[[dict], None]) -> None:
     rewrite_metrics(repo, run_id, change)
 
 
+@pytest.mark.parametrize("many", [64, 0], ids=["paths asked of git", "their folders asked of git"])
 def test_a_run_added_untold_with_all_it_needs_is_taken_as_registered_and_said(
-    audited: Path, capsys, monkeypatch: pytest.MonkeyPatch
+    audited: Path, capsys, monkeypatch: pytest.MonkeyPatch, many: int
 ) -> None:
     """A commit that adds a run's record and archive together and names no run (a title-only squash merge,
     as GitLab writes it) is its registration when all of it holds: files as their MANIFEST says, a bundle of
     its own, its gates evaluated again giving the recorded results. A run made by hand that holds as well
     passes (as it would through 'gerhard register'); check says so, in a note."""
+    monkeypatch.setattr(team_history, "MANY_PATHS", many)
     run_id = "20261103T080000Z_mine"
     own_copy(audited, run_id, lambda m: m.update(note="a key no gate reads"))
     assert run(capsys, "rebuild", "--repo", audited).rc == 0

@@ -144,6 +144,9 @@ def registered(root: Path, scope: Scope) -> dict[str, Registration]:
     return found | added_untold(root, unnamed)
 
 
+MANY_PATHS = 64  # more paths than this are asked of git as their folders (pathspecs are matched one by one)
+
+
 def added_untold(root: Path, runs: list[str]) -> dict[str, Registration]:
     """The runs whose record and MANIFEST one commit added together, its message holding no Gerhard-* block
     and not gerhard's registration subject for the run (a registration whose trailers were lost: a
@@ -154,9 +157,11 @@ def added_untold(root: Path, runs: list[str]) -> dict[str, Registration]:
         return {}
     records = {r: layout.record_path(r) for r in runs}
     manifests = {r: f"{layout.run_dir(r)}/{MANIFEST_NAME}" for r in runs}
-    adders = history.last_changes(root, list(records.values()), added=True)
+    few = len(runs) <= MANY_PATHS  # else git matches each path against the folders, not against every path
+    adders = history.last_changes(root, list(records.values()) if few else [f"{layout.RUNS_DIR}/"], added=True)
     shas = sorted({c.sha for c in adders.values()})
-    added = history.added_paths(root, shas, [*records.values(), *manifests.values()])
+    paths = [*records.values(), *manifests.values()] if few else [f"{layout.RUNS_DIR}/", f"{layout.OUTPUTS}/"]
+    added = history.added_paths(root, shas, paths)
     found = {}
     for run_id in runs:
         commit = adders.get(records[run_id])
