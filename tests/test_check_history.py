@@ -108,9 +108,13 @@ def test_a_withdrawn_run_passes(audited: Path, capsys) -> None:
     assert (audited / "state" / "runs" / f"{RUN_B}.yaml").is_file()  # the record stays, as registered
 
 
-def test_a_history_rewritten_since_the_last_check_is_verified_whole(audited: Path, capsys) -> None:
+def test_a_history_rewritten_since_the_last_check_is_verified_whole(
+    audited: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The remembered commit is gone from the branch (an amend, a rebase): nothing to start from."""
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2030-01-01T00:00:00Z")  # an amend in the same second is no new commit
     git(audited, "commit", "-q", "--amend", "--no-edit")
+    assert git(audited, "rev-parse", "HEAD").strip() != (audited / ".git" / "gerhard-check").read_text().split()[0]
     checked = run(capsys, "check", "--repo", audited)
     assert checked.out == f"checked 2 runs, 12 files, 3 commits: {CLEAN}"
 
