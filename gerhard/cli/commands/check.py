@@ -94,9 +94,8 @@ def audit_history(root: Path, full: bool, derived_clean: Callable[[], bool] = la
             del judged.intact[run_id]
             continue
         audit.problems += judged.problems.get(run_id) or found.get(run_id, [])
-    said = registration_problems(root, scope.head, judged, programs, program_of, inputs, audit.records)
-    audit.problems += [line for line in said if not line.startswith("note: ")]
-    audit.notes += [line for line in said if line.startswith("note: ")]
+    said, audit.notes = registration_problems(root, scope.head, judged, programs, program_of, inputs, audit.records)
+    audit.problems += said
     audit.problems += head_derived(root, head_program, scope, audit, derived_clean)
     return audit
 
@@ -141,9 +140,9 @@ def registration_problems(
     program_of: dict[str, str],
     inputs: dict[str, dict[str, Any]],
     records: dict[str, RunRecord],
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """The registrations' trailers and gates against the records they wrote (the runs HEAD holds intact);
-    of a run a commit added untold, whether it is taken as registered ('note: ...') or named hand-added."""
+    of a run a commit added untold, whether it is taken as registered (a note) or named hand-added."""
     others = Blobs(root, head)
     untold = {r: records[r] for r, reg in judged.intact.items() if reg.untold and r in records}
     shared = contents.shared_bundles(root, head, untold) if untold else set()
@@ -153,7 +152,7 @@ def registration_problems(
         found = [g.get("observed") for g in (record.gates if record else ()) if g["id"] == gate_id]
         return found[0] if found else None
 
-    problems = []
+    problems, notes = [], []
     for run_id, reg in sorted(judged.intact.items()):
         record = records.get(run_id)
         if record is None:
@@ -164,12 +163,13 @@ def registration_problems(
             said = contents.regate_problem(run_id, reg, program, record, inputs[run_id], observed)
         elif reg.untold:
             said = "its gates cannot be evaluated again"
-        if reg.untold:  # taken as registered only when all of it holds; else named as today, hand-added
-            held = said is None and run_id not in shared
-            said = contents.untold_note(run_id, reg) if held else history.unregistered(root, run_id)
-        if said:
+        if reg.untold and said is None and run_id not in shared:  # taken as registered: all of it holds
+            notes.append(contents.untold_note(run_id, reg))
+        elif reg.untold:  # named as a run added by hand, as any record no trailers register
+            problems.append(history.unregistered(root, run_id))
+        elif said:
             problems.append(said)
-    return problems
+    return problems, notes
 
 
 def other_record(blobs: Blobs, run_id: str) -> RunRecord | None:
