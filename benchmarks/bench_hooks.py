@@ -13,7 +13,9 @@
 The check rows are whole processes, reported against floors measured in the same run: `git ls-files -s`
 (every path read once) and `git log --format=%(trailers)` (every commit's trailers read once), with
 the CPU time (user + system, git and the worker processes included) beside the wall time: on a busy
-machine wall time is noise, and CPU time / 2 is what 2 idle cores could take at best.
+machine wall time is noise, and CPU time / 2 is what 2 idle cores could take at best. hooks.json holds
+the ratios too ('check --full / floor git ls-files -s', wall, and the same with ' cpu'; 'hook / floor
+git diff --cached'), the figures that compare across machines and loads.
 Medians of --reps (check: --check-reps); writes benchmarks/hooks.json; exits 1 on a missed target
 only with --strict.
 """
@@ -66,7 +68,7 @@ def hook_on(repo: Path, stage: Callable[[Path, Path, str], None], bundle: Path, 
         "hook": median_ms(lambda: gerhard(repo, "hook", "pre-commit"), reps),
     }
     git(repo, "reset", "-q", "--hard", "HEAD")
-    return figures
+    return figures | hook_ratio(figures)
 
 
 def medians(fn: Callable[[], object], reps: int) -> tuple[float, float]:
@@ -96,7 +98,28 @@ def check_at(runs: int, bundle: Path, reps: int) -> dict[str, float]:
     figures["check after one registration"] = round(statistics.median(s[0] for s in samples) * 1000, 1)
     figures["check after one registration cpu"] = round(statistics.median(s[1] for s in samples) * 1000, 1)
     figures["load average after"] = round(os.getloadavg()[0], 2)
-    return figures
+    return figures | check_ratios(figures)
+
+
+CHECK_ROWS = ("check --full", "check after one registration")
+FLOORS = ("floor git ls-files -s", "floor git log trailers")
+
+
+def check_ratios(figures: dict[str, float]) -> dict[str, float]:
+    """Each check row over each floor of the same run, wall over wall and CPU over CPU: the figures that
+    compare across machines and loads ('check --full / floor git ls-files -s', '... cpu')."""
+    out = {}
+    for row in CHECK_ROWS:
+        for floor in FLOORS:
+            name = f"{row} / {floor}"
+            out[name] = round(figures[row] / figures[floor], 1)
+            out[name + " cpu"] = round(figures[row + " cpu"] / figures[floor + " cpu"], 1)
+    return out
+
+
+def hook_ratio(figures: dict[str, float]) -> dict[str, float]:
+    """The hook over its floor (git diff --cached) in the same run."""
+    return {"hook / floor git diff --cached": round(figures["hook"] / figures["floor git diff --cached"], 1)}
 
 
 LOG = ["log", "--format=%(trailers)"]
@@ -116,11 +139,13 @@ def measure(args: argparse.Namespace, bundle: Path) -> dict[str, dict[str, float
 
 def check_targets(figures: dict[str, float], runs: int) -> bool:
     """Print check's ratios to its floors and its targets; True when one is missed."""
-    floors = ("floor git ls-files -s", "floor git log trailers")
     missed = False
-    for row, target in (("check --full", TARGET_CHECK_FULL_S), ("check after one registration", TARGET_CHECK_NEW_S)):
+    for row, target in zip(CHECK_ROWS, (TARGET_CHECK_FULL_S, TARGET_CHECK_NEW_S), strict=True):
         wall, cpu = figures[row], figures[row + " cpu"]
-        ratios = ", ".join(f"{wall / figures[f]:.0f}x {f.removeprefix('floor ')}" for f in floors)
+        ratios = ", ".join(
+            f"{figures[f'{row} / {f}']:.0f}x {f.removeprefix('floor ')} (CPU {figures[f'{row} / {f} cpu']:.0f}x)"
+            for f in FLOORS
+        )
         verdict = "PASS" if wall <= target * 1000 else "FAIL"
         print(
             f"{row} at {runs:,} runs: {wall / 1000:.2f} s ({ratios}); CPU {cpu / 1000:.2f} s "
@@ -131,6 +156,10 @@ def check_targets(figures: dict[str, float], runs: int) -> bool:
     if load > 0.75 * (os.cpu_count() or 1):
         print(f"warning: the machine was busy (load average up to {load}): wall times are noisy, CPU times less so")
     return missed
+
+
+def unit(name: str) -> str:
+    return "x" if " / " in name else "" if name.startswith("load") else " ms"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     results = measure(args, bundle)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     for name, figures in results.items():
-        print(f"{name:<36} " + ", ".join(f"{k} {v:.1f} ms" for k, v in figures.items()))
+        print(f"{name:<36} " + ", ".join(f"{k} {v:.1f}{unit(k)}" for k, v in figures.items()))
     missed = check_targets(results[f"check at {args.runs}"], args.runs)
     for name in ("registration", "comment"):
         small, big = (results[f"hook on a {name} at {n}"]["hook"] for n in (bench.SMALL, args.runs))

@@ -37,7 +37,10 @@ def test_a_whole_registry_is_one_line(registered: Path, capsys) -> None:
 def test_json(registered: Path, capsys) -> None:
     clean = run(capsys, "check", "--repo", registered, "--json")
     counts = {"runs": 2, "files": 12, "commits": 3, "since": None}
-    assert (clean.rc, json.loads(clean.out)) == (0, {"ok": True, **counts, "problems": [], "warnings": []})
+    assert (clean.rc, json.loads(clean.out)) == (
+        0,
+        {"ok": True, **counts, "problems": [], "warnings": [], "notes": []},
+    )
     (registered / "reports" / "index.md").write_text("# typed over\n")
     broken = run(capsys, "check", "--repo", registered, "--json", "--full")
     assert broken.rc == 1
@@ -49,6 +52,7 @@ def test_json(registered: Path, capsys) -> None:
             "run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')"
         ],
         "warnings": [],
+        "notes": [],
     }
 
 
@@ -122,6 +126,23 @@ def test_leftovers_of_an_interrupted_registration(registered: Path, capsys) -> N
         "state/.program_status.yaml.abc123.gerhard-tmp is a temporary file of an interrupted write: "
         "run 'gerhard doctor'",
     ]
+
+
+def test_a_copy_left_by_a_killed_sync_is_named_once_and_doctor_removes_it(registered: Path, capsys) -> None:
+    """<name>.gerhard-tmp (a copy's, not atomic_write's dot-named one) in an archive whose files are read
+    again (one of them was edited) is a temporary file, as doctor counts it, not a file its MANIFEST lacks."""
+    (registered / "outputs" / RUN_A / "model.pt.gerhard-tmp").write_bytes(b"half copied")
+    seed = registered / "outputs" / RUN_A / "seed.txt"
+    seed.write_text(seed.read_text() + "\n")
+    result = run(capsys, "check", "--repo", registered)
+    assert result.rc == 1
+    assert [line.partition(" ")[::2] for line in result.out.splitlines()] == [
+        (f"outputs/{RUN_A}/model.pt.gerhard-tmp", "is a temporary file of an interrupted write: run 'gerhard doctor'"),
+        (f"outputs/{RUN_A}/seed.txt", result.out.splitlines()[1].partition(" ")[2]),
+    ]
+    git(registered, "checkout", "--", f"outputs/{RUN_A}/seed.txt")
+    assert run(capsys, "doctor", "--repo", registered).rc == 0
+    assert run(capsys, "check", "--repo", registered).rc == 0
 
 
 def test_an_unsettled_transaction(registered: Path, capsys) -> None:

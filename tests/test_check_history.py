@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from cli_helpers import copy_run_by_hand, register_ok, run
 from conftest import RUN_A, RUN_B, git
 
 from gerhard.registry.bundle import BundleFile, bundle_sha256
+from gerhard.team import history as team_history
 
 WHO = "Test Researcher <researcher@example.com>"
 MALLORY = "Mallory <mallory@example.com>"
@@ -93,6 +95,7 @@ def test_a_registry_as_registered_passes_and_the_next_check_reads_only_what_is_n
         "since": before,
         "problems": [],
         "warnings": [],
+        "notes": [],
     }
     full = run(capsys, "check", "--repo", audited, "--full")
     assert full.out == f"checked 3 runs, 19 files, 4 commits: {CLEAN}"
@@ -106,9 +109,13 @@ def test_a_withdrawn_run_passes(audited: Path, capsys) -> None:
     assert (audited / "state" / "runs" / f"{RUN_B}.yaml").is_file()  # the record stays, as registered
 
 
-def test_a_history_rewritten_since_the_last_check_is_verified_whole(audited: Path, capsys) -> None:
+def test_a_history_rewritten_since_the_last_check_is_verified_whole(
+    audited: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The remembered commit is gone from the branch (an amend, a rebase): nothing to start from."""
+    monkeypatch.setenv("GIT_COMMITTER_DATE", "2030-01-01T00:00:00Z")  # an amend in the same second is no new commit
     git(audited, "commit", "-q", "--amend", "--no-edit")
+    assert git(audited, "rev-parse", "HEAD").strip() != (audited / ".git" / "gerhard-check").read_text().split()[0]
     checked = run(capsys, "check", "--repo", audited)
     assert checked.out == f"checked 2 runs, 12 files, 3 commits: {CLEAN}"
 
@@ -130,11 +137,12 @@ def test_a_forged_verdict(audited: Path, capsys, monkeypatch: pytest.MonkeyPatch
     ]
 
 
-def test_a_consistent_rewrite(audited: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
-    """metrics.json, the MANIFEST and the record's bundle hash rewritten together: every hash agrees."""
-    folder = audited / "outputs" / RUN_B
+def rewrite_metrics(repo: Path, run_id: str, change: Callable[[dict], None]) -> None:
+    """A run's metrics.json changed, its MANIFEST and its record's bundle hash rewritten to match: every
+    hash agrees."""
+    folder = repo / "outputs" / run_id
     metrics = json.loads((folder / "metrics.json").read_text())
-    metrics["final"]["val_loss"] = 2.4
+    change(metrics)
     (folder / "metrics.json").write_text(json.dumps(metrics))
     manifest = json.loads((folder / "MANIFEST").read_text())
     for entry in manifest["files"]:
@@ -146,8 +154,13 @@ def test_a_consistent_rewrite(audited: Path, capsys, monkeypatch: pytest.MonkeyP
         [BundleFile(e["path"], e["size"], e["sha256"]) for e in manifest["files"]]
     )
     (folder / "MANIFEST").write_text(json.dumps(manifest, indent=2))
-    record = audited / "state" / "runs" / f"{RUN_B}.yaml"
+    record = repo / "state" / "runs" / f"{run_id}.yaml"
     record.write_text(record.read_text().replace(old, manifest["bundle_sha256"]))
+
+
+def test_a_consistent_rewrite(audited: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """metrics.json, the MANIFEST and the record's bundle hash rewritten together: every hash agrees."""
+    rewrite_metrics(audited, RUN_B, lambda m: m["final"].update(val_loss=2.4))
     assert run(capsys, "rebuild", "--repo", audited).rc == 0
     git(audited, "add", "-A")
     rewrite = as_mallory(monkeypatch, audited, "-m", "better metrics")
@@ -196,19 +209,79 @@ def test_a_deleted_run_folder(audited: Path, capsys, monkeypatch: pytest.MonkeyP
 
 
 def test_a_hand_added_record(audited: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A copy of a run's archive and record under another id, its MANIFEST and derived files made to match."""
+    """A copy of a run's archive and record under another id, its MANIFEST and derived files made to match: a
+    commit that adds a run untold is its registration only with a bundle no other run holds."""
     run_id = "20261103T080000Z_copy"
     copy_run_by_hand(audited, RUN_A, run_id, seq=3)
     assert run(capsys, "rebuild", "--repo", audited).rc == 0
     git(audited, "add", "-A")
     added = as_mallory(monkeypatch, audited, "-m", "add a run")
-    rel = f"state/runs/{run_id}.yaml"
-    assert check(capsys, audited) == [
-        f"{rel} was added by commit {added} ('add a run', {MALLORY}) without a registration: gerhard's Gerhard-* "
+    assert check(capsys, audited) == [hand_added(run_id, f"state/runs/{run_id}.yaml", added, "add a run")]
+
+
+def hand_added(run_id: str, rel: str, added: str, subject: str) -> str:
+    """What check says of a record no registration wrote."""
+    return (
+        f"{rel} was added by commit {added} ({subject!r}, {MALLORY}) without a registration: gerhard's Gerhard-* "
         "trailers register no such run (written by hand, or its commit lost them: a commit-msg hook, an amend, a "
         f"squash merge's message); remove the run (git rm -r {rel} outputs/{run_id}) and register it with "
         "'gerhard register'"
-    ]
+    )
+
+
+def own_copy(repo: Path, run_id: str, change: Callable[[dict], None]) -> None:
+    """RUN_A copied under another id by hand, its metrics.json changed: a bundle of its own, every hash agreeing."""
+    copy_run_by_hand(repo, RUN_A, run_id, seq=3)
+    rewrite_metrics(repo, run_id, change)
+
+
+@pytest.mark.parametrize("many", [64, 0], ids=["paths asked of git", "their folders asked of git"])
+def test_a_run_added_untold_with_all_it_needs_is_taken_as_registered_and_said(
+    audited: Path, capsys, monkeypatch: pytest.MonkeyPatch, many: int
+) -> None:
+    """A commit that adds a run's record and archive together and names no run (a title-only squash merge,
+    as GitLab writes it) is its registration when all of it holds: files as their MANIFEST says, a bundle of
+    its own, its gates evaluated again giving the recorded results. A run made by hand that holds as well
+    passes (as it would through 'gerhard register'); check says so, in a note."""
+    monkeypatch.setattr(team_history, "MANY_PATHS", many)
+    run_id = "20261103T080000Z_mine"
+    own_copy(audited, run_id, lambda m: m.update(note="a key no gate reads"))
+    assert run(capsys, "rebuild", "--repo", audited).rc == 0
+    git(audited, "add", "-A")
+    added = as_mallory(monkeypatch, audited, "-m", "Pull request 7")
+    note = (
+        f"note: run {run_id} has no Gerhard-* trailers: commit {added} ('Pull request 7', {MALLORY}) added its "
+        "record and archive together (a squash merge that kept only its title), taken as its registration: its "
+        "files match its MANIFEST, no other run holds its bundle, and its gates, evaluated again under "
+        "state/program.yaml of that commit, give the recorded results\n"
+    )
+    for args in ((), ("--full",)):
+        checked = run(capsys, "check", "--repo", audited, *args)
+        assert (checked.rc, checked.err) == (0, note), checked.out
+    as_json = json.loads(run(capsys, "check", "--json", "--full", "--repo", audited).out)
+    assert (as_json["ok"], as_json["notes"]) == (True, [note.rstrip("\n")])
+
+
+def test_a_run_added_untold_whose_gates_say_otherwise(audited: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same, its metrics changed past its gate: the record's GREEN is not what its gates give."""
+    run_id = "20261103T080000Z_mine"
+    own_copy(audited, run_id, lambda m: m["final"].update(val_loss=9.5))
+    assert run(capsys, "rebuild", "--repo", audited).rc == 0
+    git(audited, "add", "-A")
+    added = as_mallory(monkeypatch, audited, "-m", "Pull request 7")
+    assert check(capsys, audited) == [hand_added(run_id, f"state/runs/{run_id}.yaml", added, "Pull request 7")]
+
+
+def test_a_record_added_apart_from_its_archive(audited: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's archive in one commit, its record in the next: no commit added the run, none registered it."""
+    run_id = "20261103T080000Z_mine"
+    own_copy(audited, run_id, lambda m: m.update(note="a key no gate reads"))
+    git(audited, "add", f"outputs/{run_id}")
+    as_mallory(monkeypatch, audited, "-m", "the files")
+    assert run(capsys, "rebuild", "--repo", audited).rc == 0
+    git(audited, "add", "-A")
+    added = as_mallory(monkeypatch, audited, "-m", "the record")
+    assert check(capsys, audited) == [hand_added(run_id, f"state/runs/{run_id}.yaml", added, "the record")]
 
 
 def test_a_commit_msg_hook_that_strips_the_trailers(audited: Path, capsys) -> None:

@@ -27,3 +27,16 @@ def test_a_commit_waits_for_an_interrupted_rewrite(
     )
     monkeypatch.setenv(INSIDE_TXN_ENV, "a replay's own registration")  # gerhard's own commits go ahead
     assert run(capsys, "hook", "pre-commit", "--repo", registry).rc == 0
+
+
+def test_check_names_an_interrupted_rewrite_in_one_line(registry: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check (CI's gate, and what the hook's refusal sends a user to) is not silent about it either."""
+    rewrite.rewrite_dir(gitrepo.info(registry)).mkdir()
+    checked = run(capsys, "check", "--repo", registry)
+    assert (checked.rc, checked.out) == (
+        1,
+        "an interrupted rewrite of the branch ('gerhard rebase' or 'register --push') is not settled: run "
+        "'gerhard doctor' to finish or undo it\n",
+    )
+    assert run(capsys, "doctor", "--repo", registry).rc == 0
+    assert run(capsys, "check", "--repo", registry).rc == 0

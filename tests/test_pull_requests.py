@@ -121,16 +121,7 @@ def assert_audit_agrees(capsys, repo: Path, runs: set[str]) -> None:
         ("merge", ("pr1", "pr2")),
         ("merge", ("pr2", "pr1")),
         ("squash-github", ("pr1", "pr2")),
-        pytest.param(
-            "squash-gitlab",
-            ("pr2", "pr1"),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="check's history audit (team/history.py) names a record added by a commit whose message "
-                "holds no Gerhard-* block as hand-added, and a title-only squash is such a commit; log, list and "
-                "show recognise it by the record it added (test_a_title_only_squash_is_found_by_what_it_added)",
-            ),
-        ),
+        ("squash-gitlab", ("pr2", "pr1")),
         ("rebase", ("pr1", "pr2")),
         ("rebase", ("pr2", "pr1")),
     ],
@@ -310,3 +301,17 @@ def test_rebuild_on_a_branch_restores_what_the_branch_holds(remote: Path, tmp_pa
     )
     assert (author / "state" / "program_status.yaml").read_text() == held
     assert git_out(author, "status", "--porcelain") == ""
+
+
+def test_check_takes_a_title_only_squash_as_the_registration_and_says_so(remote: Path, tmp_path: Path, capsys) -> None:
+    """No trailers name the runs: the commit that added each run's record and archive together is its
+    registration, all it added holding (files, bundle, gates evaluated again); check passes with a note."""
+    MERGES["squash-gitlab"](remote, tmp_path, "pr1")
+    refresh(remote, tmp_path, capsys, "--refresh")
+    main = clone(remote, tmp_path / "main")
+    squash = git_out(main, "log", "-1", "--format=%h", "--abbrev=12", "HEAD~1").strip()
+    checked = run(capsys, "check", "--json", "--full", "--repo", main)
+    found = json.loads(checked.out)
+    assert (checked.rc, found["ok"], found["problems"]) == (0, True, [])
+    said = f"has no Gerhard-* trailers: commit {squash} ('Pull request pr1 (#7)', "
+    assert [note.partition(said)[0] for note in found["notes"]] == ["note: run r1_a ", "note: run r1_b "]

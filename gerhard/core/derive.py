@@ -22,7 +22,7 @@ in its next fold, given those records as `stale`: then everything is recomputed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from gerhard import layout
@@ -356,20 +356,30 @@ def status_now(program: Program, status: dict[str, Any] | None, existing: Existi
 
 
 def rebuild_files(
-    program: Program, records: list[RunRecord], existing: Existing, decisions: list[Decision] | None = None
+    program: Program,
+    records: list[RunRecord],
+    existing: Existing,
+    decisions: list[Decision] | None = None,
+    rendered: Mapping[str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
     """Every derived file, recomputed from all run records and decisions (by default, the decision
-    files `existing` reads for these runs)."""
-    return rebuild_all(program, records, existing, decisions)[1]
+    files `existing` reads for these runs). `rendered`: run id -> run_files(program, record) computed
+    already (`gerhard check` renders them while its workers read the runs)."""
+    return rebuild_all(program, records, existing, decisions, rendered)[1]
 
 
 def rebuild_all(
-    program: Program, records: list[RunRecord], existing: Existing, decisions: list[Decision] | None = None
+    program: Program,
+    records: list[RunRecord],
+    existing: Existing,
+    decisions: list[Decision] | None = None,
+    rendered: Mapping[str, dict[str, str]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The status and every derived file, recomputed from all run records and decisions."""
     if decisions is None:
         decisions = stored_decisions(records, existing)
-    return fold_onto(program, initial_status(program), {"phases": {}}, {}, records, decisions, existing)
+    initial = initial_status(program)
+    return fold_onto(program, initial, {"phases": {}}, {}, records, decisions, existing, rendered=rendered)
 
 
 def fold_onto(
@@ -381,6 +391,7 @@ def fold_onto(
     decisions: Sequence[Decision],
     existing: Existing,
     held: Sequence[RunRecord] = (),
+    rendered: Mapping[str, dict[str, str]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Records and decisions folded in the one event order onto a state that holds none of them and
     whose events all come before them: the status and every derived file they change. From the initial
@@ -404,7 +415,9 @@ def fold_onto(
             months.setdefault(row["month"], []).append(row)
     files: dict[str, str] = {}
     for record in records:
-        files.update(run_files(program, record, answers.get(record.run_id), withdrawn.get(record.run_id)))
+        answer, withdrawal = answers.get(record.run_id), withdrawn.get(record.run_id)
+        done = rendered.get(record.run_id) if rendered and answer is None and withdrawal is None else None
+        files.update(done if done is not None else run_files(program, record, answer, withdrawal))
     files.update(answer_files({run_id: a for run_id, a in answers.items() if run_id not in new}, existing))
     for month in sorted({r.month for r in records}):
         rows = months[month]

@@ -107,7 +107,22 @@ def arrange_phases(status: dict[str, Any], program: Program) -> dict[str, Any]:
 def status_for_program(status: dict[str, Any], program: Program) -> dict[str, Any]:
     """The status as the current program.yaml sees it (a new dict): its name, its phases in its
     order, states settled. Its program_digest still names the program it was folded with."""
-    return arrange_phases(copy.deepcopy(status), program)
+    return arrange_phases(plain_copy(status), program)
+
+
+_ATOMS = (str, int, float, bool, type(None))
+
+
+def plain_copy(data: Any) -> Any:
+    """A deep copy of plain data (dicts, lists, scalars), several times faster than copy.deepcopy, which
+    the fold of ten thousand runs spends most of its time in; anything else (ruamel's commented
+    containers) is copied by copy.deepcopy."""
+    kind = type(data)
+    if kind is dict:
+        return {k: v if type(v) in _ATOMS else plain_copy(v) for k, v in data.items()}
+    if kind is list:
+        return [v if type(v) in _ATOMS else plain_copy(v) for v in data]
+    return data if kind in _ATOMS else copy.deepcopy(data)
 
 
 def check_not_stopped(status: dict[str, Any]) -> None:

@@ -36,17 +36,13 @@ class Document:
 
     @classmethod
     def from_dict(cls: type[R], data: Mapping[str, Any]) -> R:
-        names = {f.name for f in cls.declared()}
-        missing = [
-            f.name
-            for f in cls.declared()
-            if f.name not in data and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        ]
+        names = _names(cls)
+        missing = [name for name in _required(cls) if name not in data]
         if missing:
             raise ValueError(f"a {cls.__name__} needs {', '.join(missing)}")
-        known = {k: tuple(v) if isinstance(v, list) and k in cls.tuple_keys() else v for k, v in data.items()}
+        tuples = cls.tuple_keys()
         return cls(
-            **{k: v for k, v in known.items() if k in names},
+            **{k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in data.items() if k in names},
             extra={k: v for k, v in data.items() if k not in names},
             order=tuple(data),
         )
@@ -88,6 +84,20 @@ def _names(cls: type[Document]) -> frozenset[str]:
     if cls not in _NAMES:
         _NAMES[cls] = frozenset(f.name for f in cls.declared())
     return _NAMES[cls]
+
+
+_REQUIRED: dict[type, tuple[str, ...]] = {}
+
+
+def _required(cls: type[Document]) -> tuple[str, ...]:
+    """The declared keys without a default (ten thousand records are read in one `gerhard check`)."""
+    if cls not in _REQUIRED:
+        _REQUIRED[cls] = tuple(
+            f.name
+            for f in cls.declared()
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        )
+    return _REQUIRED[cls]
 
 
 def _plain(value: Any) -> Any:

@@ -9,7 +9,6 @@ falls back to ruamel. Correctness never depends on this module's quoting rules b
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from typing import Any
@@ -45,21 +44,31 @@ def _scalar(value: Any) -> str:
             raise _Unsure
         return text
     if type(value) is str:
-        written = _string(value) if len(value) <= 100 else _string.__wrapped__(value)
-        if written is not None:
-            return written
+        rendered = _STRINGS.get(value)
+        if rendered is None:
+            rendered = _string(value)
+            if len(_STRINGS) >= _STRINGS_MAX:
+                _STRINGS.clear()
+            _STRINGS[value] = rendered
+        if rendered:
+            return rendered
     raise _Unsure
 
 
-@functools.lru_cache(maxsize=4096)  # keys and many values recur in every record: each string judged once
-def _string(value: str) -> str | None:
+# A string's rendering by its text (keys, phases, gate ids, verdicts recur in every record: `gerhard check`
+# renders ten thousand records to prove how they read, gerhard.formats.yamlfast); '' when none is sure.
+_STRINGS: dict[str, str] = {}
+_STRINGS_MAX = 1 << 16
+
+
+def _string(value: str) -> str:
     if _plain_ok(value):
         return value
     if value.isprintable() and "'" not in value:
         return f"'{value}'"
     if value.isprintable() and not any(c in value for c in '"\\'):
         return f'"{value}"'  # ruamel's choice when the text has an apostrophe
-    return None
+    return ""
 
 
 def _plain_ok(text: str) -> bool:

@@ -14,7 +14,6 @@ ruamel as always.
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
@@ -39,7 +38,8 @@ def plain_state(text: str) -> dict[str, Any] | None:
         return None
     try:
         lines = body.split("\n")[:-1]  # the body ends with a line end
-        data, end = _mapping(lines, 0, 0, 1)
+        indents = [len(line) - len(line.lstrip(" ")) for line in lines]
+        data, end = _mapping(lines, indents, 0, 0, 1)
     except (_NotMine, ValueError, RecursionError):  # ValueError: an int of 4,300 digits and more
         return None
     return data if end == len(lines) and render(data) == body else None
@@ -55,69 +55,73 @@ def _body(text: str) -> str | None:
     return text[start:] if text.endswith("\n") and len(text) > start else None
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" "))
-
-
-def _mapping(lines: list[str], pos: int, indent: int, depth: int) -> tuple[dict[str, Any], int]:
-    """The mapping whose keys start at column `indent` from line `pos`; the line after it. Deeper than
-    MAX_DATA_DEPTH is not for this reader (ruamel's path measures it and says so)."""
+def _mapping(lines: list[str], indents: list[int], pos: int, indent: int, depth: int) -> tuple[dict[str, Any], int]:
+    """The mapping whose keys start at column `indent` from line `pos` (`indents`: each line's); the line
+    after it. Deeper than MAX_DATA_DEPTH is not for this reader (ruamel's path measures it and says so)."""
     if depth > MAX_DATA_DEPTH:
         raise _NotMine
     out: dict[str, Any] = {}
-    while pos < len(lines):
-        line = lines[pos]
-        at = len(line) - len(line.lstrip(" "))  # _indent, once a line
-        if at < indent:
-            break
-        if at > indent:
+    end = len(lines)
+    while pos < end and indents[pos] >= indent:
+        if indents[pos] > indent:
             raise _NotMine
-        key, sep, rest = line[indent:].partition(": ")
+        key, sep, rest = lines[pos][indent:].partition(": ")
         pos += 1
         if sep:
             value = _scalar(rest)
-        elif key.endswith(":") and pos < len(lines) and _indent(lines[pos]) > indent:
+        elif key.endswith(":") and pos < end and indents[pos] > indent:
             key = key[:-1]
-            nested = lines[pos][indent + 2 : indent + 4] == "- "
-            if nested:
-                value, pos = _sequence(lines, pos, indent + 2, depth + 1)
+            if lines[pos][indent + 2 : indent + 4] == "- ":
+                value, pos = _sequence(lines, indents, pos, indent + 2, depth + 1)
             else:
-                value, pos = _mapping(lines, pos, indent + 2, depth + 1)
+                value, pos = _mapping(lines, indents, pos, indent + 2, depth + 1)
         else:
             raise _NotMine
         out[_scalar(key)] = value
     return out, pos
 
 
-def _sequence(lines: list[str], pos: int, indent: int, depth: int) -> tuple[list[Any], int]:
+def _sequence(lines: list[str], indents: list[int], pos: int, indent: int, depth: int) -> tuple[list[Any], int]:
     """The items of a sequence whose dashes are at column `indent`, from line `pos`."""
     if depth > MAX_DATA_DEPTH:
         raise _NotMine
     out: list[Any] = []
-    while pos < len(lines) and _indent(lines[pos]) == indent and lines[pos][indent : indent + 2] == "- ":
+    while pos < len(lines) and indents[pos] == indent and lines[pos][indent : indent + 2] == "- ":
         item = lines[pos][indent + 2 :]
         if item[:1] in "'\"" or (": " not in item and not item.endswith(":")):
             out.append(_scalar(item))
             pos += 1
             continue
         lines[pos] = " " * (indent + 2) + item  # a mapping item: its first key where the next ones start
-        value, pos = _mapping(lines, pos, indent + 2, depth + 1)
+        indents[pos] = len(lines[pos]) - len(item.lstrip(" "))
+        value, pos = _mapping(lines, indents, pos, indent + 2, depth + 1)
         out.append(value)
     return out, pos
 
 
 def _scalar(text: str) -> Any:
-    if text == "{}" or text == "[]":
-        return {} if text == "{}" else []  # a new container each time
-    return _atom(text) if len(text) <= 100 else _atom.__wrapped__(text)
+    value = _READ.get(text, _READ)
+    if value is _READ:
+        value = _read_scalar(text)
+        if type(value) in (dict, list):
+            return value  # a new one each time: the caller may change it
+        if len(_READ) >= _READ_MAX:
+            _READ.clear()
+        _READ[text] = value
+    return value
 
 
-@functools.lru_cache(maxsize=4096)  # keys and many values recur in every record: each text read once
-def _atom(text: str) -> Any:
+# A scalar's value by its text (keys and most values recur across records: `gerhard check` reads ten thousand).
+_READ: dict[str, Any] = {}
+_READ_MAX = 1 << 16
+
+
+def _read_scalar(text: str) -> Any:
     if text[:1] in "'\"":
         return text[1:-1]  # yamlemit quotes without escapes; anything else fails the proof
     if text in _WORDS:
-        return _WORDS[text]
+        value = _WORDS[text]
+        return type(value)() if isinstance(value, (dict, list)) else value
     if _INT.match(text):
         return int(text)
     if _FLOAT.match(text):

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,6 +67,27 @@ def try_git(
 ) -> subprocess.CompletedProcess[bytes]:
     """git in root, its exit code, output and messages returned for the caller to read (never raises)."""
     return subprocess.run(["git", *args], cwd=root, input=input, capture_output=True, env=env)
+
+
+class Started:
+    """run_git started now and read later, while the caller does other work: its output goes to a
+    temporary file, so git never waits for a reader."""
+
+    def __init__(self, root: Path, *args: str) -> None:
+        self.args = args
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 - read and closed in result()
+        self._proc = subprocess.Popen(["git", *args], cwd=root, stdout=self._out, stderr=subprocess.PIPE)
+        self._result: bytes | None = None
+
+    def result(self) -> bytes:
+        if self._result is None:
+            _, err = self._proc.communicate()
+            if self._proc.returncode != 0:
+                raise GitError(f"git {self.args[0]} failed: {last_line(err, self._proc.returncode)}")
+            self._out.seek(0)
+            self._result = self._out.read()
+            self._out.close()
+        return self._result
 
 
 def last_line(stderr: bytes, rc: int) -> str:

@@ -160,6 +160,43 @@ def last_changes(root: Path, paths: list[str], since: str | None = None, added: 
     return {path: found[sha] for path, sha in newest.items() if sha in found}
 
 
+def added_paths(root: Path, shas: list[str], paths: list[str]) -> dict[str, set[str]]:
+    """sha -> which of these paths each commit added (against its first parent), with one git process."""
+    if not shas:
+        return {}
+    out = gitrepo.run_git(
+        root, "diff-tree", "--stdin", "--root", "-r", "-z", "--no-renames", "--diff-filter=A", "--name-only",
+        "--", *paths, input="".join(f"{sha}\n" for sha in shas).encode(),
+    )  # fmt: skip
+    found: dict[str, set[str]] = {}
+    sha = ""
+    for token in out.decode("utf-8", "surrogateescape").split("\0"):
+        token = token.strip("\n")
+        if token in found or (token in shas and "/" not in token):
+            sha = token
+            found.setdefault(sha, set())
+        elif token and sha:
+            found[sha].add(token)
+    return found
+
+
+def files_holding(root: Path, rev: str, folder: str, lines: list[str]) -> dict[str, list[str]]:
+    """line -> the files under `folder` in `rev` that hold it as a whole line (`git grep`, one process)."""
+    if not lines:
+        return {}
+    patterns, wanted = [arg for line in lines for arg in ("-e", line)], set(lines)
+    proc = gitrepo.try_git(root, "grep", "-z", "-F", *patterns, rev, "--", folder)  # no -x: whole lines below
+    if proc.returncode not in (0, 1):  # 1: no file holds any
+        raise GitError(f"git grep failed: {gitrepo.last_line(proc.stderr, proc.returncode)}")
+    out = proc.stdout
+    found: dict[str, list[str]] = {}
+    for entry in filter(None, out.decode("utf-8", "surrogateescape").split("\n")):
+        name, _, line = entry.partition("\0")
+        if line in wanted:
+            found.setdefault(line, []).append(name.removeprefix(f"{rev}:"))
+    return found
+
+
 def described(root: Path, shas: list[str]) -> list[Commit]:
     """These commits (author, subject, Gerhard-* blocks), with one git process."""
     if not shas:

@@ -12,6 +12,7 @@ not a problem.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from gerhard.core.branchfold import branch_files
@@ -27,14 +28,19 @@ REFRESH = "'gerhard rebuild --refresh --commit' folds them in (the CI workflow's
 
 
 def expected_files(
-    root: Path, program: Program, records: list[RunRecord], default: bool | None = None
+    root: Path,
+    program: Program,
+    records: list[RunRecord],
+    default: bool | None = None,
+    rendered: Mapping[str, dict[str, str]] | None = None,
 ) -> tuple[dict[str, str], Pending]:
     """Every derived file as this work tree must hold it (records in landing order), and what the stored
-    aggregates do not hold. `default`: on the default branch (asked of git when not given)."""
+    aggregates do not hold. `default`: on the default branch (asked of git when not given); `rendered`:
+    the per-run files of some records, computed already (core.derive.rebuild_files)."""
     read = lambda rel: store.read_text(root, rel)  # noqa: E731
     found = pending_in(root, store.load_status(root), read)
     if on_default_branch(root) if default is None else default:
-        return rebuild_files(program, records, read), found
+        return rebuild_files(program, records, read, rendered=rendered), found
     return held_files(program, records, found, read), found
 
 
@@ -59,10 +65,16 @@ def stale_problem(rel: str, found: Pending) -> str:
     return f"{rel} does not hold the {stale_note(found)} merged since the last refresh: {REFRESH}"
 
 
-def derived_problems(root: Path, program: Program, records: list[RunRecord], read: Reader) -> list[str]:
+def derived_problems(
+    root: Path,
+    program: Program,
+    records: list[RunRecord],
+    read: Reader,
+    rendered: Mapping[str, dict[str, str]] | None = None,
+) -> list[str]:
     """The derived files of the work tree that differ from what they must hold, one line each."""
     default = on_default_branch(root)
-    expected, found = expected_files(root, program, records, default)
+    expected, found = expected_files(root, program, records, default, rendered)
     if not records:  # a registry without runs has derived files only once the first run is registered
         expected = {rel: text for rel, text in expected.items() if store.read_text(root, rel) is not None}
     problems = []

@@ -21,6 +21,7 @@ from gerhard.core.program import Program, program_from_dict
 from gerhard.core.records import RunRecord
 from gerhard.errors import UserError
 from gerhard.git import gitrepo
+from gerhard.git import history as git_history
 from gerhard.registry import checks, regate, store
 from gerhard.team.history import Registration
 
@@ -143,6 +144,24 @@ def regate_problem(
     return (
         f"{layout.record_path(run_id)} is not what its gates give, evaluated again from {layout.run_dir(run_id)}/ "
         f"under {layout.PROGRAM} of commit {reg.commit.short} ({said}): {redo_hint(run_id)}"
+    )
+
+
+def shared_bundles(root: Path, head: str, records: Mapping[str, RunRecord]) -> set[str]:
+    """The runs among these whose bundle another run in HEAD holds too (`gerhard register` refuses a
+    duplicate bundle: a copy of a run is what a run added by hand most often is)."""
+    lines = {run_id: f"bundle_sha256: {record.bundle_sha256}" for run_id, record in records.items()}
+    holding = git_history.files_holding(root, head, layout.RUNS_DIR, sorted(set(lines.values())))
+    return {r for r, line in lines.items() if set(holding.get(line, [])) - {layout.record_path(r)}}
+
+
+def untold_note(run_id: str, reg: Registration) -> str:
+    """What check says of a run taken as registered by a commit whose message names no run."""
+    return (
+        f"note: run {run_id} has no Gerhard-* trailers: {reg.commit.named()} added its record and archive "
+        f"together (a squash merge that kept only its title), taken as its registration: its files match its "
+        f"MANIFEST, no other run holds its bundle, and its gates, evaluated again under {layout.PROGRAM} of that "
+        "commit, give the recorded results"
     )
 
 

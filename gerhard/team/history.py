@@ -3,7 +3,10 @@
 - **A registration commit for every run.** A run's registration is the newest commit reachable from HEAD
   whose message holds a Gerhard-* registration block naming it (its trailers; after a squash merge, one
   block each in the body: gerhard.git.history). A record without one was added by hand, or its commit
-  lost its trailers: it is named with the commit that added it.
+  lost its trailers: it is named with the commit that added it. But for a squash merge that kept only
+  its title (GitLab's): a commit whose message names no run, not gerhard's own subject, that added the
+  run's record and MANIFEST together is taken as its registration when all it added holds (its files,
+  a bundle of its own, its gates evaluated again: `added_untold`, gerhard.team.contents), with a note.
 - **Write-once.** The run's record and archive in HEAD are the very objects that commit holds
   (`C:state/runs/<run_id>.yaml`, the tree `C:outputs/<run_id>`). A change, addition or deletion since is
   named with the commit that made it and its author. None is legitimate: a decision (a withdrawal too)
@@ -30,6 +33,7 @@ from typing import NamedTuple
 from gerhard import layout
 from gerhard.git import gitrepo, history
 from gerhard.git.history import Commit
+from gerhard.registry.bundle import MANIFEST_NAME
 
 RULES = "1"  # what a check verifies; a commit verified under other rules is verified again
 NO_TRAILERS = (
@@ -40,7 +44,12 @@ NO_TRAILERS = (
 
 class Registration(NamedTuple):
     commit: Commit
-    block: dict[str, str]  # its Gerhard-* trailers for this run
+    block: dict[str, str]  # its Gerhard-* trailers for this run; none: a commit that added the run untold
+
+    @property
+    def untold(self) -> bool:
+        """Registered by what the commit added, its message naming no run (a title-only squash merge)."""
+        return not self.block
 
 
 class Held(NamedTuple):
@@ -124,12 +133,42 @@ def scope(root: Path, full: bool) -> Scope | None:
 
 
 def registered(root: Path, scope: Scope) -> dict[str, Registration]:
-    """The registration of each run to verify that has one (earlier than `scope.since`: found by grep)."""
+    """The registration of each run to verify that has one (earlier than `scope.since`: found by grep), and
+    of a run no trailers register, the commit that added it untold, if one did (`added_untold`)."""
     found = {}
     for run_id in scope.runs:
         reg = scope.registrations.get(run_id) or (registration_of(root, run_id) if scope.since else None)
         if reg is not None:
             found[run_id] = reg
+    unnamed = [r for r in scope.runs if r not in found and layout.record_path(r) in scope.files.get(r, {})]
+    return found | added_untold(root, unnamed)
+
+
+MANY_PATHS = 64  # more paths than this are asked of git as their folders (pathspecs are matched one by one)
+
+
+def added_untold(root: Path, runs: list[str]) -> dict[str, Registration]:
+    """The runs whose record and MANIFEST one commit added together, its message holding no Gerhard-* block
+    and not gerhard's registration subject for the run (a registration whose trailers were lost: a
+    commit-msg hook, an amend): a squash merge that kept only its title, as GitLab's does, or a run added
+    by hand. `gerhard check` takes such a commit as the run's registration only when what it added holds
+    (its content, a bundle no other run holds, its gates evaluated again: gerhard.team.contents)."""
+    if not runs:
+        return {}
+    records = {r: layout.record_path(r) for r in runs}
+    manifests = {r: f"{layout.run_dir(r)}/{MANIFEST_NAME}" for r in runs}
+    few = len(runs) <= MANY_PATHS  # else git matches each path against the folders, not against every path
+    adders = history.last_changes(root, list(records.values()) if few else [f"{layout.RUNS_DIR}/"], added=True)
+    shas = sorted({c.sha for c in adders.values()})
+    paths = [*records.values(), *manifests.values()] if few else [f"{layout.RUNS_DIR}/", f"{layout.OUTPUTS}/"]
+    added = history.added_paths(root, shas, paths)
+    found = {}
+    for run_id in runs:
+        commit = adders.get(records[run_id])
+        if commit is None or commit.blocks or commit.subject.startswith(f"register {run_id} "):
+            continue
+        if {records[run_id], manifests[run_id]} <= added.get(commit.sha, set()):
+            found[run_id] = Registration(commit, {})
     return found
 
 

@@ -16,15 +16,17 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gerhard import layout
+from gerhard.core.derive import landing_order, run_files
 from gerhard.core.program import Program
 from gerhard.core.records import RunRecord
 from gerhard.errors import UserError
-from gerhard.git import gitrepo, journal
+from gerhard.git import gitrepo, journal, rewrite
 from gerhard.git import history as git_history
 from gerhard.git.blobs import Blobs
 from gerhard.output import print_json
@@ -41,6 +43,7 @@ class Audit:
     """What the history half found, and how much it read."""
 
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what passes but is worth a word (a title-only squash)
     runs: int = 0
     files: int = 0
     commits: int = 0
@@ -48,16 +51,19 @@ class Audit:
     head: str | None = None
     records: dict[str, RunRecord] = field(default_factory=dict)
     audited: set[str] = field(default_factory=set)  # the runs read from git
+    rendered: dict[str, dict[str, str]] = field(default_factory=dict)  # run id -> its derived per-run files
     complete: bool = True  # every record in HEAD was read and is valid
 
 
 def check(repo: Path, as_json: bool = False, full: bool = False) -> int:
     root = gitrepo.find_root(Path(repo))
-    dirty, ignored = worktree_changes(root)
-    problems = leftovers(root, [*dirty, *ignored])
+    status = start_worktree_changes(root)  # git walks the run folders while the history is read
     program = store.load_program(root)
-    audit = audit_history(root, full, derived_clean=not any(map(layout.is_derived, dirty)))
-    problems += audit.problems + worktree_problems(root, program, dirty, audit)
+    audit = audit_history(
+        root, full, derived_clean=lambda: not any(map(layout.is_derived, worktree_changes(status)[0]))
+    )
+    dirty, ignored = worktree_changes(status)
+    problems = leftovers(root, [*dirty, *ignored]) + audit.problems + worktree_problems(root, program, dirty, audit)
     problems = list(dict.fromkeys(problems))
     report(problems, audit, as_json, unlogged_gates(root, program))  # warnings: they do not fail the check
     if audit.head is not None and not audit.problems:
@@ -65,7 +71,7 @@ def check(repo: Path, as_json: bool = False, full: bool = False) -> int:
     return 1 if problems else 0
 
 
-def audit_history(root: Path, full: bool, derived_clean: bool = False) -> Audit:
+def audit_history(root: Path, full: bool, derived_clean: Callable[[], bool] = lambda: False) -> Audit:
     """Every run of the commits since the last verified one (all of them: full) against its registration,
     its content read from git's objects, and HEAD's derived files (`derived_clean`: the work tree's are
     HEAD's, and are read from disk, which is cheaper than from git's objects)."""
@@ -80,19 +86,32 @@ def audit_history(root: Path, full: bool, derived_clean: bool = False) -> Audit:
     head_program = contents.program_of(root, Blobs(root, scope.head).text(layout.PROGRAM) or "")
     audit = Audit(runs=len(scope.runs), commits=len(scope.commits), since=scope.since, head=scope.head)
     audit.audited = set(scope.runs)
-    found, inputs = read_runs(root, head_program, tasks, programs, audit)
+    found, inputs = read_runs(root, head_program, tasks, programs, audit, render=scope.since is None)
     judged = history.judge(root, scope, regs, asked)
     for run_id in scope.runs:  # a run changed in the history is named with the commit: its bytes tell no more
+        untold = judged.intact.get(run_id)
+        if untold is not None and untold.untold and run_id in found:  # what its commit added does not hold
+            audit.problems.append(history.unregistered(root, run_id))
+            del judged.intact[run_id]
+            continue
         audit.problems += judged.problems.get(run_id) or found.get(run_id, [])
-    audit.problems += registration_problems(root, scope.head, judged, programs, program_of, inputs, audit.records)
+    said, audit.notes = registration_problems(root, scope.head, judged, programs, program_of, inputs, audit.records)
+    audit.problems += said
     audit.problems += head_derived(root, head_program, scope, audit, derived_clean)
     return audit
 
 
 def read_runs(
-    root: Path, program: Program, tasks: list[contents.Task], programs: contents.Programs, audit: Audit
+    root: Path,
+    program: Program,
+    tasks: list[contents.Task],
+    programs: contents.Programs,
+    audit: Audit,
+    render: bool = False,
 ) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
-    """Each run's content problems and what its gates read (run id -> ...); its record into `audit`."""
+    """Each run's content problems and what its gates read (run id -> ...); its record into `audit`, and
+    (`render`: HEAD's derived files will be rebuilt from every record) its derived per-run files, rendered
+    here while the workers read the next runs, which leaves the rebuild the fold alone."""
     problems: dict[str, list[str]] = {}
     inputs: dict[str, dict[str, Any]] = {}
     shown = time.monotonic()
@@ -101,7 +120,9 @@ def read_runs(
         if one.problems:
             problems[one.run_id] = one.problems
         if one.record is not None:
-            audit.records[one.run_id] = RunRecord.from_dict(one.record)
+            record = audit.records[one.run_id] = RunRecord.from_dict(one.record)
+            if render and record.verdict != "RED":  # a RED run's needs-input file waits for the fold's answer
+                audit.rendered[one.run_id] = run_files(program, record)
         elif layout.record_path(one.run_id) in tasks[done - 1].files:
             audit.complete = False  # a record that does not read: the rebuild cannot be compared
         if one.inputs is not None:
@@ -120,27 +141,36 @@ def registration_problems(
     program_of: dict[str, str],
     inputs: dict[str, dict[str, Any]],
     records: dict[str, RunRecord],
-) -> list[str]:
-    """The registrations' trailers and gates against the records they wrote (the runs HEAD holds intact)."""
+) -> tuple[list[str], list[str]]:
+    """The registrations' trailers and gates against the records they wrote (the runs HEAD holds intact);
+    of a run a commit added untold, whether it is taken as registered (a note) or named hand-added."""
     others = Blobs(root, head)
+    untold = {r: records[r] for r, reg in judged.intact.items() if reg.untold and r in records}
+    shared = contents.shared_bundles(root, head, untold) if untold else set()
 
     def observed(run_id: str, gate_id: str) -> Any:
         record = records.get(run_id) or other_record(others, run_id)
         found = [g.get("observed") for g in (record.gates if record else ()) if g["id"] == gate_id]
         return found[0] if found else None
 
-    problems = []
+    problems, notes = [], []
     for run_id, reg in sorted(judged.intact.items()):
         record = records.get(run_id)
         if record is None:
             continue
-        said = contents.trailer_problem(run_id, reg, record)
+        said = None if reg.untold else contents.trailer_problem(run_id, reg, record)
         program = programs.get(program_of.get(run_id, ""))
         if said is None and run_id in inputs and isinstance(program, Program):
             said = contents.regate_problem(run_id, reg, program, record, inputs[run_id], observed)
-        if said:
+        elif reg.untold:
+            said = "its gates cannot be evaluated again"
+        if reg.untold and said is None and run_id not in shared:  # taken as registered: all of it holds
+            notes.append(contents.untold_note(run_id, reg))
+        elif reg.untold:  # named as a run added by hand, as any record no trailers register
+            problems.append(history.unregistered(root, run_id))
+        elif said:
             problems.append(said)
-    return problems
+    return problems, notes
 
 
 def other_record(blobs: Blobs, run_id: str) -> RunRecord | None:
@@ -152,12 +182,15 @@ def other_record(blobs: Blobs, run_id: str) -> RunRecord | None:
     return RunRecord.from_dict(record) if record is not None else None
 
 
-def head_derived(root: Path, program: Program, scope: history.Scope, audit: Audit, clean: bool = False) -> list[str]:
+def head_derived(
+    root: Path, program: Program, scope: history.Scope, audit: Audit, clean: Callable[[], bool] = lambda: False
+) -> list[str]:
     """HEAD's derived files: recomputed from every record (a full check), or from the change since the last
-    verified commit as the pre-commit hook computes it (gerhard.team.expected)."""
+    verified commit as the pre-commit hook computes it (gerhard.team.expected). `clean`: whether the work
+    tree's derived files are HEAD's (then read from disk, cheaper than from git's objects)."""
     if scope.since is None:
-        read = worktree_reader(root) if clean else Blobs(root, scope.head).data
-        return derived(root, read, program, list(audit.records.values()), audit.complete)
+        read = worktree_reader(root) if clean() else Blobs(root, scope.head).data
+        return derived(root, read, program, list(audit.records.values()), audit.complete, audit.rendered)
     changes = git_history.changed(root, scope.since, scope.head, ["state", "reports", "docs/ops"])
     if not changes:
         return []
@@ -182,6 +215,7 @@ def report(problems: list[str], audit: Audit, as_json: bool, warnings: list[str]
                 "since": audit.since,
                 "problems": problems,
                 "warnings": warnings or [],
+                "notes": audit.notes,
             }
         )
         return
@@ -189,6 +223,8 @@ def report(problems: list[str], audit: Audit, as_json: bool, warnings: list[str]
         print(line, file=sys.stderr)
     for line in problems:
         print(line)
+    for line in audit.notes:
+        print(line, file=sys.stderr)
     counts = f"checked {audit.runs} run{'s' if audit.runs != 1 else ''}, {audit.files} files, {commits}"
     if problems:
         print(f"{counts}: {len(problems)} problem(s)", file=sys.stderr)
@@ -197,10 +233,17 @@ def report(problems: list[str], audit: Audit, as_json: bool, warnings: list[str]
 
 
 def leftovers(root: Path, listed: list[str] | None = None) -> list[str]:
-    """What an interrupted registration left: its journal, git's index lock it held, temporary files
+    """What an interrupted command left: a rewrite's journal (a rebase, a register --push), a registration's
+    journal, git's index lock it held, temporary files
     (among `listed`, what `git status` lists untracked or ignored where gerhard writes, when given:
     the same files a walk of those folders finds, without a second walk of 10,000 run folders)."""
     info = gitrepo.info(root)
+    pending = rewrite.load(info) if rewrite.pending(info) else None
+    if pending is not None:  # a rebase or register --push: undone, it would move the branch back
+        return [
+            f"an interrupted {pending.what} ('gerhard rebase' or 'register --push') is not settled: "
+            "run 'gerhard doctor' to finish or undo it"
+        ]
     txn = journal.load(info)
     if txn is not None:
         subject = txn.data.get("subject")
@@ -218,10 +261,10 @@ def leftovers(root: Path, listed: list[str] | None = None) -> list[str]:
     return found
 
 
-def worktree_changes(root: Path) -> tuple[list[str], list[str]]:
-    """The paths where gerhard writes that differ from HEAD (changed in the index or the work tree,
-    deleted, or untracked), and apart those git ignores (heavy files' local copies, temporary files)."""
-    out = gitrepo.run_git(
+def start_worktree_changes(root: Path) -> gitrepo.Started:
+    """`git status` of the folders where gerhard writes, started (at 10,000 runs it reads 10,000 run
+    folders: about as long as the incremental history audit, which runs meanwhile)."""
+    return gitrepo.Started(
         root,
         "status",
         "--porcelain=v1",
@@ -232,7 +275,12 @@ def worktree_changes(root: Path) -> tuple[list[str], list[str]]:
         "--",
         *LEFTOVER_DIRS,
     )
-    entries = [e for e in out.decode("utf-8", "surrogateescape").split("\0") if len(e) > 3]
+
+
+def worktree_changes(status: gitrepo.Started) -> tuple[list[str], list[str]]:
+    """The paths where gerhard writes that differ from HEAD (changed in the index or the work tree,
+    deleted, or untracked), and apart those git ignores (heavy files' local copies, temporary files)."""
+    entries = [e for e in status.result().decode("utf-8", "surrogateescape").split("\0") if len(e) > 3]
     return [e[3:] for e in entries if e[:2] != "!!"], [e[3:] for e in entries if e[:2] == "!!"]
 
 
@@ -265,12 +313,14 @@ def records_on_disk(root: Path) -> tuple[list[dict[str, Any]], bool]:
 
 
 def archive_listing(root: Path, run_id: str) -> list[str]:
-    """The files of outputs/<run_id>/ (repository paths), a crash's temporary files left out."""
+    """The files of outputs/<run_id>/ (repository paths), the temporary files of an interrupted write left
+    out: every *.gerhard-tmp, as doctor counts them (atomic_write's .<name>.<random>.gerhard-tmp, a copy's
+    <name>.gerhard-tmp left by a killed `sync pull`); `leftovers` names them once."""
     folder = root / layout.run_dir(run_id)
     return [
         str(p.relative_to(root))
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and not (p.name.startswith(".") and p.name.endswith(journal.TMP_SUFFIX))
+        if p.is_file() and not p.name.endswith(journal.TMP_SUFFIX)
     ]
 
 
@@ -297,16 +347,21 @@ def stored_blob(root: Path) -> checks.Reader:
 
 
 def derived(
-    root: Path, read: checks.Reader, program: Program, records: list[dict] | list[RunRecord], complete: bool
+    root: Path,
+    read: checks.Reader,
+    program: Program,
+    records: list[dict] | list[RunRecord],
+    complete: bool,
+    rendered: dict[str, dict[str, str]] | None = None,
 ) -> list[str]:
-    """Derived files against the rebuild from the records just read (when they all read)."""
-    from gerhard.core.derive import landing_order
+    """Derived files against the rebuild from the records just read (when they all read; `rendered`: the
+    per-run files of these records, computed already)."""
     from gerhard.registry import derived as derived_files
 
     if not complete:
         return []  # a broken record is already a problem; fix it first, then the rebuild can be compared
     try:  # off the default branch, what the branch holds (gerhard.registry.derived)
         typed = sorted((r if isinstance(r, RunRecord) else RunRecord.from_dict(r) for r in records), key=landing_order)
-        return derived_files.derived_problems(root, program, typed, read)
+        return derived_files.derived_problems(root, program, typed, read, rendered)
     except UserError as e:
         return [f"derived files cannot be rebuilt: {e}"]
