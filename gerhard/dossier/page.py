@@ -12,6 +12,7 @@ is one it builds itself, and equals a downloaded one only when that is exactly w
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Iterable, Mapping
@@ -25,7 +26,7 @@ from gerhard.core.phases import baselines_for, initial_status
 from gerhard.core.program import Phase
 from gerhard.core.records import RunRecord
 from gerhard.core.reports import num
-from gerhard.dossier import figures
+from gerhard.dossier import drawn, figures
 from gerhard.dossier.codec import EMBED_LIMIT, dossier_name, encode_bundle, size_text
 from gerhard.dossier.figures import Mark, number
 from gerhard.errors import BundleError, UserError
@@ -194,16 +195,23 @@ def flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix or "(value)", scalar_text(data))]
 
 
-def figures_for(bundle: Bundle, metrics: Any, suite: Any, drawing: GateDrawing) -> list[Any]:
+def figures_for(bundle: Bundle, metrics: Any, suite: Any, drawing: GateDrawing, cache: Path | None = None) -> list[Any]:
+    """Each file's figures drawn with the gates on that file, or as drawn before (see gerhard.dossier.drawn)."""
+    sha = {f.path: f.sha256 for f in bundle.files}
+
+    def drawn_from(name: str, draw: Any, *extra: Any) -> list[Any]:
+        marks = [m for m in drawing.marks if m.artifact == name]
+        inputs = [name, sha.get(name), [dataclasses.asdict(m) for m in marks], *extra]
+        return drawn.cached_figures(cache, "page", inputs, lambda: [f for f in draw(marks) if f is not None])
+
     history = metrics.get("history") if isinstance(metrics, dict) else None
-    found = [
-        figures.training_curves(history, drawing.marks, drawing.baseline_histories),
-        figures.eval_suite_chart(suite, drawing.marks),
-    ]
+    baselines = drawing.baseline_histories
+    found = drawn_from("metrics.json", lambda marks: [figures.training_curves(history, marks, baselines)], baselines)
+    found += drawn_from("eval_suite.json", lambda marks: [figures.eval_suite_chart(suite, marks)])
     for name in sorted(n for n in bundle.names() if n.endswith(".json") and n not in STANDARD):
         data, _ = parse_quietly(bundle, name)
-        found.extend(figures.artifact_charts(name, data, marks=drawing.marks))
-    return [f for f in found if f is not None]
+        found += drawn_from(name, lambda marks: figures.artifact_charts(name, data, marks=marks))  # noqa: B023
+    return found
 
 
 def file_rows(bundle: Bundle, embed_limit: int, heavy: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
@@ -268,6 +276,7 @@ def page_context(
     next_action: str,
     embed_limit: int,
     drawing: GateDrawing,
+    figure_cache: Path | None = None,
 ) -> dict[str, Any]:
     from markupsafe import Markup
 
@@ -287,7 +296,7 @@ def page_context(
         summary=summary,
         next_action=next_action or suggested,
         next_action_suggested=not next_action and bool(suggested),
-        figures=figures_for(bundle, metrics, suite, drawing),
+        figures=figures_for(bundle, metrics, suite, drawing, figure_cache),
         metrics=[(k, scalar_text(v)) for k, v in final.items()] if isinstance(final, dict) else [],
         metrics_note=metrics_note,
         config_rows=flatten(config)[:MAX_ROWS] if config is not None else [],
@@ -383,7 +392,10 @@ def evaluated_page(
     summary = utf8_text(summary if summary is not None else (record.summary if record else ""))
     next_action = utf8_text(next_action if next_action is not None else (record.next_action if record else ""))
     drawing = gate_drawing(registry, run_id, evaluation, record)
-    context = page_context(bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing)
+    context = page_context(
+        bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing,
+        drawn.figure_cache(registry),
+    )  # fmt: skip
     return render_page(context).encode("utf-8"), evaluation
 
 
