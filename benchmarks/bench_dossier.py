@@ -199,6 +199,8 @@ def measure_register(bundle: Path, dossiers: dict[str, Path], template: Path, re
         for way in order:
             repo = WORK / "repos" / f"{rep + 1:03d}-{way.replace(' ', '_')}"
             shutil.copytree(template, repo)
+            if way == "unmarked dossier whole-proc":  # its figures with the gates were never drawn
+                forget_figures(repo)
             elapsed = sampled(lambda: ways[way](repo))  # noqa: B023 - called right here
             if rep >= 0:
                 times[way].append(elapsed)
