@@ -1,4 +1,5 @@
-"""Figures gerhard drew before, kept in the registry's git dir so the same figure is never drawn twice.
+"""Figures gerhard drew before, kept in the registry's git dir so the same figure is never drawn twice
+(and the dossier template's compiled code, so it is not compiled again in every process).
 
 Drawing is most of a dossier's cost (matplotlib's import alone is a third of a second). A dossier built
 with the registry at hand (`gerhard dossier --repo`, the notebook's finish()) draws the very figures the
@@ -37,11 +38,35 @@ DRAWING_MODULES = ("figures.py", "page.py", "drawn.py")  # in this package
 MAX_ENTRIES = 256  # a run's figures take about 50-150 KiB each: tens of MB at most
 
 
-def figure_cache(registry: Path | None) -> Path | None:
-    """Where the figures drawn for this registry are kept (None: no registry, or not a plain git work tree)."""
+def kept_dir(registry: Path | None, kind: str) -> Path | None:
+    """Where gerhard keeps what it made for this registry (None: no registry, or not a plain git work tree)."""
     if registry is None or not (registry / ".git").is_dir():
         return None
-    return registry / ".git" / CACHE_DIR / KIND
+    return registry / ".git" / CACHE_DIR / kind
+
+
+def figure_cache(registry: Path | None) -> Path | None:
+    """Where the figures drawn for this registry are kept."""
+    return kept_dir(registry, KIND)
+
+
+def compiled_templates(folder: Path | None) -> Any:
+    """jinja2's bytecode cache in `folder` (None: none): the dossier's template compiles once per registry,
+    not once per process (20-40 ms). Code is kept as jinja2 keeps it (marshal, keyed by the template's
+    source, checked against Python's version); unwritable, it is compiled again next time."""
+    if folder is None:
+        return None
+    import jinja2
+
+    where = folder
+
+    class Kept(jinja2.FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: Any) -> None:
+            with contextlib.suppress(OSError):
+                where.mkdir(parents=True, exist_ok=True)
+                super().dump_bytecode(bucket)
+
+    return Kept(str(folder))
 
 
 @functools.lru_cache(maxsize=1)

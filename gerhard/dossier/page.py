@@ -316,12 +316,13 @@ def page_context(
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _env() -> Any:
+@functools.lru_cache(maxsize=8)
+def _env(compiled: Path | None = None) -> Any:
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("gerhard", "templates"),
+        bytecode_cache=drawn.compiled_templates(compiled),
         autoescape=True,  # every text from the run is escaped
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -332,8 +333,9 @@ def _env() -> Any:
     return env
 
 
-def render_page(context: dict[str, Any]) -> str:
-    return str(_env().get_template("dossier.html.j2").render(**context))
+def render_page(context: dict[str, Any], compiled: Path | None = None) -> str:
+    """The page; `compiled`: where the template's compiled code is kept (see drawn.compiled_templates)."""
+    return str(_env(compiled).get_template("dossier.html.j2").render(**context))
 
 
 def run_id_of_folder(run_dir: Path, run_id: str | None) -> str:
@@ -396,7 +398,7 @@ def evaluated_page(
         bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing,
         drawn.figure_cache(registry),
     )  # fmt: skip
-    return render_page(context).encode("utf-8"), evaluation
+    return render_page(context, drawn.kept_dir(registry, "templates")).encode("utf-8"), evaluation
 
 
 def build_dossier(
