@@ -30,14 +30,14 @@ print(json.dumps([code, sorted({m.split(".")[0] for m in sys.modules})]))
 """
 
 
-def imported(repo: Path, *argv: str | Path) -> set[str]:
+def imported(repo: Path, *argv: str | Path, among: set[str] = HEAVY) -> set[str]:
     env = dict(os.environ, PYTHONPATH=str(Path(gerhard.__file__).parent.parent))  # this gerhard, not an installed one
     out = subprocess.run(
         [sys.executable, "-c", IMPORTS, *map(str, argv)], cwd=repo, capture_output=True, text=True, env=env, check=True
     )
     code, modules = json.loads(out.stdout.splitlines()[-1])
     assert code in (0, None), out.stderr
-    return set(modules) & HEAVY
+    return set(modules) & among
 
 
 @pytest.fixture
@@ -49,6 +49,8 @@ def one_run(registry: Path, bundle_a: Path, capsys: pytest.CaptureFixture[str]) 
 def test_help_imports_nothing_heavy(registry: Path) -> None:
     assert imported(registry, "--help") == set()
     assert imported(registry, "register", "--help") == set()
+    # Nor typing or pathlib (the parser builds the one subcommand parsed; a path argument loads pathlib).
+    assert imported(registry, "--help", among={"typing", "pathlib"}) == set()
 
 
 def test_status_and_list_import_nothing_heavy_once_their_files_were_read(one_run: Path) -> None:
