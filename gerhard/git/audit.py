@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import operator
 import os
+import re
 import subprocess
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -80,6 +81,12 @@ _CANONICAL = {k.lower(): k for k in TRAILERS}
 _SPELLED = frozenset(TRAILERS)
 _DIRTY = {"true": True, "false": False}
 _KEY_VALUE = operator.methodcaller("split", ": ", 1)
+# A registration's trailer block exactly as gerhard writes it (commit_message): matched in one call, its
+# values are what trailer_values and entry_of would make of it.
+_OWN_REGISTRATION = re.compile(
+    "Gerhard-Run-Id: ([^\n]+)\nGerhard-Phase: ([^\n]+)\nGerhard-Verdict: ([^\n]+)\nGerhard-Code-SHA: ([^\n]+)\n"
+    "Gerhard-Code-Dirty: ([^\n]+)\nGerhard-Config-SHA256: ([^\n]+)\nGerhard-Bundle-SHA256: ([^\n]+)"
+)
 
 
 def trailer_values(text: str) -> dict[str, str]:
@@ -104,12 +111,15 @@ def trailer_values(text: str) -> dict[str, str]:
 def entries_of(shas: str, stamp: str, author: str, email: str, subject: str, body: str) -> list[Entry]:
     """The entries of one commit's fields (FORMAT's): none when it is not gerhard's, several for a
     squash merge of several registrations."""
-    sha = shas.partition(" ")[0]
-    lowered = body.lower()
-    if "gerhard-" not in lowered:
+    runs = body.lower().count("gerhard-run-id")
+    if not runs:
         return []
-    entry = entry_of(sha, stamp, author, email, subject, body.rstrip("\n").rpartition("\n\n")[2])
-    if entry is not None and lowered.count("gerhard-run-id") <= 1:
+    sha = shas.partition(" ")[0]
+    block = body.rstrip("\n").rpartition("\n\n")[2]
+    if runs == 1 and (own := _OWN_REGISTRATION.fullmatch(block)) is not None:  # a third of entry_of's cost
+        return [_entry(sha, stamp, author, email, subject, *own.groups())]
+    entry = entry_of(sha, stamp, author, email, subject, block)
+    if entry is not None and runs <= 1:
         return [entry]  # a commit gerhard made: its trailers are the last paragraph
     found = []
     for paragraph in body.split("\n\n"):
@@ -127,7 +137,38 @@ def entry_of(sha: str, stamp: str, author: str, email: str, subject: str, traile
     run_id, verdict, decision = t.get("Gerhard-Run-Id"), t.get("Gerhard-Verdict"), t.get("Gerhard-Decision")
     if run_id is None or (verdict is None and decision is None):
         return None
-    code, config = t.get("Gerhard-Code-SHA"), t.get("Gerhard-Config-SHA256")
+    return _entry(
+        sha,
+        stamp,
+        author,
+        email,
+        subject,
+        run_id,
+        t.get("Gerhard-Phase"),
+        verdict,
+        t.get("Gerhard-Code-SHA"),
+        t.get("Gerhard-Code-Dirty", ""),
+        t.get("Gerhard-Config-SHA256"),
+        t.get("Gerhard-Bundle-SHA256"),
+        decision,
+    )
+
+
+def _entry(
+    sha: str,
+    stamp: str,
+    author: str,
+    email: str,
+    subject: str,
+    run_id: str,
+    phase: str | None,
+    verdict: str | None,
+    code: str | None,
+    dirty: str,
+    config: str | None,
+    bundle: str | None,
+    decision: str | None = None,
+) -> Entry:
     return Entry(
         KIND_DECISION if decision else KIND_REGISTRATION,
         time.strftime(DATE_FORMAT, time.gmtime(int(stamp))),
@@ -135,13 +176,13 @@ def entry_of(sha: str, stamp: str, author: str, email: str, subject: str, traile
         author,
         email,
         run_id,
-        t.get("Gerhard-Phase"),
+        phase,
         None if decision else verdict,
         decision,
         None if code == "unknown" else code,
-        _DIRTY.get(t.get("Gerhard-Code-Dirty", "")),
+        _DIRTY.get(dirty),
         None if config == "none" else config,
-        t.get("Gerhard-Bundle-SHA256"),
+        bundle,
         subject,
     )
 
