@@ -19,7 +19,6 @@ itself), one that adds or changes state/decisions/<run_id>.yaml decided it."""
 from __future__ import annotations
 
 import operator
-import os
 import re
 import subprocess
 import time
@@ -29,7 +28,8 @@ from typing import Any, NamedTuple
 
 from gerhard.errors import GerhardError, GitError
 from gerhard.formats.yamlio import read_state_yaml
-from gerhard.git import gitrepo
+from gerhard.git import gitrepo, logstream
+from gerhard.git.logstream import FORMAT, N_FIELDS, STEADY
 
 KIND_REGISTRATION, KIND_DECISION = "registration", "decision"
 TRAILERS = (
@@ -42,15 +42,6 @@ TRAILERS = (
     "Gerhard-Config-SHA256",
     "Gerhard-Bundle-SHA256",
 )
-# The body, whose last paragraph is the trailer block of a commit gerhard made (a squash merge's
-# message has them elsewhere: see the module docstring). Trailer options (key=, valueonly, separator=)
-# send git through its slower formatting: eight `key=K,valueonly` placeholders cost 300 ms over 10,000
-# commits. The first field is the commit and its parents (a merge adds nothing of its own).
-_FIELDS = ["%H %P", "%at", "%an", "%ae", "%s", "%b"]
-FORMAT = "%x00".join(_FIELDS)
-N_FIELDS = len(_FIELDS)
-# Whatever the user's config says (log.showSignature, i18n.logOutputEncoding), the format alone is printed, in UTF-8.
-STEADY = ["--no-show-signature", "--encoding=UTF-8"]
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # UTC, as a record's registered_at (git's own date formatting costs more)
 _CHUNK = 1 << 16
 
@@ -187,30 +178,21 @@ def _entry(
     )
 
 
-def grep_args(run_id: str | None) -> list[str]:
-    """For one run, only the commits with its Gerhard-Run-Id line: git skips the rest unformatted.
-    Without a run, no --grep: in a registry most commits are gerhard's, and matching every message
-    costs git more (20 ms over 10,000) than skipping the few others costs here."""
-    if run_id is None:
-        return []
-    pattern = run_id.replace(".", r"\.")  # a checked id: [0-9A-Za-z_.-], only '.' is special
-    return [f"--grep=^[[:space:]*-]*Gerhard-Run-Id: {pattern}$"]  # bulleted or indented in a squash
-
-
 def iter_entries(
-    where: Path, revs: Sequence[str] = ("HEAD",), run_id: str | None = None, extra: Sequence[str] = ()
+    where: Path,
+    revs: Sequence[str] = ("HEAD",),
+    run_id: str | None = None,
+    extra: Sequence[str] = (),
+    started: subprocess.Popen[bytes] | None = None,
 ) -> Generator[Entry, None, None]:
     """Entries newest first (or as `extra` orders them), streamed from one `git log` run in `where`
-    (a work tree or any folder in it). A branch without commits has none."""
-    if not Path(where).is_dir():
-        _explain_repo(where)
-    args = ["git", "log", "-z", f"--format={FORMAT}", *STEADY, *grep_args(run_id), *extra, *revs, "--"]
-    # GIT_FLUSH=0: git writes its output in 4 KB blocks, not one write per commit into the pipe (which
-    # costs both processes a system call and a wake-up per commit: 160 ms against 110 over 10,000).
-    # Unbuffered here: each read returns what git has written so far, so entries flow as git finds them.
-    env = dict(os.environ, GIT_FLUSH="0")
-    proc = subprocess.Popen(args, cwd=where, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=env)
-    stdout = proc.stdout
+    (a work tree or any folder in it): `started` (logstream.start with the same arguments), else one
+    started here. A branch without commits has none."""
+    if started is None:
+        if not Path(where).is_dir():
+            _explain_repo(where)
+        started = logstream.start(where, revs, run_id, extra)
+    proc, stdout = started, started.stdout
     assert stdout is not None
     done, seen = False, set()
     added = None if run_id is not None else (lambda others: added_entries(Path(where), others))

@@ -8,7 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gerhard.errors import GerhardError, UserError
-from gerhard.git import audit
+from gerhard.git import logstream
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gerhard.git import audit
 
 RUN_WIDTH = 24  # a default run id, 20260223T190000Z_v15_fix; longer ids push their line's tail
 NOTHING = "no registrations or decisions match"
@@ -17,7 +21,7 @@ BATCH = 500  # lines per write: streamed, yet not a write per line
 
 def format_entry(e: audit.Entry) -> str:
     """date, short sha, kind, run id, phase, verdict or decision, author: one line."""
-    outcome = e.verdict if e.kind == audit.KIND_REGISTRATION else e.decision
+    outcome = e.verdict if e.decision is None else e.decision
     return (
         f"{e.date}  {e.commit[:7]}  {e.kind:<12}  {e.run_id:<{RUN_WIDTH}}  {e.phase or '-':<5}  "
         f"{outcome or '-':<7}  {e.author}"
@@ -76,9 +80,13 @@ def check_phase(repo: Path, phase: str) -> None:
 def entries(repo: Path, phase: str | None = None, run_id: str | None = None, limit: int = 0) -> Iterator[audit.Entry]:
     """Registrations and decisions newest first, filtered; git is stopped once `limit` are found."""
     check_arguments(run_id, limit)
+    # git first: it walks the history while the reader of its output is imported (a third of a run).
+    started = logstream.start(repo, run_id=run_id) if repo.is_dir() else None
+    from gerhard.git import audit
+
     phase_of = PhaseOfRun(repo)
     shown = 0
-    with contextlib.closing(audit.iter_entries(repo, run_id=run_id)) as stream:
+    with contextlib.closing(audit.iter_entries(repo, run_id=run_id, started=started)) as stream:
         for e in stream:
             if e.phase is None:
                 e = e._replace(phase=phase_of(e.run_id))
