@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Sequence
+from typing import NamedTuple
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,3 +43,30 @@ def start(
     # Unbuffered here: each read returns what git has written so far, so entries flow as git finds them.
     env = dict(os.environ, GIT_FLUSH="0")
     return subprocess.Popen(args, cwd=where, stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0, env=env)
+
+
+KEPT = "gerhard-cache/log"  # in the git dir: <commit>.marshal, the entries of that commit's history
+
+
+class Tip(NamedTuple):
+    git_dir: str
+    head: str  # HEAD's commit
+
+
+def tip(where: Path | str) -> Tip | None:
+    """This work tree's git dir and HEAD's commit, one git process (None: no commit yet, or no repository)."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "--absolute-git-dir", "--verify", "-q", "HEAD^{commit}"], cwd=where, capture_output=True
+    )
+    lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+    return Tip(lines[0], lines[1]) if proc.returncode == 0 and len(lines) == 2 else None
+
+
+def kept(at: Tip) -> str | None:
+    """The commit whose history's entries are kept (gerhard.git.logcache), if any."""
+    try:
+        names = os.listdir(os.path.join(at.git_dir, KEPT))
+    except OSError:
+        return None
+    found = [n.removesuffix(".marshal") for n in names if n.endswith(".marshal")]
+    return found[0] if len(found) == 1 else None

@@ -80,14 +80,27 @@ def check_phase(repo: Path, phase: str) -> None:
 def entries(repo: Path, phase: str | None = None, run_id: str | None = None, limit: int = 0) -> Iterator[audit.Entry]:
     """Registrations and decisions newest first, filtered; git is stopped once `limit` are found."""
     check_arguments(run_id, limit)
-    # git first: it walks the history while the reader of its output is imported (a third of a run).
-    started = logstream.start(repo, run_id=run_id) if repo.is_dir() else None
-    from gerhard.git import audit
+    at = logstream.tip(repo) if run_id is None and repo.is_dir() else None  # HEAD's history: kept entries apply
+    # git first, when it must walk the whole history: it does while the reader of its output is imported.
+    started = None
+    if at is None or logstream.kept(at) is None:
+        revs = [at.head] if at is not None else ["HEAD"]  # the commit the entries are kept for
+        started = logstream.start(repo, revs, run_id) if repo.is_dir() else None
+    from gerhard.git import audit, logcache
 
+    found = logcache.entries(repo, at) if at is not None and started is None else None
+    if at is not None and found is None and started is None:
+        started = logstream.start(repo, [at.head])
     phase_of = PhaseOfRun(repo)
+    read: list[audit.Entry] = []
     shown = 0
-    with contextlib.closing(audit.iter_entries(repo, run_id=run_id, started=started)) as stream:
+    if found is not None:
+        stream = (e for e in found)
+    else:
+        stream = audit.iter_entries(repo, [at.head] if at is not None else ["HEAD"], run_id, started=started)
+    with contextlib.closing(stream):
         for e in stream:
+            read.append(e)
             if e.phase is None:
                 e = e._replace(phase=phase_of(e.run_id))
             if phase is not None and e.phase != phase:
@@ -96,6 +109,8 @@ def entries(repo: Path, phase: str | None = None, run_id: str | None = None, lim
             shown += 1
             if limit and shown >= limit:
                 return
+    if at is not None and found is None:  # the whole history read: kept for the next log
+        logcache.save(at, read)
     if not shown and phase is not None:
         check_phase(repo, phase)
 
