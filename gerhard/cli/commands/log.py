@@ -80,7 +80,8 @@ def check_phase(repo: Path, phase: str) -> None:
 def entries(repo: Path, phase: str | None = None, run_id: str | None = None, limit: int = 0) -> Iterator[audit.Entry]:
     """Registrations and decisions newest first, filtered; git is stopped once `limit` are found."""
     check_arguments(run_id, limit)
-    at = logstream.tip(repo) if run_id is None and repo.is_dir() else None  # HEAD's history: kept entries apply
+    # The whole of HEAD's history is read, or kept (logcache); --limit reads git's newest commits only.
+    at = logstream.tip(repo) if run_id is None and not limit and repo.is_dir() else None
     # git first, when it must walk the whole history: it does while the reader of its output is imported.
     started = None
     if at is None or logstream.kept(at) is None:
