@@ -22,6 +22,7 @@ def register_run(
     verify: bool = True,
     push: bool = False,
     allow_duplicate: bool = False,
+    allow_missing: bool = False,
 ) -> RegistrationResult:
     """Register the bundle in source_dir as run `run_id` of `phase`: one git commit in repo_root.
 
@@ -31,14 +32,16 @@ def register_run(
     then exactly as before. Registering the same bundle again is a no-op. verify=False skips the
     repository's pre-commit and commit-msg hooks, like `git commit --no-verify`. push=True pushes
     the commit to the branch's upstream, replaying it on the new head when the remote moved.
-    A bundle identical to another run's is refused unless allow_duplicate=True.
+    A bundle identical to another run's is refused unless allow_duplicate=True. A bundle missing a gated value
+    while it holds a close name (final.val_accuracy for a gate on final.val_acc: a typo) is refused unless
+    allow_missing=True, which registers it with that gate failed.
     """
     if push:
 
         def first() -> RegistrationResult:
             return register_run(
                 run_id, phase, source_dir, repo_root, summary, next_action, force, dossier, verify,
-                allow_duplicate=allow_duplicate,
+                allow_duplicate=allow_duplicate, allow_missing=allow_missing,
             )  # fmt: skip
 
         return register_and_push(Path(repo_root), first, verify)
@@ -55,6 +58,7 @@ def register_run(
             force=force,
             verify=verify,
             allow_duplicate=allow_duplicate,
+            allow_missing=allow_missing,
         )
     if run_id is None or phase is None or source_dir is None:
         raise UserError("register_run with source_dir= needs run_id= and phase=")
@@ -68,4 +72,5 @@ def register_run(
         force=force,
         verify=verify,
         allow_duplicate=allow_duplicate,
+        allow_missing=allow_missing,
     )

@@ -37,7 +37,7 @@ def test_a_whole_registry_is_one_line(registered: Path, capsys) -> None:
 def test_json(registered: Path, capsys) -> None:
     clean = run(capsys, "check", "--repo", registered, "--json")
     counts = {"runs": 2, "files": 12, "commits": 3, "since": None}
-    assert (clean.rc, json.loads(clean.out)) == (0, {"ok": True, **counts, "problems": []})
+    assert (clean.rc, json.loads(clean.out)) == (0, {"ok": True, **counts, "problems": [], "warnings": []})
     (registered / "reports" / "index.md").write_text("# typed over\n")
     broken = run(capsys, "check", "--repo", registered, "--json", "--full")
     assert broken.rc == 1
@@ -48,6 +48,7 @@ def test_json(registered: Path, capsys) -> None:
             "reports/index.md differs from what 'gerhard rebuild' computes from the run records: a hand edit? "
             "run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')"
         ],
+        "warnings": [],
     }
 
 

@@ -85,7 +85,15 @@ def test_a_registry_as_registered_passes_and_the_next_check_reads_only_what_is_n
     before = git(audited, "rev-parse", "HEAD").strip()
     register_ok(capsys, audited, RUN_C, "B", bundle_b_green)
     new = run(capsys, "check", "--repo", audited, "--json")
-    assert json.loads(new.out) == {"ok": True, "runs": 1, "files": 7, "commits": 1, "since": before, "problems": []}
+    assert json.loads(new.out) == {
+        "ok": True,
+        "runs": 1,
+        "files": 7,
+        "commits": 1,
+        "since": before,
+        "problems": [],
+        "warnings": [],
+    }
     full = run(capsys, "check", "--repo", audited, "--full")
     assert full.out == f"checked 3 runs, 19 files, 4 commits: {CLEAN}"
 

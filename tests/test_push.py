@@ -370,3 +370,17 @@ def test_a_killed_push_is_undone_or_finished_by_doctor(
         assert "undid an interrupted register --push" in said.out and " as before" in said.out
         assert_as_before(second, before)
         assert git_out(remote, "log", "--format=%s", "main").count("register from_second") == 0
+
+
+def test_a_run_registered_with_allow_missing_is_replayed_on_a_moved_remote(
+    remote: Path, tmp_path: Path, bundle_a: Path
+) -> None:
+    """The replay registers again what was accepted: the typo guard (gerhard.core.metricnames) is not asked twice."""
+    first, second = clone(remote, tmp_path / "first"), clone(remote, tmp_path / "second")
+    assert register_push(first, "from_first", "A", bundle_a).returncode == 0
+    metrics = bundle_a / "metrics.json"
+    metrics.write_text(metrics.read_text().replace('"val_loss": 2.41', '"val_los": 2.41'))
+    assert register_push(second, "typo", "A", bundle_a).returncode == 2
+    done = register_push(second, "typo", "A", bundle_a, "--allow-missing")
+    assert done.returncode == 0, done.stderr
+    assert landed_seqs(clone(remote, tmp_path / "fresh")) == [("from_first", 1), ("typo", 2)]

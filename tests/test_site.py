@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from cli_helpers import assert_one_line_error, git_out, head_sha, register_ok, run
+from cli_helpers import assert_one_line_error, copy_run_by_hand, git_out, head_sha, register_ok, run
 from conftest import EXAMPLES
 from history_helpers import RUN_A, RUN_GREEN, RUN_RED, RUN_TUNED, History, at, build_history
 
@@ -68,12 +68,17 @@ def doc(out: Path, rel: str, kind: str, key: str) -> object:
     return wire.read_script((out / rel).read_text(), kind, key)
 
 
+def detail(out: Path, run_id: str) -> dict[str, object]:
+    """A run's comparison data, from its part."""
+    return build.run_details(out, build.part_of(run_id))[run_id]
+
+
 def table(out: Path) -> list[dict[str, object]]:
     manifest = doc(out, "data/manifest.js", "manifest", "")
     return [row for m in manifest["months"] for row in build.expand(doc(out, build.rows_rel(m), "rows", m))]
 
 
-def test_build_writes_the_page_the_table_and_one_file_per_run(history: History, tmp_path: Path) -> None:
+def test_build_writes_the_page_the_table_and_the_runs_parts(history: History, tmp_path: Path) -> None:
     out = tmp_path / "site"
     report = build.build_site(history.repo, out)
     assert (report.runs, report.read, report.removed) == (RUNS, RUNS, 0)
@@ -83,7 +88,8 @@ def test_build_writes_the_page_the_table_and_one_file_per_run(history: History, 
     records = {r: extract.plain(queries.resolve_run(history.repo, r)) for r in history.commits if " " not in r}
     assert sorted(manifest["months"]) == sorted({r["registered_at"][:7] for r in records.values()})
     rows = {row["id"]: row for row in table(out)}
-    assert len(rows) == RUNS and all((out / build.run_rel(r)).is_file() for r in rows)
+    assert len(rows) == RUNS and all(rows[r]["part"] == build.part_of(r) and detail(out, r) for r in rows)
+    assert sorted(manifest["parts"]) == sorted({build.part_of(r) for r in rows})
     tuned = rows[RUN_TUNED]
     assert (tuned["phase"], tuned["verdict"], tuned["name"], tuned["sha"]) == ("B", "AMBER", "v15_lr", tuned["sha"])
     assert tuned["config.optim.lr"] == 0.0005 and tuned["metrics.val_acc"] == 0.61
@@ -93,6 +99,7 @@ def test_build_writes_the_page_the_table_and_one_file_per_run(history: History, 
     assert tuned["report"] == f"reports/{at[:4]}/{at[5:7]}/{RUN_TUNED}.md"
     assert (history.repo / tuned["report"]).is_file()
     assert "dossier" not in tuned  # registered from a folder without a dossier
+    assert detail(out, RUN_TUNED)["report"] == (history.repo / tuned["report"]).read_text()  # the page shows it
 
 
 def test_the_comparison_data_is_what_gerhard_diff_reads(history: History, tmp_path: Path) -> None:
@@ -101,7 +108,7 @@ def test_the_comparison_data_is_what_gerhard_diff_reads(history: History, tmp_pa
     build.build_site(history.repo, out)
     root = history.repo
     for a, b in [(RUN_GREEN, RUN_TUNED), (RUN_RED, RUN_GREEN), (RUN_A, RUN_TUNED)]:
-        da, db = (doc(out, build.run_rel(r), "run", r) for r in (a, b))
+        da, db = (detail(out, r) for r in (a, b))
         ra, rb = queries.resolve_run(root, a), queries.resolve_run(root, b)
         want = compare.diff_runs(ra, rb, extract.eval_tasks(load(root, a)), extract.eval_tasks(load(root, b)))
         assert da["run"] == wire.to_wire(want.a) and db["run"] == wire.to_wire(want.b)
@@ -145,11 +152,27 @@ def test_a_rebuild_rewrites_only_what_changed_and_equals_a_full_build(
     at(monkeypatch, "2025-04-02T09:00:00Z")
     register_ok(capsys, history.repo, "20250402T090000Z_v15_new", "B", EXAMPLES / "phase_b_green")
     after = build.build_site(history.repo, out)
-    # its own file, its month's rows, the manifest (status and the month's digest): nothing else
+    # its part, its month's rows, the manifest (status and the two digests): nothing else
     assert (after.runs, after.read, after.written) == (RUNS + 1, 1, 3)
     fresh = tmp_path / "fresh"
     build.build_site(history.repo, fresh)
     assert data_files(out) == data_files(fresh)
+
+
+def test_a_changed_report_is_read_again(history: History, tmp_path: Path) -> None:
+    """A report is rewritten after its run's registration (a withdrawal, `gerhard rebuild`): the run's
+    fingerprint holds it, so a rebuild reads that run and shows the new text."""
+    out = tmp_path / "site"
+    build.build_site(history.repo, out)
+    report = history.repo / next(row["report"] for row in table(out) if row["id"] == RUN_TUNED)
+    report.write_text(report.read_text() + "\nWithdrawn.\n")
+    again = build.build_site(history.repo, out)
+    assert (again.read, again.written) == (1, 2)  # its part and the manifest's digest of it; the row is the same
+    assert detail(out, RUN_TUNED)["report"].endswith("\nWithdrawn.\n")
+    report.unlink()
+    assert build.build_site(history.repo, out).read == 1
+    assert detail(out, RUN_TUNED)["report"] is None
+    assert "report" not in next(row for row in table(out) if row["id"] == RUN_TUNED)  # no link to a missing file
 
 
 def test_a_run_gone_from_the_records_leaves_the_site(history: History, tmp_path: Path) -> None:
@@ -158,7 +181,9 @@ def test_a_run_gone_from_the_records_leaves_the_site(history: History, tmp_path:
     (history.repo / f"state/runs/{RUN_TUNED}.yaml").unlink()
     report = build.build_site(history.repo, out)
     assert (report.runs, report.removed) == (RUNS - 1, 1)
-    assert RUN_TUNED not in {row["id"] for row in table(out)} and not (out / build.run_rel(RUN_TUNED)).exists()
+    assert RUN_TUNED not in {row["id"] for row in table(out)}
+    part = out / build.part_rel(build.part_of(RUN_TUNED))
+    assert not part.exists() or RUN_TUNED not in build.run_details(out, build.part_of(RUN_TUNED))
 
 
 def test_rev_builds_the_registry_as_it_was(history: History, tmp_path: Path) -> None:
@@ -179,16 +204,30 @@ def test_rev_builds_the_registry_as_it_was(history: History, tmp_path: Path) -> 
     assert (again.read, again.written) == (0, 0)  # blob ids as fingerprints
 
 
+def test_rev_folds_the_records_its_aggregates_do_not_hold(history: History, tmp_path: Path) -> None:
+    """A record merged from a branch is not in the stored status: the program view folds it on top, at a
+    revision as in the work tree."""
+    copy_run_by_hand(history.repo, RUN_TUNED, "20250410T090000Z_v15_branch", RUNS + 1)
+    git_out(history.repo, "add", "-A")
+    git_out(history.repo, "commit", "-q", "--no-verify", "-m", "a run from a branch")
+    now, head = tmp_path / "now", tmp_path / "head"
+    build.build_site(history.repo, now)
+    build.build_site(history.repo, head, rev="HEAD")
+    status = [doc(out, "data/manifest.js", "manifest", "")["status"] for out in (now, head)]
+    assert status[0] == status[1] and status[1]["run_count"] == RUNS + 1
+
+
 def test_cli_builds_and_says_so(history: History, capsys, tmp_path: Path) -> None:
     result = run(capsys, "site", "--repo", history.repo, "--out", tmp_path / "s", "--json")
-    # each run's file, the one month's rows, the manifest, the assets and index.html
-    written = RUNS + 2 + len(build.ASSETS) + 1
+    # the runs' parts, the one month's rows, the manifest, the assets and index.html
+    parts = len({build.part_of(r) for r in history.commits if " " not in r})
+    written = parts + 2 + len(build.ASSETS) + 1
     assert result.rc == 0 and json.loads(result.out) == {
         "out": str(tmp_path / "s"), "runs": RUNS, "read": RUNS, "removed": 0, "written": written,
     }  # fmt: skip
     result = run(capsys, "site", "--repo", history.repo)
     site = history.repo / "_site"
-    assert (result.rc, result.out) == (0, f"site: {RUNS} runs in {site} (5 read, 0 removed, 14 files written); "
+    assert (result.rc, result.out) == (0, f"site: {RUNS} runs in {site} (5 read, 0 removed, {written} files written); "
                                           f"open {site / 'index.html'}\n")  # fmt: skip
     assert (history.repo / "_site/index.html").is_file()
 
@@ -262,10 +301,21 @@ def test_wire_tags_what_json_cannot_say_and_reads_its_own_files_back() -> None:
     }  # fmt: skip
     with pytest.raises(ValueError):
         wire.read_script(text, "rows", "x")
+    members = {"b": wire.dumps(data, ascii=True), 'a"\n,:': wire.dumps("x\n,\u2028", ascii=True)}
+    text = wire.members_script("runs", "0f", members)
+    assert text.count("\n") == 4 and text.isascii()  # one member a line
+    assert wire.read_members(text, "runs", "0f") == members and list(wire.read_members(text, "runs", "0f")) == [
+        'a"\n,:', "b"]  # fmt: skip
+    assert wire.read_script(text, "runs", "0f") == {'a"\n,:': "x\n,\u2028", "b": json.loads(members["b"])}
 
 
 def test_a_format_change_rebuilds_everything(history: History, tmp_path: Path, monkeypatch) -> None:
     out = tmp_path / "site"
     build.build_site(history.repo, out)
+    earlier = out / "data" / "runs" / f"{RUN_TUNED}.js"  # a run's own file, as the first format wrote them
+    earlier.write_text(wire.script("run", RUN_TUNED, {}))
     monkeypatch.setattr(build, "FORMAT", build.FORMAT + 1)
     assert build.build_site(history.repo, out).read == RUNS
+    fresh = tmp_path / "fresh"
+    build.build_site(history.repo, fresh)
+    assert not earlier.exists() and data_files(out) == data_files(fresh)

@@ -231,15 +231,15 @@ def test_the_page_compares_as_gerhard_diff_for_every_pair(page: Any, site: Path,
     """The page's diffRuns is compare.diff_runs: every ordered pair of runs, through the JSON the page reads."""
     open_site(page, site)
     root, ids = registry_repo.repo, [r for r in registry_repo.commits if " " not in r] + [RUN_X, RUN_RED2, RUN_RED3]
-    page.evaluate("ids => Promise.all(ids.map(id => new Promise(r => { const s = document.createElement('script');"
-                  " s.src = 'data/runs/' + id + '.js'; s.onload = r; document.head.append(s); })))", ids)  # fmt: skip
+    assert None not in page.evaluate("ids => Promise.all(ids.map(GERHARD.runData))", ids)
     got = page.evaluate("ids => ids.flatMap(a => ids.map(b => GERHARD.diffRuns(GERHARD.runs.get(a), "
                         "GERHARD.runs.get(b))))", ids)  # fmt: skip
     want = []
     for a in ids:
         for b in ids:
             ra, rb = queries.resolve_run(root, a), queries.resolve_run(root, b)
-            sa, sb = (extract.eval_tasks(extract.read_json(root, f"outputs/{r}/eval_suite.json")) for r in (a, b))
+            read = extract.file_reader(root)
+            sa, sb = (extract.eval_tasks(extract.read_json(read, f"outputs/{r}/eval_suite.json")) for r in (a, b))
             want.append(json.loads(wire.dumps(compare.diff_runs(ra, rb, sa, sb).as_dict())))
     assert got == want
 
@@ -262,6 +262,33 @@ def test_run_text_shows_as_text_and_runs_nothing(page: Any, site: Path, tmp_path
     assert page.evaluate("document.querySelectorAll('iframe, svg, img, body script').length") == 0
     csp = page.get_attribute('meta[http-equiv="Content-Security-Policy"]', "content")
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "unsafe" not in csp
+
+
+def test_the_report_link_shows_the_report_with_run_text_as_text(page: Any, site: Path, registry_repo: History,
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    """A report is markdown, which a browser does not render (file:// or a static host): its link opens it in
+    the page, drawn from gerhard's markdown; the links in it lead into the registry."""
+    open_site(page, site, "#q=xss")
+    page.click(f'.tr[data-id="{RUN_X}"] a.lnk:text("report")')
+    page.wait_for_selector("#report article.report")
+    assert "view=report" in page.url and page.is_hidden("#runs")
+    assert page.text_content("#report h2") == f"Run {RUN_X} — phase B: GREEN"
+    article = page.text_content("#report article")
+    assert PAYLOADS[0] in article and PAYLOADS[4] in article  # summary and next action, as text
+    assert "<= 2.9" in article and "in [0.05, 0.25]" in article  # markdown escapes undone: &lt;, \[
+    gates = page.eval_on_selector_all("#report table.md tr", "rows => rows.map(r => r.children[0].textContent)")
+    assert "val_loss_max" in gates and "energy_ratio_advisory" in gates
+    artifacts = page.get_attribute("#report article a", "href")
+    assert artifacts == f"../outputs/{RUN_X}/"  # the report's ../../../outputs/<run>/, from the site's folder
+    source = page.get_attribute('#report p.muted a[href$=".md"]', "href")
+    report = registry_repo.repo / page.evaluate(f"GERHARD.rows.find(r => r.id === '{RUN_X}').report")
+    assert (site / source).resolve() == report.resolve() and report.read_text().startswith("<!--")
+    shot(page, tmp_path, "site-report")
+    assert page.get_attribute("html", "data-xss") is None
+    assert page.evaluate("document.querySelectorAll('iframe, svg, img, body script').length") == 0
+    with page.expect_navigation():
+        page.click("#report article a")
+    assert page.url.endswith(f"/outputs/{RUN_X}/")
 
 
 def test_csp_refuses_remote_loads_and_inline_handlers(page: Any, site: Path) -> None:

@@ -4,6 +4,7 @@ bundle_files has checked everything."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -20,16 +21,24 @@ from gerhard.capture import provenance as prov
 from gerhard.capture.notebook import offer_download
 from gerhard.capture.state import FinishResult, RunSnapshot
 from gerhard.capture.values import check_new_metric, json_bytes, plain_number
+from gerhard.core.metricnames import refuse_typos
+from gerhard.core.program import Program
 from gerhard.dossier.page import write_dossier
 from gerhard.errors import GerhardError, UserError
 from gerhard.flows.registration import register
 from gerhard.formats import runtext, schemas
 from gerhard.formats.yamlio import load_plain_yaml
 from gerhard.registry.bundle import sha256_bytes
+from gerhard.registry.pending_runs import BUNDLE, PendingRun, note_pending
 
 
 def bundle_files(
-    run: RunSnapshot, summary: str, next_action: str, final: dict[str, Any] | None, allow_nonfinite: bool
+    run: RunSnapshot,
+    summary: str,
+    next_action: str,
+    final: dict[str, Any] | None,
+    allow_nonfinite: bool,
+    allow_missing: bool = False,
 ) -> dict[str, bytes]:
     for label, text in (("summary", summary), ("next_action", next_action)):
         if not isinstance(text, str):
@@ -72,7 +81,28 @@ def bundle_files(
         }
         how = "; ".join(f"{m}: {hints.get(m, f'run.save_artifact({m!r}, ...)')}" for m in missing)
         raise UserError(f"finish(): phase {run.phase} requires {', '.join(missing)}, not made by this run ({how})")
+    if program is not None and not allow_missing:
+        check_gated_names(run, program, files)
     return files
+
+
+def check_gated_names(run: RunSnapshot, program: Program, files: dict[str, bytes]) -> None:
+    """Refuse, before anything is written, a gated value the run lacks while it logged a close name (register
+    would refuse it too, after the bundle is on disk): the files finish() makes, and the gated ones saved."""
+    gates = program.phase(run.phase).gates
+    artifacts: dict[str, Any] = {}
+    for name in {g.artifact for g in gates}:
+        path = run.folder / name
+        try:
+            if name in files:
+                artifacts[name] = json.loads(files[name])
+            elif name.endswith(".json") and path.is_file():
+                artifacts[name] = json.loads(path.read_bytes())
+            elif name.endswith((".yaml", ".yml")) and path.is_file():
+                artifacts[name] = load_plain_yaml(path.read_text(encoding="utf-8"), f"finish(): {path}")
+        except (OSError, ValueError, RecursionError, UserError):
+            continue  # unreadable: registration names what is wrong with it
+    refuse_typos(gates, artifacts, {**program.metric_aliases, **run.aliases}, "finish(): ")
 
 
 def check_config(run: RunSnapshot, program: Any) -> None:
@@ -157,8 +187,8 @@ def provenance_document(run: RunSnapshot, files: dict[str, bytes]) -> bytes:
     return json_bytes(data, "provenance.json")
 
 
-def register_and_report(run: RunSnapshot, summary: str, next_action: str) -> FinishResult:
-    command = register_command(run, summary, next_action)
+def register_and_report(run: RunSnapshot, summary: str, next_action: str, allow_missing: bool = False) -> FinishResult:
+    command = register_command(run, summary, next_action, allow_missing)
     registered, message = False, ""
     # Built before registering: registration archives it (rebuilt from the bundle, with the verdict).
     dossier, verdict = make_dossier(run, summary, next_action) if run.dossier else (None, None)
@@ -176,6 +206,7 @@ def register_and_report(run: RunSnapshot, summary: str, next_action: str) -> Fin
                 summary=summary,
                 next_action=next_action,
                 force=run.force,
+                allow_missing=allow_missing,
             )
             registered, verdict = True, reg.verdict
             print(reg)
@@ -185,11 +216,21 @@ def register_and_report(run: RunSnapshot, summary: str, next_action: str) -> Fin
             message = f"{type(e).__name__}: {e}"
     result = FinishResult(run.run_id, run.folder, dossier, registered, verdict, command, message)
     if not registered:
+        note_refused(run, summary, next_action)
         print(f"gerhard: run {run.run_id} is not registered: {message}", file=sys.stderr)
         print(f"gerhard: the bundle is in {run.folder}; register it later with:\n  {command}", file=sys.stderr)
     if dossier is not None and run.download:
         offer_download(dossier)
     return result
+
+
+def note_refused(run: RunSnapshot, summary: str, next_action: str) -> None:
+    """A run left in outputs/<run_id>/ of its registry: its phase noted, so that `gerhard status` prints the
+    command that registers it (gerhard.registry.pending_runs)."""
+    if run.registry is not None and run.folder.resolve() == (run.registry / layout.run_dir(run.run_id)).resolve():
+        pending = PendingRun(run.run_id, BUNDLE, run.phase, run.force, summary, next_action)
+        with contextlib.suppress(OSError, GerhardError):  # a convenience: the command is printed all the same
+            note_pending(run.registry, pending)
 
 
 def make_dossier(run: RunSnapshot, summary: str, next_action: str) -> tuple[Path | None, str | None]:
@@ -209,7 +250,7 @@ def make_dossier(run: RunSnapshot, summary: str, next_action: str) -> tuple[Path
     return path, evaluation.verdict
 
 
-def register_command(run: RunSnapshot, summary: str, next_action: str) -> str:
+def register_command(run: RunSnapshot, summary: str, next_action: str, allow_missing: bool = False) -> str:
     """The command that registers the run later, printed when finish() could not."""
     repo = str(run.registry) if run.registry else "<your registry>"
     cmd = (
@@ -222,4 +263,6 @@ def register_command(run: RunSnapshot, summary: str, next_action: str) -> str:
         cmd += f" --next-action {shlex.quote(next_action)}"
     if run.force:
         cmd += " --force"
+    if allow_missing:
+        cmd += " --allow-missing"
     return cmd

@@ -39,6 +39,7 @@ from gerhard.capture import finish as capture_finish
 from gerhard.capture import provenance
 from gerhard.capture.evals import Threshold, lm_eval_tasks
 from gerhard.capture.flusher import Flusher
+from gerhard.capture.gatewatch import close_warnings, gated_metrics, start_lines
 from gerhard.capture.seeding import resolve_seed, seed_everything
 from gerhard.capture.state import FinishResult, RunSnapshot, default_run_id, registry_for_run
 from gerhard.capture.values import check_aliases, check_new_metric, config_bytes, json_bytes, plain_number
@@ -101,6 +102,8 @@ class Run:
         self._aliases = dict(metric_aliases or {})
         self._counters: set[str] = set()  # names logged as counters= (x-axes such as epoch): not final metrics
         self._final: dict[str, Any] = {}  # log_final's values
+        self._gated: dict[str, str] = {}  # gated metric -> its gate (start_run: watched for close names)
+        self._unsure: list[str] = []  # names logged for the first time, not yet compared with the gated ones
 
     # -- the with block ------------------------------------------------------------------------------
 
@@ -142,6 +145,16 @@ class Run:
 
     def _new_name(self, key: Any) -> None:
         self._names.add(check_new_metric(key, "log_metrics"))
+        if self._gated:
+            self._unsure.append(key)
+
+    def _watch_names(self) -> None:
+        """Warn of a name just logged that is close to a gated one not logged (once: each name is new once)."""
+        with self._lock:
+            names, self._unsure = self._unsure, []
+            logged = frozenset(self._names)
+        for line in close_warnings(self.run_id, names, self._gated, logged):
+            print(line, file=sys.stderr)
 
     def log_metrics(
         self, metrics: dict[str, Any], step: int | None = None, *, counters: Mapping[str, Any] | None = None
@@ -172,6 +185,8 @@ class Run:
                 row["step"] = step
                 self.history.append(row)
                 self._last_step = step
+        if self._unsure:
+            self._watch_names()
         if self._flush_every <= 0:
             self.flush()
 
@@ -225,6 +240,8 @@ class Run:
             values[name] = number
         self._final.update(values)
         self._write_work(FINAL, json_bytes(self._final, "log_final"))
+        if self._unsure:
+            self._watch_names()
 
     def log_eval(
         self, task: str, score: float | None, passed: bool | None = None, threshold: float | None = None
@@ -398,22 +415,25 @@ class Run:
         next_action: str = "",
         final: dict[str, Any] | None = None,
         allow_nonfinite: bool = False,
+        allow_missing: bool = False,
     ) -> FinishResult:
         """Check, write the bundle, build the dossier, register the run (when a registry is at hand), offer
-        the dossier for download. Bad input raises a one-line gerhard.UserError before anything is written."""
+        the dossier for download. Bad input raises a one-line gerhard.UserError before anything is written;
+        so does a gated metric the run lacks while it logged a close name (a typo), unless allow_missing=True,
+        which registers the run with that gate failed."""
         if self.finished is not None:
             raise UserError(f"finish(): run {self.run_id} was finished already: start a new run for another result")
         if self.failed is not None:
             raise UserError(f"finish(): run {self.run_id} failed ({self.failed}): it is not registered")
         snapshot = self.snapshot()
-        files = capture_finish.bundle_files(snapshot, summary, next_action, final, allow_nonfinite)
+        files = capture_finish.bundle_files(snapshot, summary, next_action, final, allow_nonfinite, allow_missing)
 
         for name, data in files.items():
             atomic_write(self.folder / name, data)
         self._stop_flusher()
         self.flush()
         shutil.rmtree(self.folder / WORK_DIR, ignore_errors=True)  # all of it is in the bundle now
-        result = capture_finish.register_and_report(snapshot, summary, next_action)
+        result = capture_finish.register_and_report(snapshot, summary, next_action, allow_missing)
         self.finished = result
         return result
 
@@ -450,6 +470,7 @@ class Run:
             download=self._download,
             counters=frozenset(self._counters),
             final=dict(self._final),
+            aliases=dict(self._aliases),
         )
 
 
@@ -485,9 +506,10 @@ def start_run(
     # output_root= alone means: no registry (not even the one around the working directory).
     registry = registry_for_run(repo_root) if repo_root is not None or output_root is None else None
     aliases = check_aliases(metric_aliases)
+    gated: dict[str, str] = {}
     if registry is not None:
         program = store.load_program(registry)
-        program.phase(phase)  # refuses an unknown phase, naming the known ones
+        gated = gated_metrics(program, phase)  # refuses an unknown phase, naming the known ones
         aliases = {**program.metric_aliases, **aliases}
         folder = registry / layout.run_dir(run_id)
         if store.read_record(registry, run_id) is not None:
@@ -523,6 +545,7 @@ def start_run(
     run.notes = notes
     run.force = force
     run.seed_source = seed_source
+    run._gated = gated
     atomic_write(folder / "seed.txt", f"{seed}\n".encode())
     atomic_write(folder / "config.yaml", config_data)
     order = provenance.execution_order()
@@ -535,6 +558,11 @@ def start_run(
             "and provenance.json says seed_source: random); pass seed= to choose it",
             file=sys.stderr,
         )
+    told, warnings = start_lines(phase, gated, aliases)
+    if told:
+        print(told, file=sys.stderr)
+    for line in warnings:
+        print(line, file=sys.stderr)
     if not order.ok:
         print(
             f"gerhard: WARNING: this kernel did not run the notebook top to bottom ({'; '.join(order.problems)}): "
@@ -573,8 +601,8 @@ def resume_run(folder: Path | str, *, register: bool = True, dossier: bool = Tru
     run._start_order = dict(meta.get("execution") or {})
     run.force = bool(meta.get("force"))
     if (work / FAILED).is_file():
+        # The marker stays until finish() succeeds (it removes the work folder): a refused finish changes nothing.
         print(f"gerhard: run {run.run_id} had failed ({(work / FAILED).read_text().strip()}): finishing what it logged")
-        (work / FAILED).unlink()
     if (work / HISTORY).is_file():
         for line in (work / HISTORY).read_text(encoding="utf-8").splitlines():
             try:

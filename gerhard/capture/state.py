@@ -47,6 +47,7 @@ class RunSnapshot:
     counters: frozenset[str] = frozenset()  # history columns that are x-axes (epoch): not final metrics
     final: Mapping[str, Any] = field(default_factory=dict)  # run.log_final's values
     seed_source: str = "given"  # "random": start_run had no seed= and drew one
+    aliases: Mapping[str, str] = field(default_factory=dict)  # metric_aliases: logged name -> gate name
 
 
 @dataclass

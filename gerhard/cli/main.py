@@ -40,6 +40,7 @@ def dispatch(args: argparse.Namespace) -> int:
             verify=not args.no_verify,
             push=args.push,
             allow_duplicate=args.allow_duplicate,
+            allow_missing=args.allow_missing,
         )
     if cmd == "doctor":
         from gerhard.cli.commands.doctor import doctor
@@ -96,7 +97,9 @@ def dispatch(args: argparse.Namespace) -> int:
     if cmd == "finish":
         from gerhard.cli.commands.finish import finish
 
-        return finish(args.folder, args.summary, args.next_action, args.allow_nonfinite, not args.no_register)
+        return finish(
+            args.folder, args.summary, args.next_action, args.allow_nonfinite, not args.no_register, args.allow_missing
+        )
     if cmd == "status":
         from gerhard.cli.commands.status import status
 

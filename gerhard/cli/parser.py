@@ -152,6 +152,12 @@ def _add(
     return later
 
 
+ALLOW_MISSING_HELP = (
+    "register a run missing a gated metric while it logged a close name (refused otherwise as a likely typo, "
+    "with the name it logged); the gate fails"
+)
+
+
 def _register_args(sub: argparse._SubParsersAction) -> None:
     p = _add(
         sub,
@@ -178,6 +184,7 @@ def _register_args(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="register a bundle identical to another run's (refused otherwise, naming that run)",
     )
+    p.add_argument("--allow-missing", action="store_true", help=ALLOW_MISSING_HELP)
     p.add_argument(
         "--push",
         action="store_true",
@@ -272,6 +279,7 @@ def _capture_args(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--summary", default="", help="one or two sentences on what this run was")
     p.add_argument("--next-action", default="", help="what should happen next")
     p.add_argument("--allow-nonfinite", action="store_true", help="register a run that logged NaN or inf (RED)")
+    p.add_argument("--allow-missing", action="store_true", help=ALLOW_MISSING_HELP)
     p.add_argument("--no-register", action="store_true", help="write the bundle and dossier only")
 
 
@@ -360,7 +368,15 @@ def build_parser() -> argparse.ArgumentParser:
     _register_args(sub)
     _dossier_args(sub)
     _convert_args(sub)
-    _add(sub, "status", "the program's status in a few lines", json_out=True)
+    _add(
+        sub,
+        "status",
+        "the program's status in a few lines",
+        "Where the program stands: the current phase, each phase's state, the latest run, open needs-input.\n"
+        "Then the runs in outputs/ not registered yet (a refused finish(), a runtime that died, a notebook's\n"
+        "own folder), each with the command that registers it (--json: pending_runs).",
+        json_out=True,
+    )
     _capture_args(sub)
     _decide_args(sub)
 
@@ -387,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Look for what an interrupted gerhard command (killed, Ctrl-C, power cut) left behind and settle it:\n"
         "a registration whose commit landed is finished (work tree and index brought to the commit), one\n"
         "that did not land is undone (the repository as before). Stale lock files and temporary files are\n"
-        "removed. Says what it did, or that all is well; exit 1 if a problem is left that needs you.",
+        "removed. Says what it did, or that all is well; exit 1 if a problem is left that needs you. Runs in\n"
+        "outputs/ not registered yet are no problem: named with the command that registers each, left as they are.",
         json_out=True,
     )
     p = _add(

@@ -90,6 +90,20 @@ class GateReport:
         return [r for r in self.results if not r.passed]
 
 
+def not_in_bundle(artifact: str) -> str:
+    """A gate's reason when its artifact is missing (one spelling: gerhard check reads it back from records)."""
+    return f"{artifact} is not in the bundle"
+
+
+def not_found(path: str, artifact: str) -> str:
+    """A gate's reason when its value is missing from its artifact."""
+    return f"{path} not found in {artifact}"
+
+
+def has_path(data: Any, path: str) -> bool:
+    return lookup(data, path) is not _MISSING
+
+
 def lookup(data: Any, path: str) -> Any:
     """Follow a dotted path (list items by index) into parsed JSON/YAML; _MISSING when absent."""
     node = data
@@ -158,10 +172,10 @@ def evaluate_gate(gate: Gate, artifacts: dict[str, Any], baseline: Baseline | No
         )
 
     if gate.artifact not in artifacts:
-        return result(False, None, f"{gate.artifact} is not in the bundle")
+        return result(False, None, not_in_bundle(gate.artifact))
     observed = lookup(artifacts[gate.artifact], gate.path)
     if observed is _MISSING:
-        return result(False, None, f"{gate.path} not found in {gate.artifact}")
+        return result(False, None, not_found(gate.path, gate.artifact))
     if gate.op in ("==", "!=") and not _is_number(gate.value):
         # String/bool equality. A value of another type (or null) is not "different": it fails.
         want, word = (bool, "a bool") if isinstance(gate.value, bool) else (str, "a string")

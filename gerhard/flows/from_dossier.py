@@ -40,6 +40,7 @@ def register_dossier(
     force: bool = False,
     verify: bool = True,
     allow_duplicate: bool = False,
+    allow_missing: bool = False,
 ) -> RegistrationResult:
     """Verify and extract the bundle a dossier embeds (the files it lists but does not embed, heavy or
     over its embed limit, taken from beside it), then the same transaction as --source-dir;
@@ -56,7 +57,7 @@ def register_dossier(
         try:
             return register(
                 run_id, phase, source, repo_root, summary, next_action, force=force, verify=verify,
-                archive_dossier=True, allow_duplicate=allow_duplicate,
+                archive_dossier=True, allow_duplicate=allow_duplicate, allow_missing=allow_missing,
             )  # fmt: skip
         except UserError as e:  # name the dossier, not the temporary folder it was extracted to
             raise type(e)(str(e).replace(str(source), f"{name} (embedded bundle)")) from None

@@ -18,6 +18,7 @@ from gerhard.core import reports
 from gerhard.core.branchfold import own_files
 from gerhard.core.derive import fold_files
 from gerhard.core.gates import GateReport, evaluate_gates
+from gerhard.core.metricnames import refuse_typos
 from gerhard.core.phases import baselines_for, check_phase_allowed
 from gerhard.core.program import Program
 from gerhard.core.records import RunRecord
@@ -85,11 +86,15 @@ def register(
     absent_remote: bool = False,
     archive_dossier: bool = False,
     allow_duplicate: bool = False,
+    allow_missing: bool = False,
 ) -> RegistrationResult:
     """Register one run bundle as one commit; see the module docstring for the guarantees.
-    absent_remote: a replay of an archived bundle whose heavy files are not here (see load_bundle).
+    absent_remote: a replay of an archived bundle whose heavy files are not here (see load_bundle); it was
+    accepted when first registered, so its gated values are not looked at again for typos.
     archive_dossier: archive the dossier gerhard builds of the bundle (it came in a dossier file).
-    allow_duplicate: register a bundle another run already registered (refused otherwise)."""
+    allow_duplicate: register a bundle another run already registered (refused otherwise).
+    allow_missing: register a bundle missing a gated value while it holds a close name (refused otherwise:
+    most often a typo; the gate then fails)."""
     check_run_id(run_id)
     summary = clean_text("the summary", summary)
     next_action = clean_text("the next action", next_action)
@@ -104,6 +109,8 @@ def register(
         if not allow_duplicate:
             check_not_duplicate(root, run_id, bundle)
         artifacts = load_artifacts(program, phase_def, bundle, root)
+        if not (allow_missing or absent_remote):
+            refuse_typos(phase_def.gates, artifacts, program.metric_aliases)
         check_phase_allowed(program, registry.status, phase, force)
         baselines = baselines_for(registry.status, phase_def.gates, phase)
         report = evaluate_gates(list(phase_def.gates), artifacts, baselines)  # once: the dossier shows it too

@@ -25,17 +25,22 @@ def parse_state_text(text: str, rel: str, schema: str | None) -> Any:
     """The data of a state file's text, schema-checked."""
     data = read_state_yaml(text, rel)
     if schema:
-        try:
-            schemas.validate(to_plain(data), schema, rel)
-        except SchemaError as e:
-            # Run records and decisions are the sources `gerhard rebuild` reads: rebuilding cannot repair them.
-            hint = (
-                f"restore it with 'git checkout -- {rel}' ('gerhard check' lists every problem)"
-                if rel.startswith((f"{RUNS_DIR}/", f"{DECISIONS_DIR}/"))
-                else "fix the file or run 'gerhard rebuild' ('gerhard check' lists every problem)"
-            )
-            raise StateError(f"{e}: {hint}") from None
+        check_state_data(to_plain(data), rel, schema)
     return data
+
+
+def check_state_data(data: Any, rel: str, schema: str) -> None:
+    """Plain data of the state file `rel` against its schema: a StateError that says how to repair it."""
+    try:
+        schemas.validate(data, schema, rel)
+    except SchemaError as e:
+        # Run records and decisions are the sources `gerhard rebuild` reads: rebuilding cannot repair them.
+        hint = (
+            f"restore it with 'git checkout -- {rel}' ('gerhard check' lists every problem)"
+            if rel.startswith((f"{RUNS_DIR}/", f"{DECISIONS_DIR}/"))
+            else "fix the file or run 'gerhard rebuild' ('gerhard check' lists every problem)"
+        )
+        raise StateError(f"{e}: {hint}") from None
 
 
 Owned = dict[str, "Owned"]  # mappings whose keys gerhard owns, with the same for their entries' keys

@@ -9,6 +9,7 @@ falls back to ruamel. Correctness never depends on this module's quoting rules b
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import Any
@@ -44,13 +45,21 @@ def _scalar(value: Any) -> str:
             raise _Unsure
         return text
     if type(value) is str:
-        if _plain_ok(value):
-            return value
-        if value.isprintable() and "'" not in value:
-            return f"'{value}'"
-        if value.isprintable() and not any(c in value for c in '"\\'):
-            return f'"{value}"'  # ruamel's choice when the text has an apostrophe
+        written = _string(value) if len(value) <= 100 else _string.__wrapped__(value)
+        if written is not None:
+            return written
     raise _Unsure
+
+
+@functools.lru_cache(maxsize=4096)  # keys and many values recur in every record: each string judged once
+def _string(value: str) -> str | None:
+    if _plain_ok(value):
+        return value
+    if value.isprintable() and "'" not in value:
+        return f"'{value}'"
+    if value.isprintable() and not any(c in value for c in '"\\'):
+        return f'"{value}"'  # ruamel's choice when the text has an apostrophe
+    return None
 
 
 def _plain_ok(text: str) -> bool:

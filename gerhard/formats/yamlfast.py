@@ -14,6 +14,7 @@ ruamel as always.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -64,9 +65,12 @@ def _mapping(lines: list[str], pos: int, indent: int, depth: int) -> tuple[dict[
     if depth > MAX_DATA_DEPTH:
         raise _NotMine
     out: dict[str, Any] = {}
-    while pos < len(lines) and _indent(lines[pos]) >= indent:
+    while pos < len(lines):
         line = lines[pos]
-        if _indent(line) > indent:
+        at = len(line) - len(line.lstrip(" "))  # _indent, once a line
+        if at < indent:
+            break
+        if at > indent:
             raise _NotMine
         key, sep, rest = line[indent:].partition(": ")
         pos += 1
@@ -103,11 +107,17 @@ def _sequence(lines: list[str], pos: int, indent: int, depth: int) -> tuple[list
 
 
 def _scalar(text: str) -> Any:
+    if text == "{}" or text == "[]":
+        return {} if text == "{}" else []  # a new container each time
+    return _atom(text) if len(text) <= 100 else _atom.__wrapped__(text)
+
+
+@functools.lru_cache(maxsize=4096)  # keys and many values recur in every record: each text read once
+def _atom(text: str) -> Any:
     if text[:1] in "'\"":
         return text[1:-1]  # yamlemit quotes without escapes; anything else fails the proof
     if text in _WORDS:
-        value = _WORDS[text]
-        return type(value)() if isinstance(value, (dict, list)) else value
+        return _WORDS[text]
     if _INT.match(text):
         return int(text)
     if _FLOAT.match(text):

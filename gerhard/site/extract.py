@@ -1,26 +1,32 @@
 """What the site shows of a run and of the program, read through the registry's own functions.
 
-The one module that knows the shape of a record: records come from `store.read_record` (a dict, or a
-typed record with `as_dict()`), the comparison's inputs from `gerhard.core.compare` (the model behind
-`gerhard diff`: `run_summary`, `flatten`, and the same record fields and eval tasks `diff_runs` reads),
-report paths from `gerhard.core.reports`. Everything returned is plain data for gerhard.site.wire.
+The one module that knows the shape of a record: a run's files come through a reader (path -> bytes: the
+work tree's files, or a revision's blobs), its record's data from `store.record_data` (the parse cache, or
+yamlfast for the text gerhard writes), the comparison's inputs from `gerhard.core.compare` (the model behind
+`gerhard diff`: `run_summary`, `flatten`, and the same record fields and eval tasks `diff_runs` reads).
+Everything returned is plain data for gerhard.site.wire.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import operator
+import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gerhard import layout
-from gerhard.core import compare, reports
+from gerhard.core import compare
+from gerhard.core.records import RunRecord
 from gerhard.dossier.codec import dossier_name
 from gerhard.errors import StateError
 from gerhard.registry import queries, store
 
+Reader = Callable[[str], "bytes | None"]  # a path in the registry -> its content, None when absent
 EVAL_TASK_KEYS = ("name", "passed", "score", "threshold")  # what compare.eval_flips reads of a task
 # A gate's threshold as gerhard.core.gates.threshold_text writes it: "<= 2.9", "in [0.05, 0.25]",
 # "<= 2.75 (best_green <run>)"; "<= best_green (none yet)" has no number.
@@ -57,11 +63,27 @@ def limits(threshold: Any) -> list[float | None] | None:
     return {"<": [None, value], "<=": [None, value], ">": [value, None], ">=": [value, None]}.get(m[1], [value, value])
 
 
-def read_json(root: Path, rel: str) -> Any:
+def file_reader(root: Path) -> Reader:
+    """A reader of the work tree's files."""
+
+    top = os.fspath(root)
+
+    def read(rel: str) -> bytes | None:
+        try:
+            with open(f"{top}/{rel}", "rb") as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+
+    return read
+
+
+def read_json(read: Reader, rel: str) -> Any:
     """A bundle file's JSON, None when absent (or not JSON: `gerhard check` reports that, the site shows the rest)."""
+    raw = read(rel)
     try:
-        return json.loads((root / rel).read_bytes())
-    except (FileNotFoundError, NotADirectoryError, ValueError):
+        return None if raw is None else json.loads(raw)
+    except ValueError:
         return None
 
 
@@ -79,6 +101,14 @@ def history_columns(metrics: Any) -> dict[str, list[Any]] | None:
     rows = [r for r in rows or [] if isinstance(r, dict)]
     if not rows:
         return None
+    head = tuple(rows[0])
+    if len(head) > 1 and head[0] == "step" and set(map(len, rows)) == {len(head)}:
+        try:  # the usual: every row has the first row's keys (as many, and each of them), read in C
+            values = list(map(operator.itemgetter(*head), rows))
+        except KeyError:
+            values = None
+        if values is not None:
+            return {str(k): list(column) for k, column in zip(head, zip(*values, strict=True), strict=True)}
     keys = list(dict.fromkeys(["step", *(k for r in rows for k in r)]))
     return {str(k): [r.get(k) for r in rows] for k in keys}
 
@@ -89,7 +119,7 @@ ROW_KEYS = ("id", "phase", "verdict", "at", "seq", "name", "sha", "dirty", "summ
             "dossier", "history")  # fmt: skip
 
 
-def table_row(data: dict[str, Any], report: str, dossier: str | None, has_history: bool) -> dict[str, Any]:
+def table_row(data: dict[str, Any], report: str | None, dossier: str | None, has_history: bool) -> dict[str, Any]:
     passed, total = sum(bool(g.get("passed")) for g in data.get("gates") or []), len(data.get("gates") or [])
     row: dict[str, Any] = {
         "id": data["run_id"], "phase": data["phase"], "verdict": data["verdict"], "at": data["registered_at"],
@@ -106,26 +136,34 @@ def table_row(data: dict[str, Any], report: str, dossier: str | None, has_histor
     return {k: v for k, v in row.items() if v is not None}  # the page reads None as absent
 
 
-def run_entry(root: Path, run_id: str, has_dossier: bool) -> RunEntry:
-    record = store.read_record(root, run_id)
-    if record is None:
-        raise StateError(f"{layout.record_path(run_id)} cannot be read: restore it with 'git checkout'")
-    data = plain(record)
+def run_entry(read: Reader, cache_root: Path, run_id: str, has_dossier: bool, report: str | None) -> RunEntry:
+    """A run's row and comparison data; `report` is the path of its markdown report, when it has one (its
+    text goes into the data: the page shows it, which a browser does not do with a .md file)."""
+    rel = layout.record_path(run_id)
+    raw = read(rel)
+    if raw is None:
+        raise StateError(f"{rel} cannot be read: restore it with 'git checkout'")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StateError(f"{rel} is not UTF-8 text: restore it with 'git checkout -- {rel}'") from None
+    data = store.record_data(cache_root, text, rel)
     folder = data.get("artifact_root") or layout.run_dir(run_id)
-    metrics = read_json(root, f"{folder}/metrics.json")
-    history = history_columns(metrics)
+    history = history_columns(read_json(read, f"{folder}/metrics.json"))
     dossier = f"{folder}/{dossier_name(run_id)}" if has_dossier else None
+    report_text = read(report) if report else None
     detail = {
-        "run": compare.run_summary(record),
+        "run": compare.run_summary(RunRecord.from_dict(data)),
         "config": compare.flatten(data.get("config") or {}),
         "metrics": data.get("metrics") or {},
         "gates": data.get("gates") or [],
-        "suite": eval_tasks(read_json(root, f"{folder}/eval_suite.json")),
+        "suite": eval_tasks(read_json(read, f"{folder}/eval_suite.json")),
         "history": history,
         "summary": data.get("summary") or "",
         "next_action": data.get("next_action") or "",
+        "report": None if report_text is None else report_text.decode("utf-8", "replace"),
     }
-    row = table_row(data, reports.run_report_path(record), dossier, history is not None)
+    row = table_row(data, report if report_text is not None else None, dossier, history is not None)
     return RunEntry(run_id, str(data["registered_at"])[:7], row, detail)
 
 

@@ -54,3 +54,25 @@ def read_script(text: str, kind: str, key: str) -> Any:
     if not text.startswith(head) or not text.endswith(");\n"):
         raise ValueError("not a data file of this build")
     return json.loads(text[len(head) : -3])
+
+
+def members_script(kind: str, key: str, members: dict[str, str]) -> str:
+    """A data file whose document is an object of JSON texts already encoded (as `dumps(..., ascii=True)`
+    writes them), one member a line in key order: a build rewrites some members of it without decoding
+    the others (read_members)."""
+    body = ",\n".join(f"{json.dumps(k)}:{members[k]}" for k in sorted(members))
+    return f"{_head(kind, key)}{{\n{body}\n}});\n"
+
+
+def read_members(text: str, kind: str, key: str) -> dict[str, str]:
+    """The members of a data file `members_script` wrote, their values left encoded."""
+    head = f"{_head(kind, key)}{{\n"
+    if not text.startswith(head) or not text.endswith("\n});\n"):
+        raise ValueError("not a data file of this build")
+    decoder, members = json.JSONDecoder(), {}
+    for line in text[len(head) : -len("\n});\n")].split("\n"):
+        name, end = decoder.raw_decode(line)
+        if not isinstance(name, str) or line[end : end + 1] != ":":
+            raise ValueError("not a data file of this build")
+        members[name] = line[end + 1 :].removesuffix(",")
+    return members

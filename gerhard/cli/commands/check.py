@@ -29,6 +29,7 @@ from gerhard.git import history as git_history
 from gerhard.git.blobs import Blobs
 from gerhard.output import print_json
 from gerhard.registry import checks, store
+from gerhard.registry.unlogged import unlogged_gates
 from gerhard.team import contents, expected, history
 
 PROGRESS_EVERY_S = 2.0
@@ -58,7 +59,7 @@ def check(repo: Path, as_json: bool = False, full: bool = False) -> int:
     audit = audit_history(root, full, derived_clean=not any(map(layout.is_derived, dirty)))
     problems += audit.problems + worktree_problems(root, program, dirty, audit)
     problems = list(dict.fromkeys(problems))
-    report(problems, audit, as_json)
+    report(problems, audit, as_json, unlogged_gates(root, program))  # warnings: they do not fail the check
     if audit.head is not None and not audit.problems:
         history.remember(root, audit.head)
     return 1 if problems else 0
@@ -168,7 +169,7 @@ def head_derived(root: Path, program: Program, scope: history.Scope, audit: Audi
         return [str(e)]
 
 
-def report(problems: list[str], audit: Audit, as_json: bool) -> None:
+def report(problems: list[str], audit: Audit, as_json: bool, warnings: list[str] | None = None) -> None:
     since = f" since {audit.since[:12]}" if audit.since else ""
     commits = f"{audit.commits} commit{'s' if audit.commits != 1 else ''}{since}"
     if as_json:
@@ -180,9 +181,12 @@ def report(problems: list[str], audit: Audit, as_json: bool) -> None:
                 "commits": audit.commits,
                 "since": audit.since,
                 "problems": problems,
+                "warnings": warnings or [],
             }
         )
         return
+    for line in warnings or []:
+        print(line, file=sys.stderr)
     for line in problems:
         print(line)
     counts = f"checked {audit.runs} run{'s' if audit.runs != 1 else ''}, {audit.files} files, {commits}"

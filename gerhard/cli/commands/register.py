@@ -23,6 +23,7 @@ def register(
     verify: bool = True,
     push: bool = False,
     allow_duplicate: bool = False,
+    allow_missing: bool = False,
 ) -> int:
     if dossier is None and (source_dir is None or not run_id or not phase):
         missing = ", ".join(
@@ -32,7 +33,7 @@ def register(
     # An empty --summary/--next-action with --dossier means "not given": the dossier's own text is used.
     result = register_run(
         run_id or None, phase or None, source_dir, repo, summary, next_action, force, dossier, verify, push,
-        allow_duplicate=allow_duplicate,
+        allow_duplicate=allow_duplicate, allow_missing=allow_missing,
     )  # fmt: skip
     if as_json:
         print_json(result.as_dict())

@@ -9,34 +9,45 @@
   const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"];
   const VERDICT_COLORS = { GREEN: "#2e9d48", AMBER: "#e0a100", RED: "#d23b3b" };
 
-  const G = (window.GERHARD = { manifest: null, rows: [], runs: new Map(), charts: [], ready: false, load: load });
-  const S = { view: "runs", q: "", name: "", phase: "", verdict: [], from: "", to: "", where: "", sort: "-at", cols: [], sel: [] };
-  let byId = new Map(), view = [], columns = [], keys = new Set(), pendingMonths = 0, waiting = new Map();
+  const G = (window.GERHARD = { manifest: null, rows: [], runs: new Map(), charts: [], ready: false, load: load, runData: runData });
+  const S = { view: "runs", run: "", q: "", name: "", phase: "", verdict: [], from: "", to: "", where: "", sort: "-at", cols: [], sel: [] };
+  let byId = new Map(), view = [], columns = [], keys = new Set(), pendingMonths = 0, waiting = new Map(), loadingParts = new Set(), loadedParts = new Set();
 
   // ---------- loading ----------
   function load(kind, key, data) {
     if (kind === "manifest") return onManifest(data);
     if (kind === "rows") return onRows(key, data);
-    if (kind === "run") {
-      G.runs.set(key, data);
-      (waiting.get(key) || []).forEach((f) => f(data));
-      waiting.delete(key);
+    if (kind === "runs") {
+      for (const id of Object.keys(data)) G.runs.set(id, data[id]);
+      for (const id of [...waiting.keys()]) {
+        if (!G.runs.has(id)) continue;
+        waiting.get(id).forEach((f) => f(G.runs.get(id)));
+        waiting.delete(id);
+      }
     }
   }
-  function addScript(src, onerror) {
+  function addScript(src, onerror, onload) {
     const s = document.createElement("script");
     s.src = src;
     if (onerror) s.onerror = onerror;
+    if (onload) s.onload = onload;
     document.head.appendChild(s);
   }
+  // A run's comparison data is in its part (data/runs/<part>.js, many runs each), loaded once when first asked.
   function runData(id) {
     if (G.runs.has(id)) return Promise.resolve(G.runs.get(id));
+    const row = byId.get(id), part = row && row.part;
+    if (!part || !G.manifest.parts[part] || loadedParts.has(part)) return Promise.resolve(null);  // not in its part
     return new Promise((resolve) => {
-      if (!waiting.has(id)) {
-        waiting.set(id, []);
-        addScript("data/runs/" + encodeURIComponent(id) + ".js", () => { (waiting.get(id) || []).forEach((f) => f(null)); waiting.delete(id); });
-      }
+      if (!waiting.has(id)) waiting.set(id, []);
       waiting.get(id).push(resolve);
+      if (loadingParts.has(part)) return;
+      loadingParts.add(part);
+      const settle = () => {  // ids of this part the file did not hold: no data
+        loadedParts.add(part);
+        for (const [wid, fs] of [...waiting]) if (!G.runs.has(wid) && (byId.get(wid) || {}).part === part) { fs.forEach((f) => f(null)); waiting.delete(wid); }
+      };
+      addScript("data/runs/" + part + ".js?v=" + G.manifest.parts[part], settle, settle);
     });
   }
   function onManifest(m) {
@@ -94,6 +105,7 @@
     return JSON.stringify(v);
   }
   function link(rel) { return G.manifest.root.replace(/\/$/, "") + "/" + rel.split("/").map(encodeURIComponent).join("/"); }
+  function reportHref(id) { return "#view=report&run=" + encodeURIComponent(id); }
   function colLabel(c) { return LABELS[c] !== undefined ? LABELS[c] : c.startsWith("gates.") ? c.slice(6) : c; }
   function colWidth(c) { return WIDTHS[c] || (c.startsWith("gates.") ? 130 : 150); }
 
@@ -101,13 +113,13 @@
   function readHash() {
     const p = new URLSearchParams(location.hash.slice(1));
     const list = (k) => (p.get(k) || "").split(",").filter(Boolean);
-    Object.assign(S, { view: p.get("view") || "runs", q: p.get("q") || "", name: p.get("name") || "", phase: p.get("phase") || "",
+    Object.assign(S, { view: p.get("view") || "runs", run: p.get("run") || "", q: p.get("q") || "", name: p.get("name") || "", phase: p.get("phase") || "",
       verdict: list("verdict"), from: p.get("from") || "", to: p.get("to") || "", where: p.get("where") || "",
       sort: p.get("sort") || "-at", cols: list("cols"), sel: list("sel").slice(0, MAX_COMPARE) });
   }
   function writeHash() {
     const p = new URLSearchParams();
-    for (const k of ["view", "q", "name", "phase", "from", "to", "where", "sort"]) if (S[k] && !(k === "view" && S[k] === "runs") && !(k === "sort" && S[k] === "-at")) p.set(k, S[k]);
+    for (const k of ["view", "run", "q", "name", "phase", "from", "to", "where", "sort"]) if (S[k] && !(k === "run" && S.view !== "report") && !(k === "view" && S[k] === "runs") && !(k === "sort" && S[k] === "-at")) p.set(k, S[k]);
     for (const k of ["verdict", "cols", "sel"]) if (S[k].length) p.set(k, S[k].join(","));
     const h = "#" + p.toString();
     if (location.hash !== h) history.replaceState(null, "", h === "#" ? location.pathname : h);
@@ -160,12 +172,13 @@
     refresh();
   }
   function render() {
-    for (const v of ["runs", "compare", "program"]) $("#" + v).hidden = v !== S.view;
+    for (const v of ["runs", "compare", "program", "report"]) $("#" + v).hidden = v !== S.view;
     document.querySelectorAll("#tabs a").forEach((a) => a.classList.toggle("active", a.dataset.view === S.view));
     updateSel();
     if (S.view === "runs") drawRows(true);
     if (S.view === "compare") renderCompare();
     if (S.view === "program") renderProgram();
+    if (S.view === "report") renderReport();
   }
 
   // ---------- filter and sort ----------
@@ -290,7 +303,7 @@
     if (c === "id") {
       const cell = el("div", { class: "td id", title: r.summary || r.id }, el("span", { class: "rid", text: r.id }));
       if (r.dossier) cell.append(el("a", { class: "lnk", href: link(r.dossier), text: "dossier" }));
-      if (r.report) cell.append(el("a", { class: "lnk", href: link(r.report), text: "report" }));
+      if (r.report) cell.append(el("a", { class: "lnk", href: reportHref(r.id), text: "report" }));
       return cell;
     }
     if (c === "verdict") return el("div", { class: "td" }, el("span", { class: "badge " + r.verdict, text: r.verdict }));
@@ -407,6 +420,96 @@
     }
     return st.passed_by || null;
   }
+  // ---------- a run's report: the markdown gerhard writes (reports/YYYY/MM/<run>.md, carried in the run's
+  // part), drawn as DOM nodes from the few constructs its template uses; every text stays text ----------
+  function renderReport() {
+    const box = $("#report"), id = S.run, row = byId.get(id);
+    if (!row) return box.replaceChildren(el("p", { class: "error", text: "no run " + id + " in this registry" }));
+    box.replaceChildren(el("p", { class: "muted", text: "loading the report of " + id + " …" }));
+    runData(id).then((d) => {
+      if (S.view !== "report" || S.run !== id) return;
+      const nav = el("p", { class: "muted" }, el("a", { href: "#", text: "runs" }));
+      if (row.report) nav.append(" · source ", el("a", { href: link(row.report), text: row.report }));
+      if (row.dossier) nav.append(" · ", el("a", { href: link(row.dossier), text: "dossier" }));
+      if (!d || typeof d.report !== "string") return box.replaceChildren(nav, el("p", { class: "error", text: "no report of " + id + " in this build" }));
+      box.replaceChildren(nav, markdown(d.report, row.report));
+    });
+  }
+  function markdown(src, path) {
+    const out = el("article", { class: "report" }), lines = src.replace(/\r\n?/g, "\n").split("\n");
+    const isTable = (i) => lines[i].startsWith("|") && i + 1 < lines.length && /^\|(\s*:?-+:?\s*\|)+\s*$/.test(lines[i + 1]);
+    for (let i = 0; i < lines.length; ) {
+      const line = lines[i], h = /^(#{1,5}) (.*)$/.exec(line);
+      if (!line.trim() || /^<!--.*-->\s*$/.test(line)) { i++; continue; }
+      if (h) { out.append(inlineMd(el("h" + (h[1].length + 1)), h[2], path)); i++; continue; }
+      if (isTable(i)) {
+        const head = el("tr"), body = el("tbody");
+        cells(line).forEach((c) => head.append(inlineMd(el("th"), c, path)));
+        for (i += 2; i < lines.length && lines[i].startsWith("|"); i++) {
+          const tr = el("tr");
+          cells(lines[i]).forEach((c) => tr.append(inlineMd(el("td"), c, path)));
+          body.append(tr);
+        }
+        out.append(el("table", { class: "cmp md" }, el("thead", {}, head), body));
+        continue;
+      }
+      const p = el("p");
+      for (let first = true; i < lines.length && lines[i].trim() && !/^#{1,5} /.test(lines[i]) && !isTable(i); i++, first = false) {
+        if (!first) p.append(el("br"));
+        inlineMd(p, lines[i], path);
+      }
+      out.append(p);
+    }
+    return out;
+  }
+  function cells(line) {  // a table row's cells: split at pipes not escaped; an escaped pipe is a pipe (also in code)
+    const found = [""];
+    for (let k = 0; k < line.length; k++) {
+      if (line[k] === "\\" && k + 1 < line.length) { found[found.length - 1] += line[k + 1] === "|" ? "|" : line[k] + line[k + 1]; k++; }
+      else if (line[k] === "|") found.push("");
+      else found[found.length - 1] += line[k];
+    }
+    return found.slice(1, -1).map((c) => c.trim());
+  }
+  const ENTITIES = { lt: "<", gt: ">", amp: "&", quot: '"' };
+  function inlineMd(node, s, path) {
+    let buf = "";
+    const flush = () => { if (buf) node.append(buf); buf = ""; };
+    for (let k = 0; k < s.length; ) {
+      const ch = s[k], rest = s.slice(k);
+      if (ch === "\\" && /^[!-\/:-@[-`{-~]/.test(s[k + 1] || "")) { buf += s[k + 1]; k += 2; continue; }
+      const ent = ch === "&" && /^&(lt|gt|amp|quot|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});/.exec(rest);
+      if (ent) { const n = ent[1]; buf += ENTITIES[n] || safeChar(n[1] === "x" ? parseInt(n.slice(2), 16) : parseInt(n.slice(1), 10)); k += ent[0].length; continue; }
+      if (ch === "`") {
+        const fence = /^`+/.exec(rest)[0], close = new RegExp("(?<!`)" + fence + "(?!`)", "g");
+        close.lastIndex = k + fence.length;
+        const end = close.exec(s);
+        if (!end) { buf += fence; k += fence.length; continue; }
+        let code = s.slice(k + fence.length, end.index);
+        if (code.length > 1 && code[0] === " " && code[code.length - 1] === " " && code.trim()) code = code.slice(1, -1);
+        flush(); node.append(el("code", { text: code })); k = end.index + fence.length; continue;
+      }
+      const strong = rest.startsWith("**") && s.indexOf("**", k + 2);
+      if (strong > k + 2) { flush(); node.append(inlineMd(el("strong"), s.slice(k + 2, strong), path)); k = strong + 2; continue; }
+      const a = ch === "[" && /^\[([^\]]*)\]\(([^()\s]*)\)/.exec(rest);
+      if (a) { flush(); node.append(mdLink(a[1], a[2], path)); k += a[0].length; continue; }
+      buf += ch; k++;
+    }
+    flush();
+    return node;
+  }
+  function safeChar(n) { return n > 0 && n <= 0x10ffff ? String.fromCodePoint(n) : "\ufffd"; }
+  function mdLink(label, url, path) {  // a path relative to the report, in the registry: through link(); anything else is text
+    const a = inlineMd(el("a"), label, path), parts = path.split("/").slice(0, -1);
+    if (/^[a-z][a-z0-9+.-]*:/i.test(url) || /^[/#?]/.test(url) || !url) return el("span", {}, ...a.childNodes);
+    for (const seg of url.split("/")) {
+      if (seg === "..") { if (!parts.length) return el("span", {}, ...a.childNodes); parts.pop(); }
+      else if (seg && seg !== ".") parts.push(seg);
+    }
+    a.setAttribute("href", link(parts.join("/")) + (url.endsWith("/") ? "/" : ""));
+    return a;
+  }
+
   function renderCompare() {
     const box = $("#compare");
     G.charts.forEach((c) => c.u.destroy());
@@ -443,7 +546,7 @@
       cmpRow("links", runs.map(() => ""), (td, _v, i) => {
         const row = runs[i].row;
         if (row.dossier) td.append(el("a", { href: link(row.dossier), text: "dossier" }), " ");
-        if (row.report) td.append(el("a", { href: link(row.report), text: "report" }));
+        if (row.report) td.append(el("a", { href: reportHref(row.id), text: "report" }));
       })));
     box.append(summary);
     drawConfig(box, runs, diffs);
