@@ -21,7 +21,7 @@ from gerhard.git import audit
 from gerhard.git.logstream import KEPT, Tip, kept
 from gerhard.version import __version__
 
-VERSION = 1
+VERSION = 2  # 2: by field
 
 
 def entries(where: Path, at: Tip) -> list[audit.Entry] | None:
@@ -55,9 +55,9 @@ def path(at: Tip, commit: str) -> Path:
 
 def load(at: Tip, commit: str) -> list[audit.Entry] | None:
     try:
-        version, made_by, rows = marshal.loads(path(at, commit).read_bytes())
+        version, made_by, columns = marshal.loads(path(at, commit).read_bytes())
         if version == VERSION and made_by == __version__:
-            return [audit.Entry._make(row) for row in rows]
+            return [audit.Entry._make(row) for row in zip(*columns, strict=True)]
     except (OSError, ValueError, EOFError, TypeError):
         pass  # damaged, or written by another gerhard: read the history again
     return None
@@ -67,7 +67,8 @@ def save(at: Tip, found: list[audit.Entry]) -> None:
     """Keep HEAD's entries (only these: the others are removed)."""
     target = path(at, at.head)
     with contextlib.suppress(OSError):  # unwritable: read whole again next time
-        atomic_write(target, marshal.dumps((VERSION, __version__, [tuple(e) for e in found])))
+        # By field, marshal format 2: half the time of a tuple per entry (format 4 looks for shared objects).
+        atomic_write(target, marshal.dumps((VERSION, __version__, list(zip(*found, strict=True))), 2))
         for other in target.parent.glob("*.marshal"):
             if other != target:
                 other.unlink()
