@@ -4,9 +4,14 @@
     make bench                      (runs this after benchmarks/run.py)
     python benchmarks/bench_dossier.py --reps 9 --strict
 
-Target: registering from the dossier costs at most 1.5x registering the folder (medians, the two
-ways alternating, each into its own fresh copy of the same registry). Reading must not parse the
-HTML: the bundle block is found by byte search, so a 40 MB dossier reads at hashing speed.
+Target (issue 19): `register --dossier` costs at most 1.3x `register --source-dir` of the same bundle,
+whole processes, CPU and wall time (medians, the ways alternating, each into its own fresh copy of the
+same registry). The dossier is built as `gerhard dossier --repo` and the notebook's finish() build it,
+with the registry at hand: its figures are those the archived page draws, and gerhard drew them
+(gerhard.dossier.drawn). A dossier built without the registry has no gates drawn on its figures; the
+archived page draws them, which costs matplotlib: that way is measured too, without a target.
+Reading must not parse the HTML: the bundle block is found by byte search, so a 40 MB dossier reads
+at hashing speed.
 Prints a table, writes benchmarks/dossier_results.json; exits 1 on a failed target only with --strict.
 """
 
@@ -22,18 +27,21 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import run as bench  # noqa: E402  (benchmarks/ is not a package)
+
 WORK = HERE / ".work" / "dossier"
 RESULTS = HERE / "dossier_results.json"
 EXAMPLES = HERE.parent / "examples"
 RUN_ID = "20261101T100000Z_bench_dossier"
 STEPS, BIG_MB = 10_000, 20  # 20 MiB: under the 25 MiB embed limit, so it is embedded
-TARGET_RATIO = 1.5
+TARGET_RATIO = 1.3
 
 
 def log(msg: str) -> None:
@@ -83,15 +91,14 @@ def template_registry(dest: Path) -> Path:
 
 
 def timed(fn: Callable[[], object]) -> float:
-    return timed_cpu(fn)[0]
+    return sampled(fn)[0]
 
 
-def timed_cpu(fn: Callable[[], object]) -> tuple[float, float]:
-    """(wall, CPU of this process) seconds of one call; the machine is shared, so CPU time tells more."""
-    start, cpu = time.perf_counter(), time.process_time()
+def sampled(fn: Callable[[], object]) -> bench.Sample:
+    """Wall and CPU seconds (this process and its children: the machine is shared, so CPU time tells
+    more), stdout discarded."""
     with contextlib.redirect_stdout(io.StringIO()):
-        fn()
-    return time.perf_counter() - start, time.process_time() - cpu
+        return bench.timed(fn)
 
 
 def cli(*argv: str | Path) -> None:
@@ -108,26 +115,42 @@ def process(*argv: str | Path) -> None:
         raise SystemExit(f"gerhard {' '.join(map(str, argv))} failed: {proc.stderr.decode().strip()}")
 
 
-def measure_build(bundle: Path, registry: Path, reps: int) -> dict[str, Any]:
-    """Building includes evaluating the gates against the registry, as `gerhard dossier` in a repo does."""
+def forget_figures(registry: Path) -> None:
+    """The registry's kept figures (gerhard.dossier.drawn) removed: the next build draws them."""
+    from gerhard.dossier.drawn import figure_cache
+
+    shutil.rmtree(figure_cache(registry) or WORK / "none", ignore_errors=True)
+
+
+def measure_build(bundle: Path, template: Path, reps: int) -> dict[str, Any]:
+    """Building includes evaluating the gates against the registry, as `gerhard dossier` in a repo does;
+    each build draws its figures (none kept from before) except the `kept` ones."""
     from gerhard.dossier.page import build_dossier
 
-    out = WORK / "built.html"
+    registry, out = WORK / "build_registry", WORK / "built.html"
+    shutil.copytree(template, registry)
 
-    def build() -> None:
-        build_dossier(bundle, phase="B", output=out, repo_root=registry)
+    def build(keep: bool = False) -> bench.Sample:
+        if not keep:
+            forget_figures(registry)
+        return sampled(lambda: build_dossier(bundle, phase="B", output=out, repo_root=registry))
 
-    cold = timed(build)  # imports matplotlib
-    warm_cpu = [timed_cpu(build) for _ in range(reps)]
+    cold = build()[0]  # imports matplotlib
+    warm_cpu = [build() for _ in range(reps)]
     warm = [w for w, _ in warm_cpu]
+    kept = [build(keep=True)[0] for _ in range(reps)]
     argv = ("dossier", "--run-dir", bundle, "--phase", "B", "-o", out, "--repo", registry)
-    whole = [timed(lambda: process(*argv)) for _ in range(3)]
+    whole = []
+    for _ in range(3):
+        forget_figures(registry)
+        whole.append(timed(lambda: process(*argv)))
     return {
         "steps": STEPS,
         "metrics_json_bytes": (bundle / "metrics.json").stat().st_size,
         "dossier_bytes": out.stat().st_size,
         "cold_s": cold,
         "warm_median_s": statistics.median(warm),
+        "figures_kept_median_s": statistics.median(kept),
         "warm_cpu_median_s": statistics.median(c for _, c in warm_cpu),
         "load_average": os.getloadavg(),
         "whole_process_median_s": statistics.median(whole),
@@ -155,43 +178,52 @@ def measure_read(bundle: Path, reps: int) -> dict[str, Any]:
     }
 
 
-def measure_register(bundle: Path, dossier: Path, template: Path, reps: int) -> dict[str, Any]:
+def measure_register(bundle: Path, dossiers: dict[str, Path], template: Path, reps: int) -> dict[str, Any]:
     """Each way registers the same bundle as the same run id, each into a fresh copy of the template;
     one untimed round first, then `reps` rounds alternating which way goes first. The folder is
     measured bare and, as the RunPod handoff's Step 2 collects it, with its dossier inside (then
     both ways archive the 2.4 MiB dossier too)."""
+    dossier, unmarked = dossiers["with registry"], dossiers["without registry"]
     with_dossier = bundle.parent / "bundle_with_dossier"
     shutil.copytree(bundle, with_dossier)
     shutil.copy2(dossier, with_dossier / dossier.name)
+    source = ("--run-id", RUN_ID, "--phase", "B", "--source-dir")
     ways: dict[str, Callable[[Path], None]] = {
-        "source-dir in-process": lambda r: cli(
-            "register", "--repo", r, "--run-id", RUN_ID, "--phase", "B", "--source-dir", bundle
-        ),
-        "source-dir+dossier in-proc": lambda r: cli(
-            "register", "--repo", r, "--run-id", RUN_ID, "--phase", "B", "--source-dir", with_dossier
-        ),
+        "source-dir in-process": lambda r: cli("register", "--repo", r, *source, bundle),
+        "source-dir+dossier in-proc": lambda r: cli("register", "--repo", r, *source, with_dossier),
         "dossier in-process": lambda r: cli("register", "--repo", r, "--dossier", dossier),
-        "source-dir whole-process": lambda r: process(
-            "register", "--repo", r, "--run-id", RUN_ID, "--phase", "B", "--source-dir", bundle
-        ),
+        "source-dir whole-process": lambda r: process("register", "--repo", r, *source, bundle),
         "dossier whole-process": lambda r: process("register", "--repo", r, "--dossier", dossier),
+        "unmarked dossier whole-proc": lambda r: process("register", "--repo", r, "--dossier", unmarked),
     }
-    times: dict[str, list[float]] = {w: [] for w in ways}
+    times: dict[str, list[bench.Sample]] = {w: [] for w in ways}
+    load = [os.getloadavg()[0]]
     for rep in range(-1, reps):
         order = list(ways) if rep % 2 else list(reversed(ways))
         for way in order:
             repo = WORK / "repos" / f"{rep + 1:03d}-{way.replace(' ', '_')}"
             shutil.copytree(template, repo)
-            elapsed = timed(lambda: ways[way](repo))  # noqa: B023 - called right here
+            if way == "unmarked dossier whole-proc":  # its figures with the gates were never drawn
+                forget_figures(repo)
+            elapsed = sampled(lambda: ways[way](repo))  # noqa: B023 - called right here
             if rep >= 0:
                 times[way].append(elapsed)
             shutil.rmtree(repo)
-    medians = {w: statistics.median(t) for w, t in times.items()}
+    load.append(os.getloadavg()[0])
+    wall = {w: statistics.median(s[0] for s in t) for w, t in times.items()}
+    cpu = {w: statistics.median(s[1] for s in t) for w, t in times.items()}
+
+    def ratios(of: str, to: str) -> dict[str, float]:
+        return {"wall": wall[of] / wall[to], "cpu": cpu[of] / cpu[to]}
+
     return {
-        "medians_s": medians,
-        "ratio_in_process": medians["dossier in-process"] / medians["source-dir in-process"],
-        "ratio_whole_process": medians["dossier whole-process"] / medians["source-dir whole-process"],
-        "ratio_vs_folder_with_dossier": medians["dossier in-process"] / medians["source-dir+dossier in-proc"],
+        "medians_s": wall,
+        "cpu_medians_s": cpu,
+        "ratio_whole_process": ratios("dossier whole-process", "source-dir whole-process"),
+        "ratio_in_process": ratios("dossier in-process", "source-dir in-process"),
+        "ratio_vs_folder_with_dossier": ratios("dossier in-process", "source-dir+dossier in-proc"),
+        "ratio_unmarked_whole_process": ratios("unmarked dossier whole-proc", "source-dir whole-process"),
+        "load_average_before_after": [round(x, 2) for x in load],
         "reps": reps,
     }
 
@@ -204,18 +236,29 @@ def report(build: dict[str, Any], read: dict[str, Any], reg: dict[str, Any]) -> 
         f"  in-process warm {build['warm_median_s'] * ms:7.0f} ms (CPU {build['warm_cpu_median_s'] * ms:.0f} ms)   "
         f"cold (imports) {build['cold_s'] * ms:7.0f} ms   whole process {build['whole_process_median_s'] * ms:7.0f} ms"
         f"   load average {build['load_average'][0]:.2f}",
+        f"  figures drawn before (kept in the registry) {build['figures_kept_median_s'] * ms:7.0f} ms",
         f"dossier read, {read['dossier_bytes'] / 2**20:.1f} MiB file: "
         f"locate block {read['locate_median_s'] * ms:.1f} ms, "
         f"read + verify {read['read_verify_median_s'] * ms:.0f} ms ({read['read_verify_mb_per_s']:.0f} MiB/s)",
-        f"register, same bundle, {reg['reps']} reps (medians):",
+        f"register, same bundle, {reg['reps']} reps (medians; load average before/after "
+        f"{reg['load_average_before_after']}):",
     ]
-    lines += [f"  {way:26s} {t * ms:7.0f} ms" for way, t in reg["medians_s"].items()]
     lines += [
-        f"  --dossier / --source-dir: {reg['ratio_in_process']:.2f}x in-process, "
-        f"{reg['ratio_whole_process']:.2f}x whole process (target <= {TARGET_RATIO}x)",
-        f"  --dossier / --source-dir of the folder holding its dossier: {reg['ratio_vs_folder_with_dossier']:.2f}x"
-        " in-process (the dossier way's extra over the bare folder: decoding the embedded bundle and"
-        " archiving the dossier itself)",
+        f"  {way:28s} {t * ms:7.0f} ms wall {reg['cpu_medians_s'][way] * ms:7.0f} ms CPU"
+        for way, t in reg["medians_s"].items()
+    ]
+
+    def ratio(key: str) -> str:
+        return f"{reg[key]['cpu']:.2f}x CPU, {reg[key]['wall']:.2f}x wall"
+
+    lines += [
+        f"  --dossier / --source-dir, whole process: {ratio('ratio_whole_process')} (target <= {TARGET_RATIO}x)",
+        f"  --dossier / --source-dir, in-process: {ratio('ratio_in_process')}",
+        f"  --dossier / --source-dir of the folder holding its dossier, in-process: "
+        f"{ratio('ratio_vs_folder_with_dossier')} (the dossier way's extra over the bare folder: decoding "
+        "the embedded bundle and archiving the dossier itself)",
+        f"  a dossier built without the registry (its figures lack the gates; the archived page draws them): "
+        f"{ratio('ratio_unmarked_whole_process')}",
     ]
     return lines
 
@@ -232,15 +275,18 @@ def main(argv: list[str] | None = None) -> int:
 
     log(f"preparing a {STEPS:,}-step bundle, its dossier and a registry in {WORK} ...")
     bundle = long_bundle(WORK / "bundle")
-    (WORK / "transport").mkdir()  # the dossier lives apart from the folder, as a downloaded one does
-    dossier = build_dossier(bundle, phase="B", run_id=RUN_ID, output=WORK / "transport", repo_root=None)
     template = template_registry(WORK / "template")
+    dossiers = {}
+    for way, registry in {"with registry": template, "without registry": None}.items():
+        out = WORK / "transport" / way.replace(" ", "_")  # apart from the folder, as a downloaded one is
+        out.mkdir(parents=True)
+        dossiers[way] = build_dossier(bundle, phase="B", run_id=RUN_ID, output=out, repo_root=registry)
     log("measuring ...")
     build, read = measure_build(bundle, template, args.reps), measure_read(bundle, args.reps)
-    reg = measure_register(bundle, dossier, template, args.reps)
+    reg = measure_register(bundle, dossiers, template, args.reps)
     lines = report(build, read, reg)
     print("\n".join(lines))
-    ok = reg["ratio_in_process"] <= TARGET_RATIO
+    ok = max(reg["ratio_whole_process"].values()) <= TARGET_RATIO
     RESULTS.write_text(
         json.dumps(
             {"python": platform.python_version(), "build": build, "read": read, "register": reg, "ok": ok}, indent=2
@@ -249,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     shutil.rmtree(WORK, ignore_errors=True)
     if not ok:
-        log(f"target missed: register --dossier is {reg['ratio_in_process']:.2f}x register --source-dir")
+        log(f"target missed: register --dossier is {reg['ratio_whole_process']} x register --source-dir")
     return 1 if args.strict and not ok else 0
 
 

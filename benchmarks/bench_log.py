@@ -9,9 +9,11 @@ that record (subject, body, the seven Gerhard-* trailers) and its registration t
 decision commit after every 100th RED run. It is written with `git fast-import` into
 benchmarks/.work/ and cached under a digest of this generator. The floor is
 `git log --format=%(trailers)` over the same history, the whole of it; `gerhard log` and
-`gerhard log --json` run as whole processes (Python start-up included), stdout to /dev/null.
-Target: `gerhard log` at most 2x the floor. Medians of --reps, interleaved; writes
-benchmarks/log.json.
+`gerhard log --json` run as whole processes (Python start-up included), stdout to /dev/null. After
+its first run a log reads the entries it kept (gerhard.git.logcache) and the commits made since;
+"nothing kept" removes them before each run: the whole history is read, as on a first log.
+Target (issue 19): `gerhard log` at most 1.5x the floor (wall; the CPU ratio is reported too).
+Medians of --reps, interleaved; writes benchmarks/log.json.
 """
 
 from __future__ import annotations
@@ -35,12 +37,14 @@ sys.path.insert(0, str(HERE))
 import run as bench  # noqa: E402  (benchmarks/ is not a package)
 
 RESULTS = HERE / "log.json"
-TARGET = 2.0
+TARGET = 1.5  # issue 19
 DECIDE_EVERY = 100  # a decision after every 100th RED run
 FLOOR = "floor: git log --format=%(trailers)"
+NOTHING_KEPT = "gerhard log, nothing kept"  # gerhard.git.logcache's file removed first: the whole history read
 WAYS = {
     FLOOR: ["git", "log", "--format=%(trailers)"],
     "gerhard log": [sys.executable, "-m", "gerhard", "log"],
+    NOTHING_KEPT: [sys.executable, "-m", "gerhard", "log"],
     "gerhard log --json": [sys.executable, "-m", "gerhard", "log", "--json"],
     "gerhard log --phase A": [sys.executable, "-m", "gerhard", "log", "--phase", "A"],
     "gerhard log --limit 20": [sys.executable, "-m", "gerhard", "log", "--limit", "20"],
@@ -57,10 +61,11 @@ def records(registry: Path) -> list[dict[str, Any]]:
 
 def message(record: dict[str, Any]) -> str:
     from gerhard.core.gates import GateReport, GateResult
+    from gerhard.core.records import RunRecord
     from gerhard.flows.registration import commit_message
 
     report = GateReport(tuple(GateResult(**g) for g in record["gates"]), record["verdict"])
-    return commit_message(record, report)
+    return commit_message(RunRecord.from_dict(record), report)
 
 
 def decision_message(record: dict[str, Any], n: int) -> str:
@@ -96,7 +101,7 @@ def fast_import_stream(runs: list[dict[str, Any]]) -> bytes:
 
 
 def generator_key() -> str:
-    sources = [Path(__file__), HERE.parent / "gerhard" / "registration.py"]
+    sources = [Path(__file__), HERE.parent / "gerhard" / "flows" / "registration.py"]
     return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:10]
 
 
@@ -133,6 +138,10 @@ def measure(repo: Path, reps: int) -> dict[str, list[bench.Sample]]:
     samples: dict[str, list[bench.Sample]] = {w: [] for w in ways}
     for rep in range(-1, reps):
         for way in ways[rep % len(ways) :] + ways[: rep % len(ways)]:
+            if way == NOTHING_KEPT:
+                from gerhard.git.logstream import KEPT
+
+                shutil.rmtree(repo / ".git" / KEPT, ignore_errors=True)
             sample = bench.timed(run_quiet, repo, WAYS[way])
             if rep >= 0:
                 samples[way].append(sample)
@@ -147,6 +156,7 @@ def count(repo: Path, *args: str) -> int:
 def summarize(repo: Path, samples: dict[str, list[bench.Sample]], reps: int, load: list[float]) -> dict[str, Any]:
     median = {w: round(statistics.median(s[0] for s in v) * 1000, 1) for w, v in samples.items()}
     ratio = median["gerhard log"] / median[FLOOR]
+    cpu = {w: round(statistics.median(s[1] for s in v) * 1000, 1) for w, v in samples.items()}
     return {
         "when": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "git": subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip(),
@@ -156,8 +166,15 @@ def summarize(repo: Path, samples: dict[str, list[bench.Sample]], reps: int, loa
         "registrations": count(repo, "--grep=^Gerhard-Verdict: "),
         "reps": reps,
         "median_ms": median,
-        "cpu_median_ms": {w: round(statistics.median(s[1] for s in v) * 1000, 1) for w, v in samples.items()},
-        "target": {"gerhard log / floor": round(ratio, 2), "at most": TARGET, "passed": ratio <= TARGET},
+        "cpu_median_ms": cpu,
+        "target": {
+            "gerhard log / floor": round(ratio, 2),
+            "gerhard log / floor, CPU": round(cpu["gerhard log"] / cpu[FLOOR], 2),
+            "nothing kept / floor": round(median[NOTHING_KEPT] / median[FLOOR], 2),
+            "nothing kept / floor, CPU": round(cpu[NOTHING_KEPT] / cpu[FLOOR], 2),
+            "at most": TARGET,
+            "passed": ratio <= TARGET,
+        },
     }
 
 
@@ -173,7 +190,10 @@ def report(r: dict[str, Any]) -> str:
         )
     t = r["target"]
     verdict = "PASS" if t["passed"] else "FAIL"
-    lines.append(f"target: gerhard log <= {TARGET}x the floor: {verdict} ({t['gerhard log / floor']:.2f}x)")
+    lines.append(
+        f"target: gerhard log <= {TARGET}x the floor: {verdict} ({t['gerhard log / floor']:.2f}x wall, "
+        f"{t['gerhard log / floor, CPU']:.2f}x CPU)"
+    )
     return "\n".join(lines)
 
 

@@ -20,9 +20,11 @@ print(decide("20260223T190000Z_v15", "waive", "energy is advisory until the kern
 
 from __future__ import annotations
 
-from typing import Any
-
 from gerhard.version import __version__ as __version__
+
+TYPE_CHECKING = False  # typing is not imported at run time: `gerhard --help` does without it
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "start_run",

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from cli_helpers import register_ok
 
+import gerhard
+from gerhard.dossier.page import build_dossier
+
 HEAVY = {"jsonschema", "referencing", "ruamel", "jinja2", "markupsafe", "matplotlib", "fsspec", "filelock"}
 HEAVY |= {"numpy", "torch", "tqdm", "transformers", "lightning", "IPython", "nbclient"}
 
@@ -27,14 +30,14 @@ print(json.dumps([code, sorted({m.split(".")[0] for m in sys.modules})]))
 """
 
 
-def imported(repo: Path, *argv: str | Path) -> set[str]:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+def imported(repo: Path, *argv: str | Path, among: set[str] = HEAVY) -> set[str]:
+    env = dict(os.environ, PYTHONPATH=str(Path(gerhard.__file__).parent.parent))  # this gerhard, not an installed one
     out = subprocess.run(
         [sys.executable, "-c", IMPORTS, *map(str, argv)], cwd=repo, capture_output=True, text=True, env=env, check=True
     )
     code, modules = json.loads(out.stdout.splitlines()[-1])
     assert code in (0, None), out.stderr
-    return set(modules) & HEAVY
+    return set(modules) & among
 
 
 @pytest.fixture
@@ -46,6 +49,8 @@ def one_run(registry: Path, bundle_a: Path, capsys: pytest.CaptureFixture[str]) 
 def test_help_imports_nothing_heavy(registry: Path) -> None:
     assert imported(registry, "--help") == set()
     assert imported(registry, "register", "--help") == set()
+    # Nor typing or pathlib (the parser builds the one subcommand parsed; a path argument loads pathlib).
+    assert imported(registry, "--help", among={"typing", "pathlib"}) == set()
 
 
 def test_status_and_list_import_nothing_heavy_once_their_files_were_read(one_run: Path) -> None:
@@ -62,3 +67,9 @@ def test_show_imports_no_renderer_lock_or_remote(one_run: Path) -> None:
 def test_register_imports_no_plotting_remote_or_framework(one_run: Path, bundle_b_green: Path) -> None:
     loaded = imported(one_run, "register", "--run-id", "b1", "--phase", "B", "--source-dir", bundle_b_green)
     assert loaded <= {"jsonschema", "referencing", "ruamel", "jinja2", "markupsafe", "filelock"}
+
+
+def test_register_from_a_dossier_built_with_the_registry_draws_nothing(one_run: Path, bundle_b_green: Path) -> None:
+    """Its figures are those gerhard drew for this registry (gerhard.dossier.drawn): no matplotlib."""
+    dossier = build_dossier(bundle_b_green, "B", one_run.parent / "b1.html", "b1", one_run)
+    assert "matplotlib" not in imported(one_run, "register", "--dossier", dossier)

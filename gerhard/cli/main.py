@@ -10,7 +10,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from gerhard.cli.parser import EXIT_USER_ERROR, build_parser
 
@@ -48,6 +47,8 @@ def dispatch(args: argparse.Namespace) -> int:
 
         return doctor(args.repo, as_json=args.json)
     if cmd == "merge-driver":
+        from pathlib import Path
+
         from gerhard.git import gitrepo
         from gerhard.team.mergedriver import merge_driver
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import NoReturn
+import os
+import sys
+from collections.abc import Callable
 
 from gerhard.version import __version__
+
+TYPE_CHECKING = False  # typing is not imported at run time: `gerhard --help` does without it
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, NoReturn
 
 EXIT_USER_ERROR = 2
 
@@ -51,6 +57,65 @@ class _Parser(argparse.ArgumentParser):
         # One line, like every other user error (argparse would print the whole usage).
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        # argparse makes a formatter for every argument added; without a width it imports shutil (bz2,
+        # lzma: 1.5 ms of every command) for shutil.get_terminal_size, whose answer this is.
+        return self.formatter_class(prog=self.prog, width=_columns() - 2)  # type: ignore[call-arg]
+
+
+def _columns() -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else the terminal's width, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", 0))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+def _path(text: str) -> Path:
+    """argparse's type for a path (pathlib loads when a command runs, not for --help)."""
+    from pathlib import Path
+
+    return Path(text)
+
+
+class _Later:
+    """A subcommand's arguments, recorded (add_argument, add_mutually_exclusive_group) and replayed on
+    its parser when that subcommand is parsed: `gerhard --help` and `gerhard COMMAND` build one parser,
+    not one per subcommand (an ArgumentParser costs about 0.3 ms; there are 23)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any], _Later | None]] = []
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        self.calls.append(("add_argument", args, kwargs, None))
+
+    def add_mutually_exclusive_group(self, **kwargs: Any) -> _Later:
+        group = _Later()
+        self.calls.append(("add_mutually_exclusive_group", (), kwargs, group))
+        return group
+
+    def replay(self, target: Any) -> None:
+        for method, args, kwargs, group in self.calls:
+            made = getattr(target, method)(*args, **kwargs)
+            if group is not None:
+                group.replay(made)
+
+
+class _Unbuilt:
+    """Stands in argparse's map of subcommands for a parser not built yet: parsing builds it."""
+
+    def __init__(self, build: Callable[[], argparse.ArgumentParser]) -> None:
+        self.build = build
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        return self.build().parse_known_args(args, namespace)
+
 
 def _add(
     sub: argparse._SubParsersAction,
@@ -59,23 +124,32 @@ def _add(
     description: str = "",
     repo: bool = True,
     json_out: bool = False,
-) -> argparse.ArgumentParser:
-    p = sub.add_parser(
-        name, help=help, description=description or help, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    if repo:
-        p.add_argument(
-            "--repo",
-            default=".",
-            type=Path,
-            metavar="PATH",
-            help="the registry repository (default: the current directory)",
-        )
-    if json_out:
-        p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-    # SUPPRESS: a subcommand's default would overwrite `gerhard --debug COMMAND` given before it.
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback on errors")
-    return p
+) -> _Later:
+    """A subcommand, listed in `gerhard --help` with `help`; its parser is built when it is parsed."""
+    later = _Later()
+
+    def build() -> argparse.ArgumentParser:
+        # In place of the stand-in; without help=, as the listing already has this subcommand.
+        del sub._name_parser_map[name]
+        p = sub.add_parser(name, description=description or help, formatter_class=argparse.RawDescriptionHelpFormatter)
+        if repo:
+            p.add_argument(
+                "--repo",
+                default=".",
+                type=_path,
+                metavar="PATH",
+                help="the registry repository (default: the current directory)",
+            )
+        if json_out:
+            p.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+        # SUPPRESS: a subcommand's default would overwrite `gerhard --debug COMMAND` given before it.
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the traceback on errors")
+        later.replay(p)
+        return p
+
+    sub._name_parser_map[name] = _Unbuilt(build)
+    sub._choices_actions.append(sub._ChoicesPseudoAction(name, (), help))
+    return later
 
 
 ALLOW_MISSING_HELP = (
@@ -97,9 +171,9 @@ def _register_args(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-id", help="the run's id, e.g. 20260223T190000Z_v15 (with --dossier: the dossier's)")
     p.add_argument("--phase", help="the phase this run is for, see state/program.yaml (with --dossier: the dossier's)")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--source-dir", type=Path, help="the folder holding the run's artifacts")
+    source.add_argument("--source-dir", type=_path, help="the folder holding the run's artifacts")
     source.add_argument(
-        "--dossier", type=Path, metavar="FILE", help="a run_dossier_<run_id>.html: its embedded bundle is verified"
+        "--dossier", type=_path, metavar="FILE", help="a run_dossier_<run_id>.html: its embedded bundle is verified"
     )
     p.add_argument("--summary", default="", help="one or two sentences on what this run was")
     p.add_argument("--next-action", default="", help="what should happen next")
@@ -134,13 +208,13 @@ def _dossier_args(sub: argparse._SubParsersAction) -> None:
         "and every bundle file embedded with its sha256, so 'gerhard register --dossier' needs nothing else.",
         repo=False,
     )
-    p.add_argument("--run-dir", required=True, type=Path, help="the bundle folder")
+    p.add_argument("--run-dir", required=True, type=_path, help="the bundle folder")
     p.add_argument("--phase", help="the phase to evaluate the gates of (default: the registered phase, if any)")
     p.add_argument("--run-id", help="the run's id (default: the folder's name)")
-    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="where to write it (default: into --run-dir)")
+    p.add_argument("-o", "--output", type=_path, metavar="FILE", help="where to write it (default: into --run-dir)")
     p.add_argument(
         "--repo",
-        type=Path,
+        type=_path,
         metavar="PATH",
         help="the registry that judges the run (default: the one holding --run-dir, else the current directory)",
     )
@@ -165,8 +239,8 @@ def _convert_args(sub: argparse._SubParsersAction) -> None:
         json_out=True,
     )
     p.add_argument("kind", choices=["hf", "lightning", "lm-eval"], help="the tool that wrote SOURCE")
-    p.add_argument("source", type=Path, metavar="SOURCE", help="the tool's output file, or the folder holding it")
-    p.add_argument("--out", required=True, type=Path, metavar="FOLDER", help="the bundle folder (created if missing)")
+    p.add_argument("source", type=_path, metavar="SOURCE", help="the tool's output file, or the folder holding it")
+    p.add_argument("--out", required=True, type=_path, metavar="FOLDER", help="the bundle folder (created if missing)")
     p.add_argument(
         "--threshold",
         action="append",
@@ -191,7 +265,7 @@ def _capture_args(sub: argparse._SubParsersAction) -> None:
         repo=False,
         json_out=True,
     )
-    p.add_argument("--path", type=Path, default=Path("."), help="where the code runs from (default: .)")
+    p.add_argument("--path", type=_path, default=".", help="where the code runs from (default: .)")
     p = _add(
         sub,
         "finish",
@@ -201,7 +275,7 @@ def _capture_args(sub: argparse._SubParsersAction) -> None:
         "gerhard.resume_run(FOLDER).finish() in Python.",
         repo=False,
     )
-    p.add_argument("folder", type=Path, metavar="FOLDER", help="the run folder (outputs/<run_id>/ of the registry)")
+    p.add_argument("folder", type=_path, metavar="FOLDER", help="the run folder (outputs/<run_id>/ of the registry)")
     p.add_argument("--summary", default="", help="one or two sentences on what this run was")
     p.add_argument("--next-action", default="", help="what should happen next")
     p.add_argument("--allow-nonfinite", action="store_true", help="register a run that logged NaN or inf (RED)")
@@ -277,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = _add(sub, "init", "scaffold the registry layout into a git repository", repo=False)
-    p.add_argument("directory", nargs="?", default=".", type=Path, help="the git repository (default: .)")
+    p.add_argument("directory", nargs="?", default=".", type=_path, help="the git repository (default: .)")
     p.add_argument(
         "--scripts",
         action="store_true",
@@ -445,7 +519,7 @@ def _site_args(sub: argparse._SubParsersAction) -> None:
         "see examples/ci/github-workflow.yml.",
         json_out=True,
     )
-    p.add_argument("--out", type=Path, metavar="DIR", help="where to write it (default: _site in the registry)")
+    p.add_argument("--out", type=_path, metavar="DIR", help="where to write it (default: _site in the registry)")
     p.add_argument("--rev", metavar="REV", help="build from this commit, branch or tag (default: the work tree)")
     p.add_argument("--serve", action="store_true", help="then serve it on 127.0.0.1 until Ctrl-C")
     p.add_argument("--port", type=int, default=8000, help="the port for --serve (default 8000; 0: any free port)")

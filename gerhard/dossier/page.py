@@ -12,6 +12,7 @@ is one it builds itself, and equals a downloaded one only when that is exactly w
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from collections.abc import Iterable, Mapping
@@ -25,7 +26,7 @@ from gerhard.core.phases import baselines_for, initial_status
 from gerhard.core.program import Phase
 from gerhard.core.records import RunRecord
 from gerhard.core.reports import num
-from gerhard.dossier import figures
+from gerhard.dossier import drawn, figures
 from gerhard.dossier.codec import EMBED_LIMIT, dossier_name, encode_bundle, size_text
 from gerhard.dossier.figures import Mark, number
 from gerhard.errors import BundleError, UserError
@@ -219,16 +220,28 @@ def artifact_names(bundle: Bundle) -> list[str]:
     return sorted(n for n in bundle.names() if n.endswith(".json") and n not in STANDARD)
 
 
-def figures_for(bundle: Bundle, metrics: Any, suite: Any, drawing: GateDrawing) -> list[Any]:
+def figures_for(bundle: Bundle, metrics: Any, suite: Any, drawing: GateDrawing, cache: Path | None = None) -> list[Any]:
+    """Each file's figures drawn with the gates on that file, or as drawn before (see gerhard.dossier.drawn)."""
+    sha = {f.path: f.sha256 for f in bundle.files}
+
+    def drawn_from(name: str, draw: Any, *extra: Any) -> list[Any]:
+        marks = [m for m in drawing.marks if m.artifact == name]
+        inputs = [name, sha.get(name), [dataclasses.asdict(m) for m in marks], *extra]
+        return drawn.cached_figures(cache, "page", inputs, lambda: [f for f in draw(marks) if f is not None])
+
     history = metrics.get("history") if isinstance(metrics, dict) else None
-    found = [
-        figures.training_curves(history, drawing.marks, drawing.baseline_histories),
-        figures.eval_suite_chart(suite, drawing.marks),
-    ]
+    baselines = drawing.baseline_histories
+    found = drawn_from("metrics.json", lambda marks: [figures.training_curves(history, marks, baselines)], baselines)
+    found += drawn_from("eval_suite.json", lambda marks: [figures.eval_suite_chart(suite, marks)])
     for name in artifact_names(bundle):
         data, _ = parse_quietly(bundle, name)
-        found.extend(figures.artifact_charts(name, data, marks=drawing.marks, declared=drawing.declared.get(name, {})))
-    return [f for f in found if f is not None]
+        declared = drawing.declared.get(name, {})
+        found += drawn_from(
+            name,
+            lambda marks: figures.artifact_charts(name, data, marks=marks, declared=declared),  # noqa: B023
+            {key: sorted(fields) for key, fields in declared.items()},
+        )
+    return found
 
 
 def file_rows(bundle: Bundle, embed_limit: int, heavy: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
@@ -293,6 +306,7 @@ def page_context(
     next_action: str,
     embed_limit: int,
     drawing: GateDrawing,
+    figure_cache: Path | None = None,
 ) -> dict[str, Any]:
     from markupsafe import Markup
 
@@ -312,7 +326,7 @@ def page_context(
         summary=summary,
         next_action=next_action or suggested,
         next_action_suggested=not next_action and bool(suggested),
-        figures=figures_for(bundle, metrics, suite, drawing),
+        figures=figures_for(bundle, metrics, suite, drawing, figure_cache),
         metrics=[(k, scalar_text(v)) for k, v in final.items()] if isinstance(final, dict) else [],
         metrics_note=metrics_note,
         config_rows=flatten(config)[:MAX_ROWS] if config is not None else [],
@@ -332,12 +346,13 @@ def page_context(
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _env() -> Any:
+@functools.lru_cache(maxsize=8)
+def _env(compiled: Path | None = None) -> Any:
     import jinja2
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("gerhard", "templates"),
+        bytecode_cache=drawn.compiled_templates(compiled),
         autoescape=True,  # every text from the run is escaped
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -348,8 +363,9 @@ def _env() -> Any:
     return env
 
 
-def render_page(context: dict[str, Any]) -> str:
-    return str(_env().get_template("dossier.html.j2").render(**context))
+def render_page(context: dict[str, Any], compiled: Path | None = None) -> str:
+    """The page; `compiled`: where the template's compiled code is kept (see drawn.compiled_templates)."""
+    return str(_env(compiled).get_template("dossier.html.j2").render(**context))
 
 
 def run_id_of_folder(run_dir: Path, run_id: str | None) -> str:
@@ -410,8 +426,11 @@ def evaluated_page(
     drawing = replace(
         gate_drawing(registry, run_id, evaluation, record), declared=declared_fields(registry, artifact_names(bundle))
     )
-    context = page_context(bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing)
-    return render_page(context).encode("utf-8"), evaluation
+    context = page_context(
+        bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing,
+        drawn.figure_cache(registry),
+    )  # fmt: skip
+    return render_page(context, drawn.kept_dir(registry, "templates")).encode("utf-8"), evaluation
 
 
 def build_dossier(

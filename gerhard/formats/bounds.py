@@ -58,7 +58,6 @@ def too_deep() -> Unreadable:
     return Unreadable(f"nests lists and mappings deeper than {MAX_DATA_DEPTH} levels: flatten it")
 
 
-_ESCAPE = re.compile(rb"\\.", re.DOTALL)
 _NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
 _STRING = re.compile(rb'"[^"]*"')
 _CURLY_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
@@ -77,7 +76,11 @@ def check_json_depth(data: str | bytes) -> None:
         return
     else:
         raw = data
-    kept = _ESCAPE.sub(b"", raw).translate(None, _NOT_STRUCTURE).replace(b'""', b"")  # most strings go here
+    # Escaped backslashes, then escaped quotes, go (a backslash left before any other character starts an
+    # escape without quotes or brackets in valid JSON; in invalid JSON it only keeps more brackets counted);
+    # bytes.replace is 7x a regex's sub on a dossier's bundle block, whose embedded JSON texts escape every quote.
+    unescaped = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    kept = unescaped.translate(None, _NOT_STRUCTURE).replace(b'""', b"")  # most strings go here
     nests = _STRING.sub(b"", kept).translate(_CURLY_AS_SQUARE)
     rest = nests
     for _ in range(MAX_DATA_DEPTH):

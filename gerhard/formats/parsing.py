@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from gerhard.errors import BundleError
-from gerhard.formats.bounds import Unreadable, bounded_int, check_json_depth, too_deep, unique_keys
+from gerhard.formats.bounds import MAX_INT_DIGITS, Unreadable, bounded_int, check_json_depth, too_deep, unique_keys
 from gerhard.formats.yamlio import load_plain_yaml
 
 
@@ -35,7 +35,9 @@ def parse_json(text: str, name: str) -> Any:
     MAX_INT_DIGITS digits. NaN and Infinity stay accepted: a diverged run logs a NaN loss, the gates say so."""
     try:
         check_json_depth(text)  # on the text: the parser recurses once a level
-        data = json.loads(text, object_pairs_hook=unique_keys, parse_int=bounded_int)
+        # An integer over MAX_INT_DIGITS is a run of that many digits: without one, no hook (a call per integer).
+        ints = bounded_int if may_hold_long_int(text) else None
+        data = json.loads(text, object_pairs_hook=unique_keys, parse_int=ints)
     except json.JSONDecodeError as e:
         raise BundleError(f"{name} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
     except Unreadable as e:
@@ -43,6 +45,14 @@ def parse_json(text: str, name: str) -> Any:
     except RecursionError:  # not expected after check_json_depth; never a crash all the same
         raise BundleError(f"{name} {too_deep()}") from None
     return data
+
+
+_DIGITS_AS_ZERO = bytes(ord("0") if c in b"0123456789" else ord(" ") for c in range(256))
+
+
+def may_hold_long_int(text: str) -> bool:
+    """Has the text a run of more than MAX_INT_DIGITS digits (in a number or not)? A millisecond a MB."""
+    return b"0" * (MAX_INT_DIGITS + 1) in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
 
 
 def parse_seed(data: bytes) -> int:

@@ -9,16 +9,13 @@ gerhard.git.transaction orders these steps around git's index lock and a journal
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
 import sys
-import tempfile
-import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gerhard.errors import GitError
 
@@ -27,14 +24,13 @@ _PROBE = ["--show-toplevel", "--git-dir", "--git-common-dir", "--git-path", "ind
 _PROBE += ["--git-path", "objects", "--show-object-format"]
 
 
-@dataclass(frozen=True)
-class RepoInfo:
+class RepoInfo(NamedTuple):  # a NamedTuple: dataclasses (with inspect) cost `gerhard log` 5 ms of imports
     """Where this work tree's git files are (linked work trees have their own git dir and index)."""
 
     root: Path
     git_dir: Path  # this work tree's: HEAD, index, rebase state, gerhard's journal
     common_dir: Path  # shared by every work tree: objects, refs, gerhard's registry lock
-    index: Path
+    index: Path  # type: ignore[assignment]  # a field, in place of tuple.index (not called on it)
     hooks: Path  # core.hooksPath applied
     objects: Path
     object_format: str  # sha1 or sha256
@@ -75,6 +71,8 @@ class Started:
 
     def __init__(self, root: Path, *args: str) -> None:
         self.args = args
+        import tempfile  # here: it imports shutil and random, which the reading commands do not need
+
         self._out = tempfile.TemporaryFile()  # noqa: SIM115 - read and closed in result()
         self._proc = subprocess.Popen(["git", *args], cwd=root, stdout=self._out, stderr=subprocess.PIPE)
         self._result: bytes | None = None
@@ -133,8 +131,7 @@ def index_lock_path(root: Path) -> Path:
     return info(root).index_lock
 
 
-@dataclass(frozen=True)
-class Head:
+class Head(NamedTuple):
     ref: str  # refs/heads/<branch>, or HEAD when detached
     sha: str | None  # None on an unborn branch
 
@@ -164,6 +161,8 @@ def merge_base(root: Path, one: str, other: str) -> str | None:
 
 def object_id(object_format: str, kind: bytes, data: bytes) -> str:
     """The id git gives these bytes as an object of this kind (without writing anything)."""
+    import hashlib  # here: its OpenSSL start-up is 2-3 ms of every command that only reads git
+
     return hashlib.new(object_format, b"%s %d\0" % (kind, len(data)) + data).hexdigest()
 
 
@@ -246,8 +245,10 @@ def _serialize_tree(entries: TreeEntries) -> bytes:
 
 def write_object(repo: RepoInfo, kind: bytes, data: bytes) -> str:
     """Store one loose object (SHA-1 or SHA-256 repository) the way git does: zlib, temp file, rename."""
+    import zlib
+
     raw = b"%s %d\0" % (kind, len(data)) + data
-    oid = hashlib.new(repo.object_format, raw).hexdigest()
+    oid = object_id(repo.object_format, kind, data)
     path = repo.objects / oid[:2] / oid[2:]
     if path.exists():
         return oid

@@ -21,7 +21,8 @@ from typing import NamedTuple
 from gerhard.errors import GitError
 from gerhard.files import atomic_write
 from gerhard.git import gitrepo
-from gerhard.git.audit import STEADY, grep_args, trailer_values
+from gerhard.git.audit import trailer_values
+from gerhard.git.logstream import STEADY, grep_args
 
 VERIFIED = "gerhard-check"  # <git dir>/gerhard-check: the last commit `gerhard check` verified whole
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")

@@ -8,7 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gerhard.errors import GerhardError, UserError
-from gerhard.git import audit
+from gerhard.git import logstream
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from gerhard.git import audit
 
 RUN_WIDTH = 24  # a default run id, 20260223T190000Z_v15_fix; longer ids push their line's tail
 NOTHING = "no registrations or decisions match"
@@ -17,7 +21,7 @@ BATCH = 500  # lines per write: streamed, yet not a write per line
 
 def format_entry(e: audit.Entry) -> str:
     """date, short sha, kind, run id, phase, verdict or decision, author: one line."""
-    outcome = e.verdict if e.kind == audit.KIND_REGISTRATION else e.decision
+    outcome = e.verdict if e.decision is None else e.decision
     return (
         f"{e.date}  {e.commit[:7]}  {e.kind:<12}  {e.run_id:<{RUN_WIDTH}}  {e.phase or '-':<5}  "
         f"{outcome or '-':<7}  {e.author}"
@@ -76,10 +80,28 @@ def check_phase(repo: Path, phase: str) -> None:
 def entries(repo: Path, phase: str | None = None, run_id: str | None = None, limit: int = 0) -> Iterator[audit.Entry]:
     """Registrations and decisions newest first, filtered; git is stopped once `limit` are found."""
     check_arguments(run_id, limit)
+    # The whole of HEAD's history is read, or kept (logcache); --limit reads git's newest commits only.
+    at = logstream.tip(repo) if run_id is None and not limit and repo.is_dir() else None
+    # git first, when it must walk the whole history: it does while the reader of its output is imported.
+    started = None
+    if at is None or logstream.kept(at) is None:
+        revs = [at.head] if at is not None else ["HEAD"]  # the commit the entries are kept for
+        started = logstream.start(repo, revs, run_id) if repo.is_dir() else None
+    from gerhard.git import audit, logcache
+
+    found = logcache.entries(repo, at) if at is not None and started is None else None
+    if at is not None and found is None and started is None:
+        started = logstream.start(repo, [at.head])
     phase_of = PhaseOfRun(repo)
+    read: list[audit.Entry] = []
     shown = 0
-    with contextlib.closing(audit.iter_entries(repo, run_id=run_id)) as stream:
+    if found is not None:
+        stream = (e for e in found)
+    else:
+        stream = audit.iter_entries(repo, [at.head] if at is not None else ["HEAD"], run_id, started=started)
+    with contextlib.closing(stream):
         for e in stream:
+            read.append(e)
             if e.phase is None:
                 e = e._replace(phase=phase_of(e.run_id))
             if phase is not None and e.phase != phase:
@@ -88,6 +110,8 @@ def entries(repo: Path, phase: str | None = None, run_id: str | None = None, lim
             shown += 1
             if limit and shown >= limit:
                 return
+    if at is not None and found is None:  # the whole history read: kept for the next log
+        logcache.save(at, read)
     if not shown and phase is not None:
         check_phase(repo, phase)
 
