@@ -63,7 +63,9 @@ def check(repo: Path, as_json: bool = False, full: bool = False) -> int:
         root, full, derived_clean=lambda: not any(map(layout.is_derived, worktree_changes(status)[0]))
     )
     dirty, ignored = worktree_changes(status)
-    problems = leftovers(root, [*dirty, *ignored]) + audit.problems + worktree_problems(root, program, dirty, audit, ignored)
+    problems = (
+        leftovers(root, [*dirty, *ignored]) + audit.problems + worktree_problems(root, program, dirty, audit, ignored)
+    )
     problems = list(dict.fromkeys(problems))
     report(problems, audit, as_json, unlogged_gates(root, program))  # warnings: they do not fail the check
     if audit.head is not None and not audit.problems:
