@@ -155,16 +155,16 @@ def commit_in_place(
     """The registration's commit; of a folder registered in place (`folder`), gerhard's PENDING_IGNORE
     removed, which kept it out of `git add -A` (the commit adds its files all the same). Where the commit
     writes the heavy files' .gitignore it is removed first, and put back when the commit fails."""
-    writes = folder is not None and f"{layout.run_dir(folder.name)}/{GITIGNORE_NAME}" in files
-    lifted = writes and folder is not None and unignore_registered(folder)
+    if folder is None:
+        return registry.commit(files, message, verify=verify)
+    lifted = f"{layout.run_dir(folder.name)}/{GITIGNORE_NAME}" in files and unignore_registered(folder)
     try:
         commit = registry.commit(files, message, verify=verify)
     except BaseException:
-        if lifted and folder is not None and not (folder / GITIGNORE_NAME).exists():
+        if lifted and not (folder / GITIGNORE_NAME).exists():
             ignore_pending(folder)
         raise
-    if folder is not None:
-        unignore_registered(folder)
+    unignore_registered(folder)
     return commit
 
 

@@ -227,14 +227,15 @@ def worktree_runs(root: Path, changed: list[str], ignored: list[str]) -> tuple[l
         if rel[len(layout.run_dir(run)) :] not in listed[run]:
             runs.add(run)
     unrecorded = [run for run in sorted(runs) if not (root / layout.record_path(run)).is_file()]
-    found = [found for found in (pending_run(root, run) for run in unrecorded) if found is not None]
-    pending = not_committed(root, found) if found else []
+    looked = [found for found in (pending_run(root, run) for run in unrecorded) if found is not None]
+    pending = not_committed(root, looked) if looked else []
     return sorted(runs - {p.run_id for p in pending}), pending
 
 
 def heavy_listed(root: Path, run_id: str, ignored: set[str]) -> set[str]:
-    """The anchored lines (`/path`) of outputs/<run_id>/.gitignore as committed (one git ignores itself is
-    not: it is nobody's list of heavy files)."""
+    """The anchored lines (`/path`) of outputs/<run_id>/.gitignore, the heavy files' list the registration
+    committed (a changed or untracked one put its run among those read from disk already; one git ignores,
+    itself included, is nobody's list of heavy files)."""
     rel = f"{layout.run_dir(run_id)}/{GITIGNORE_NAME}"
     if rel in ignored:
         return set()
