@@ -41,7 +41,8 @@ SPIKES = {
     "layers": [{"name": "lif0", "spike_rate": 0.1}, {"name": "lif1", "spike_rate": 0.14}],
 }
 TASKS = ("copy", "sort", "count", "parity", "recall")
-LIVE = [".gerhard-run", "config.yaml", "seed.txt"]  # a started run's folder before finish()
+# A started run's folder in a registry before finish() (.gitignore: gerhard's, out of `git add -A` till registered).
+LIVE = [".gerhard-run", ".gitignore", "config.yaml", "seed.txt"]
 
 
 @pytest.fixture(autouse=True)
@@ -549,6 +550,7 @@ def test_a_refused_phase_keeps_the_bundle_and_the_printed_command_registers_it_o
     ]
     assert without(snapshot(registry), RUN) == before  # refused: no commit, no state
     assert listing(folder) == [
+        ".gitignore",
         "config.yaml",
         "eval_suite.json",
         "metrics.json",
@@ -566,7 +568,7 @@ def test_a_refused_phase_keeps_the_bundle_and_the_printed_command_registers_it_o
     assert done.returncode == 0, done.stderr
     assert commits(registry) == head + 1
     assert (record(registry, RUN)["verdict"], record(registry, RUN)["summary"]) == ("GREEN", "it's long context")
-    assert git_out(registry, "status", "--porcelain") == ""
+    assert git_out(registry, "status", "--porcelain", "--ignored") == ""  # gerhard's .gitignore is gone
 
 
 def test_force_registers_before_the_phase_is_open_also_when_a_later_session_finishes(registry: Path) -> None:

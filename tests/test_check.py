@@ -69,7 +69,9 @@ def test_archive_and_derived_problems_one_line_each(
     (registered / "outputs" / RUN_B / "stray.txt").write_text("x\n")
     (registered / "reports" / "index.md").write_text("# typed over\n")
     (registered / "outputs" / "orphan").mkdir()
-    (registered / "outputs" / "orphan" / "metrics.json").write_text("{}")
+    (registered / "outputs" / "orphan" / "metrics.json").write_text("{}")  # a run not registered yet: a note
+    (registered / "outputs" / "plots").mkdir()
+    (registered / "outputs" / "plots" / "loss.png").write_bytes(b"png")  # no run at all
     result = run(capsys, "check", "--repo", registered)
     assert result.rc == 1
     assert result.out.splitlines() == [
@@ -79,11 +81,15 @@ def test_archive_and_derived_problems_one_line_each(
         f"restore it with 'git checkout HEAD -- outputs/{RUN_B}/eval_suite.json'",
         f"outputs/{RUN_B}/stray.txt is in the archive but not in its MANIFEST: remove it "
         f"(git rm outputs/{RUN_B}/stray.txt)",
-        "outputs/orphan/ has no run record state/runs/orphan.yaml: register the run, or remove the folder",
+        "outputs/plots/ has no run record state/runs/plots.yaml: register the run, or remove the folder",
         "reports/index.md differs from what 'gerhard rebuild' computes from the run records: a hand edit? "
         "run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')",
     ]
-    assert result.err == "checked 3 runs, 13 files, 3 commits: 5 problem(s)\n"
+    assert result.err.splitlines() == [
+        f"note: outputs/orphan/ (bundle, not registered yet): python -m gerhard register --repo {registered} "
+        f"--run-id orphan --phase PHASE --source-dir {registered}/outputs/orphan (put its phase for PHASE)",
+        "checked 3 runs, 13 files, 3 commits: 5 problem(s)",
+    ]
 
 
 def test_invalid_records_and_manifests(registered: Path, capsys) -> None:
@@ -111,6 +117,30 @@ def test_a_record_and_manifest_of_another_run(registered: Path, capsys) -> None:
         f"outputs/{RUN_B}/MANIFEST is the MANIFEST of run {RUN_A}, not of {RUN_B}: "
         f"restore it with 'git checkout HEAD -- outputs/{RUN_B}/MANIFEST'",
     ]
+
+
+def test_a_gitignore_hides_no_stray_file_in_a_run(registered: Path, capsys) -> None:
+    """A file git ignores in a registered run folder is read as an untracked one: a .gitignore of one's own
+    (here one that ignores itself too) hides nothing from check, nor does a global excludes file."""
+    folder = registered / "outputs" / RUN_B
+    (folder / ".gitignore").write_text("*\n")
+    (folder / "stray.txt").write_text("x\n")
+    git(registered, "config", "core.excludesFile", str(registered.parent / "excludes"))
+    (registered.parent / "excludes").write_text("*.log\n")
+    (registered / "outputs" / RUN_A / "train.log").write_text("x\n")
+    assert git(registered, "status", "--porcelain") == ""
+    result = run(capsys, "check", "--repo", registered)
+    assert (result.rc, result.out.splitlines()) == (
+        1,
+        [
+            f"outputs/{RUN_A}/train.log is in the archive but not in its MANIFEST: remove it "
+            f"(git rm outputs/{RUN_A}/train.log)",
+            f"outputs/{RUN_B}/.gitignore is in the archive but not in its MANIFEST: remove it "
+            f"(git rm outputs/{RUN_B}/.gitignore)",
+            f"outputs/{RUN_B}/stray.txt is in the archive but not in its MANIFEST: remove it "
+            f"(git rm outputs/{RUN_B}/stray.txt)",
+        ],
+    )
 
 
 def test_leftovers_of_an_interrupted_registration(registered: Path, capsys) -> None:

@@ -115,3 +115,14 @@ def test_without_finish_the_logger_saves_the_history_and_the_run_stays_open(tmp_
     result = run.finish(summary="finished by hand")
     assert json.loads((run.folder / "eval_suite.json").read_text())["pass_rate"] == 1.0
     assert result.folder == tmp_path / "runs" / "o1"
+
+
+def test_allow_missing_registers_a_typo_red_at_the_end_of_fit(registry: Path, tmp_path: Path) -> None:
+    """val_loss logged as val_lss (here through an alias): with allow_missing=True the end of fit registers it
+    RED, its gate failed, instead of raising."""
+    logger = GerhardLogger(
+        name="typo", phase="A", repo_root=registry, run_id="pl2", finish=True, allow_missing=True,
+        metric_aliases={"val_loss": "val_lss"}, dossier=False, download=False,
+    )  # fmt: skip
+    fit(tmp_path, 7, logger)
+    assert logger.result is not None and (logger.result.registered, logger.result.verdict) == (True, "RED")

@@ -123,3 +123,14 @@ def test_the_same_seed_gives_byte_identical_metrics(tmp_path: Path) -> None:
     first, second = metrics_of("s1"), metrics_of("s2")
     assert first == second
     assert '"val_loss"' in first.decode() and "runtime" not in first.decode()
+
+
+def test_allow_missing_registers_a_typo_red_at_train_end(hf_registry: Path, tmp_path: Path) -> None:
+    """eval_loss mapped to val_lss, not to the gated val_loss: with allow_missing=True on_train_end registers
+    the run RED, its gate failed, instead of raising."""
+    callback = GerhardCallback(
+        name="typo", phase="A", repo_root=hf_registry, run_id="hf2", finish=True, allow_missing=True,
+        metric_aliases={"eval_loss": "val_lss"}, dossier=False, download=False,
+    )  # fmt: skip
+    tiny_trainer(tmp_path / "hf", 3, callback).train()
+    assert callback.result is not None and (callback.result.registered, callback.result.verdict) == (True, "RED")

@@ -90,3 +90,23 @@ def test_logs_after_the_run_finished_are_not_recorded_and_said_once(
         f"gerhard: run {run.run_id} is finished: GerhardCallback logs after it are not recorded\n"
     )
     assert run.history == [{"val_loss": 1.0, "epoch": 1.0, "step": 10}]
+
+
+def test_allow_missing_reaches_finish_at_the_end(registry: Path) -> None:
+    """A gated metric logged under a close name (a typo) at train end: finish() refuses it in one line, and
+    registers it RED when the integration was given allow_missing=True."""
+
+    def bridge(run_id: str, allow_missing: bool) -> FrameworkRun:
+        options = {"repo_root": registry, "run_id": run_id, "dossier": False, "download": False}
+        framework = FrameworkRun("GerhardCallback", "typo", "A", None, True, "", "", options, allow_missing)
+        framework.start({"lr": 0.1}, 3)
+        framework.log({"train_loss": 2.0, "val_los": 1.0}, 10)
+        return framework
+
+    refused = bridge("t1", False)
+    with pytest.raises(UserError, match="did you mean"):
+        refused.end()
+    assert refused.run is not None and refused.run.finished is None
+    refused.run.fail(RuntimeError("test over"))
+    result = bridge("t2", True).end()
+    assert result is not None and (result.registered, result.verdict) == (True, "RED")

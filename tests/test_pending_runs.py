@@ -1,8 +1,9 @@
 """Runs not registered yet (gerhard.registry.pending_runs): a folder a refused finish(), a dead runtime or a
-notebook left in outputs/<run_id>/ blocks no unrelated commit (issue 17 item 4); a commit that stages its
-files by hand is refused in one line that says how to register it; `status` and `doctor` list it with the
-command that registers it, and that command does. Real registries, the real hook run by `git commit`, the
-real capture API.
+notebook left in outputs/<run_id>/ blocks no unrelated commit (issue 17 item 4): start_run's folder is out of
+`git add -A` (gerhard's own .gitignore), and a commit that stages a pending folder's files by hand is refused
+in one line that says how to register it; `status`, `doctor` and `check` list it with the command that
+registers it, and that command does: every file in HEAD, gerhard's .gitignore gone. Real registries, the real
+hook run by `git commit`, the real capture API.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from conftest import EXAMPLES
 
 import gerhard
 from gerhard.capture.run import Run
+from gerhard.registry.pending_runs import PENDING_IGNORE
 
 RUN = "20261105T100000Z_v16"
 PHASE_A_RUN = "20261101T100000Z_dense"
@@ -58,23 +60,45 @@ def status_of(registry: Path, *flags: str) -> Any:
     return json.loads(done.stdout) if "--json" in flags else done.stdout.splitlines()
 
 
+def assert_registered_whole(registry: Path) -> None:
+    """Every file of outputs/RUN/ in HEAD, gerhard's .gitignore gone, nothing git ignores or does not track."""
+    folder = registry / "outputs" / RUN
+    on_disk = sorted(str(p.relative_to(registry)) for p in folder.rglob("*") if p.is_file())
+    assert on_disk == git_out(registry, "ls-tree", "-r", "--name-only", "HEAD", f"outputs/{RUN}/").split()
+    assert not (folder / ".gitignore").exists()
+    assert git_out(registry, "status", "--porcelain", "--ignored", "--untracked-files=all", f"outputs/{RUN}") == ""
+
+
 def test_a_refused_finish_blocks_no_unrelated_commit(hooked: Path) -> None:
+    """`git add -A` (as the guide commits) leaves the run out: git ignores its folder whole."""
     refused_finish(hooked)
+    assert (hooked / "outputs" / RUN / ".gitignore").read_bytes() == PENDING_IGNORE
     (hooked / "train.py").write_text("lr = 3e-4\n")
-    done = commit(hooked, "train.py", message="train.py: a lower learning rate")
+    done = commit(hooked, ".", message="train.py: a lower learning rate")
     assert (done.returncode, done.stderr) == (0, "")
     assert git_out(hooked, "show", "--name-only", "--format=", "HEAD").split() == ["train.py"]
     (hooked / "state" / "program.yaml").write_text((hooked / "state" / "program.yaml").read_text() + "# tried\n")
-    done = commit(hooked, "state/program.yaml", message="program: a note")  # the hook checks this one
+    done = commit(hooked, ".", message="program: a note")  # the hook checks this one
     assert (done.returncode, done.stderr) == (0, "")
-    assert git_out(hooked, "status", "--porcelain") == f"?? outputs/{RUN}/\n"  # left for the user to finish
+    assert git_out(hooked, "show", "--name-only", "--format=", "HEAD").split() == ["state/program.yaml"]
+    assert git_out(hooked, "status", "--porcelain") == ""
+    assert git_out(hooked, "status", "--porcelain", "--ignored") == f"!! outputs/{RUN}/\n"  # left for the user
+    command = f"python -m gerhard finish outputs/{RUN}"
+    assert status_of(hooked)[-1].startswith(f"  outputs/{RUN}/ (unfinished run, not registered yet): {command}")
+    check = python_m_gerhard("check", cwd=hooked)
+    assert (check.returncode, check.stderr.splitlines()[0]) == (
+        0,
+        f"note: outputs/{RUN}/ (unfinished run, not registered yet): {command} (once the process that runs it "
+        "has ended)",
+    )
 
 
 def test_staging_a_pending_run_by_hand_is_refused_in_one_line(hooked: Path) -> None:
-    """`git add -A` picks the folder up: the commit is refused, naming how to unstage and how to register."""
+    """`git add -f` picks the folder up: the commit is refused, naming how to unstage and how to register."""
     refused_finish(hooked)
     (hooked / "train.py").write_text("lr = 3e-4\n")
     head = git_out(hooked, "rev-parse", "HEAD")
+    git_out(hooked, "add", "-f", "--", f"outputs/{RUN}")
     assert rejected(commit(hooked, ".")) == [
         f"gerhard: outputs/{RUN}/ is not a registered run (no state/runs/{RUN}.yaml), and this commit adds its "
         f"files by hand: unstage them with 'git reset -q -- outputs/{RUN}/', then register it: "
@@ -108,12 +132,17 @@ def test_status_names_an_unfinished_run_and_its_command_registers_it(hooked: Pat
     ]
     pending = {"run_id": RUN, "folder": f"outputs/{RUN}/", "kind": "unfinished", "phase": "A", "command": command}
     assert status_of(hooked, "--json")["pending_runs"] == [pending]
+    (hooked / "notes.md").write_text("v16 diverged\n")
+    done = shell("git add -A && git commit -q -m notes", cwd=hooked)
+    assert done.returncode == 0, done.stderr
+    assert git_out(hooked, "show", "--name-only", "--format=", "HEAD").split() == ["notes.md"]
 
     done = shell(command, cwd=hooked)  # the hook runs for the registration's commit, and passes it
     assert done.returncode == 0, done.stderr
     assert git_out(hooked, "log", "-1", "--format=%(trailers:key=Gerhard-Run-Id,valueonly)").strip() == RUN
     assert "verdict: GREEN" in (hooked / "state" / "runs" / f"{RUN}.yaml").read_text()  # the rows flushed
     assert git_out(hooked, "status", "--porcelain") == ""
+    assert_registered_whole(hooked)
     assert status_of(hooked, "--json")["pending_runs"] == []
 
 
@@ -134,6 +163,12 @@ def test_a_refused_registration_is_listed_with_its_phase_and_registered_by_the_c
         """--summary 'it'"'"'s v16' --next-action compare"""
     )
     assert status_of(hooked)[-1] == f"  outputs/{RUN}/ (bundle, not registered yet): {command}"
+    assert git_out(hooked, "status", "--porcelain", "--ignored") == f"!! outputs/{RUN}/\n"
+    check = python_m_gerhard("check", cwd=hooked)
+    assert (check.returncode, check.stderr.splitlines()[0]) == (
+        0,
+        f"note: outputs/{RUN}/ (bundle, not registered yet): {command}",
+    )
     doctor = python_m_gerhard("doctor", cwd=hooked)
     assert (doctor.returncode, doctor.stdout.splitlines()[-1]) == (
         0,
@@ -146,6 +181,7 @@ def test_a_refused_registration_is_listed_with_its_phase_and_registered_by_the_c
     record = (hooked / "state" / "runs" / f"{RUN}.yaml").read_text()
     assert "phase: B" in record and "summary: it's v16" in record
     assert git_out(hooked, "status", "--porcelain") == ""
+    assert_registered_whole(hooked)
     note = hooked / ".git" / "gerhard-unregistered" / f"{RUN}.json"  # finish()'s note of the phase, no more use
     assert json.loads(note.read_text())["phase"] == "B"
     doctor = python_m_gerhard("doctor", cwd=hooked)
@@ -168,6 +204,16 @@ def test_a_folder_a_notebook_wrote_and_what_is_not_listed(hooked: Path, capsys: 
     pending = status_of(hooked, "--json")["pending_runs"]
     assert [(p["run_id"], p["folder"], p["kind"], p["phase"]) for p in pending] == [
         (RUN, f"outputs/{RUN}/", "bundle", None)
+    ]
+    check = python_m_gerhard("check", cwd=hooked)  # the same for check: damage a problem, a pending run a note
+    assert check.returncode == 1
+    assert sorted(line for line in check.stdout.splitlines() if "has no run record" in line) == [
+        f"outputs/{folder}/ has no run record state/runs/{folder}.yaml: register the run, or remove the folder"
+        for folder in (".cache", PHASE_A_RUN, "20261104T000000Z_other_branch")
+    ]
+    assert [line for line in check.stderr.splitlines() if line.startswith("note: ")] == [
+        f"note: outputs/{RUN}/ (bundle, not registered yet): python -m gerhard register --run-id {RUN} "
+        f"--phase PHASE --source-dir outputs/{RUN} (put its phase for PHASE)"
     ]
     record.write_bytes(kept)
     command = f"python -m gerhard register --run-id {RUN} --phase PHASE --source-dir outputs/{RUN}"
@@ -193,3 +239,32 @@ def test_a_folder_a_notebook_wrote_and_what_is_not_listed(hooked: Path, capsys: 
     done = shell(command.replace("PHASE", "B"), cwd=hooked)
     assert done.returncode == 0, done.stderr
     assert status_of(hooked, "--json")["pending_runs"] == []
+
+
+def test_a_checkpoint_run_registers_in_place_with_the_heavy_files_list(hooked: Path) -> None:
+    """The registration writes the heavy files' .gitignore where gerhard's own was: put back when the commit
+    fails (here a commit-msg hook refuses it), replaced when it is made."""
+    run_ = start(hooked)
+    log_losses(run_)
+    Path("model.pt").write_bytes(b"weights")  # in the working directory, outside the registry
+    run_.save_file("model.pt")
+    hook = hooked / ".git" / "hooks" / "commit-msg"
+    hook.write_text("#!/bin/sh\necho no commits today >&2\nexit 1\n")
+    hook.chmod(0o755)
+    head = git_out(hooked, "rev-parse", "HEAD")
+    result = run_.finish(summary="v16", next_action="phase B")
+    assert not result.registered and "commit-msg hook rejected" in result.message
+    assert git_out(hooked, "rev-parse", "HEAD") == head
+    assert (hooked / "outputs" / RUN / ".gitignore").read_bytes() == PENDING_IGNORE
+    assert git_out(hooked, "status", "--porcelain", "--ignored") == f"!! outputs/{RUN}/\n"
+
+    hook.unlink()
+    done = shell(result.register_command, cwd=hooked)
+    assert done.returncode == 0, done.stderr
+    base = f"outputs/{RUN}"
+    assert (hooked / base / ".gitignore").read_text().splitlines()[1:] == ["/model.pt"]
+    tree = git_out(hooked, "ls-tree", "-r", "--name-only", "HEAD", f"{base}/").split()
+    assert f"{base}/.gitignore" in tree and f"{base}/metrics.json" in tree and f"{base}/model.pt" not in tree
+    assert git_out(hooked, "status", "--porcelain", "--ignored") == f"!! {base}/model.pt\n"
+    check = python_m_gerhard("check", cwd=hooked)
+    assert (check.returncode, check.stderr) == (0, ""), check.stdout

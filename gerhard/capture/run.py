@@ -48,6 +48,7 @@ from gerhard.files import atomic_write
 from gerhard.formats import schemas
 from gerhard.registry import store
 from gerhard.registry.bundle import check_bundle_names, check_run_id
+from gerhard.registry.pending_runs import ignore_pending
 
 WORK_DIR = ".gerhard-run"  # live state of an unfinished run, inside the run folder
 HISTORY = "history.jsonl"
@@ -551,6 +552,8 @@ def start_run(
     order = provenance.execution_order()
     run._start_order = order.as_dict()
     run._save_state()
+    if registry is not None:  # out of `git add -A` until registered (gerhard.registry.pending_runs)
+        ignore_pending(folder)
     run._start_flusher()
     if seed_source == "random":
         print(

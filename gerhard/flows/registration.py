@@ -32,6 +32,7 @@ from gerhard.registry import store
 from gerhard.registry.artifacts import load_artifacts
 from gerhard.registry.bundle import GITIGNORE_NAME, Bundle, check_run_id, load_bundle, manifest_bytes, sha256_bytes
 from gerhard.registry.heavy import gitignore_bytes, heavy_rule, place_local_copies, remote_root
+from gerhard.registry.pending_runs import ignore_pending, unignore_registered
 from gerhard.registry.registry import Registry
 
 
@@ -89,12 +90,13 @@ def register(
     allow_missing: bool = False,
 ) -> RegistrationResult:
     """Register one run bundle as one commit; see the module docstring for the guarantees.
-    absent_remote: a replay of an archived bundle whose heavy files are not here (see load_bundle); it was
-    accepted when first registered, so its gated values are not looked at again for typos.
+    absent_remote: a replay of an archived bundle whose heavy files are not here (see load_bundle).
     archive_dossier: archive the dossier gerhard builds of the bundle (it came in a dossier file).
     allow_duplicate: register a bundle another run already registered (refused otherwise).
     allow_missing: register a bundle missing a gated value while it holds a close name (refused otherwise:
-    most often a typo; the gate then fails)."""
+    most often a typo; the gate then fails). A replay passes it: the run was accepted once already.
+    A folder registered in place (outputs/<run_id>/) loses gerhard's .gitignore that kept it out of
+    `git add -A` (gerhard.registry.pending_runs); its files are added all the same."""
     check_run_id(run_id)
     summary = clean_text("the summary", summary)
     next_action = clean_text("the next action", next_action)
@@ -104,12 +106,16 @@ def register(
         bundle = load_bundle(Path(source_dir), heavy_rule(program, phase_def), absent_remote)
         transport = check_transport(bundle, run_id)
         previous = already_registered(root, run_id, phase, bundle)
+        archive = root / layout.run_dir(run_id)
+        in_place = bundle.root.resolve() == archive.resolve()
         if previous is not None:
+            if in_place:  # registered before it was removed (a crash at that point)
+                unignore_registered(archive)
             return dataclasses.replace(previous, skipped=list(bundle.skipped))
         if not allow_duplicate:
             check_not_duplicate(root, run_id, bundle)
         artifacts = load_artifacts(program, phase_def, bundle, root)
-        if not (allow_missing or absent_remote):
+        if not allow_missing:
             refuse_typos(phase_def.gates, artifacts, program.metric_aliases)
         check_phase_allowed(program, registry.status, phase, force)
         baselines = baselines_for(registry.status, phase_def.gates, phase)
@@ -138,9 +144,28 @@ def register(
         )
         files = archive_files(run_id, bundle, extra_files)
         files.update(derived_files(root, program, registry.status, record, registry))
-        commit = registry.commit(files, commit_message(record, report), verify=verify)
+        commit = commit_in_place(registry, files, commit_message(record, report), verify, archive if in_place else None)
         place_local_copies(bundle.root, root / record.artifact_root, remote_entries(bundle))
         return dataclasses.replace(result_of(record, commit), skipped=list(bundle.skipped))
+
+
+def commit_in_place(
+    registry: Registry, files: dict[str, bytes], message: str, verify: bool, folder: Path | None
+) -> str:
+    """The registration's commit; of a folder registered in place (`folder`), gerhard's PENDING_IGNORE
+    removed, which kept it out of `git add -A` (the commit adds its files all the same). Where the commit
+    writes the heavy files' .gitignore it is removed first, and put back when the commit fails."""
+    if folder is None:
+        return registry.commit(files, message, verify=verify)
+    lifted = f"{layout.run_dir(folder.name)}/{GITIGNORE_NAME}" in files and unignore_registered(folder)
+    try:
+        commit = registry.commit(files, message, verify=verify)
+    except BaseException:
+        if lifted and not (folder / GITIGNORE_NAME).exists():
+            ignore_pending(folder)
+        raise
+    unignore_registered(folder)
+    return commit
 
 
 def with_folder_dossier(

@@ -47,6 +47,7 @@ class FrameworkRun:
         summary: str,
         next_action: str,
         start_run_kwargs: dict[str, Any],
+        allow_missing: bool = False,
     ) -> None:
         if run is None and (not name or not phase):
             raise UserError(f"{framework}: pass name= and phase= (the run to start), or run= a started gerhard run")
@@ -57,6 +58,7 @@ class FrameworkRun:
         self.run, self.finish_at_end = run, finish
         self.given = run is not None  # a run started by the user keeps its config
         self.summary, self.next_action = summary, next_action
+        self.allow_missing = allow_missing  # finish(allow_missing=): register a run that lacks a gated value
         self.start_run_kwargs = start_run_kwargs
         self.result: FinishResult | None = None
         self._warned = False
@@ -95,7 +97,9 @@ class FrameworkRun:
         if run is None:
             return self.result
         if self.finish_at_end:
-            self.result = run.finish(summary=self.summary, next_action=self.next_action)
+            self.result = run.finish(
+                summary=self.summary, next_action=self.next_action, allow_missing=self.allow_missing
+            )
         else:
             run.flush()
         return self.result

@@ -48,12 +48,17 @@ class GerhardLogger(Logger):
         finish: bool = False,
         summary: str = "",
         next_action: str = "",
+        allow_missing: bool = False,
         **start_run_kwargs: Any,
     ) -> None:
         """name, phase and start_run_kwargs (repo_root=, run_id=, metric_aliases=, ...) go to gerhard.start_run
-        when fitting starts; or pass run= a run you started."""
+        when fitting starts; or pass run= a run you started. With finish=True, allow_missing=True goes to finish(): a
+        run missing a gated value while it logged a close name (most often a typo) is registered, that gate failed,
+        instead of refused."""
         super().__init__()
-        self._run = FrameworkRun("GerhardLogger", name, phase, run, finish, summary, next_action, start_run_kwargs)
+        self._run = FrameworkRun(
+            "GerhardLogger", name, phase, run, finish, summary, next_action, start_run_kwargs, allow_missing
+        )
         self._config = dict(config or {})
         self._hparams: dict[str, Any] = {}
         self._seed = seed

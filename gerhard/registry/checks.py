@@ -140,7 +140,9 @@ def archived_files(
             )
         else:
             files[entry["path"]] = data
-    listed = {base + e["path"] for e in manifest["files"]} | {base + MANIFEST_NAME, base + GITIGNORE_NAME}
+    listed = {base + e["path"] for e in manifest["files"]} | {base + MANIFEST_NAME}
+    if any(e.get("stored") == "remote" for e in manifest["files"]):  # only then has a run a .gitignore of its own
+        listed.add(base + GITIGNORE_NAME)
     for rel in listing:
         if rel not in listed and not is_dossier_name(rel[len(base) :]):
             problems.append(f"{rel} is in the archive but not in its MANIFEST: remove it (git rm {rel})")

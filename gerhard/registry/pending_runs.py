@@ -17,6 +17,13 @@ Two kinds, told apart by one look into the folder:
 A folder HEAD holds is no pending run (its record removed is damage, for `gerhard check`). As cheap at
 10,000 runs as at 10: one listing of outputs/ against one of state/runs/; only the folders with no record
 (a few) are looked into, and asked of git in one process.
+
+Out of `git add -A`: start_run writes gerhard's own outputs/<run_id>/.gitignore (PENDING_IGNORE: `*`), so git
+ignores the folder whole (its live state, its bundle, that file) until it is registered; the registration adds
+the files with plumbing that reads no .gitignore, then removes that file (only when its bytes are gerhard's: a
+.gitignore of the user's is the user's to keep; it is never a bundle file, gerhard.registry.bundle). `gerhard
+check` reads an ignored file in a registered run folder as it reads an untracked one (worktree_runs): a
+.gitignore hides no stray file from it, and names a pending run in a note, not as damage.
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from gerhard.errors import GerhardError
 from gerhard.files import atomic_write
 from gerhard.git import gitrepo
 from gerhard.git.blobs import Blobs
-from gerhard.registry.bundle import check_run_id, is_dossier_name
+from gerhard.git.journal import TMP_SUFFIX
+from gerhard.registry.bundle import GITIGNORE_NAME, check_run_id, is_dossier_name
 from gerhard.registry.pending import names_in
 
 CAPTURE_STATE = ".gerhard-run/state.json"  # gerhard.capture.run's WORK_DIR/STATE: a run start_run began
@@ -41,6 +49,8 @@ NOTES_DIR = "gerhard-unregistered"  # in the git directory: <run_id>.json, what 
 BUNDLE_NAMES = frozenset({"metrics.json", "eval_suite.json", "config.yaml", "seed.txt", "provenance.json"})
 UNFINISHED, BUNDLE = "unfinished", "bundle"
 PHASE_PLACEHOLDER = "PHASE"
+# outputs/<run_id>/.gitignore while the run is pending: git ignores the folder whole, this file included.
+PENDING_IGNORE = b"# gerhard: run not registered yet, kept out of git add -A; registering it removes this file\n*\n"
 
 
 @dataclass(frozen=True)
@@ -179,3 +189,60 @@ def read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def ignore_pending(folder: Path) -> None:
+    """Keep a run folder of the registry out of `git add -A` until it is registered (PENDING_IGNORE)."""
+    atomic_write(folder / GITIGNORE_NAME, PENDING_IGNORE)
+
+
+def unignore_registered(folder: Path) -> bool:
+    """Remove gerhard's PENDING_IGNORE from a folder registered in place (a .gitignore with other bytes is
+    the user's, or the heavy files' list the registration wrote, and stays): whether it was removed."""
+    path = folder / GITIGNORE_NAME
+    try:
+        if path.is_symlink() or path.read_bytes() != PENDING_IGNORE:
+            return False
+        path.unlink()
+    except OSError:
+        return False
+    return True
+
+
+def worktree_runs(root: Path, changed: list[str], ignored: list[str]) -> tuple[list[str], list[PendingRun]]:
+    """For `gerhard check`, of what `git status` lists where gerhard writes (`changed`: changed, deleted or
+    untracked; `ignored`), the run folders to read from disk, and apart the pending runs among them (work in
+    progress: a note, not damage). An ignored file in a run folder counts as an untracked one (a .gitignore
+    hides no stray file from check), but a heavy file's local copy the folder's committed .gitignore lists and
+    a temporary file (named on its own as one)."""
+    runs = {run for run in map(layout.run_of, changed) if run is not None}
+    listed: dict[str, set[str]] = {}
+    shown = {rel.rstrip("/") for rel in ignored}
+    for rel in shown:
+        run = layout.run_of(rel)
+        if run is None or run in runs or rel.endswith(TMP_SUFFIX):
+            continue
+        if run not in listed:
+            listed[run] = heavy_listed(root, run, shown)
+        if rel[len(layout.run_dir(run)) :] not in listed[run]:
+            runs.add(run)
+    unrecorded = [run for run in sorted(runs) if not (root / layout.record_path(run)).is_file()]
+    looked = [found for found in (pending_run(root, run) for run in unrecorded) if found is not None]
+    pending = not_committed(root, looked) if looked else []
+    return sorted(runs - {p.run_id for p in pending}), pending
+
+
+def heavy_listed(root: Path, run_id: str, ignored: set[str]) -> set[str]:
+    """The anchored lines (`/path`) of outputs/<run_id>/.gitignore, the heavy files' list the registration
+    committed (a changed or untracked one put its run among those read from disk already; one git ignores,
+    itself included, is nobody's list of heavy files). Read as bytes from a str path: at 10,000 runs that
+    keep their heavy files' copies it is read 10,000 times (pathlib and text decoding cost half again)."""
+    rel = f"{layout.run_dir(run_id)}/{GITIGNORE_NAME}"
+    if rel in ignored:
+        return set()
+    try:
+        with open(f"{root}/{rel}", "rb") as f:
+            data = f.read()
+    except OSError:
+        return set()
+    return {line.strip().decode("utf-8", "surrogateescape") for line in data.splitlines() if line.startswith(b"/")}

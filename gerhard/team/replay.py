@@ -193,5 +193,5 @@ def register_again(root: Path, run_id: str, saved: Saved, verify: bool) -> Regis
     return registration.register(
         run_id, str(record["phase"]), saved.folder, root, str(record.get("summary") or ""),
         str(record.get("next_action") or ""), force=bool(record.get("forced")), verify=verify, absent_remote=True,
-        allow_duplicate=True,  # accepted when it was first registered
+        allow_duplicate=True, allow_missing=True,  # accepted when it was first registered
     )  # fmt: skip

@@ -30,7 +30,7 @@ from gerhard.git import gitrepo, journal, rewrite
 from gerhard.git import history as git_history
 from gerhard.git.blobs import Blobs
 from gerhard.output import print_json
-from gerhard.registry import checks, store
+from gerhard.registry import checks, pending_runs, store
 from gerhard.registry.unlogged import unlogged_gates
 from gerhard.team import contents, expected, history
 
@@ -63,7 +63,9 @@ def check(repo: Path, as_json: bool = False, full: bool = False) -> int:
         root, full, derived_clean=lambda: not any(map(layout.is_derived, worktree_changes(status)[0]))
     )
     dirty, ignored = worktree_changes(status)
-    problems = leftovers(root, [*dirty, *ignored]) + audit.problems + worktree_problems(root, program, dirty, audit)
+    problems = (
+        leftovers(root, [*dirty, *ignored]) + audit.problems + worktree_problems(root, program, dirty, audit, ignored)
+    )
     problems = list(dict.fromkeys(problems))
     report(problems, audit, as_json, unlogged_gates(root, program))  # warnings: they do not fail the check
     if audit.head is not None and not audit.problems:
@@ -284,9 +286,12 @@ def worktree_changes(status: gitrepo.Started) -> tuple[list[str], list[str]]:
     return [e[3:] for e in entries if e[:2] != "!!"], [e[3:] for e in entries if e[:2] == "!!"]
 
 
-def worktree_problems(root: Path, program: Program, dirty: list[str], audit: Audit) -> list[str]:
-    """The runs and derived files that differ from HEAD, checked on disk."""
-    runs = sorted({r for r in map(layout.run_of, dirty) if r is not None})
+def worktree_problems(
+    root: Path, program: Program, dirty: list[str], audit: Audit, ignored: list[str] | None = None
+) -> list[str]:
+    """The runs and derived files that differ from HEAD, checked on disk (a pending run: a note)."""
+    runs, pending = pending_runs.worktree_runs(root, dirty, ignored or [])
+    audit.notes += [f"note: {run.line(root)}" for run in pending]
     read, stored = worktree_reader(root), stored_blob(root)
     problems = []
     for run_id in runs:
