@@ -40,7 +40,6 @@ from gerhard.errors import GerhardError
 from gerhard.files import atomic_write
 from gerhard.git import gitrepo
 from gerhard.git.blobs import Blobs
-from gerhard.git.journal import TMP_SUFFIX
 from gerhard.registry.bundle import GITIGNORE_NAME, check_run_id, is_dossier_name
 from gerhard.registry.pending import names_in
 
@@ -212,37 +211,22 @@ def unignore_registered(folder: Path) -> bool:
 def worktree_runs(root: Path, changed: list[str], ignored: list[str]) -> tuple[list[str], list[PendingRun]]:
     """For `gerhard check`, of what `git status` lists where gerhard writes (`changed`: changed, deleted or
     untracked; `ignored`), the run folders to read from disk, and apart the pending runs among them (work in
-    progress: a note, not damage). An ignored file in a run folder counts as an untracked one (a .gitignore
-    hides no stray file from check), but a heavy file's local copy the folder's committed .gitignore lists and
-    a temporary file (named on its own as one)."""
+    progress: a note, not damage). Of the ignored, a folder no record names (a capture run's own .gitignore
+    ignores it whole; a branch switch leaves heavy files behind) and a .gitignore in a run folder count: a
+    .gitignore hides no stray file from check, since reading the folder lists every file in it. A single file
+    ignored otherwise (a heavy file's local copy the run's committed .gitignore lists, a temporary file,
+    `.DS_Store` under one's global excludes) is left to the user's rules, as git leaves it."""
     runs = {run for run in map(layout.run_of, changed) if run is not None}
-    listed: dict[str, set[str]] = {}
-    shown = {rel.rstrip("/") for rel in ignored}
-    for rel in shown:
+    recorded: dict[str, bool] = {}
+    for rel in (rel.rstrip("/") for rel in ignored):
         run = layout.run_of(rel)
-        if run is None or run in runs or rel.endswith(TMP_SUFFIX):
+        if run is None or run in runs:
             continue
-        if run not in listed:
-            listed[run] = heavy_listed(root, run, shown)
-        if rel[len(layout.run_dir(run)) :] not in listed[run]:
+        if run not in recorded:
+            recorded[run] = (root / layout.record_path(run)).is_file()
+        if not recorded[run] or rel == layout.run_dir(run) or rel.endswith(f"/{GITIGNORE_NAME}"):
             runs.add(run)
     unrecorded = [run for run in sorted(runs) if not (root / layout.record_path(run)).is_file()]
     looked = [found for found in (pending_run(root, run) for run in unrecorded) if found is not None]
     pending = not_committed(root, looked) if looked else []
     return sorted(runs - {p.run_id for p in pending}), pending
-
-
-def heavy_listed(root: Path, run_id: str, ignored: set[str]) -> set[str]:
-    """The anchored lines (`/path`) of outputs/<run_id>/.gitignore, the heavy files' list the registration
-    committed (a changed or untracked one put its run among those read from disk already; one git ignores,
-    itself included, is nobody's list of heavy files). Read as bytes from a str path: at 10,000 runs that
-    keep their heavy files' copies it is read 10,000 times (pathlib and text decoding cost half again)."""
-    rel = f"{layout.run_dir(run_id)}/{GITIGNORE_NAME}"
-    if rel in ignored:
-        return set()
-    try:
-        with open(f"{root}/{rel}", "rb") as f:
-            data = f.read()
-    except OSError:
-        return set()
-    return {line.strip().decode("utf-8", "surrogateescape") for line in data.splitlines() if line.startswith(b"/")}
