@@ -187,15 +187,18 @@ def certainly_valid(data: Any, schema_name: str, root: Path | None = None) -> bo
         if not metrics_history.rows_certainly_valid(data["history"]):
             return False
         data = {**data, "history": []}  # its rows are vouched for: the rest by quickschema
-    return schema is not None and quickschema.certainly_valid(schema, data, _quick_reader(key))
+    reader = _quick_reader(key)
+    return schema is not None and reader is not None and quickschema.certainly_valid(schema, data, reader)
 
 
 @functools.cache
-def _quick_reader(root: str | None) -> quickschema.Reader:
-    """A `$ref` from a shipped schema names a shipped file (gate_result.defs.json) only when the registry
-    has no schemas of its own, which could take that name or $id."""
-    own = bool(root) and any((Path(str(root)) / "schemas").glob("*.json"))
-    refs = {} if own else {p.name: json.loads(p.read_text(encoding="utf-8")) for p in schema_dir().glob("*.json")}
+def _quick_reader(root: str | None) -> quickschema.Reader | None:
+    """How quickschema reads the shipped schemas, where a `$ref` names a shipped file (gate_result.defs.json);
+    None for a registry with schemas of its own: jsonschema reads them all (one could take a shipped
+    name or $id, and a broken one is reported), as before."""
+    if root and any((Path(root) / "schemas").glob("*.json")):
+        return None
+    refs = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in schema_dir().glob("*.json")}
     return quickschema.Reader(whole_text_regex, refs)
 
 

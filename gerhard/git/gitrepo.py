@@ -9,19 +9,21 @@ gerhard.git.transaction orders these steps around git's index lock and a journal
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import subprocess
 import sys
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from gerhard.errors import GitError
 
 TREE_MODE, BLOB_MODE = "40000", "100644"
+STORE_ABOVE = 64 << 10  # loose objects larger than this are written uncompressed (see write_object)
 _PROBE = ["--show-toplevel", "--git-dir", "--git-common-dir", "--git-path", "index", "--git-path", "hooks"]
 _PROBE += ["--git-path", "objects", "--show-object-format"]
 
@@ -168,9 +170,6 @@ def hash_paths(root: Path, paths: list[str], write: bool = True) -> list[str]:
     return out.decode().split()
 
 
-TreeEntries = dict[str, tuple[str, str]]  # name -> (mode, sha)
-
-
 def cat_objects(root: Path, specs: list[str]) -> list[tuple[bytes, bytes] | None]:
     """(type, content) of each object named (a sha, `rev:path`, `:path` for the index), None when there
     is none (missing, or an ambiguous name); one `git cat-file --batch` process for all."""
@@ -192,38 +191,113 @@ def cat_objects(root: Path, specs: list[str]) -> list[tuple[bytes, bytes] | None
     return objects
 
 
-def read_trees(root: Path, commit: str | None, dirs: list[str]) -> dict[str, TreeEntries]:
+def read_trees(root: Path, commit: str | None, dirs: list[str]) -> dict[str, Tree]:
     """The entries of each directory in one commit (empty when absent), with one git process."""
+    raw_len = hexlen(info(root).object_format) // 2
     if commit is None:
-        return {d: {} for d in dirs}
+        return {d: Tree(b"", raw_len) for d in dirs}
     specs = [f"{commit}:{d}" if d else f"{commit}^{{tree}}" for d in dirs]
-    entry = _tree_entry_re(hexlen(info(root).object_format) // 2)
-    trees: dict[str, TreeEntries] = {}
+    trees: dict[str, Tree] = {}
     for d, found in zip(dirs, cat_objects(root, specs), strict=True):
         if found is not None and found[0] != b"tree":
             raise GitError(f"{d} is a file in HEAD but gerhard needs a directory there: move it away")
-        trees[d] = _parse_tree(found[1], entry) if found else {}
+        trees[d] = Tree(found[1] if found else b"", raw_len)
     return trees
 
 
+@functools.cache
 def _tree_entry_re(raw_len: int) -> re.Pattern[bytes]:
     return re.compile(rb"([0-7]+) ([^\0]+)\0(.{%d})" % raw_len, re.DOTALL)  # mode SP name NUL raw id
 
 
-def _parse_tree(body: bytes, entry: re.Pattern[bytes] | None = None) -> TreeEntries:
-    # A regex pass, not a byte loop: trees like outputs/ hold one entry per run.
-    pattern = entry or _tree_entry_re(20)
-    return {name.decode(): (mode.decode(), sha.hex()) for mode, name, sha in pattern.findall(body)}
+class Tree(Mapping[str, tuple[str, str]]):
+    """A tree object's entries (name -> (mode, hex id)) over its raw bytes. Trees like outputs/ hold one
+    entry per run: a lookup is a binary search over the entries' offsets (one regex pass at C speed
+    finds them), and `with_entries` splices changes into the raw bytes; nothing decodes every entry."""
+
+    def __init__(self, raw: bytes, raw_len: int = 20) -> None:
+        self.raw, self.raw_len = raw, raw_len
+        self._starts: list[int] | None = None
+
+    def _offsets(self) -> list[int]:
+        if self._starts is None:
+            self._starts = [m.start() for m in _tree_entry_re(self.raw_len).finditer(self.raw)]
+        return self._starts
+
+    def _entry(self, i: int) -> tuple[bytes, bytes, int]:
+        """(mode, name, end offset) of the i-th entry."""
+        start = self._offsets()[i]
+        space = self.raw.index(b" ", start)
+        nul = self.raw.index(b"\0", space)
+        return self.raw[start:space], self.raw[space + 1 : nul], nul + 1 + self.raw_len
+
+    def _position(self, key: bytes) -> int:
+        """The index of the first entry whose sort key (a directory's name ends in '/') is >= key."""
+        lo, hi = 0, len(self._offsets())
+        while lo < hi:
+            mid = (lo + hi) // 2
+            mode, name, _ = self._entry(mid)
+            if (name + b"/" if mode == TREE_MODE.encode() else name) < key:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def _find(self, name: bytes) -> int | None:
+        """The index of the entry called name (a file or a directory), or None."""
+        for key in (name, name + b"/"):
+            i = self._position(key)
+            if i < len(self._offsets()) and self._entry(i)[1] == name:
+                return i
+        return None
+
+    def __getitem__(self, name: str) -> tuple[str, str]:
+        i = self._find(name.encode())
+        if i is None:
+            raise KeyError(name)
+        mode, _, end = self._entry(i)
+        return mode.decode(), self.raw[end - self.raw_len : end].hex()
+
+    def __iter__(self) -> Iterator[str]:
+        return (self._entry(i)[1].decode() for i in range(len(self._offsets())))
+
+    def __len__(self) -> int:
+        return len(self._offsets())
+
+    def with_entries(self, changes: Mapping[str, tuple[str, str]]) -> bytes:
+        """The raw tree with these entries (name -> (mode, hex id)) added or replaced."""
+        cuts: list[tuple[int, int, bytes, bytes]] = []  # raw[from:to] becomes entry (sort key last)
+        for name, (mode, sha) in changes.items():
+            encoded = name.encode()
+            key = encoded + b"/" if mode == TREE_MODE else encoded
+            entry = f"{mode} {name}\0".encode() + bytes.fromhex(sha)
+            i = self._find(encoded)
+            if i is not None:
+                start, end = self._offsets()[i], self._entry(i)[2]
+                same_kind = self._entry(i)[0] == mode.encode()  # else a file becomes a folder: it sorts elsewhere
+                cuts.append((start, end, entry if same_kind else b"", key))
+                if same_kind:
+                    continue
+            at = self._position(key)
+            offset = self._offsets()[at] if at < len(self._offsets()) else len(self.raw)
+            cuts.append((offset, offset, entry, key))
+        out, pos = [], 0
+        for start, end, entry, _ in sorted(cuts, key=lambda c: (c[0], c[1], c[3])):
+            out += [self.raw[pos:start], entry]
+            pos = end
+        return b"".join([*out, self.raw[pos:]])
 
 
-def _serialize_tree(entries: TreeEntries) -> bytes:
+def _serialize_tree(entries: Mapping[str, tuple[str, str]]) -> bytes:
     # git orders a directory's name as if it ended in '/'; str order is UTF-8 byte order.
     names = sorted(entries, key=lambda n: n + "/" if entries[n][0] == TREE_MODE else n)
     return b"".join([f"{entries[n][0]} {n}\0".encode() + bytes.fromhex(entries[n][1]) for n in names])
 
 
 def write_object(repo: RepoInfo, kind: bytes, data: bytes) -> str:
-    """Store one loose object (SHA-1 or SHA-256 repository) the way git does: zlib, temp file, rename."""
+    """Store one loose object (SHA-1 or SHA-256 repository) the way git does: zlib, temp file, rename.
+    A large one (a tree of thousands of runs) is stored uncompressed (zlib level 0, which git reads
+    like any other; `git gc` compresses it when it packs): compressing it cost more than the rest."""
     raw = b"%s %d\0" % (kind, len(data)) + data
     oid = hashlib.new(repo.object_format, raw).hexdigest()
     path = repo.objects / oid[:2] / oid[2:]
@@ -232,7 +306,7 @@ def write_object(repo: RepoInfo, kind: bytes, data: bytes) -> str:
     path.parent.mkdir(exist_ok=True)
     tmp = path.parent / f"tmp_obj_gerhard_{os.getpid()}_{oid[:12]}"  # git gc removes stale tmp_obj_*
     with open(tmp, "wb") as f:
-        f.write(zlib.compress(raw, 1))
+        f.write(zlib.compress(raw, 1 if len(raw) < STORE_ABOVE else 0))
     os.chmod(tmp, 0o444)
     os.replace(tmp, path)
     return oid
@@ -246,22 +320,22 @@ def parent_dirs(paths: list[str]) -> list[str]:
     return sorted(dirs, key=lambda d: (d.count("/") if d else -1, d))
 
 
-def write_tree(root: Path, trees: dict[str, TreeEntries], blobs: Mapping[str, str]) -> str:
+def write_tree(root: Path, trees: Mapping[str, Tree], blobs: Mapping[str, str]) -> str:
     """Write HEAD's tree (`trees`, from read_trees over parent_dirs(blobs)) with `blobs` (path -> blob
     id) added or replaced; returns the new root tree's id."""
     repo = info(root)
-    trees = {d: dict(entries) for d, entries in trees.items()}
+    changes: dict[str, dict[str, tuple[str, str]]] = {d: {} for d in trees}
     for path, blob in blobs.items():
         parent, _, name = path.rpartition("/")
         if trees[parent].get(name, (BLOB_MODE,))[0] == TREE_MODE:
             raise GitError(f"{path} is a directory in HEAD: gerhard cannot write a file there")
-        trees[parent][name] = (BLOB_MODE, blob)
+        changes[parent][name] = (BLOB_MODE, blob)
     for d in sorted(trees, key=lambda d: -(d.count("/") + 1 if d else 0)):
-        sha = write_object(repo, b"tree", _serialize_tree(trees[d]))
+        sha = write_object(repo, b"tree", trees[d].with_entries(changes[d]))
         if not d:
             return sha
         parent, _, name = d.rpartition("/")
-        trees[parent][name] = (TREE_MODE, sha)
+        changes[parent][name] = (TREE_MODE, sha)
     raise AssertionError("unreachable: the root tree is always written")
 
 
