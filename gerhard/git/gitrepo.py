@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gerhard.errors import GitError
+from gerhard.git import indexfile
 
 TREE_MODE, BLOB_MODE = "40000", "100644"
 STORE_ABOVE = 64 << 10  # loose objects larger than this are written uncompressed (see write_object)
@@ -397,9 +398,15 @@ def read_tree_into(root: Path, index: Path, tree: str) -> None:
 
 
 def index_entries(root: Path, paths: list[str]) -> dict[str, str]:
-    """path -> staged blob sha, for those of paths that are in the index."""
+    """path -> staged blob sha, for those of paths that are in the index: read from the index file
+    in-process (gerhard.git.indexfile), or by git where that reader cannot tell."""
     if not paths:
         return {}
+    repo = info(root)
+    dirs = {repo.git_dir, repo.common_dir}
+    found = indexfile.staged_blobs(repo.index, dirs, hexlen(repo.object_format) // 2, paths)
+    if found is not None:
+        return found
     out = run_git(root, "ls-files", "-s", "-z", "--", *paths).decode()
     entries = {}
     for rec in filter(None, out.split("\0")):
