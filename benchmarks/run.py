@@ -35,6 +35,10 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+# The gerhard measured is this checkout's (in-process and in every `python -m gerhard`), not an installed
+# copy elsewhere; a PYTHONPATH set by hand picks another (e.g. an older commit, to compare).
+os.environ.setdefault("PYTHONPATH", str(HERE.parent))
+sys.path.insert(0, os.environ["PYTHONPATH"].split(os.pathsep)[0])
 
 import history  # noqa: E402  (benchmarks/ is not a package)
 
@@ -219,7 +223,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     bundle = WORK / "bundle"
     shutil.rmtree(bundle, ignore_errors=True)
     shutil.copytree(history.EXAMPLES / "phase_b_green", bundle)
-    compileall.compile_dir(HERE.parent / "gerhard", quiet=1)  # bytecode cached, as in an installed copy
+    compileall.compile_dir(
+        Path(history.derive.__file__).parent.parent, quiet=1
+    )  # bytecode cached, as in an installed copy
     sizes: dict[str, Any] = {}
     for runs in size_list(args):
         repo = registry(runs, args.fresh, "core.splitindex=true" in (c.lower() for c in args.git_config))
@@ -241,6 +247,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             "git": subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip(),
             "cpus": os.cpu_count(),
             "history": cache_key(),
+            "gerhard": str(Path(history.derive.__file__).parent.parent),
             "sizes": size_list(args),
         },
         "sizes": sizes,

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gerhard.git import gitrepo
+from gerhard.git.trees import Tree, serialize_tree
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_trees_parse_and_serialize_byte_identical(repo: Path) -> None:
     for d in dirs:
         spec = f"{sha}^{{tree}}" if not d else f"{sha}:{d}"
         raw = subprocess.run(["git", "cat-file", "tree", spec], cwd=repo, capture_output=True, check=True).stdout
-        assert gitrepo._serialize_tree(trees[d]) == raw
+        assert serialize_tree(trees[d]) == raw
 
 
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
@@ -107,8 +108,8 @@ def test_a_raw_tree_reads_and_changes_as_its_parsed_entries(
     """Tree looks entries up and splices changes into the raw bytes: the same as parsing every entry,
     changing the mapping and writing it in git's order."""
     parsed = {name: (mode, sha.hex()) for name, (mode, sha) in entries.items()}
-    tree = gitrepo.Tree(gitrepo._serialize_tree(parsed))
+    tree = Tree(serialize_tree(parsed))
     assert dict(tree) == parsed
     assert all(tree.get(name) == parsed.get(name) for name in [*NAMES, "new", "a/"])
     changed = {name: (mode, sha.hex()) for name, (mode, sha) in changes.items()}
-    assert tree.with_entries(changed) == gitrepo._serialize_tree(parsed | changed)
+    assert tree.with_entries(changed) == serialize_tree(parsed | changed)
