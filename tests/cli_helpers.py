@@ -65,6 +65,26 @@ def python_m_gerhard(*argv: str | Path, cwd: Path | None = None) -> subprocess.C
     return subprocess.run([sys.executable, "-m", "gerhard", *map(str, argv)], cwd=cwd, capture_output=True, text=True)
 
 
+def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A printed command run as the user would paste it, with this interpreter as `python` and `python3`."""
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def commit(repo: Path, *paths: str, message: str = "by hand") -> subprocess.CompletedProcess[str]:
+    """`git add -A -- PATHS` (when given), then `git commit`: the repository's hooks run with this gerhard."""
+    if paths:
+        git_out(repo, "add", "-A", "--", *paths)
+    env = dict(os.environ, GERHARD_PYTHON=sys.executable)
+    return subprocess.run(["git", "commit", "-q", "-m", message], cwd=repo, env=env, capture_output=True, text=True)
+
+
+def rejected(done: subprocess.CompletedProcess[str]) -> list[str]:
+    """The lines of a commit the pre-commit hook refused."""
+    assert done.returncode == 1, done.stderr
+    return done.stderr.splitlines()
+
+
 def git_out(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import re
 import shlex
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import git_out, load_yaml
+from cli_helpers import git_out, load_yaml, shell
 from conftest import snapshot
 
 import gerhard
@@ -122,12 +121,6 @@ def record(repo: Path, run_id: str) -> dict[str, Any]:
 
 def bundle_json(folder: Path, name: str) -> Any:
     return json.loads((folder / name).read_text(encoding="utf-8"))
-
-
-def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """A printed command run as the user would paste it, with this interpreter as `python`."""
-    env = os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True)
 
 
 def user_error(call: Callable[[], Any]) -> str:

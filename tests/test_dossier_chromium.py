@@ -17,7 +17,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from dossier_helpers import RUN_B, bundle_folder, make_dossier
+from dossier_helpers import RUN_B, bundle_folder, make_dossier, real_log_bundle
+
+from gerhard.dossier import figures
 
 MARK = "document.documentElement.setAttribute('data-xss','ran');document.title='XSS'"
 PAYLOADS = [
@@ -177,3 +179,35 @@ def test_the_page_renders_its_figures(chromium: str, tmp_path: Path) -> None:
     assert counts.get(figure_pass_green, 0) > 5000, "the eval-suite chart did not render"
     assert counts.get(figure_bar_blue, 0) > 5000, "the spike-rate chart did not render"
     assert counts.get((0xFF, 0xFF, 0xFF), 0) < 0.98 * 1200 * 3200
+
+
+def test_figures_of_real_logs_fit_the_page(chromium: str, registry: Path, tmp_path: Path) -> None:
+    """A dossier of what real tools write (dossier_helpers.real_log_bundle: HF log_history, lm-eval tasks, the
+    notebook's layers), evaluated against a registry so the gates draw their legends, in Chromium through Playwright:
+    exactly three figures, each decoded at the size it was drawn and shown at the page's width (the legends beside
+    the axes make nothing spill sideways), and each screenshot drawn (tmp_path/figure-<i>.png, to look at)."""
+    from PIL import Image
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: pip install playwright")
+    page = make_dossier(real_log_bundle(tmp_path), "B", repo_root=registry)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        pg = browser.new_page(viewport={"width": 1200, "height": 900})
+        pg.goto(page.resolve().as_uri())
+        shown = pg.eval_on_selector_all(
+            "figure",
+            """figures => figures.map(f => {
+                 const img = f.querySelector('img'), title = f.querySelector('figcaption strong').textContent;
+                 return [title, img.complete, img.naturalWidth, img.getBoundingClientRect().width]; })""",
+        )
+        widths = pg.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        shots = [tmp_path / f"figure-{i}.png" for i in range(len(shown))]
+        for element, shot in zip(pg.query_selector_all("figure"), shots, strict=True):
+            element.screenshot(path=str(shot))
+        browser.close()
+    titles = ["Training and validation curves.", "Eval suite.", "layers in v15_spikingbrain.json."]
+    drawn_width = figures.PAGE_WIDTH_PX * figures.DPI // figures.PX_PER_INCH
+    assert shown == [[title, True, drawn_width, figures.PAGE_WIDTH_PX] for title in titles]
+    assert widths[0] <= widths[1]  # no horizontal scroll
+    for shot in shots:
+        assert len(Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20) or []) > 100, shot  # not blank

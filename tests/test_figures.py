@@ -13,7 +13,18 @@ from typing import Any
 
 import pytest
 from cli_helpers import register
-from dossier_helpers import RUN_A, RUN_B, bundle_folder, make_dossier
+from dossier_helpers import (
+    HF_LOG_HISTORY,
+    HF_MACHINE,
+    NOTEBOOK_LAYERS,
+    RUN_A,
+    RUN_B,
+    bundle_folder,
+    figure_titles,
+    lm_eval_suite,
+    make_dossier,
+    real_log_bundle,
+)
 
 from gerhard.core.gates import Baseline, Gate
 from gerhard.dossier import figures
@@ -54,13 +65,13 @@ def test_history_series_skips_rows_and_values_it_cannot_plot() -> None:
 
 
 def test_curve_panels_group_losses_rates_and_the_rest() -> None:
-    # grad_norm has its own family now (it used to share "other" with throughput).
-    series = {k: [(0.0, 1.0)] for k in ("train_loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "mfu")}
-    assert figures.curve_panels(series) == [
+    # grad_norm has its own family; names of no family are the label of their axis; throughput gets no panel.
+    names = ("train_loss", "val_loss", "lr", "grad_norm", "tokens_per_s", "mfu", "spike_rate", "sparsity")
+    assert figures.curve_panels({k: [(0.0, 1.0)] for k in names}) == [
         ("loss", ["train_loss", "val_loss"]),
         ("learning rate", ["lr"]),
         ("gradient norm", ["grad_norm"]),
-        ("other", ["tokens_per_s", "mfu"]),
+        ("spike_rate, sparsity", ["spike_rate", "sparsity"]),
     ]
 
 
@@ -144,7 +155,16 @@ HF_TRAINER = [
         "eval_samples_per_second": 80.1,
         "eval_steps_per_second": 10.0,
         "epoch": 1.0,
-    }
+    },
+    {
+        "step": 990,
+        "train_runtime": 812.5,
+        "train_samples_per_second": 19.7,
+        "train_steps_per_second": 1.2,
+        "total_flos": 2.1e15,
+        "train_loss": 2.86,
+        "epoch": 1.98,
+    },
 ]
 LIGHTNING = [
     {"step": s, "epoch": s // 100, "train_loss_step": 3.0 - s / 1000, "lr-Adam": 1e-3} for s in range(0, 500, 10)
@@ -155,7 +175,7 @@ LIGHTNING += [{"step": s, "epoch": s // 100, "val_loss": 2.8, "train_loss_epoch"
 @pytest.mark.parametrize(
     "name",
     ["epoch", "step", "global_step", "trainer/global_step", "train/epoch", "iteration", "iter", "samples"]
-    + ["num_samples", "tokens_seen", "num_input_tokens_seen", "consumed_samples", "total_flos", "time"]
+    + ["num_samples", "tokens_seen", "num_input_tokens_seen", "consumed_samples", "time"]
     + ["time/wall-clock", "time/step", "wall_clock", "elapsed_time", "elapsed_s", "timestamp", "_runtime"]
     + ["_timestamp", "_step", "train_runtime", "eval_runtime"],
 )
@@ -183,10 +203,9 @@ def test_a_copy_of_the_step_is_a_counter_whatever_its_name() -> None:
         (
             HF_TRAINER,
             [
-                ("loss", ["loss", "eval_loss"]),
+                ("loss", ["loss", "eval_loss", "train_loss"]),
                 ("learning rate", ["learning_rate"]),
                 ("gradient norm", ["grad_norm"]),
-                ("other", ["eval_samples_per_second", "eval_steps_per_second"]),
             ],
         ),
         (LIGHTNING, [("loss", ["train_loss_step", "val_loss", "train_loss_epoch"]), ("learning rate", ["lr-Adam"])]),
@@ -202,15 +221,15 @@ def test_curve_panels_of_real_training_logs(history: list[dict[str, Any]], panel
     ("series", "panels"),
     [
         ({"loss": flat(2.7), "lr": flat(3e-4)}, [("loss", ["loss"]), ("learning rate", ["lr"])]),
-        ({"a": flat(2.7), "b": flat(3e-4)}, [("other (~1e0)", ["a"]), ("other (~1e-4)", ["b"])]),
+        ({"a": flat(2.7), "b": flat(3e-4)}, [("a", ["a"]), ("b", ["b"])]),
         ({"train_loss": flat(2.7), "val_loss": flat(0.3)}, [("loss", ["train_loss", "val_loss"])]),  # 9x: one axis
         (
             {"train_loss": flat(2.7), "aux_loss": flat(0.003), "val_loss": flat(3.1)},
             [("loss (~1e0)", ["train_loss", "val_loss"]), ("loss (~1e-3)", ["aux_loss"])],
         ),
         (
-            {"tokens_per_s": flat(12000.0), "mfu": flat(0.41), "zero": flat(0.0)},
-            [("other (~1e4)", ["tokens_per_s"]), ("other (~1e-1)", ["mfu", "zero"])],
+            {"spikes": flat(12000.0), "sparsity": flat(0.41), "zero": flat(0.0)},
+            [("spikes", ["spikes"]), ("sparsity, zero", ["sparsity", "zero"])],
         ),
         ({"lr-Adam/pg1": flat(1e-3), "lr-Adam/pg2": flat(3e-4)}, [("learning rate", ["lr-Adam/pg1", "lr-Adam/pg2"])]),
         ({"val_ppl": flat(15.2), "val_acc": flat(0.7)}, [("perplexity", ["val_ppl"]), ("accuracy", ["val_acc"])]),
@@ -382,7 +401,9 @@ def test_training_curves_of_a_real_log_with_gates_and_a_baseline_render() -> Non
     assert png_width(fig.png) == figures.PAGE_WIDTH_PX * figures.DPI / figures.PX_PER_INCH
     assert fig.caption == (
         "Per-step history from metrics.json: 99 logged steps. The bundle keeps every step."
-        " Counters, not drawn: epoch, eval_runtime. Dashed: baseline run b_green."
+        " Counters, not drawn: epoch, eval_runtime, train_runtime. Throughput and FLOP counts, not drawn:"
+        " eval_samples_per_second, eval_steps_per_second, train_samples_per_second, train_steps_per_second,"
+        " total_flos. Dashed: baseline run b_green."
         " Dotted lines and shaded bands: gates eval_loss_max <= 2.9, rel <= 3."
     )
     assert figures.training_curves([{"step": i, "epoch": i / 10} for i in range(5)]) is None
@@ -470,3 +491,135 @@ def test_an_archived_run_draws_the_baseline_it_was_registered_against(
         dossier.build_dossier(registry / "outputs" / "b_red_later").read_text(), "Training and validation curves"
     )
     assert "Dashed: baseline run b_green." in second and "val_loss_vs_best_green &lt;= 2.77." in second
+
+
+# Figures that suit real logs: no legend over data, axes named by what they plot, no panel for throughput or FLOP
+# counts, per-entry bars only for the fields an artifact's schema declares or a gate judges. Asserted on the
+# matplotlib figures the PNGs are saved from (Drawing.figure(), laid out by a real draw on the Agg canvas).
+
+
+@pytest.mark.parametrize(
+    "name",
+    [*HF_MACHINE, "tokens_per_s", "tokens_per_second", "throughput/batches_per_sec", "throughput/device/mfu"]
+    + ["throughput/flops_per_sec", "mfu", "perf/tflops"],
+)
+def test_throughput_and_flop_counts_get_no_panel(name: str) -> None:
+    assert figures.is_throughput(name)
+    series = {name: [(0.0, 1.0), (1.0, 2.0)], "loss": flat(2.0)}
+    assert figures.curve_panels(series) == [("loss", ["loss"])]
+    assert figures.curve_panels(series, keep={name})[-1][1] == [name]  # unless a gate judges it
+
+
+@pytest.mark.parametrize(
+    "name", ["loss", "eval_loss", "val_ppl", "spike_rate", "per_token_loss", "steps_per_epoch", "lr-Adam/pg1", "f1"]
+)
+def test_quantities_are_not_throughput(name: str) -> None:
+    assert not figures.is_throughput(name)
+
+
+def legends_clear_of_the_axes(fig: Any) -> list[Any]:
+    """Every legend of the figure lies inside the figure and overlaps no axes (data is drawn clipped to its axes,
+    so this is stronger than clearing the data artists); returns the legends."""
+    renderer = fig.canvas.get_renderer()
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1 and fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1
+        for ax in fig.axes:
+            assert not box.overlaps(ax.get_window_extent(renderer)), (legend.get_texts()[0].get_text(), ax.get_ylabel())
+    return legends
+
+
+@pytest.mark.parametrize("history", [HF_LOG_HISTORY, HF_TRAINER, LIGHTNING], ids=["hf-real", "hf-long", "lightning"])
+def test_curves_of_real_logs_have_named_axes_clear_legends_and_no_throughput(history: list[dict[str, Any]]) -> None:
+    marks = [Mark("val_loss_max", "metrics.json", "final.val_loss", "val_loss_max <= 2.9", line=2.9, passed=True)]
+    drawing = figures.curves_drawing(history, marks)
+    assert drawing is not None
+    fig = drawing.figure()
+    ylabels = [ax.get_ylabel() for ax in fig.axes]
+    assert all(label and "other" not in label for label in ylabels), ylabels
+    assert [ax.get_xlabel() for ax in fig.axes] == [""] * (len(fig.axes) - 1) + ["step"]
+    plotted = {line.get_label() for ax in fig.axes for line in ax.get_lines()}
+    assert not plotted & set(HF_MACHINE) and not {"epoch", "train_runtime", "eval_runtime"} & plotted
+    assert len(legends_clear_of_the_axes(fig)) == len(fig.axes)  # every panel names its curves
+
+
+def test_the_counter_on_the_x_axis_is_the_epoch_when_the_step_is_the_epoch() -> None:
+    per_epoch = [{"step": e, "epoch": e, "val_acc": 0.5 + e / 10} for e in range(5)]
+    drawing = figures.curves_drawing(per_epoch)
+    assert drawing is not None and drawing.figure().axes[-1].get_xlabel() == "epoch"
+    assert figures.x_label(figures.history_series(HF_LOG_HISTORY)) == "step"
+
+
+def test_no_legend_over_the_last_eval_bar() -> None:
+    """The reported case: lm-eval tasks under a pass-rate gate, the legend was drawn over the last task's bar."""
+    suite = lm_eval_suite()
+    marks = [
+        Mark("eval_pass_rate_min", "eval_suite.json", "pass_rate", "eval_pass_rate_min >= 0.8", line=0.8, passed=False),
+        Mark("last_task", "eval_suite.json", "tasks.-1.score", "last_task in [0.2, 0.9]", band=(0.2, 0.9), passed=True),
+    ]
+    drawing = figures.eval_suite_drawing(suite, marks)
+    assert drawing is not None
+    fig = drawing.figure()
+    (ax,) = fig.axes
+    (legend,) = legends_clear_of_the_axes(fig)
+    box = legend.get_window_extent(fig.canvas.get_renderer())
+    assert not any(box.overlaps(bar.get_window_extent()) for bar in ax.patches)
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == suite["tasks"][-1]["name"]
+    assert ax.get_xlabel() == "score (black tick: threshold)"
+
+
+def test_bar_panels_are_named_by_their_field_and_keep_the_legend_outside() -> None:
+    band = Mark("spike_rate_band", "v15.json", "spike_rate.mean", "spike_rate_band in [0.05, 0.25]", band=BAND)
+    data = {"spike_rate": {"mean": 0.12}, "layers": NOTEBOOK_LAYERS}
+    (drawing,) = figures.artifact_drawings("v15.json", data, marks=[band], declared={"layers": {"spike_rate"}})
+    fig = drawing.figure()
+    assert [(ax.get_ylabel(), ax.get_xlabel()) for ax in fig.axes] == [("spike_rate", "layers")]
+    assert len(legends_clear_of_the_axes(fig)) == 1
+    assert drawing.caption == (
+        "spike_rate per entry of 'layers' in v15.json. Not declared in its schema, not drawn: neurons, timesteps,"
+        " dead_fraction, threshold. Dotted lines and shaded bands: gates spike_rate_band in [0.05, 0.25]."
+    )
+
+
+def test_the_schema_says_which_per_entry_fields_matter() -> None:
+    shipped = json.loads((Path(figures.__file__).parents[2] / "schemas" / "v15_spikingbrain.schema.json").read_text())
+    assert figures.schema_fields(shipped) == {"layers": frozenset({"spike_rate"})}
+    typed = {"properties": {"rows": {"type": "array", "items": {"properties": {"n": {"type": "integer"}, "s": {}}}}}}
+    assert figures.schema_fields(typed) == {"rows": frozenset({"n"})}
+    assert figures.schema_fields({"type": "object"}) == figures.schema_fields(None) == {}
+
+
+def test_per_entry_bars_only_for_declared_or_judged_fields() -> None:
+    data = {"spike_rate": {"mean": 0.12}, "layers": NOTEBOOK_LAYERS}
+    judged = Mark("g", "v15.json", "layers.0.dead_fraction", "g <= 0.1", line=0.1)
+    assert figures.artifact_drawings("v15.json", data, declared={}) == []  # nothing declared, nothing judged
+    (only_judged,) = figures.artifact_drawings("v15.json", data, marks=[judged], declared={})
+    assert [ax.get_ylabel() for ax in only_judged.figure().axes] == ["dead_fraction"]
+    (undeclared,) = figures.artifact_drawings("v15.json", data)  # no schema at hand: the first numeric fields
+    assert [ax.get_ylabel() for ax in undeclared.figure().axes] == ["spike_rate", "neurons", "timesteps"]
+    assert undeclared.caption.endswith(" Not drawn (too many to show): dead_fraction, threshold.")
+
+
+def test_declared_fields_come_from_the_programs_schemas_or_the_shipped_one(registry: Path) -> None:
+    names = ["v15_spikingbrain.json", "trainer_state.json"]
+    expected = {"v15_spikingbrain.json": {"layers": frozenset({"spike_rate"})}}
+    assert dossier.declared_fields(None, names) == expected  # no program: the shipped schema of that name
+    assert dossier.declared_fields(registry, names) == expected  # program.yaml's artifacts: maps it
+    program = registry / "state" / "program.yaml"
+    text = program.read_text().replace("artifacts:\n  v15_spikingbrain.json: v15_spikingbrain\n", "artifacts: {}\n")
+    program.write_text(text)
+    assert dossier.declared_fields(registry, names) == {}  # the program does not say what the file is
+
+
+def test_a_dossier_draws_no_noise_panels(tmp_path: Path) -> None:
+    """real_log_bundle: curves, eval suite and the spike rate per layer, nothing else (not trainer_state.json's
+    log_history, not the layers' neurons and timesteps)."""
+    html = make_dossier(real_log_bundle(tmp_path), "B").read_text()
+    assert figure_titles(html) == [
+        "Training and validation curves",
+        "Eval suite",
+        "layers in v15_spikingbrain.json",
+    ]
+    assert "Throughput and FLOP counts, not drawn: eval_samples_per_second" in html
+    assert "spike_rate per entry of &#39;layers&#39; in v15_spikingbrain.json. Not declared in its schema" in html

@@ -9,12 +9,10 @@ import json
 import os
 import shlex
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import git_out, load_yaml, run
+from cli_helpers import git_out, load_yaml, run, shell
 from conftest import git
 
 from gerhard.cli.commands.init import SCRIPTS
@@ -44,12 +42,6 @@ result = register_run(
 print(result)
 """
 CELL_RUN = "20260223T190000Z_v15"
-
-
-def shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """A command as a user types it, `python3` being this environment's interpreter."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    return subprocess.run(command, shell=True, cwd=cwd, env=env, capture_output=True, text=True)
 
 
 def notebook_output(tmp_path: Path, example: str, name: str, val_loss: float) -> Path:

@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import copy_run_by_hand, register_ok, run
+from cli_helpers import commit, copy_run_by_hand, register_ok, rejected, run
 from conftest import git
 from ruamel.yaml import YAML
 
@@ -40,18 +38,6 @@ def hooked(registered: Path, capsys) -> Path:
     done = run(capsys, "hooks", "install", "--repo", registered)
     assert done.rc == 0, done.err
     return registered
-
-
-def commit(repo: Path, *paths: str, message: str = "by hand") -> subprocess.CompletedProcess[str]:
-    if paths:
-        git(repo, "add", "-A", "--", *paths)
-    env = dict(os.environ, GERHARD_PYTHON=sys.executable)
-    return subprocess.run(["git", "commit", "-q", "-m", message], cwd=repo, env=env, capture_output=True, text=True)
-
-
-def rejected(done: subprocess.CompletedProcess[str]) -> list[str]:
-    assert done.returncode == 1, done.stderr
-    return done.stderr.splitlines()
 
 
 def registered_in(repo: Path, run_id: str) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from cli_helpers import git_out, load_yaml
+from dossier_helpers import figure_titles
 from integration_helpers import framework_state  # noqa: F401  (autouse)
 
 L = pytest.importorskip(
@@ -86,7 +87,7 @@ def test_a_lightning_fit_with_the_logger_is_registered_green(registry: Path, tmp
 
     assert load_yaml(bundle / "config.yaml") == {"lr": 0.1, "hidden": 8}  # save_hyperparameters()
     assert (bundle / "seed.txt").read_text() == "7\n"  # seed_everything's
-    assert (bundle / "run_dossier_pl1.html").is_file()
+    assert figure_titles((bundle / "run_dossier_pl1.html").read_text()) == ["Training and validation curves"]
     record = load_yaml(registry / "state" / "runs" / "pl1.yaml")
     assert (record["verdict"], record["summary"]) == ("GREEN", "a tiny MLP")
     assert git_out(registry, "status", "--porcelain", "--untracked-files=all") == ""

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from cli_helpers import git_out, load_yaml
 from conftest import git
+from dossier_helpers import figure_titles
 from integration_helpers import framework_state  # noqa: F401  (autouse)
 
 transformers = pytest.importorskip(
@@ -98,7 +99,7 @@ def test_a_trainer_with_the_callback_is_registered_green(hf_registry: Path, tmp_
     config = load_yaml(bundle / "config.yaml")
     assert (config["seed"], config["learning_rate"], config["per_device_train_batch_size"]) == (3, 0.01, 8)
     assert (bundle / "seed.txt").read_text() == "3\n"
-    assert (bundle / "run_dossier_hf1.html").is_file()
+    assert figure_titles((bundle / "run_dossier_hf1.html").read_text()) == ["Training and validation curves"]
     record = load_yaml(hf_registry / "state" / "runs" / "hf1.yaml")
     assert (record["verdict"], record["phase"], record["summary"]) == ("GREEN", "A", "a tiny GPT-2")
     assert git_out(hf_registry, "status", "--porcelain", "--untracked-files=all") == ""

@@ -4,6 +4,7 @@ bundle_files has checked everything."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -26,6 +27,7 @@ from gerhard.flows.registration import register
 from gerhard.formats import runtext, schemas
 from gerhard.formats.yamlio import load_plain_yaml
 from gerhard.registry.bundle import sha256_bytes
+from gerhard.registry.pending_runs import BUNDLE, PendingRun, note_pending
 
 
 def bundle_files(
@@ -185,11 +187,21 @@ def register_and_report(run: RunSnapshot, summary: str, next_action: str) -> Fin
             message = f"{type(e).__name__}: {e}"
     result = FinishResult(run.run_id, run.folder, dossier, registered, verdict, command, message)
     if not registered:
+        note_refused(run, summary, next_action)
         print(f"gerhard: run {run.run_id} is not registered: {message}", file=sys.stderr)
         print(f"gerhard: the bundle is in {run.folder}; register it later with:\n  {command}", file=sys.stderr)
     if dossier is not None and run.download:
         offer_download(dossier)
     return result
+
+
+def note_refused(run: RunSnapshot, summary: str, next_action: str) -> None:
+    """A run left in outputs/<run_id>/ of its registry: its phase noted, so that `gerhard status` prints the
+    command that registers it (gerhard.registry.pending_runs)."""
+    if run.registry is not None and run.folder.resolve() == (run.registry / layout.run_dir(run.run_id)).resolve():
+        pending = PendingRun(run.run_id, BUNDLE, run.phase, run.force, summary, next_action)
+        with contextlib.suppress(OSError, GerhardError):  # a convenience: the command is printed all the same
+            note_pending(run.registry, pending)
 
 
 def make_dossier(run: RunSnapshot, summary: str, next_action: str) -> tuple[Path | None, str | None]:

@@ -286,7 +286,15 @@ def build_parser() -> argparse.ArgumentParser:
     _register_args(sub)
     _dossier_args(sub)
     _convert_args(sub)
-    _add(sub, "status", "the program's status in a few lines", json_out=True)
+    _add(
+        sub,
+        "status",
+        "the program's status in a few lines",
+        "Where the program stands: the current phase, each phase's state, the latest run, open needs-input.\n"
+        "Then the runs in outputs/ not registered yet (a refused finish(), a runtime that died, a notebook's\n"
+        "own folder), each with the command that registers it (--json: pending_runs).",
+        json_out=True,
+    )
     _capture_args(sub)
     _decide_args(sub)
 
@@ -313,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Look for what an interrupted gerhard command (killed, Ctrl-C, power cut) left behind and settle it:\n"
         "a registration whose commit landed is finished (work tree and index brought to the commit), one\n"
         "that did not land is undone (the repository as before). Stale lock files and temporary files are\n"
-        "removed. Says what it did, or that all is well; exit 1 if a problem is left that needs you.",
+        "removed. Says what it did, or that all is well; exit 1 if a problem is left that needs you. Runs in\n"
+        "outputs/ not registered yet are no problem: named with the command that registers each, left as they are.",
         json_out=True,
     )
     p = _add(

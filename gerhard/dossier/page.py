@@ -30,6 +30,7 @@ from gerhard.dossier.codec import EMBED_LIMIT, dossier_name, encode_bundle, size
 from gerhard.dossier.figures import Mark, number
 from gerhard.errors import BundleError, UserError
 from gerhard.files import atomic_write
+from gerhard.formats import schemas
 from gerhard.formats.parsing import parse_artifact
 from gerhard.output import fmt_value
 from gerhard.registry import store
@@ -63,10 +64,12 @@ class Evaluation:
 
 @dataclass(frozen=True)
 class GateDrawing:
-    """The gates drawn on the figures and the metrics histories of the baseline runs they compare with."""
+    """The gates drawn on the figures and the metrics histories of the baseline runs they compare with,
+    and the per-entry fields the artifacts' schemas declare (only those, and judged ones, get bar panels)."""
 
     marks: list[Mark] = field(default_factory=list)
     baseline_histories: dict[str, Any] = field(default_factory=dict)
+    declared: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)  # artifact -> list key -> fields
 
 
 def registered_record(registry: Path | None, run_id: str, bundle: Bundle) -> tuple[RunRecord | None, str]:
@@ -167,6 +170,23 @@ def gate_drawing(registry: Path | None, run_id: str, evaluation: Evaluation, rec
     return GateDrawing(marks, {run: h for run, h in histories.items() if h is not None})
 
 
+def declared_fields(registry: Path | None, names: Iterable[str]) -> dict[str, dict[str, frozenset[str]]]:
+    """What each JSON artifact's schema declares for the entries of its lists (figures.schema_fields): the
+    schema program.yaml maps it to, or without a program the shipped schema of its name (v15_spikingbrain)."""
+    try:
+        program = store.load_program(registry) if registry is not None else None
+    except UserError:
+        program = None
+    root = str(registry) if program is not None else None
+    found = {}
+    for name in names:
+        schema = program.schema_for(name) if program is not None else name.removesuffix(".json")
+        doc = schemas.schema_document(schema, root) if schema else None
+        if doc is not None:
+            found[name] = figures.schema_fields(doc)
+    return found
+
+
 def parse_quietly(bundle: Bundle, name: str) -> tuple[Any, str]:
     """A bundle file's parsed content, or None and why not (the page shows what it can)."""
     if name not in bundle.names():
@@ -194,15 +214,20 @@ def flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix or "(value)", scalar_text(data))]
 
 
+def artifact_names(bundle: Bundle) -> list[str]:
+    """The bundle's own JSON artifacts (not the standard files), whose per-entry lists may be charted."""
+    return sorted(n for n in bundle.names() if n.endswith(".json") and n not in STANDARD)
+
+
 def figures_for(bundle: Bundle, metrics: Any, suite: Any, drawing: GateDrawing) -> list[Any]:
     history = metrics.get("history") if isinstance(metrics, dict) else None
     found = [
         figures.training_curves(history, drawing.marks, drawing.baseline_histories),
         figures.eval_suite_chart(suite, drawing.marks),
     ]
-    for name in sorted(n for n in bundle.names() if n.endswith(".json") and n not in STANDARD):
+    for name in artifact_names(bundle):
         data, _ = parse_quietly(bundle, name)
-        found.extend(figures.artifact_charts(name, data, marks=drawing.marks))
+        found.extend(figures.artifact_charts(name, data, marks=drawing.marks, declared=drawing.declared.get(name, {})))
     return [f for f in found if f is not None]
 
 
@@ -382,7 +407,9 @@ def evaluated_page(
         evaluation = replace(evaluation, note=f"{evaluation.note}; {mismatch}")
     summary = utf8_text(summary if summary is not None else (record.summary if record else ""))
     next_action = utf8_text(next_action if next_action is not None else (record.next_action if record else ""))
-    drawing = gate_drawing(registry, run_id, evaluation, record)
+    drawing = replace(
+        gate_drawing(registry, run_id, evaluation, record), declared=declared_fields(registry, artifact_names(bundle))
+    )
     context = page_context(bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing)
     return render_page(context).encode("utf-8"), evaluation
 

@@ -61,6 +61,19 @@ def _schema_file(name: str, root: str | None) -> Path | None:
     return next((d / f"{name}.schema.json" for d in _dirs(root) if (d / f"{name}.schema.json").is_file()), None)
 
 
+@functools.cache
+def schema_document(name: str, root: str | None = None) -> dict[str, Any] | None:
+    """The schema named `name` as data (a registry's own first, then the shipped one), for what reads a
+    schema's declarations rather than validating with it (the dossier's figures); None when there is no
+    such schema or it is not a readable JSON object (validating says why)."""
+    path = _schema_file(name, root)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+    except (ValueError, OSError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def _is_shipped(path: Path) -> bool:
     return path.parent == schema_dir()
 

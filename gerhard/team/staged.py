@@ -25,6 +25,7 @@ from gerhard.git.blobs import Blobs, prefetch
 from gerhard.git.branches import on_default_branch
 from gerhard.layout import is_derived, is_source, run_of
 from gerhard.registry import checks, store
+from gerhard.registry.pending_runs import pending_run
 from gerhard.team import history
 from gerhard.team.branchcommit import branch_problems
 from gerhard.team.expected import Changes, derived_problems
@@ -66,6 +67,8 @@ def staged_problems(root: Path, only: str | None = None) -> list[str]:
         for run_id in runs:
             if run_id in refused:
                 problems.append(refused[run_id])
+            elif index.data(layout.record_path(run_id)) is None and not in_head(run_id, head) and listings[run_id]:
+                problems.append(hand_added(root, run_id))
             elif listings[run_id] or index.data(layout.record_path(run_id)) is not None:  # not a run removed whole
                 new = not head.has_tree(layout.run_dir(run_id))
                 problems += checks.check_run(program, run_id, index.data, listings[run_id], root, new=new)
@@ -73,6 +76,21 @@ def staged_problems(root: Path, only: str | None = None) -> list[str]:
         check_derived = derived_problems if on_default_branch(root) else branch_problems
         problems += check_derived(root, program, changes, index, head)
     return problems
+
+
+def in_head(run_id: str, head: Blobs) -> bool:
+    return head.has_tree(layout.run_dir(run_id)) or head.data(layout.record_path(run_id)) is not None
+
+
+def hand_added(root: Path, run_id: str) -> str:
+    """A folder under outputs/ that no record names, staged by hand (`git add -A` picks up a pending run):
+    not a run until it is registered, which archives it in a commit of its own."""
+    folder, found = layout.run_dir(run_id), pending_run(root, run_id)
+    then = f"then register it: {found.advice(root, root)}" if found else f"{layout.OUTPUTS}/ holds registered runs only"
+    return (
+        f"{folder}/ is not a registered run (no {layout.record_path(run_id)}), and this commit adds its files by "
+        f"hand: unstage them with 'git reset -q -- {folder}/', {then}"
+    )
 
 
 def archive_listings(runs: list[str], changes: Changes, index: Blobs, head: Blobs) -> dict[str, list[str]]:
@@ -93,7 +111,7 @@ def rewritten(root: Path, changes: Changes, runs: list[str], head: Blobs) -> dic
     registration wrote (a record added by hand) is not a run, and may go."""
     problems = {}
     for run_id in runs:
-        if not (head.has_tree(layout.run_dir(run_id)) or head.data(layout.record_path(run_id)) is not None):
+        if not in_head(run_id, head):
             continue  # a new run
         reg = history.registration_of(root, run_id)
         if reg is None:

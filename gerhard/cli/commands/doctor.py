@@ -1,6 +1,7 @@
 """gerhard doctor: finish or undo an interrupted transaction (a registration, a rebase, a register
 --push), put back heavy files an older gerhard's replay left aside, clear stale locks and temporary
-files, and name what it cannot settle alone."""
+files, and name what it cannot settle alone. Runs in outputs/ not registered yet are work in progress, not
+damage: doctor names each with the command that registers it and leaves it be."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from gerhard.git.lock import registry_lock
 from gerhard.git.stale import file_age, git_processes_in
 from gerhard.output import print_json
 from gerhard.registry.heavy import put_heavy_back
+from gerhard.registry.pending_runs import forget_registered, pending_runs
 from gerhard.sync.stores import being_written
 
 LEGACY_REPLAY_DIRS = ("gerhard-replay", rewrite.REWRITE_DIR)  # heavy files in <dir>/<run_id>/bundle/, no journal
@@ -35,11 +37,15 @@ def doctor(repo: Path, as_json: bool = False) -> int:
         unlocked, lock_problems = check_index_lock(info)
         if problems and unlocked:  # an older stale lock was in its way
             settled, problems = settle_rewrite(info)
-        done += settled + put_back_legacy(root, info) + remove_temp_files(root, info) + unlocked
+        done += settled + put_back_legacy(root, info) + remove_temp_files(root, info) + unlocked + forget_notes(root)
         problems += lock_problems + heavy_left_aside(info) + temp_files_in_use(root)
     done = [d for d in done if d]
+    pending = pending_runs(root)  # work in progress, not damage: named with what registers each
     if as_json:
-        print_json({"repository": str(root), "done": done, "problems": problems, "ok": not problems})
+        runs = [run.as_dict(root) for run in pending]
+        print_json(
+            {"repository": str(root), "done": done, "problems": problems, "ok": not problems, "pending_runs": runs}
+        )
     else:
         for line in done:
             print(line)
@@ -47,6 +53,8 @@ def doctor(repo: Path, as_json: bool = False) -> int:
             print(f"problem: {line}")
         if not done and not problems:
             print(f"all is well in {root}: no interrupted transaction, no stale lock, no temporary files")
+        for run in pending:
+            print(f"pending, left as it is: {run.line(root)}")
     return 1 if problems else 0
 
 
@@ -57,6 +65,12 @@ def settle_rewrite(info: gitrepo.RepoInfo) -> tuple[list[str], list[str]]:
     except GitError as e:
         return [], [str(e)]
     return ([done] if done else []), []
+
+
+def forget_notes(root: Path) -> list[str]:
+    """The phases a refused finish() noted for `status` (gerhard.registry.pending_runs), of runs since registered."""
+    n = forget_registered(root)
+    return [f"removed {n} note{'s' if n != 1 else ''} of runs registered since their finish() was refused"] if n else []
 
 
 def put_back_legacy(root: Path, info: gitrepo.RepoInfo) -> list[str]:

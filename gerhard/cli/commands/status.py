@@ -1,4 +1,5 @@
-"""gerhard status: where the program stands, in a few lines."""
+"""gerhard status: where the program stands, in a few lines, and the runs in outputs/ not registered yet
+(gerhard.registry.pending_runs), each with the command that registers it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from gerhard import layout
 from gerhard.core.phases import REMOVED_PHASES, RESUME, STOPPED
 from gerhard.output import print_json
 from gerhard.registry import queries
+from gerhard.registry.pending_runs import PendingRun, pending_runs
 from gerhard.registry.root import registry_root
 
 
@@ -46,11 +48,20 @@ def format_status(s: dict[str, Any]) -> str:
     return "\n".join(lines + decision_lines(s))
 
 
+def pending_lines(root: Path, pending: list[PendingRun]) -> list[str]:
+    """The runs under outputs/ not registered yet, each with the command that registers it."""
+    if not pending:
+        return []
+    head = f"{len(pending)} run{'s' if len(pending) != 1 else ''} in {layout.OUTPUTS}/ not registered yet:"
+    return [head, *(f"  {run.line(root)}" for run in pending)]
+
+
 def status(repo: Path, as_json: bool = False) -> int:
     root = registry_root(repo)
     s = queries.current_status(root)
+    pending = pending_runs(root)
     if as_json:
-        print_json(s)
+        print_json({**s, "pending_runs": [run.as_dict(root) for run in pending]})
     else:
-        print(format_status(s))
+        print("\n".join([format_status(s), *pending_lines(root, pending)]))
     return 0
