@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -182,12 +183,26 @@ def bundle_b_red(tmp_path: Path) -> Path:
     return copy_example("phase_b_red", tmp_path / "bundle_b_red")
 
 
+def walk(top: Path, skip: tuple[str, ...] = (".git",)) -> list[Path]:
+    """Every path under top, but in folders named in skip. A registration run in this process deletes
+    its finished journal in a background thread (.git/gerhard-trash/): what vanishes is not an error."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        found += [Path(dirpath, name) for name in dirnames + filenames]
+    return sorted(found)
+
+
+def leftovers(repo: Path) -> list[str]:
+    """What an ended registration must never leave: its journal, git's index lock, temporary files."""
+    found = [p for p in ("gerhard-txn", "index.lock") if (repo / ".git" / p).exists()]
+    return found + [str(p) for p in walk(repo, skip=("gerhard-trash",)) if p.name.endswith(".gerhard-tmp")]
+
+
 def snapshot(repo: Path) -> dict[str, object]:
     """Everything a failed command must leave unchanged: HEAD, index, and every work-tree file."""
     files = {}
-    for path in sorted(repo.rglob("*")):
-        if ".git" in path.relative_to(repo).parts:
-            continue
+    for path in walk(repo):
         if path.is_file() or path.is_symlink():
             files[str(path.relative_to(repo))] = path.read_bytes() if path.is_file() else b"->link"
         else:

@@ -33,7 +33,7 @@ from cli_helpers import (
     run,
     trailer,
 )
-from conftest import git, snapshot
+from conftest import git, leftovers, snapshot
 
 import gerhard.files
 
@@ -59,12 +59,6 @@ HOOK_REJECTED = (
 
 def error_line(message: str) -> str:
     return f"gerhard register: error: {message}\n"
-
-
-def leftovers(repo: Path) -> list[str]:
-    """What an ended registration must never leave: its journal, git's index lock, temporary files."""
-    found = [p for p in ("gerhard-txn", "index.lock") if (repo / ".git" / p).exists()]
-    return found + [str(p) for p in repo.rglob("*.gerhard-tmp")]
 
 
 def assert_refused(

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 from conftest import git
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gerhard.git import gitrepo
+from gerhard.git.trees import Tree, serialize_tree
 
 
 @pytest.fixture
@@ -60,7 +63,7 @@ def test_trees_parse_and_serialize_byte_identical(repo: Path) -> None:
     for d in dirs:
         spec = f"{sha}^{{tree}}" if not d else f"{sha}:{d}"
         raw = subprocess.run(["git", "cat-file", "tree", spec], cwd=repo, capture_output=True, check=True).stdout
-        assert gitrepo._serialize_tree(trees[d]) == raw
+        assert serialize_tree(trees[d]) == raw
 
 
 @pytest.mark.parametrize("object_format", ["sha1", "sha256"])
@@ -80,3 +83,33 @@ def test_write_tree_equals_what_git_commits(tmp_path: Path, object_format: str) 
     git(repo, "add", "-A")
     assert tree == git(repo, "write-tree").strip()
     git(repo, "fsck", "--strict")  # the loose objects gerhard wrote are well-formed
+
+
+# Names that sort differently as files and folders, with spaces, tree modes inside ("x 100644 y" reads
+# like an entry from its middle) and bytes that also occur in binary ids.
+NAMES = ["a", "a.b", "a-b", "a0", "a 100644 b", "b 40000 c", "ü", "z", "zz", "0", "100644 q"]
+MODES = [gitrepo.BLOB_MODE, gitrepo.TREE_MODE, "100755", "120000"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    entries=st.dictionaries(
+        st.sampled_from(NAMES), st.tuples(st.sampled_from(MODES), st.binary(min_size=20, max_size=20))
+    ),
+    changes=st.dictionaries(
+        st.sampled_from([*NAMES, "new", "ax", "ab c"]),
+        st.tuples(st.sampled_from([gitrepo.BLOB_MODE, gitrepo.TREE_MODE]), st.binary(min_size=20, max_size=20)),
+        max_size=4,
+    ),
+)
+def test_a_raw_tree_reads_and_changes_as_its_parsed_entries(
+    entries: dict[str, tuple[str, bytes]], changes: dict[str, tuple[str, bytes]]
+) -> None:
+    """Tree looks entries up and splices changes into the raw bytes: the same as parsing every entry,
+    changing the mapping and writing it in git's order."""
+    parsed = {name: (mode, sha.hex()) for name, (mode, sha) in entries.items()}
+    tree = Tree(serialize_tree(parsed))
+    assert dict(tree) == parsed
+    assert all(tree.get(name) == parsed.get(name) for name in [*NAMES, "new", "a/"])
+    changed = {name: (mode, sha.hex()) for name, (mode, sha) in changes.items()}
+    assert tree.with_entries(changed) == serialize_tree(parsed | changed)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import pytest
 from cli_helpers import git_out, run
-from conftest import EXAMPLES, git
+from conftest import EXAMPLES, git, walk
 
 from gerhard import cli
 from gerhard.cli.commands.init import scaffold
@@ -115,11 +115,7 @@ def head_of(repo: Path) -> str:
 
 
 def files(repo: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(repo)): p.read_bytes()
-        for p in sorted(repo.rglob("*"))
-        if ".git" not in p.relative_to(repo).parts and p.is_file()
-    }
+    return {str(p.relative_to(repo)): p.read_bytes() for p in walk(repo) if p.is_file()}
 
 
 def index(repo: Path) -> str:

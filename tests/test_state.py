@@ -451,3 +451,14 @@ def test_shipped_program_loads() -> None:
     assert gates["val_loss_vs_best_green"].min_improvement == -0.05
     assert gates["energy_ratio_advisory"].severity == "advisory"
     assert gates["spike_rate_band"].range == (0.05, 0.25)
+
+
+def test_recent_rows_parse_only_the_newest_lines_of_a_month(tmp_path: Path) -> None:
+    """A month of thousands of runs: the newest rows are read from its end, an older line is not parsed,
+    and a corrupt line among the newest is named by its line number in the file."""
+    rows = "".join(statefiles.ledger_line({"seq": s}) for s in range(1, 6))
+    write(tmp_path, layout.ledger_path("2026-01"), "garbage\n" + rows)
+    assert [r["seq"] for r in store.recent_rows(tmp_path, ["2026-01"], 3)] == [5, 4, 3]
+    write(tmp_path, layout.ledger_path("2026-01"), rows + '{"seq": 6\n')
+    with pytest.raises(StateError, match=r"^state/ledger/2026-01.jsonl line 6 is corrupt"):
+        store.recent_rows(tmp_path, ["2026-01"], 2)

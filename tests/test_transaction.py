@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import git_out, register_ok, run
-from conftest import git, snapshot
+from conftest import git, leftovers, snapshot
 from ruamel.yaml import YAML
 
-from gerhard.git import transaction
+from gerhard.git import gitrepo, journal, transaction
 
 RUN_A = "20261101T100000Z_dense"
 RUN_B = "20261101T120000Z_v15"
@@ -58,11 +58,6 @@ def register_process(repo: Path, run_id: str, bundle: Path, crash: str | None = 
         # SIGINT is ignored and Python would not turn it into KeyboardInterrupt.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-
-
-def leftovers(repo: Path) -> list[str]:
-    found = [p for p in ("gerhard-txn", "index.lock") if (repo / ".git" / p).exists()]
-    return found + [str(p) for p in repo.rglob("*.gerhard-tmp")]
 
 
 def landed(repo: Path, run_id: str) -> bool:
@@ -318,3 +313,19 @@ def test_a_bundle_rewritten_during_registration_gives_one_consistent_record(
         assert record["metrics"]["val_loss"] == json.loads(archived)["final"]["val_loss"]
     assert landed > 0, [r.err for r in results]
     assert run(capsys, "rebuild", "--check", "--repo", registry).rc == 0
+
+
+def test_a_finished_journal_leaves_at_once_and_its_trash_is_emptied(tmp_path: Path) -> None:
+    """finish() renames the journal folder away (no journal is left to settle) and a thread deletes it;
+    what a process ending first leaves, the next one's thread deletes (here called directly)."""
+    git(tmp_path, "init", "-q")
+    repo = gitrepo.info(tmp_path)
+    folder = journal.txn_dir(repo)
+    (folder / "backup").mkdir(parents=True)
+    (folder / "backup" / "0").write_text("old\n")
+    journal.discard(repo, folder)
+    assert not folder.exists() and journal.load(repo) is None
+    trash = repo.git_dir / journal.TRASH_DIR
+    (trash / "left-by-a-killed-process" / "backup").mkdir(parents=True)
+    journal._empty(trash)
+    assert list(trash.iterdir()) == []

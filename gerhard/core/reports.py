@@ -1,4 +1,5 @@
-"""Markdown reports (per run, per month, index) and the status board, rendered with jinja2 (pure).
+"""Markdown reports (per run, per month, index) and the status board, written with plain string
+formatting (pure; no template engine to load at each registration, issue 19).
 
 Text that comes from a run (summary, names, observed values) is inert in the markdown: `cell` and
 `para` escape it so that it adds no block (heading, list, table, quote, fence, HTML), no link,
@@ -8,9 +9,9 @@ Only gerhard's own templates make structure and links.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from gerhard.core.gates import spelled
@@ -99,24 +100,22 @@ def num(value: Any) -> str:
     return str(value)
 
 
-@functools.lru_cache(maxsize=1)
-def _env() -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("gerhard", "templates"),
-        autoescape=False,  # markdown; run text goes through the cell/para filters
-        keep_trailing_newline=True,
-        trim_blocks=False,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters.update(cell=cell, para=para, num=num, code=code, verdict=verdict_cell)
-    return env
+def _by_key(mapping: Mapping[str, Any], reverse: bool = False) -> list[tuple[Any, Any]]:
+    """A mapping's items by key, letter case ignored (the order the reports have always listed them in)."""
+    return sorted(mapping.items(), key=lambda kv: kv[0].lower() if isinstance(kv[0], str) else kv[0], reverse=reverse)
 
 
-def render(template: str, **context: Any) -> str:
+def _derived(text: str) -> str:
     """A derived markdown file: says who writes it, and ends in exactly one newline (as end-of-file fixers expect)."""
-    return DERIVED_NOTE + str(_env().get_template(template).render(**context)).rstrip("\n") + "\n"
+    return DERIVED_NOTE + text.rstrip("\n") + "\n"
+
+
+def _failed_gates(n: Mapping[str, Any]) -> str:
+    return ", ".join(cell(g) for g in n["failed_gates"])
+
+
+def _gate_result(g: Mapping[str, Any], fail: str) -> str:
+    return "pass" if g["passed"] else (fail if g["severity"] == "blocking" else "WARN")
 
 
 def run_report_path(record: RunRecord) -> str:
@@ -130,18 +129,45 @@ def month_page_path(month: str) -> str:
 def render_run_report(
     record: RunRecord, phase_title: str, dossier: str | None = None, withdrawal: Decision | None = None
 ) -> str:
-    return render(
-        "run_report.md.j2",
-        r=record,
-        phase_title=phase_title,
-        dossier=dossier,
-        up="../../../",
-        passed=record.passed,
-        total=record.total,
-        verdict_line=_VERDICT_WORDS[record.verdict],
-        withdrawal=withdrawal,
-        withdrawn_by=str(withdrawal.decided_by).split(" <")[0] if withdrawal else "",
-    )
+    r, up = record, "../../../"
+    out = [f"# Run {cell(r.run_id)} — phase {cell(r.phase)}: {r.verdict}\n\n{_VERDICT_WORDS[r.verdict]}\n"]
+    if withdrawal:
+        who = str(withdrawal.decided_by).split(" <")[0]
+        out.append(
+            f"\n**Withdrawn** on {withdrawal.decided_at} by {cell(who)}: {cell(withdrawal.reason)} — not counted by "
+            f"gates, baselines or the status ([decision]({up}state/decisions/{r.run_id}.yaml)).\n"
+        )
+    title = f" ({cell(phase_title)})" if phase_title else ""
+    forced = " — registered with --force" if r.forced else ""
+    dirty = " (dirty)" if r.code_dirty else ""
+    archived = f" — dossier: [{dossier}]({up}{r.artifact_root}/{dossier})" if dossier else ""
+    out += [
+        "\n| | |\n| --- | --- |\n",
+        f"| Registered | {r.registered_at} |\n",
+        f"| Phase | {cell(r.phase)}{title}{forced} |\n",
+        f"| Verdict | **{r.verdict}** ({r.passed}/{r.total} gates passed) |\n",
+        f"| Code SHA | {code(r.code_sha or 'unknown')}{dirty} — from {r.code_sha_source} |\n",
+        f"| Config sha256 | {code(r.config_sha256 or 'none')} |\n",
+        f"| Seed | {cell(r.seed if r.seed is not None else 'none')} |\n",
+        f"| Bundle sha256 | {code(r.bundle_sha256)} |\n",
+        f"| Artifacts | [`{r.artifact_root}/`]({up}{r.artifact_root}/){archived} |\n",
+        f"\n## Summary\n\n{para(str(r.summary).strip() or '(none given)')}\n\n",
+        f"**Next action:** {para(str(r.next_action).strip() or '(none given)')}\n\n",
+        "## Gates\n\n| Gate | Severity | Observed | Threshold | Result |\n| --- | --- | --- | --- | --- |\n",
+    ]
+    for g in r.gates:
+        reason = f": {cell(g['reason'])}" if g["reason"] else ""
+        out.append(
+            f"| {cell(g['id'])} | {cell(g['severity'])} | {cell(num(g['observed']))} | {cell(g['threshold'])} "
+            f"| {_gate_result(g, '**FAIL**')}{reason} |\n"
+        )
+    out.append("\n## Metrics\n\n")
+    if r.metrics:
+        out.append("| Metric | Value |\n| --- | --- |\n")
+        out += [f"| {cell(k)} | {cell(num(v))} |\n" for k, v in _by_key(r.metrics)]
+    else:
+        out.append("(no final metrics)\n")
+    return _derived("".join(out))
 
 
 def ledger_row(record: RunRecord, withdrawn: bool = False) -> dict[str, Any]:
@@ -161,7 +187,10 @@ def ledger_row(record: RunRecord, withdrawn: bool = False) -> dict[str, Any]:
 
 
 def month_header(month: str) -> str:
-    return render("month.md.j2", month=month)
+    return _derived(
+        f"# Runs registered in {month}\n\n[Back to the index](../../index.md)\n\n"
+        "| # | Registered | Run | Phase | Verdict | Gates | Summary |\n| --- | --- | --- | --- | --- | --- | --- |\n"
+    )
 
 
 def month_row(row: dict[str, Any]) -> str:
@@ -195,26 +224,85 @@ def decision_line(status: dict[str, Any], up: str, label: str) -> str | None:
 
 
 def render_index(status: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    latest = None
+    s, decision = status, decision_line(status, "../", "Decision")
+    # The latest first: a decision made after the latest run comes before it.
+    first = decision is not None and s["last_decision"]["run_count"] >= s["run_count"]
+    withdrawn = f" ({len(s['withdrawn'])} withdrawn)" if s.get("withdrawn") else ""
+    latest = f"`{s['latest_run']}` ({s['latest_verdict']})" if s["latest_run"] else "none yet"
+    out = [f"# Run registry — {cell(s['program'])}\n\n{_progress(s, 'runs')}{withdrawn} · latest: {latest}\n\n"]
+    out.append("## Latest decision\n\n")
+    if first:
+        out.append(f"{decision}\n\n")
     if rows:
         top = rows[0]
-        latest = dict(
-            top,
-            verdict_word=_VERDICT_WORDS[top["verdict"]],
-            link=f"{top['month'].replace('-', '/')}/{top['run_id']}.md",
+        link = f"{top['month'].replace('-', '/')}/{top['run_id']}.md"
+        summary = f": {cell(top['summary'])}" if top["summary"] else ""
+        out.append(
+            f"{_VERDICT_WORDS[top['verdict']]}{' (withdrawn)' if top.get('withdrawn') else ''} — [`{top['run_id']}`]"
+            f"({link}) (phase {top['phase']}, {top['passed']}/{top['total']} gates, {top['registered_at']}){summary}\n"
         )
-    decision = decision_line(status, "../", "Decision")
-    # The latest first: a decision made after the latest run comes before it.
-    first = decision is not None and status["last_decision"]["run_count"] >= status["run_count"]
-    return render("index.md.j2", s=status, rows=rows, latest=latest, decision=decision, decision_first=first)
+    else:
+        out.append("No run registered yet.\n")
+    if decision and not first:
+        out.append(f"\n{decision}\n")
+    out.append("\n## Open needs-input\n\n")
+    for n in s["open_needs_input"]:
+        out.append(
+            f"- [`{n['run_id']}`](../state/needs_input/{n['run_id']}.yaml) — phase {n['phase']}, "
+            f"failed: {_failed_gates(n)}\n"
+        )
+    if not s["open_needs_input"]:
+        out.append("None.\n")
+    out.append(f"\n## Recent runs (latest {len(rows)} of {s['run_count']})\n\n")
+    out.append("| Registered | Run | Phase | Verdict | Gates | Summary |\n| --- | --- | --- | --- | --- | --- |\n")
+    for row in rows:
+        out.append(
+            f"| {row['registered_at']} | [`{row['run_id']}`]({row['month'].replace('-', '/')}/{row['run_id']}.md) "
+            f"| {row['phase']} | {verdict_cell(row)} | {row['passed']}/{row['total']} | {cell(row['summary'])} |\n"
+        )
+    out.append("\n## By month\n\n")
+    for month, count in _by_key(s["months"], reverse=True):
+        out.append(f"- [{month}]({month.replace('-', '/')}/index.md) — {count} run{'' if count == 1 else 's'}\n")
+    return _derived("".join(out))
+
+
+def _progress(s: Mapping[str, Any], runs: str) -> str:
+    """The line under a page's title: the current phase, how many runs, the latest."""
+    return f"Current phase: **{s['current_phase'] or 'all phases passed'}** · {runs}: {s['run_count']}"
 
 
 def render_board(program: Program, status: dict[str, Any], gate_results: dict[str, Any]) -> str:
-    phases = [dict(status["phases"][p.id], id=p.id, title=p.title) for p in program.phases]
-    return render(
-        "status_board.md.j2",
-        s=status,
-        phases=phases,
-        gate_results=gate_results.get("phases", {}),
-        decision=decision_line(status, "../../", "Last decision"),
-    )
+    s, decision = status, decision_line(status, "../../", "Last decision")
+    latest = f" · latest: `{s['latest_run']}` ({s['latest_verdict']})" if s["latest_run"] else ""
+    out = [f"# Status board — {cell(s['program'])}\n\n{_progress(s, 'runs registered')}{latest}\n"]
+    if decision:
+        out.append(f"\n{decision}\n")
+    out.append("\n| Phase | Title | State | Runs | Latest run | Verdict | Passed by |\n")
+    out.append("| --- | --- | --- | --- | --- | --- | --- |\n")
+    for ph in program.phases:
+        p = status["phases"][ph.id]
+        run = f"`{p['latest_run']}`" if p["latest_run"] else "—"
+        by = f"`{p['passed_by']}`" if p["passed_by"] else "—"
+        out.append(
+            f"| {ph.id} | {cell(ph.title)} | {p['state']} | {p['runs']} | {run} | {p['latest_verdict'] or '—'} "
+            f"| {by} |\n"
+        )
+    out.append("\n## Latest gate evaluation per phase\n\n")
+    evaluated = _by_key(gate_results.get("phases", {}))
+    for pid, g in evaluated:
+        out.append(f"### Phase {pid}: {g['verdict']} ({g['passed']}/{g['total']}) — `{g['run_id']}`\n\n")
+        out.append("| Gate | Observed | Threshold | Result |\n| --- | --- | --- | --- |\n")
+        out += [
+            f"| {cell(r['id'])} | {cell(num(r['observed']))} | {cell(r['threshold'])} | {_gate_result(r, 'FAIL')} |\n"
+            for r in g["gates"]
+        ]
+        out.append("\n")
+    if not evaluated:
+        out.append("No gates evaluated yet.\n")
+    if s["open_needs_input"]:
+        out.append("\n## Needs input\n\n")
+        out += [
+            f"- `{n['run_id']}` (phase {n['phase']}): {_failed_gates(n)} — see state/needs_input/{n['run_id']}.yaml\n"
+            for n in s["open_needs_input"]
+        ]
+    return _derived("".join(out))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gerhard.errors import SchemaError
-from gerhard.formats import metrics_history
+from gerhard.formats import metrics_history, quickschema
 from gerhard.resources import data_path
 
 # Bundle files every program knows; program.yaml's `artifacts:` adds more.
@@ -152,7 +152,7 @@ def json_path(parts: Any) -> str:
 def validate(data: Any, schema_name: str, label: str, root: Path | None = None) -> None:
     """Raise SchemaError naming the file, the JSON path and the problem, in one line."""
     try:
-        if certainly_valid(data, schema_name, root):  # a MANIFEST's shape never imports jsonschema
+        if certainly_valid(data, schema_name, root):  # a valid document never imports jsonschema
             return
         from jsonschema.exceptions import best_match
 
@@ -180,12 +180,13 @@ def _history_fast_path(name: str, root: str | None) -> bool:
     Only the shipped schemas, which the tests hold to what `covers` expects: a registry's own
     (even a copy of metrics.schema.json) goes to jsonschema whole, whatever it says."""
     path = _schema_file(name, root)
-    return path is not None and _is_shipped(path) and metrics_history.covers(validator(name, root).schema)
+    return path is not None and _is_shipped(path) and metrics_history.covers(_shipped_schema(name, root))
 
 
 def certainly_valid(data: Any, schema_name: str, root: Path | None = None) -> bool:
     """True only when `data` is valid, checked in Python where that is cheap and exact: a MANIFEST's
-    shape, a long metrics history; the rest by jsonschema.
+    shape, a record, a long metrics history, any document against a shipped schema that quickschema
+    reads whole; the rest by jsonschema.
 
     False means "not known"; `validate` then gives jsonschema the whole document, so what is
     refused, and how the error reads, is exactly what jsonschema alone says."""
@@ -194,11 +195,33 @@ def certainly_valid(data: Any, schema_name: str, root: Path | None = None) -> bo
         return _manifest_fast_path(key) and _manifest_certainly_valid(data)
     if schema_name == "run_record":
         return _record_fast_path(key) and _record_certainly_valid(data)
-    if not (isinstance(data, dict) and "history" in data and _history_fast_path(schema_name, key)):
-        return False
-    if not metrics_history.rows_certainly_valid(data["history"]):
-        return False
-    return bool(validator(schema_name, key).is_valid({**data, "history": []}))
+    schema = _shipped_schema(schema_name, key)
+    if isinstance(data, dict) and "history" in data and _history_fast_path(schema_name, key):
+        if not metrics_history.rows_certainly_valid(data["history"]):
+            return False
+        data = {**data, "history": []}  # its rows are vouched for: the rest by quickschema
+    reader = _quick_reader(key)
+    return schema is not None and reader is not None and quickschema.certainly_valid(schema, data, reader)
+
+
+@functools.cache
+def _quick_reader(root: str | None) -> quickschema.Reader | None:
+    """How quickschema reads the shipped schemas, where a `$ref` names a shipped file (gate_result.defs.json);
+    None for a registry with schemas of its own: jsonschema reads them all (one could take a shipped
+    name or $id, and a broken one is reported), as before."""
+    if root and any((Path(root) / "schemas").glob("*.json")):
+        return None
+    refs = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in schema_dir().glob("*.json")}
+    return quickschema.Reader(whole_text_regex, refs)
+
+
+@functools.cache
+def _shipped_schema(name: str, root: str | None) -> Any:
+    """The shipped schema `name` resolves to, as JSON (None for a registry's own: jsonschema reads those)."""
+    path = _schema_file(name, root)
+    if path is None or not _is_shipped(path):
+        return None
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 # The canonical JSON of the shipped manifest.schema.json that `_manifest_certainly_valid` stands in

@@ -104,9 +104,10 @@ def ledger_line(row: dict[str, Any]) -> str:
     return json.dumps(row, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def ledger_rows(text: str, rel: str) -> list[dict[str, Any]]:
+def ledger_rows(text: str, rel: str, first: int = 1) -> list[dict[str, Any]]:
+    """The rows of a ledger's text (`first`: the number of its first line in the file, for errors)."""
     rows = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), first):
         try:
             check_json_depth(line)
             rows.append(json.loads(line))

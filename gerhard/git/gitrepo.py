@@ -10,7 +10,6 @@ gerhard.git.transaction orders these steps around git's index lock and a journal
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -18,8 +17,11 @@ from pathlib import Path
 from typing import NamedTuple
 
 from gerhard.errors import GitError
+from gerhard.git import indexfile
+from gerhard.git.trees import TREE_MODE, Tree
 
-TREE_MODE, BLOB_MODE = "40000", "100644"
+BLOB_MODE = "100644"
+STORE_ABOVE = 64 << 10  # loose objects larger than this are written uncompressed (see write_object)
 _PROBE = ["--show-toplevel", "--git-dir", "--git-common-dir", "--git-path", "index", "--git-path", "hooks"]
 _PROBE += ["--git-path", "objects", "--show-object-format"]
 
@@ -189,9 +191,6 @@ def hash_paths(root: Path, paths: list[str], write: bool = True) -> list[str]:
     return out.decode().split()
 
 
-TreeEntries = dict[str, tuple[str, str]]  # name -> (mode, sha)
-
-
 def cat_objects(root: Path, specs: list[str]) -> list[tuple[bytes, bytes] | None]:
     """(type, content) of each object named (a sha, `rev:path`, `:path` for the index), None when there
     is none (missing, or an ambiguous name); one `git cat-file --batch` process for all."""
@@ -213,39 +212,25 @@ def cat_objects(root: Path, specs: list[str]) -> list[tuple[bytes, bytes] | None
     return objects
 
 
-def read_trees(root: Path, commit: str | None, dirs: list[str]) -> dict[str, TreeEntries]:
+def read_trees(root: Path, commit: str | None, dirs: list[str]) -> dict[str, Tree]:
     """The entries of each directory in one commit (empty when absent), with one git process."""
+    raw_len = hexlen(info(root).object_format) // 2
     if commit is None:
-        return {d: {} for d in dirs}
+        return {d: Tree(b"", raw_len) for d in dirs}
     specs = [f"{commit}:{d}" if d else f"{commit}^{{tree}}" for d in dirs]
-    entry = _tree_entry_re(hexlen(info(root).object_format) // 2)
-    trees: dict[str, TreeEntries] = {}
+    trees: dict[str, Tree] = {}
     for d, found in zip(dirs, cat_objects(root, specs), strict=True):
         if found is not None and found[0] != b"tree":
             raise GitError(f"{d} is a file in HEAD but gerhard needs a directory there: move it away")
-        trees[d] = _parse_tree(found[1], entry) if found else {}
+        trees[d] = Tree(found[1] if found else b"", raw_len)
     return trees
 
 
-def _tree_entry_re(raw_len: int) -> re.Pattern[bytes]:
-    return re.compile(rb"([0-7]+) ([^\0]+)\0(.{%d})" % raw_len, re.DOTALL)  # mode SP name NUL raw id
-
-
-def _parse_tree(body: bytes, entry: re.Pattern[bytes] | None = None) -> TreeEntries:
-    # A regex pass, not a byte loop: trees like outputs/ hold one entry per run.
-    pattern = entry or _tree_entry_re(20)
-    return {name.decode(): (mode.decode(), sha.hex()) for mode, name, sha in pattern.findall(body)}
-
-
-def _serialize_tree(entries: TreeEntries) -> bytes:
-    # git orders a directory's name as if it ended in '/'; str order is UTF-8 byte order.
-    names = sorted(entries, key=lambda n: n + "/" if entries[n][0] == TREE_MODE else n)
-    return b"".join([f"{entries[n][0]} {n}\0".encode() + bytes.fromhex(entries[n][1]) for n in names])
-
-
 def write_object(repo: RepoInfo, kind: bytes, data: bytes) -> str:
-    """Store one loose object (SHA-1 or SHA-256 repository) the way git does: zlib, temp file, rename."""
-    import zlib
+    """Store one loose object (SHA-1 or SHA-256 repository) the way git does: zlib, temp file, rename.
+    A large one (a tree of thousands of runs) is stored uncompressed (zlib level 0, which git reads
+    like any other; `git gc` compresses it when it packs): compressing it cost more than the rest."""
+    import zlib  # here: only a registration writes objects
 
     raw = b"%s %d\0" % (kind, len(data)) + data
     oid = object_id(repo.object_format, kind, data)
@@ -255,7 +240,7 @@ def write_object(repo: RepoInfo, kind: bytes, data: bytes) -> str:
     path.parent.mkdir(exist_ok=True)
     tmp = path.parent / f"tmp_obj_gerhard_{os.getpid()}_{oid[:12]}"  # git gc removes stale tmp_obj_*
     with open(tmp, "wb") as f:
-        f.write(zlib.compress(raw, 1))
+        f.write(zlib.compress(raw, 1 if len(raw) < STORE_ABOVE else 0))
     os.chmod(tmp, 0o444)
     os.replace(tmp, path)
     return oid
@@ -269,22 +254,22 @@ def parent_dirs(paths: list[str]) -> list[str]:
     return sorted(dirs, key=lambda d: (d.count("/") if d else -1, d))
 
 
-def write_tree(root: Path, trees: dict[str, TreeEntries], blobs: Mapping[str, str]) -> str:
+def write_tree(root: Path, trees: Mapping[str, Tree], blobs: Mapping[str, str]) -> str:
     """Write HEAD's tree (`trees`, from read_trees over parent_dirs(blobs)) with `blobs` (path -> blob
     id) added or replaced; returns the new root tree's id."""
     repo = info(root)
-    trees = {d: dict(entries) for d, entries in trees.items()}
+    changes: dict[str, dict[str, tuple[str, str]]] = {d: {} for d in trees}
     for path, blob in blobs.items():
         parent, _, name = path.rpartition("/")
         if trees[parent].get(name, (BLOB_MODE,))[0] == TREE_MODE:
             raise GitError(f"{path} is a directory in HEAD: gerhard cannot write a file there")
-        trees[parent][name] = (BLOB_MODE, blob)
+        changes[parent][name] = (BLOB_MODE, blob)
     for d in sorted(trees, key=lambda d: -(d.count("/") + 1 if d else 0)):
-        sha = write_object(repo, b"tree", _serialize_tree(trees[d]))
+        sha = write_object(repo, b"tree", trees[d].with_entries(changes[d]))
         if not d:
             return sha
         parent, _, name = d.rpartition("/")
-        trees[parent][name] = (TREE_MODE, sha)
+        changes[parent][name] = (TREE_MODE, sha)
     raise AssertionError("unreachable: the root tree is always written")
 
 
@@ -346,9 +331,15 @@ def read_tree_into(root: Path, index: Path, tree: str) -> None:
 
 
 def index_entries(root: Path, paths: list[str]) -> dict[str, str]:
-    """path -> staged blob sha, for those of paths that are in the index."""
+    """path -> staged blob sha, for those of paths that are in the index: read from the index file
+    in-process (gerhard.git.indexfile), or by git where that reader cannot tell."""
     if not paths:
         return {}
+    repo = info(root)
+    dirs = {repo.git_dir, repo.common_dir}
+    found = indexfile.staged_blobs(repo.index, dirs, hexlen(repo.object_format) // 2, paths)
+    if found is not None:
+        return found
     out = run_git(root, "ls-files", "-s", "-z", "--", *paths).decode()
     entries = {}
     for rec in filter(None, out.split("\0")):

@@ -159,7 +159,7 @@ def check_space(root: Path, files: dict[str, bytes]) -> None:
 
 
 def check_untouched(
-    root: Path, trees: dict[str, gitrepo.TreeEntries], files: dict[str, bytes]
+    root: Path, trees: dict[str, gitrepo.Tree], files: dict[str, bytes]
 ) -> tuple[dict[str, bool], dict[str, str | None]]:
     """Refuse when the user has their own staged or unstaged changes in a path gerhard must write,
     or when the program the run is judged by is not the committed one. Returns which paths exist in

@@ -177,5 +177,14 @@ def recent_rows(
     for month in sorted(months, reverse=True):
         if len(out) >= limit:
             break
-        out.extend(reversed(read_ledger(root, month)))
+        out.extend(reversed(ledger_tail(root, month, limit - len(out))))
     return out[:limit]
+
+
+def ledger_tail(root: Path, month: str, count: int) -> list[dict[str, Any]]:
+    """The last `count` rows of a month's ledger, parsing no other line (a month of 100,000 runs holds
+    thousands: every registration asks for the newest 50)."""
+    rel = ledger_path(month)
+    lines = (read_text(root, rel) or "").splitlines()
+    first = max(len(lines) - count, 0)
+    return ledger_rows("\n".join(lines[first:]), rel, first + 1)
