@@ -41,7 +41,9 @@ def register(
     return run(capsys, "register", "--repo", repo, "--run-id", run_id, "--phase", phase, "--source-dir", source, *extra)
 
 
-def register_ok(capsys: pytest.CaptureFixture[str], repo: Path, run_id: str, phase: str, source: Path) -> Result:
+def register_ok(
+    capsys: pytest.CaptureFixture[str], repo: Path, run_id: str, phase: str, source: Path, *more: str
+) -> Result:
     """A registration that must land. The example bundles are few, so one may stand for several runs: the
     duplicate-bundle refusal (tested on its own) is waived here."""
     result = register(
@@ -55,6 +57,7 @@ def register_ok(capsys: pytest.CaptureFixture[str], repo: Path, run_id: str, pha
         "--next-action",
         "go on",
         "--allow-duplicate",
+        *more,
     )
     assert result.rc == 0, result.err
     return result

@@ -20,7 +20,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cli_helpers import Result, assert_one_line_error, load_yaml, python_m_gerhard, register_ok, run, snapshot_tree
+from cli_helpers import (
+    Result,
+    assert_one_line_error,
+    load_yaml,
+    python_m_gerhard,
+    register,
+    register_ok,
+    run,
+    snapshot_tree,
+)
 
 from gerhard.capture.convert import (
     WrittenFile,
@@ -723,7 +732,10 @@ def test_hf_values_register_red_without_the_gated_metric(
 ) -> None:
     metrics = metrics_from_hf_trainer_state(read_json(HF_STATE))
     bundle_from_values(tmp_path / "run", **metrics, config=ArgsWithToDict(), seed=42)
-    register_ok(capsys, registry, "20261101T100000Z_hf", "A", tmp_path / "run")
+    # HF's eval_loss is close to the gate's val_loss: refused with the suggestion, RED when told to go on
+    refused = register(capsys, registry, "20261101T100000Z_hf", "A", tmp_path / "run")
+    assert refused.rc == 2 and "this run logged final.eval_loss: did you mean it?" in refused.err
+    register_ok(capsys, registry, "20261101T100000Z_hf", "A", tmp_path / "run", "--allow-missing")
     record = load_yaml(registry / "state" / "runs" / "20261101T100000Z_hf.yaml")
     assert (record["verdict"], record["gates"][0]["observed"], record["seed"]) == ("RED", None, 42)
     assert record["metrics"]["eval_loss"] == 0.3385401666164398

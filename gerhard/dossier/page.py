@@ -23,7 +23,7 @@ from typing import Any
 from gerhard import layout
 from gerhard.core.gates import Baseline, Gate, GateReport, evaluate_gates, relative_limit
 from gerhard.core.phases import baselines_for, initial_status
-from gerhard.core.program import Phase
+from gerhard.core.program import Phase, Program
 from gerhard.core.records import RunRecord
 from gerhard.core.reports import num
 from gerhard.dossier import drawn, figures
@@ -61,6 +61,7 @@ class Evaluation:
     note: str = ""
     phase_gates: tuple[Gate, ...] = ()  # the phase's gates in program.yaml (for the figures)
     baselines: dict[str, Baseline] = field(default_factory=dict)  # of its relative gates, now
+    program: Program | None = field(default=None, compare=False)  # evaluated against (its artifacts' schemas)
 
 
 @dataclass(frozen=True)
@@ -95,22 +96,26 @@ def evaluate(registry: Path | None, phase: str | None, bundle: Bundle) -> Evalua
         status = store.load_status(registry) or initial_status(program)
     except UserError as e:
         return Evaluation(None, note=f"not evaluated: {e}")
-    judged = Evaluation(None, phase_gates=phase_def.gates, baselines=baselines_for(status, phase_def.gates, phase))
+    judged = Evaluation(
+        None, phase_gates=phase_def.gates, baselines=baselines_for(status, phase_def.gates, phase), program=program
+    )
     try:
         artifacts = load_artifacts(program, phase_def, bundle, registry)
     except UserError as e:
         return replace(judged, note=f"not evaluated: {e}")
-    return evaluation_of(
-        evaluate_gates(list(phase_def.gates), artifacts, judged.baselines), phase_def, judged.baselines
-    )
+    report = evaluate_gates(list(phase_def.gates), artifacts, judged.baselines)
+    return evaluation_of(report, phase_def, judged.baselines, program)
 
 
-def evaluation_of(report: GateReport, phase_def: Phase, baselines: dict[str, Baseline]) -> Evaluation:
-    """What the page shows of a gate report (registration hands in its own: the gates are evaluated once)."""
+def evaluation_of(
+    report: GateReport, phase_def: Phase, baselines: dict[str, Baseline], program: Program | None = None
+) -> Evaluation:
+    """What the page shows of a gate report (registration hands in its own and its program: the gates are
+    evaluated once, the program loaded once)."""
     described = {g.id: g.description for g in phase_def.gates}
     gates = [dict(r.as_dict(), description=described.get(r.id, "")) for r in report.results]
     note = f"evaluated against {layout.PROGRAM} (phase {phase_def.id})"
-    return Evaluation(report.verdict, gates, note, phase_def.gates, baselines)
+    return Evaluation(report.verdict, gates, note, phase_def.gates, baselines, program)
 
 
 def gate_marks(gates: Iterable[Gate], baselines: Mapping[str, Baseline], passed: Mapping[str, bool]) -> list[Mark]:
@@ -171,11 +176,14 @@ def gate_drawing(registry: Path | None, run_id: str, evaluation: Evaluation, rec
     return GateDrawing(marks, {run: h for run, h in histories.items() if h is not None})
 
 
-def declared_fields(registry: Path | None, names: Iterable[str]) -> dict[str, dict[str, frozenset[str]]]:
+def declared_fields(
+    registry: Path | None, names: Iterable[str], program: Program | None = None
+) -> dict[str, dict[str, frozenset[str]]]:
     """What each JSON artifact's schema declares for the entries of its lists (figures.schema_fields): the
-    schema program.yaml maps it to, or without a program the shipped schema of its name (v15_spikingbrain)."""
+    schema program.yaml maps it to (`program`, when the caller has it loaded), or without a program the
+    shipped schema of its name (v15_spikingbrain)."""
     try:
-        program = store.load_program(registry) if registry is not None else None
+        program = store.load_program(registry) if program is None and registry is not None else program
     except UserError:
         program = None
     root = str(registry) if program is not None else None
@@ -424,7 +432,8 @@ def evaluated_page(
     summary = utf8_text(summary if summary is not None else (record.summary if record else ""))
     next_action = utf8_text(next_action if next_action is not None else (record.next_action if record else ""))
     drawing = replace(
-        gate_drawing(registry, run_id, evaluation, record), declared=declared_fields(registry, artifact_names(bundle))
+        gate_drawing(registry, run_id, evaluation, record),
+        declared=declared_fields(registry, artifact_names(bundle), evaluation.program),
     )
     context = page_context(
         bundle, run_id, phase, evaluation, record, summary, next_action, embed_limit, drawing,

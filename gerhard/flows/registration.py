@@ -120,7 +120,7 @@ def register(
         check_phase_allowed(program, registry.status, phase, force)
         baselines = baselines_for(registry.status, phase_def.gates, phase)
         report = evaluate_gates(list(phase_def.gates), artifacts, baselines)  # once: the dossier shows it too
-        shown = evaluation_of(report, phase_def, baselines)
+        shown = evaluation_of(report, phase_def, baselines, program)
         if archive_dossier:
             dossier = archived_dossier(bundle, run_id, phase, root, summary, next_action, shown)
         else:
