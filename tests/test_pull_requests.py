@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from cli_helpers import git_out, run
-from conftest import EXAMPLES, git, isolate_git, snapshot
+from conftest import EXAMPLES, QuietCapture, copy_registry, git, isolate_git, snapshot
 from pr_helpers import MERGES, bare_remote, clone, host, logged_runs, refresh, register_own
 
 BASE = "base_a"
@@ -28,13 +27,6 @@ DECIDED = ("pr1", "r1_b", "waive")
 CHECKPOINT = bytes(range(256)) * 64  # pr2's heavy file: stored remote, git-ignored
 
 
-class QuietCapture:
-    """capsys for a fixture wider than one test: the CLI's output is not looked at."""
-
-    def readouterr(self) -> SimpleNamespace:
-        return SimpleNamespace(out="", err="")
-
-
 def bundles(where: Path) -> dict[str, Path]:
     made = {}
     for name, example in (("a", "phase_a_green"), ("red", "phase_b_red"), ("green", "phase_b_green")):
@@ -47,22 +39,15 @@ def bundles(where: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def pushed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pushed(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bare remote: main with one run (phase A passed), and five pull-request branches made in their
     own clones with gerhard (origin/HEAD names main: off it, each registers its runs' own files)."""
-    from gerhard.cli.commands.init import scaffold
-
     tmp = tmp_path_factory.mktemp("pull-requests")
     quiet = QuietCapture()
     with pytest.MonkeyPatch.context() as mp:
         isolate_git(mp, tmp)
         made = bundles(tmp)
-        registry = tmp / "registry"
-        registry.mkdir()
-        git(registry, "init", "-q", "-b", "main")
-        scaffold(registry, example=True)
-        git(registry, "add", "-A")
-        git(registry, "commit", "-q", "-m", "gerhard init")
+        registry = copy_registry(registry_template, tmp / "registry")
         register_own(quiet, registry, BASE, "A", made["a"])  # type: ignore[arg-type]
         remote = bare_remote(registry, tmp)
         for branch, runs in PULL_REQUESTS.items():
