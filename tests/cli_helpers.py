@@ -93,6 +93,18 @@ def head_sha(repo: Path) -> str:
     return git_out(repo, "rev-parse", "HEAD").strip()
 
 
+# A registration commit's trailers, in order (written out here, not read from the package).
+TRAILER_KEYS = [
+    "Gerhard-Run-Id",
+    "Gerhard-Phase",
+    "Gerhard-Verdict",
+    "Gerhard-Code-SHA",
+    "Gerhard-Code-Dirty",
+    "Gerhard-Config-SHA256",
+    "Gerhard-Bundle-SHA256",
+]
+
+
 def trailer(repo: Path, key: str, rev: str = "HEAD") -> str:
     return git_out(repo, "log", "-1", f"--format=%(trailers:key={key},valueonly)", rev).strip()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import (
+    TRAILER_KEYS,
     assert_one_line_error,
     git_out,
     head_sha,
@@ -26,23 +27,10 @@ from cli_helpers import (
     run,
     trailer,
 )
-from conftest import git, snapshot
+from conftest import EXAMPLES, RUN_A, RUN_B, git, snapshot
 
 from gerhard import register_run
 from gerhard.errors import ConflictError
-
-RUN_A = "20261101T100000Z_dense"
-RUN_B = "20261101T120000Z_v15"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-TRAILER_KEYS = [
-    "Gerhard-Run-Id",
-    "Gerhard-Phase",
-    "Gerhard-Verdict",
-    "Gerhard-Code-SHA",
-    "Gerhard-Code-Dirty",
-    "Gerhard-Config-SHA256",
-    "Gerhard-Bundle-SHA256",
-]
 
 
 def sha256(data: bytes) -> str:
