@@ -342,16 +342,8 @@ def commit_message(record: RunRecord, report: GateReport) -> str:
         body.append(
             "Failed gates: " + ", ".join(f"{r.id} (observed {r.observed}, {r.threshold})" for r in report.failed())
         )
-    trailers = {
-        "Gerhard-Run-Id": record.run_id,
-        "Gerhard-Phase": record.phase,
-        "Gerhard-Verdict": record.verdict,
-        "Gerhard-Code-SHA": record.code_sha or "unknown",
-        "Gerhard-Code-Dirty": "unknown" if record.code_dirty is None else str(record.code_dirty).lower(),
-        "Gerhard-Config-SHA256": record.config_sha256 or "none",
-        "Gerhard-Bundle-SHA256": record.bundle_sha256,
-    }
-    return "\n\n".join([subject, "\n".join(body), "\n".join(f"{k}: {v}" for k, v in trailers.items())]) + "\n"
+    trailers = "\n".join(f"{k}: {v}" for k, v in record.trailers.items())
+    return "\n\n".join([subject, "\n".join(body), trailers]) + "\n"
 
 
 def result_of(record: RunRecord, commit: str | None) -> RegistrationResult:
