@@ -27,7 +27,7 @@ from cli_helpers import (
     run,
     trailer,
 )
-from conftest import EXAMPLES, RUN_A, RUN_B, git, snapshot
+from conftest import EXAMPLES, PHASE_B_GATES, RUN_A, RUN_B, git, snapshot
 
 from gerhard import register_run
 from gerhard.errors import ConflictError
@@ -158,14 +158,7 @@ def test_run_record_fields(registered: Path, bundle_b_red: Path) -> None:
     assert r["verdict"] == "RED"
     assert r["forced"] is False
     gates = {g["id"]: g for g in r["gates"]}
-    assert list(gates) == [
-        "val_loss_max",
-        "eval_pass_rate_min",
-        "spike_rate_band",
-        "energy_ratio_advisory",
-        "clean_execution_order",
-        "val_loss_vs_best_green",
-    ]
+    assert list(gates) == PHASE_B_GATES
     assert (gates["val_loss_max"]["observed"], gates["val_loss_max"]["threshold"]) == (3.05, "<= 2.9")
     assert gates["val_loss_max"]["passed"] is False
     assert gates["val_loss_max"]["severity"] == "blocking"
