@@ -113,6 +113,13 @@ def refresh(remote: Path, tmp_path: Path, capsys, *how: str) -> str:
     return done.err
 
 
+def assert_checks(capsys, repo: Path) -> None:
+    """gerhard check passes, and the state files are what a rebuild writes."""
+    checked = run(capsys, "check", "--repo", repo)
+    assert checked.rc == 0, checked.out + checked.err
+    assert run(capsys, "rebuild", "--check", "--repo", repo).rc == 0
+
+
 def logged_runs(capsys, repo: Path) -> dict[str, str]:
     """run id -> verdict of every registration `gerhard log --json` lists."""
     done = run(capsys, "log", "--json", "--repo", repo)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import git_out, run
 from conftest import git
-from pr_helpers import MERGES, bare_remote, clone, refresh, register_own
+from pr_helpers import MERGES, assert_checks, bare_remote, clone, refresh, register_own
 
 from gerhard.git import gitrepo
 from gerhard.git.branches import current_branch, default_branch, on_default_branch
@@ -158,9 +158,7 @@ def test_a_stop_resumed_on_a_branch(remote: Path, tmp_path: Path, capsys, bundle
     MERGES["merge"](remote, tmp_path, "resume")
     refresh(remote, tmp_path, capsys, "--refresh")
     main = clone(remote, tmp_path / "main")
-    checked = run(capsys, "check", "--repo", main)
-    assert checked.rc == 0, checked.out
-    assert run(capsys, "rebuild", "--check", "--repo", main).rc == 0
+    assert_checks(capsys, main)
 
 
 def test_the_hook_checks_a_refresh_without_reading_every_record(
@@ -211,7 +209,5 @@ def test_a_withdrawal_on_a_branch(remote: Path, tmp_path: Path, capsys, bundle_b
     MERGES["merge"](remote, tmp_path, "withdraw")
     refresh(remote, tmp_path, capsys, "--refresh")
     main = clone(remote, tmp_path / "main")
-    checked = run(capsys, "check", "--repo", main)
-    assert checked.rc == 0, checked.out
-    assert run(capsys, "rebuild", "--check", "--repo", main).rc == 0
+    assert_checks(capsys, main)
     assert "withdrawn" in (main / "state" / "program_status.yaml").read_text()

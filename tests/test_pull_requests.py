@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import git_out, run
 from conftest import EXAMPLES, QuietCapture, copy_registry, git, isolate_git, snapshot
-from pr_helpers import MERGES, bare_remote, clone, host, logged_runs, refresh, register_own
+from pr_helpers import MERGES, assert_checks, bare_remote, clone, host, logged_runs, refresh, register_own
 
 BASE = "base_a"
 # branch -> its runs (run id, phase, bundle), registered in this order; pr1 also decides its RED run.
@@ -84,9 +84,7 @@ def verdicts(repo: Path) -> dict[str, str]:
 
 def assert_audit_agrees(capsys, repo: Path, runs: set[str]) -> None:
     """check passes; log, list and show name every run with the verdict its record holds."""
-    checked = run(capsys, "check", "--repo", repo)
-    assert checked.rc == 0, checked.out + checked.err
-    assert run(capsys, "rebuild", "--check", "--repo", repo).rc == 0
+    assert_checks(capsys, repo)
     recorded = verdicts(repo)
     assert set(recorded) == runs
     assert logged_runs(capsys, repo) == recorded
