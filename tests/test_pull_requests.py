@@ -12,7 +12,17 @@ from pathlib import Path
 import pytest
 from cli_helpers import git_out, run
 from conftest import EXAMPLES, QuietCapture, copy_registry, git, isolate_git, snapshot
-from pr_helpers import MERGES, assert_checks, bare_remote, clone, host, logged_runs, refresh, register_own
+from pr_helpers import (
+    MERGES,
+    assert_checks,
+    bare_remote,
+    clone,
+    decide_on_a_branch,
+    host,
+    logged_runs,
+    refresh,
+    register_own,
+)
 
 BASE = "base_a"
 # branch -> its runs (run id, phase, bundle), registered in this order; pr1 also decides its RED run.
@@ -239,10 +249,7 @@ def test_a_decision_on_a_run_of_the_default_branch(remote: Path, tmp_path: Path,
     setup = clone(remote, tmp_path / "setup")
     register_own(capsys, setup, "main_red", "B", bundle_b_red)
     git(setup, "push", "-q", "origin", "main")
-    author = clone(remote, tmp_path / "author", "decide")
-    decided = run(capsys, "decide", "main_red", "rerun", "--reason", "fix the data", "--repo", author)
-    assert decided.rc == 0, decided.err
-    assert git_out(author, "show", "--name-only", "--format=", "HEAD").split() == ["state/decisions/main_red.yaml"]
+    author = decide_on_a_branch(capsys, remote, tmp_path, "decide", "main_red", "rerun", "--reason", "fix the data")
     assert "needs input: state/needs_input/main_red.yaml" not in run(capsys, "status", "--repo", author).out
     assert run(capsys, "check", "--repo", author).rc == 0
     git(author, "push", "-q", "origin", "decide")
