@@ -92,8 +92,40 @@ def git_out(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
 
 
+# The user's own work in a registry (add_users_work): each file's content, and `git status --porcelain`.
+USERS_WORK = {"user.txt": "edited, not staged\n", "staged.txt": "staged\n", "notes.txt": "untracked\n"}
+USERS_STATUS = ["A  staged.txt", " M user.txt", "?? notes.txt"]
+
+
+def add_users_work(repo: Path) -> None:
+    """USERS_WORK: user.txt committed ("committed\n") then edited unstaged, staged.txt staged, notes.txt untracked."""
+    (repo / "user.txt").write_text("committed\n")
+    git_out(repo, "add", "user.txt")
+    git_out(repo, "commit", "-q", "-m", "the user's file")
+    for name, text in USERS_WORK.items():
+        (repo / name).write_text(text)
+    git_out(repo, "add", "staged.txt")
+
+
+def assert_users_work(repo: Path) -> None:
+    """The files of add_users_work hold what it wrote."""
+    assert {name: (repo / name).read_text() for name in USERS_WORK} == USERS_WORK
+
+
 def head_sha(repo: Path) -> str:
     return git_out(repo, "rev-parse", "HEAD").strip()
+
+
+# A registration commit's trailers, in order (written out here, not read from the package).
+TRAILER_KEYS = [
+    "Gerhard-Run-Id",
+    "Gerhard-Phase",
+    "Gerhard-Verdict",
+    "Gerhard-Code-SHA",
+    "Gerhard-Code-Dirty",
+    "Gerhard-Config-SHA256",
+    "Gerhard-Bundle-SHA256",
+]
 
 
 def trailer(repo: Path, key: str, rev: str = "HEAD") -> str:

@@ -101,6 +101,15 @@ def registry(registry_template: Path, tmp_path: Path) -> Path:
 
 
 RUN_A, RUN_B = "20261101T100000Z_dense", "20261101T120000Z_v15"
+# The phase B gates of the example program (gerhard init --example's state/program.yaml), in order.
+PHASE_B_GATES = [
+    "val_loss_max",
+    "eval_pass_rate_min",
+    "spike_rate_band",
+    "energy_ratio_advisory",
+    "clean_execution_order",
+    "val_loss_vs_best_green",
+]
 Runs = tuple[tuple[str, str, str], ...]  # (run id, phase, example bundle), registered in this order
 
 

@@ -113,6 +113,23 @@ def refresh(remote: Path, tmp_path: Path, capsys, *how: str) -> str:
     return done.err
 
 
+def decide_on_a_branch(capsys, remote: Path, tmp_path: Path, branch: str, run_id: str, *decision: str) -> Path:
+    """The author's clone on a new branch off main, where `gerhard decide run_id *decision` (a run of main)
+    commits the decision file only: the run's folds and needs-input file are the default branch's."""
+    author = clone(remote, tmp_path / "author", branch)
+    decided = run(capsys, "decide", run_id, *decision, "--repo", author)
+    assert decided.rc == 0, decided.err
+    assert git_out(author, "show", "--name-only", "--format=", "HEAD").split() == [f"state/decisions/{run_id}.yaml"]
+    return author
+
+
+def assert_checks(capsys, repo: Path) -> None:
+    """gerhard check passes, and the state files are what a rebuild writes."""
+    checked = run(capsys, "check", "--repo", repo)
+    assert checked.rc == 0, checked.out + checked.err
+    assert run(capsys, "rebuild", "--check", "--repo", repo).rc == 0
+
+
 def logged_runs(capsys, repo: Path) -> dict[str, str]:
     """run id -> verdict of every registration `gerhard log --json` lists."""
     done = run(capsys, "log", "--json", "--repo", repo)

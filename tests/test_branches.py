@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import git_out, run
 from conftest import git
-from pr_helpers import MERGES, bare_remote, clone, refresh, register_own
+from pr_helpers import MERGES, assert_checks, bare_remote, clone, decide_on_a_branch, refresh, register_own
 
 from gerhard.git import gitrepo
 from gerhard.git.branches import current_branch, default_branch, on_default_branch
@@ -146,10 +146,7 @@ def test_a_stop_resumed_on_a_branch(remote: Path, tmp_path: Path, capsys, bundle
     register_own(capsys, setup, "main_red", "B", bundle_b_red)
     assert run(capsys, "decide", "main_red", "stop", "--reason", "budget", "--repo", setup).rc == 0
     git(setup, "push", "-q", "origin", "main")
-    author = clone(remote, tmp_path / "author", "resume")
-    resumed = run(capsys, "decide", "main_red", "rerun", "--reason", "money came", "--repo", author)
-    assert resumed.rc == 0, resumed.err
-    assert git_out(author, "show", "--name-only", "--format=", "HEAD").split() == ["state/decisions/main_red.yaml"]
+    author = decide_on_a_branch(capsys, remote, tmp_path, "resume", "main_red", "rerun", "--reason", "money came")
     assert "STOPPED" not in run(capsys, "status", "--repo", author).out
     checked = run(capsys, "check", "--repo", author)
     assert checked.rc == 0, checked.out
@@ -158,9 +155,7 @@ def test_a_stop_resumed_on_a_branch(remote: Path, tmp_path: Path, capsys, bundle
     MERGES["merge"](remote, tmp_path, "resume")
     refresh(remote, tmp_path, capsys, "--refresh")
     main = clone(remote, tmp_path / "main")
-    checked = run(capsys, "check", "--repo", main)
-    assert checked.rc == 0, checked.out
-    assert run(capsys, "rebuild", "--check", "--repo", main).rc == 0
+    assert_checks(capsys, main)
 
 
 def test_the_hook_checks_a_refresh_without_reading_every_record(
@@ -202,16 +197,12 @@ def test_a_withdrawal_on_a_branch(remote: Path, tmp_path: Path, capsys, bundle_b
     setup = clone(remote, tmp_path / "setup")
     register_own(capsys, setup, "main_b", "B", bundle_b_green)
     git(setup, "push", "-q", "origin", "main")
-    author = clone(remote, tmp_path / "author", "withdraw")
-    done = run(capsys, "decide", "main_b", "withdraw", "--reason", "registered by mistake", "--repo", author)
-    assert done.rc == 0, done.err
-    assert git_out(author, "show", "--name-only", "--format=", "HEAD").split() == ["state/decisions/main_b.yaml"]
+    reason = ("--reason", "registered by mistake")
+    author = decide_on_a_branch(capsys, remote, tmp_path, "withdraw", "main_b", "withdraw", *reason)
     assert run(capsys, "check", "--repo", author).rc == 0
     git(author, "push", "-q", "origin", "withdraw")
     MERGES["merge"](remote, tmp_path, "withdraw")
     refresh(remote, tmp_path, capsys, "--refresh")
     main = clone(remote, tmp_path / "main")
-    checked = run(capsys, "check", "--repo", main)
-    assert checked.rc == 0, checked.out
-    assert run(capsys, "rebuild", "--check", "--repo", main).rc == 0
+    assert_checks(capsys, main)
     assert "withdrawn" in (main / "state" / "program_status.yaml").read_text()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import git_out, run
 from conftest import git
-from pr_helpers import bare_remote, clone, merge_commit, register_own
+from pr_helpers import assert_checks, bare_remote, clone, merge_commit, register_own
 from ruamel.yaml import YAML
 
 from gerhard.cli.parser import build_parser
@@ -133,8 +133,7 @@ def test_the_workflow_on_two_pull_requests_and_the_default_branch(
         run_job("refresh", pushed, runner_env)
         assert git_out(pushed, "log", "-1", "--format=%s").startswith("refresh ")
     main = clone(remote, tmp_path / "main")
-    assert run(capsys, "check", "--repo", main).rc == 0
-    assert run(capsys, "rebuild", "--check", "--repo", main).rc == 0
+    assert_checks(capsys, main)
     again = clone(remote, tmp_path / "again")
     run_job("refresh", again, runner_env)  # nothing left to fold: no commit, nothing pushed
     assert git_out(again, "rev-parse", "HEAD") == git_out(main, "rev-parse", "HEAD")

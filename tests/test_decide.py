@@ -133,21 +133,17 @@ def test_stop_refuses_registrations_until_the_run_is_decided_again(red_b: Path, 
     assert_clean(red_b, capsys)
 
 
-def test_while_stopped_another_run_cannot_be_decided(
-    registry: Path, bundle_a: Path, bundle_b_red: Path, capsys
-) -> None:
-    register_ok(capsys, registry, "a1", "A", bundle_a)
-    register_ok(capsys, registry, "b1", "B", bundle_b_red)
-    register_ok(capsys, registry, "b2", "B", bundle_b_red)
-    assert decide(capsys, registry, "b1", "stop", "out of budget").rc == 0
-    day = load_yaml(registry / "state/decisions/b1.yaml")["decided_at"][:10]
-    before = snapshot(registry)
-    refused = decide(capsys, registry, "b2", "waive")
+def test_while_stopped_another_run_cannot_be_decided(red_b: Path, bundle_b_red: Path, capsys) -> None:
+    register_ok(capsys, red_b, "b2", "B", bundle_b_red)  # a second RED run of phase B
+    assert decide(capsys, red_b, "b1", "stop", "out of budget").rc == 0
+    day = load_yaml(red_b / "state/decisions/b1.yaml")["decided_at"][:10]
+    before = snapshot(red_b)
+    refused = decide(capsys, red_b, "b2", "waive")
     assert refused.err == (
         f"gerhard decide: error: a decision stopped the program on {day} (stop on run b1): resume it first with "
         f"gerhard decide b1 {RESUME} --reason '...'\n"
     )
-    assert snapshot(registry) == before
+    assert snapshot(red_b) == before
 
 
 @pytest.mark.parametrize(
@@ -199,16 +195,12 @@ def test_a_passing_run_supersedes_the_open_needs_input(red_b: Path, bundle_b_gre
     assert snapshot(red_b) == before
 
 
-def test_a_waive_supersedes_the_other_open_items_of_the_phase(
-    registry: Path, bundle_a: Path, bundle_b_red: Path, capsys
-) -> None:
-    register_ok(capsys, registry, "a1", "A", bundle_a)
-    register_ok(capsys, registry, "b1", "B", bundle_b_red)
-    register_ok(capsys, registry, "b2", "B", bundle_b_red)
-    assert decide(capsys, registry, "b1", "advance").rc == 0
-    needs = load_yaml(registry / "state/needs_input/b2.yaml")
+def test_a_waive_supersedes_the_other_open_items_of_the_phase(red_b: Path, bundle_b_red: Path, capsys) -> None:
+    register_ok(capsys, red_b, "b2", "B", bundle_b_red)  # a second RED run of phase B
+    assert decide(capsys, red_b, "b1", "advance").rc == 0
+    needs = load_yaml(red_b / "state/needs_input/b2.yaml")
     assert (needs["status"], needs["superseded_by"]) == ("superseded", "b1")
-    assert_clean(registry, capsys)
+    assert_clean(red_b, capsys)
 
 
 def test_json_output(red_b: Path, capsys) -> None:

@@ -329,23 +329,29 @@ def test_folding_one_run_at_a_time_equals_rebuilding(
         assert rows == [r["run_id"] for r in reversed(records)][:index_recent]
 
 
+def spec_a(**changes: Any) -> dict[str, Any]:
+    """A run spec (as the strategies draw them) of phase A that passes its gates, with these changes."""
+    spec = {
+        "phase": "A",
+        "loss": 2.0,
+        "acc": 0.5,
+        "pass_rate": 0.9,
+        "spike": 0.1,
+        "energy": 0.1,
+        "mode": "spiking",
+        "drop_eval": False,
+        "summary": "",
+    }
+    return {**spec, **changes}
+
+
 def make_records(n: int, months: list[str]) -> list[dict[str, Any]]:
     out = []
     status = initial_status(PROGRAM)
     for i in range(n):
         month = months[i * len(months) // n]
         when = dt.datetime.fromisoformat(f"{month}-01T00:00:00+00:00") + dt.timedelta(hours=i)
-        spec = {
-            "phase": "A",
-            "loss": 2.0,
-            "acc": 0.5,
-            "pass_rate": 0.9,
-            "spike": 0.1,
-            "energy": 0.1,
-            "mode": "spiking",
-            "drop_eval": False,
-            "summary": f"run {i}",
-        }
+        spec = spec_a(summary=f"run {i}")
         rec = build_record(spec, status, when)
         status["run_count"] += 1  # baselines do not matter here
         out.append(rec)
@@ -387,17 +393,7 @@ def test_rebuild_of_nothing() -> None:
 
 
 def test_red_run_writes_needs_input_file() -> None:
-    spec = {
-        "phase": "A",
-        "loss": 9.0,
-        "acc": 0.5,
-        "pass_rate": 0.9,
-        "spike": 0.1,
-        "energy": 0.1,
-        "mode": "x",
-        "drop_eval": False,
-        "summary": "bad",
-    }
+    spec = spec_a(loss=9.0, mode="x", summary="bad")
     rec = build_record(spec, initial_status(PROGRAM), START)
     assert rec["verdict"] == "RED"
     _, files = fold_files(PROGRAM, None, {"phases": {}}, rec, [], lambda rel: None)
@@ -411,17 +407,7 @@ def test_red_run_writes_needs_input_file() -> None:
 
 
 def test_gate_results_after_keeps_other_phases_and_extra_keys() -> None:
-    spec = {
-        "phase": "A",
-        "loss": 2.0,
-        "acc": 0.5,
-        "pass_rate": 0.9,
-        "spike": 0.1,
-        "energy": 0.1,
-        "mode": "x",
-        "drop_eval": False,
-        "summary": "",
-    }
+    spec = spec_a(mode="x")
     rec = build_record(spec, initial_status(PROGRAM), START)
     before = {"phases": {"B": {"run_id": "old"}}, "note": "kept"}
     after = gate_results_after(before, rec)
@@ -532,18 +518,7 @@ def test_folding_after_program_edits_equals_rebuilding(edits: list[tuple[int, di
 
 
 def green_a(acc: float) -> dict[str, Any]:
-    return {
-        "phase": "A",
-        "loss": 2.0,
-        "acc": acc,
-        "pass_rate": 0.9,
-        "spike": 0.1,
-        "energy": 0.1,
-        "mode": "spiking",
-        "drop_eval": False,
-        "summary": "",
-        "gap": 3600,
-    }
+    return spec_a(acc=acc, gap=3600)
 
 
 def test_status_now_recomputes_baselines_after_a_gate_edit(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import assert_one_line_error, run
+from conftest import PHASE_B_GATES
 from dossier_helpers import RUN_A, RUN_B, bundle_folder, embedded, figure_titles, make_dossier
 from markupsafe import escape
 
@@ -55,14 +56,7 @@ def test_evaluated_against_the_registry_program(registry: Path, tmp_path: Path) 
     red = page(make_dossier(bundle_folder(tmp_path / "r", "phase_b_red", RUN_B), phase="B", repo_root=registry))
     assert '<span class="badge RED" id="verdict">RED</span>' in red
     gate_rows = re.findall(r'<td><span class="mono">([a-z_]+)</span>', red)
-    assert gate_rows == [
-        "val_loss_max",
-        "eval_pass_rate_min",
-        "spike_rate_band",
-        "energy_ratio_advisory",
-        "clean_execution_order",
-        "val_loss_vs_best_green",
-    ]
+    assert gate_rows == PHASE_B_GATES
     assert red.count('<span class="fail">FAIL</span>') >= 1 and "Validation loss after spiking conversion." in red
 
 

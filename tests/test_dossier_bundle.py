@@ -12,7 +12,7 @@ import pytest
 from dossier_helpers import RUN_B, add_file, bundle_folder, embedded, make_dossier, tamper
 
 from gerhard.dossier import codec as dossier_bundle
-from gerhard.dossier.archive import folder_dossier
+from gerhard.dossier.archive import check_transport, transport_dossier
 from gerhard.dossier.codec import extract, locate_block, read_dossier, script_json
 from gerhard.errors import BundleError
 from gerhard.registry.bundle import load_bundle
@@ -324,17 +324,23 @@ def test_extract_double_checks_the_path_stays_inside(dossier_b: Path, tmp_path: 
     assert not (tmp_path / "outside.txt").exists()
 
 
+def folder_dossier(folder: Path, run_id: str) -> dict[str, bytes]:
+    """The dossier a --source-dir folder's own one archives as (what registration checks and archives)."""
+    bundle = load_bundle(folder)
+    return transport_dossier(bundle, run_id, check_transport(bundle, run_id))
+
+
 def test_folder_dossier_must_carry_the_folder_and_the_run(tmp_path: Path) -> None:
     folder = bundle_folder(tmp_path, "phase_b_green", RUN_B)
     make_dossier(folder, phase="B")
     name = f"run_dossier_{RUN_B}.html"
-    assert folder_dossier(load_bundle(folder), RUN_B) == {name: (folder / name).read_bytes()}
+    assert folder_dossier(folder, RUN_B) == {name: (folder / name).read_bytes()}
     with pytest.raises(BundleError, match=f"is the dossier of another run or other content \\(run {RUN_B}"):
-        folder_dossier(load_bundle(folder), "20261101T100000Z_other")
+        folder_dossier(folder, "20261101T100000Z_other")
     (folder / "seed.txt").write_text("99\n")
     with pytest.raises(BundleError, match=f"gerhard dossier --run-dir {folder} --run-id {RUN_B}' or remove it"):
-        folder_dossier(load_bundle(folder), RUN_B)
+        folder_dossier(folder, RUN_B)
     os.replace(folder / name, folder / "run_dossier_old.html")
     (folder / name).write_bytes(b"<html></html>")
     with pytest.raises(BundleError, match="holds 2 dossiers"):
-        folder_dossier(load_bundle(folder), RUN_B)
+        folder_dossier(folder, RUN_B)

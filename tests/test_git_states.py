@@ -23,6 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 from cli_helpers import (
+    TRAILER_KEYS,
     Result,
     assert_one_line_error,
     git_out,
@@ -33,21 +34,10 @@ from cli_helpers import (
     run,
     trailer,
 )
-from conftest import git, leftovers, snapshot
+from conftest import EXAMPLES, RUN_A, RUN_B, git, leftovers, snapshot
 
 import gerhard.files
 
-RUN_A = "20261101T100000Z_dense"
-RUN_B = "20261101T120000Z_v15"
-TRAILER_KEYS = [
-    "Gerhard-Run-Id",
-    "Gerhard-Phase",
-    "Gerhard-Verdict",
-    "Gerhard-Code-SHA",
-    "Gerhard-Code-Dirty",
-    "Gerhard-Config-SHA256",
-    "Gerhard-Bundle-SHA256",
-]
 HOOK_REJECTED = (
     "the repository's {name} hook rejected the registration (exit 1; its output is above): fix what it "
     "reports and register again, or pass --no-verify to skip the pre-commit and commit-msg hooks"
@@ -599,7 +589,6 @@ def test_a_rejecting_reference_transaction_hook(registry: Path, bundle_a: Path, 
 # --- 7. a read-only repository ----------------------------------------------------------------
 
 NOBODY = 65534
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def as_user(uid: int | None, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from conftest import git
+from integration_helpers import isolated_run_state
 
 import gerhard
 from gerhard.capture.run import Run, provenance
@@ -36,17 +37,14 @@ TIME = "%Y-%m-%dT%H:%M:%SZ"
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No registry or git repository around the working directory unless a test makes one; no runtime
     variables; torch's determinism switch put back afterwards."""
-    for name in ("GERHARD_REPO", "GERHARD_OUTPUT_ROOT", "GERHARD_NOTEBOOK", "JPY_SESSION_NAME", *RUNTIME_VARIABLES):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
-    (tmp_path / "work").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    torch = sys.modules.get("torch")
-    deterministic = torch.are_deterministic_algorithms_enabled() if torch else False
-    yield
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.use_deterministic_algorithms(deterministic)
+    variables = (
+        "GERHARD_REPO",
+        "GERHARD_OUTPUT_ROOT",
+        "GERHARD_NOTEBOOK",
+        "JPY_SESSION_NAME",
+        "CUBLAS_WORKSPACE_CONFIG",
+    )
+    yield from isolated_run_state(tmp_path, monkeypatch, (*variables, *RUNTIME_VARIABLES))
 
 
 @pytest.fixture

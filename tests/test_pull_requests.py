@@ -8,12 +8,21 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from cli_helpers import git_out, run
-from conftest import EXAMPLES, git, isolate_git, snapshot
-from pr_helpers import MERGES, bare_remote, clone, host, logged_runs, refresh, register_own
+from conftest import EXAMPLES, QuietCapture, copy_registry, git, isolate_git, snapshot
+from pr_helpers import (
+    MERGES,
+    assert_checks,
+    bare_remote,
+    clone,
+    decide_on_a_branch,
+    host,
+    logged_runs,
+    refresh,
+    register_own,
+)
 
 BASE = "base_a"
 # branch -> its runs (run id, phase, bundle), registered in this order; pr1 also decides its RED run.
@@ -28,13 +37,6 @@ DECIDED = ("pr1", "r1_b", "waive")
 CHECKPOINT = bytes(range(256)) * 64  # pr2's heavy file: stored remote, git-ignored
 
 
-class QuietCapture:
-    """capsys for a fixture wider than one test: the CLI's output is not looked at."""
-
-    def readouterr(self) -> SimpleNamespace:
-        return SimpleNamespace(out="", err="")
-
-
 def bundles(where: Path) -> dict[str, Path]:
     made = {}
     for name, example in (("a", "phase_a_green"), ("red", "phase_b_red"), ("green", "phase_b_green")):
@@ -47,22 +49,15 @@ def bundles(where: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="module")
-def pushed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pushed(registry_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bare remote: main with one run (phase A passed), and five pull-request branches made in their
     own clones with gerhard (origin/HEAD names main: off it, each registers its runs' own files)."""
-    from gerhard.cli.commands.init import scaffold
-
     tmp = tmp_path_factory.mktemp("pull-requests")
     quiet = QuietCapture()
     with pytest.MonkeyPatch.context() as mp:
         isolate_git(mp, tmp)
         made = bundles(tmp)
-        registry = tmp / "registry"
-        registry.mkdir()
-        git(registry, "init", "-q", "-b", "main")
-        scaffold(registry, example=True)
-        git(registry, "add", "-A")
-        git(registry, "commit", "-q", "-m", "gerhard init")
+        registry = copy_registry(registry_template, tmp / "registry")
         register_own(quiet, registry, BASE, "A", made["a"])  # type: ignore[arg-type]
         remote = bare_remote(registry, tmp)
         for branch, runs in PULL_REQUESTS.items():
@@ -99,9 +94,7 @@ def verdicts(repo: Path) -> dict[str, str]:
 
 def assert_audit_agrees(capsys, repo: Path, runs: set[str]) -> None:
     """check passes; log, list and show name every run with the verdict its record holds."""
-    checked = run(capsys, "check", "--repo", repo)
-    assert checked.rc == 0, checked.out + checked.err
-    assert run(capsys, "rebuild", "--check", "--repo", repo).rc == 0
+    assert_checks(capsys, repo)
     recorded = verdicts(repo)
     assert set(recorded) == runs
     assert logged_runs(capsys, repo) == recorded
@@ -256,10 +249,7 @@ def test_a_decision_on_a_run_of_the_default_branch(remote: Path, tmp_path: Path,
     setup = clone(remote, tmp_path / "setup")
     register_own(capsys, setup, "main_red", "B", bundle_b_red)
     git(setup, "push", "-q", "origin", "main")
-    author = clone(remote, tmp_path / "author", "decide")
-    decided = run(capsys, "decide", "main_red", "rerun", "--reason", "fix the data", "--repo", author)
-    assert decided.rc == 0, decided.err
-    assert git_out(author, "show", "--name-only", "--format=", "HEAD").split() == ["state/decisions/main_red.yaml"]
+    author = decide_on_a_branch(capsys, remote, tmp_path, "decide", "main_red", "rerun", "--reason", "fix the data")
     assert "needs input: state/needs_input/main_red.yaml" not in run(capsys, "status", "--repo", author).out
     assert run(capsys, "check", "--repo", author).rc == 0
     git(author, "push", "-q", "origin", "decide")

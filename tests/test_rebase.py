@@ -13,38 +13,23 @@ from pathlib import Path
 import pytest
 from cli_helpers import assert_one_line_error, git_out, register_ok, run
 from conftest import git, snapshot
+from pr_helpers import bare_remote, clone, host, plain
 
 from gerhard.git.transaction import CRASH_ENV
 
 
 @pytest.fixture
 def remote(registry: Path, tmp_path: Path) -> Path:
-    bare = tmp_path / "remote.git"
-    git(tmp_path, "clone", "-q", "--bare", str(registry), str(bare))
-    return bare
-
-
-def clone(remote: Path, dest: Path, branch: str | None = None) -> Path:
-    git(remote.parent, "clone", "-q", str(remote), str(dest))
-    if branch:
-        git(dest, "switch", "-q", "-c", branch)
-    return dest
+    return bare_remote(registry, tmp_path)
 
 
 def host_merge(remote: Path, tmp_path: Path, branch: str) -> subprocess.CompletedProcess[str]:
     """What a hosting service does: a plain merge of the pull-request branch into main, no custom driver."""
-    host = tmp_path / f"host-{branch}"
-    shutil.rmtree(host, ignore_errors=True)
-    clone(remote, host)
-    git(host, "fetch", "-q", "origin", branch)
-    merged = subprocess.run(
-        ["git", "merge", "--no-ff", "-m", f"Merge {branch}", f"origin/{branch}"],
-        cwd=host,
-        capture_output=True,
-        text=True,
-    )
+    where = host(remote, tmp_path)
+    git(where, "fetch", "-q", "origin", branch)
+    merged = plain(where, "merge", "--no-ff", "-m", f"Merge {branch}", f"origin/{branch}")
     if merged.returncode == 0:
-        git(host, "push", "-q", "origin", "main")
+        git(where, "push", "-q", "origin", "main")
     return merged
 
 

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import (
+    TRAILER_KEYS,
+    USERS_STATUS,
+    USERS_WORK,
+    add_users_work,
     assert_one_line_error,
+    assert_users_work,
     git_out,
     head_sha,
     load_yaml,
@@ -26,23 +31,10 @@ from cli_helpers import (
     run,
     trailer,
 )
-from conftest import git, snapshot
+from conftest import EXAMPLES, PHASE_B_GATES, RUN_A, RUN_B, git, snapshot
 
 from gerhard import register_run
 from gerhard.errors import ConflictError
-
-RUN_A = "20261101T100000Z_dense"
-RUN_B = "20261101T120000Z_v15"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-TRAILER_KEYS = [
-    "Gerhard-Run-Id",
-    "Gerhard-Phase",
-    "Gerhard-Verdict",
-    "Gerhard-Code-SHA",
-    "Gerhard-Code-Dirty",
-    "Gerhard-Config-SHA256",
-    "Gerhard-Bundle-SHA256",
-]
 
 
 def sha256(data: bytes) -> str:
@@ -170,14 +162,7 @@ def test_run_record_fields(registered: Path, bundle_b_red: Path) -> None:
     assert r["verdict"] == "RED"
     assert r["forced"] is False
     gates = {g["id"]: g for g in r["gates"]}
-    assert list(gates) == [
-        "val_loss_max",
-        "eval_pass_rate_min",
-        "spike_rate_band",
-        "energy_ratio_advisory",
-        "clean_execution_order",
-        "val_loss_vs_best_green",
-    ]
+    assert list(gates) == PHASE_B_GATES
     assert (gates["val_loss_max"]["observed"], gates["val_loss_max"]["threshold"]) == (3.05, "<= 2.9")
     assert gates["val_loss_max"]["passed"] is False
     assert gates["val_loss_max"]["severity"] == "blocking"
@@ -283,25 +268,17 @@ def test_work_tree_and_index_clean_after_registration(registered: Path) -> None:
 
 
 def test_users_staged_and_unstaged_changes_survive(registry: Path, bundle_a: Path, capsys) -> None:
-    (registry / "notes.txt").write_text("my notes\n")
-    git(registry, "add", "notes.txt")
-    git(registry, "commit", "-q", "-m", "notes")
-    (registry / "notes.txt").write_text("my notes\nand an unstaged line\n")
-    (registry / "draft.py").write_text("print('staged, not committed')\n")
-    git(registry, "add", "draft.py")
-    (registry / "scratch.txt").write_text("untracked\n")
-    staged_before = git_out(registry, "ls-files", "-s", "draft.py", "notes.txt")
+    add_users_work(registry)
+    staged_before = git_out(registry, "ls-files", "-s", "staged.txt", "user.txt")
 
     register_ok(capsys, registry, RUN_A, "A", bundle_a)
 
     names = git_out(registry, "show", "--name-only", "--format=", "HEAD").split()
-    assert not {"notes.txt", "draft.py", "scratch.txt"} & set(names)
-    assert (registry / "notes.txt").read_text() == "my notes\nand an unstaged line\n"
-    assert (registry / "draft.py").read_text() == "print('staged, not committed')\n"
-    assert (registry / "scratch.txt").read_text() == "untracked\n"
-    assert git_out(registry, "ls-files", "-s", "draft.py", "notes.txt") == staged_before
-    assert git_out(registry, "status", "--porcelain").splitlines() == ["A  draft.py", " M notes.txt", "?? scratch.txt"]
-    assert git_out(registry, "show", "HEAD:notes.txt") == "my notes\n"
+    assert not set(USERS_WORK) & set(names)
+    assert_users_work(registry)
+    assert git_out(registry, "ls-files", "-s", "staged.txt", "user.txt") == staged_before
+    assert git_out(registry, "status", "--porcelain").splitlines() == USERS_STATUS
+    assert git_out(registry, "show", "HEAD:user.txt") == "committed\n"
 
 
 # --- re-registration ------------------------------------------------------------------------

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from cli_helpers import assert_one_line_error, copy_run_by_hand, git_out, head_sha, register_ok, run
-from conftest import EXAMPLES
-from history_helpers import RUN_A, RUN_GREEN, RUN_RED, RUN_TUNED, History, at, build_history
+from conftest import EXAMPLES, copy_registry
+from history_helpers import RUN_A, RUN_GREEN, RUN_RED, RUN_TUNED, History, at
 
 from gerhard.core import compare
 from gerhard.core.gates import Baseline, Gate, threshold_text
@@ -24,40 +22,10 @@ from gerhard.site import build, extract, serve, wire
 RUNS = 5  # build_history's
 
 
-class QuietCapture:
-    """capsys for a fixture wider than one test: the CLI's output is not looked at."""
-
-    def readouterr(self) -> SimpleNamespace:
-        return SimpleNamespace(out="", err="")
-
-
-@pytest.fixture(scope="module")
-def made_history(tmp_path_factory: pytest.TempPathFactory) -> History:
-    """build_history once per module, as the autouse git_identity fixture sets git up for one test."""
-    from gerhard.cli.commands.init import scaffold
-
-    tmp = tmp_path_factory.mktemp("site-history")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(tmp))
-        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        for who in ("AUTHOR", "COMMITTER"):
-            mp.setenv(f"GIT_{who}_NAME", "Test Researcher")
-            mp.setenv(f"GIT_{who}_EMAIL", "researcher@example.com")
-        repo = tmp / "registry"
-        repo.mkdir()
-        git_out(repo, "init", "-q", "-b", "main")
-        scaffold(repo, example=True)
-        git_out(repo, "add", "-A")
-        git_out(repo, "commit", "-q", "-m", "gerhard init")
-        return build_history(QuietCapture(), mp, repo, tmp)  # type: ignore[arg-type]
-
-
 @pytest.fixture
-def history(made_history: History, tmp_path: Path) -> History:
-    """A copy of the module's registry for one test (tests change it)."""
-    repo = tmp_path / "registry"
-    shutil.copytree(made_history.repo, repo, symlinks=True)
-    return History(repo, made_history.commits)
+def history(history_template: History, tmp_path: Path) -> History:
+    """build_history's registry (a copy of conftest's history_template) for one test (tests change it)."""
+    return History(copy_registry(history_template.repo, tmp_path / "registry"), dict(history_template.commits))
 
 
 def data_files(out: Path) -> dict[str, str]:

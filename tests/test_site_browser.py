@@ -16,9 +16,9 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from cli_helpers import git_out, run
-from conftest import EXAMPLES
-from history_helpers import RUN_A, RUN_A2, RUN_GREEN, RUN_RED, RUN_TUNED, History, at, build_history, edit_json
+from cli_helpers import run
+from conftest import EXAMPLES, QuietCapture, copy_registry, isolate_git
+from history_helpers import RUN_A, RUN_A2, RUN_GREEN, RUN_RED, RUN_TUNED, History, at, edit_json
 
 from gerhard.core import compare
 from gerhard.registry import queries
@@ -40,11 +40,6 @@ RUN_RED2 = "20250403T090000Z_v15_red2"
 RUN_RED3 = "20250404T090000Z_v15_red3"
 
 
-class QuietCapture:
-    def readouterr(self) -> SimpleNamespace:
-        return SimpleNamespace(out="", err="")
-
-
 def hostile_bundle(dest: Path) -> Path:
     shutil.copytree(EXAMPLES / "phase_b_green", dest)
 
@@ -60,25 +55,15 @@ def hostile_bundle(dest: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def registry_repo(tmp_path_factory: pytest.TempPathFactory) -> History:
-    """build_history, a decided RED run, an open needs-input, a run whose every text is a payload; and a dossier."""
-    from gerhard.cli.commands.init import scaffold
-
+def registry_repo(history_template: History, tmp_path_factory: pytest.TempPathFactory) -> History:
+    """build_history (conftest's history_template), a decided RED run, an open needs-input, a run whose every
+    text is a payload; and a dossier."""
     tmp = tmp_path_factory.mktemp("site-browser")
     cap = QuietCapture()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(tmp))
-        mp.setenv("GIT_CONFIG_NOSYSTEM", "1")
-        for who in ("AUTHOR", "COMMITTER"):
-            mp.setenv(f"GIT_{who}_NAME", "Test Researcher")
-            mp.setenv(f"GIT_{who}_EMAIL", "researcher@example.com")
-        repo = tmp / "registry"
-        repo.mkdir()
-        git_out(repo, "init", "-q", "-b", "main")
-        scaffold(repo, example=True)
-        git_out(repo, "add", "-A")
-        git_out(repo, "commit", "-q", "-m", "gerhard init")
-        history = build_history(cap, mp, repo, tmp)  # type: ignore[arg-type]
+        isolate_git(mp, tmp)
+        repo = copy_registry(history_template.repo, tmp / "registry")
+        history = History(repo, dict(history_template.commits))
         at(mp, "2025-04-02T09:00:00Z")
         summary = " ".join(PAYLOADS)
         reg = ["register", "--repo", repo, "--phase", "B", "--summary", summary, "--next-action", PAYLOADS[4]]

@@ -16,30 +16,21 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import git_out, register_ok, run
-from conftest import git, leftovers, snapshot
+from cli_helpers import USERS_STATUS, add_users_work, assert_users_work, git_out, register_ok, run
+from conftest import RUN_A, RUN_B, git, leftovers, snapshot
 from ruamel.yaml import YAML
 
 from gerhard.git import gitrepo, journal, transaction
 
-RUN_A = "20261101T100000Z_dense"
-RUN_B = "20261101T120000Z_v15"
 STEPS = ["locked", "planned", "worktree", "prepared", "committed", "index"]
 AFTER_COMMIT_POINT = {"committed", "index"}
-USER_STATUS = ["A  staged.txt", " M user.txt", "?? notes.txt"]
 
 
 @pytest.fixture
 def busy(registry: Path, bundle_a: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     """A registry with one run, and the user's own work: an unstaged edit, a staged file, an untracked file."""
     register_ok(capsys, registry, RUN_A, "A", bundle_a)
-    (registry / "user.txt").write_text("committed\n")
-    git(registry, "add", "user.txt")
-    git(registry, "commit", "-q", "-m", "the user's file")
-    (registry / "user.txt").write_text("edited, not staged\n")
-    (registry / "staged.txt").write_text("staged\n")
-    git(registry, "add", "staged.txt")
-    (registry / "notes.txt").write_text("untracked\n")
+    add_users_work(registry)
     return registry
 
 
@@ -65,10 +56,8 @@ def landed(repo: Path, run_id: str) -> bool:
 
 
 def assert_user_work_intact(repo: Path) -> None:
-    assert (repo / "user.txt").read_text() == "edited, not staged\n"
-    assert (repo / "staged.txt").read_text() == "staged\n"
-    assert (repo / "notes.txt").read_text() == "untracked\n"
-    expected = USER_STATUS if not user_committed_staged(repo) else USER_STATUS[1:]
+    assert_users_work(repo)
+    expected = USERS_STATUS if not user_committed_staged(repo) else USERS_STATUS[1:]
     assert git_out(repo, "status", "--porcelain").splitlines() == expected
 
 

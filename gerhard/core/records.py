@@ -154,6 +154,19 @@ class RunRecord(Document):
         return [str(g["id"]) for g in self.gates if not g["passed"]]
 
     @property
+    def trailers(self) -> dict[str, str]:
+        """The Gerhard-* trailers its registration commit carries, in order (gerhard check reads them back)."""
+        return {
+            "Gerhard-Run-Id": self.run_id,
+            "Gerhard-Phase": self.phase,
+            "Gerhard-Verdict": self.verdict,
+            "Gerhard-Code-SHA": self.code_sha or "unknown",
+            "Gerhard-Code-Dirty": "unknown" if self.code_dirty is None else str(self.code_dirty).lower(),
+            "Gerhard-Config-SHA256": self.config_sha256 or "none",
+            "Gerhard-Bundle-SHA256": self.bundle_sha256,
+        }
+
+    @property
     def month(self) -> str:
         """YYYY-MM of its registration: its ledger and report month."""
         return self.registered_at[:7]

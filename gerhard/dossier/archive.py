@@ -98,17 +98,3 @@ def transport_dossier(
             "summary, next action or registry state, or edited): delete it and register again"
         )
     return found
-
-
-def folder_dossier(
-    bundle: Bundle,
-    run_id: str,
-    registry: Path | None = None,
-    phase: str | None = None,
-    summary: str | None = None,
-    next_action: str | None = None,
-    evaluation: Evaluation | None = None,
-) -> dict[str, bytes]:
-    """check_transport, then transport_dossier: the dossier to archive for one in a --source-dir folder."""
-    transport = check_transport(bundle, run_id)
-    return transport_dossier(bundle, run_id, transport, registry, phase, summary, next_action, evaluation)

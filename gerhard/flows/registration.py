@@ -22,7 +22,7 @@ from gerhard.core.metricnames import refuse_typos
 from gerhard.core.phases import baselines_for, check_phase_allowed
 from gerhard.core.program import Program
 from gerhard.core.records import RunRecord
-from gerhard.dossier.archive import archived_dossier, check_transport, folder_dossier, transport_dossier
+from gerhard.dossier.archive import archived_dossier, check_transport, transport_dossier
 from gerhard.dossier.page import Evaluation, evaluation_of
 from gerhard.errors import ConflictError
 from gerhard.formats.runtext import clean_text, one_line
@@ -186,7 +186,8 @@ def with_folder_dossier(
     the run's phase, summary and next action, that dossier shows the verdict against the registry's
     program and the run's own text; without them, with the dossier's own phase and text, evaluated
     only for a folder that is the registry's outputs/<run_id>/ (registered in place)."""
-    found = folder_dossier(bundle, run_id, root, phase, summary, next_action, evaluation)
+    transport = check_transport(bundle, run_id)
+    found = transport_dossier(bundle, run_id, transport, root, phase, summary, next_action, evaluation)
     if not found:
         return extra_files, record_extra
     return {**found, **extra_files}, {"dossier": next(iter(found)), **record_extra}
@@ -342,16 +343,8 @@ def commit_message(record: RunRecord, report: GateReport) -> str:
         body.append(
             "Failed gates: " + ", ".join(f"{r.id} (observed {r.observed}, {r.threshold})" for r in report.failed())
         )
-    trailers = {
-        "Gerhard-Run-Id": record.run_id,
-        "Gerhard-Phase": record.phase,
-        "Gerhard-Verdict": record.verdict,
-        "Gerhard-Code-SHA": record.code_sha or "unknown",
-        "Gerhard-Code-Dirty": "unknown" if record.code_dirty is None else str(record.code_dirty).lower(),
-        "Gerhard-Config-SHA256": record.config_sha256 or "none",
-        "Gerhard-Bundle-SHA256": record.bundle_sha256,
-    }
-    return "\n\n".join([subject, "\n".join(body), "\n".join(f"{k}: {v}" for k, v in trailers.items())]) + "\n"
+    trailers = "\n".join(f"{k}: {v}" for k, v in record.trailers.items())
+    return "\n\n".join([subject, "\n".join(body), trailers]) + "\n"
 
 
 def result_of(record: RunRecord, commit: str | None) -> RegistrationResult:

@@ -43,7 +43,7 @@ WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul"} | {f"{d}{i}" for d in 
 _WINDOWS_RESERVED_TEXT = "CON, PRN, AUX, NUL, COM0-9, LPT0-9"
 # A dossier beside the artifacts is transport, not content: it embeds the bundle, so it stays out
 # of the bundle's identity (registering by folder or by dossier is then the same run) and is
-# archived beside it. Only top-level files count; see gerhard.dossier.archive.folder_dossier.
+# archived beside it. Only top-level files count; see gerhard.dossier.archive.check_transport.
 _DOSSIER_RE = re.compile(r"^run_dossier_[^/]*\.html$")
 
 

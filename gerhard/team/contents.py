@@ -109,15 +109,7 @@ def check_one(root: Path, head_program: Program, programs: Programs, task: Task,
 
 def trailer_problem(run_id: str, reg: Registration, record: RunRecord) -> str | None:
     """The registration's trailers against the record it wrote."""
-    wanted = {
-        "Gerhard-Phase": record.phase,
-        "Gerhard-Verdict": record.verdict,
-        "Gerhard-Code-SHA": record.code_sha or "unknown",
-        "Gerhard-Code-Dirty": "unknown" if record.code_dirty is None else str(record.code_dirty).lower(),
-        "Gerhard-Config-SHA256": record.config_sha256 or "none",
-        "Gerhard-Bundle-SHA256": record.bundle_sha256,
-    }
-    for key, value in wanted.items():
+    for key, value in record.trailers.items():
         if reg.block.get(key) != value:
             said = f"{key}: {reg.block[key]}" if key in reg.block else f"no {key}"
             return (
