@@ -201,7 +201,7 @@ def parse_quietly(bundle: Bundle, name: str) -> tuple[Any, str]:
     if name not in bundle.names():
         return None, f"no {name} in the bundle"
     try:
-        return parse_artifact(name, bundle.read_bytes(name)), ""
+        return bundle.parsed(name), ""
     except BundleError as e:
         return None, str(e)
 

@@ -8,7 +8,7 @@ from typing import Any
 from gerhard.core.program import Phase, Program
 from gerhard.errors import BundleError
 from gerhard.formats import schemas
-from gerhard.formats.parsing import parse_artifact, parse_seed
+from gerhard.formats.parsing import parse_seed
 from gerhard.registry.bundle import MAX_FILE_BYTES, Bundle, check_file_size
 
 __all__ = ["MAX_FILE_BYTES", "check_required", "check_sizes", "load_artifacts"]
@@ -44,7 +44,7 @@ def load_artifacts(program: Program, phase: Phase, bundle: Bundle, root: Path | 
             continue
         if schema is None and name not in wanted:
             continue
-        data = parse_artifact(name, bundle.read_bytes(name))
+        data = bundle.parsed(name)
         if schema is not None:
             schemas.validate(data, schema, name, root)
         artifacts[name] = data

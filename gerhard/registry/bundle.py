@@ -66,9 +66,18 @@ class Bundle:
     contents: Mapping[str, bytes] = field(default_factory=dict, repr=False, compare=False)
     # Heavy files (registry.heavy): hashed by streaming, not in contents, not committed (MANIFEST stored: remote).
     remote: frozenset[str] = frozenset()
+    # Each file parsed once (parsed()): the gates and the archived dossier's page read the same values.
+    parsed_files: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def names(self) -> set[str]:
         return {f.path for f in self.files}
+
+    def parsed(self, name: str) -> Any:
+        """The file's content parsed (formats.parsing.parse_artifact), once per bundle: a 10,000-step
+        metrics.json takes tens of milliseconds to read and bound. Shared: callers read, never change it."""
+        if name not in self.parsed_files:
+            self.parsed_files[name] = parse_artifact(name, self.read_bytes(name))
+        return self.parsed_files[name]
 
     def read_bytes(self, name: str) -> bytes:
         if name in self.remote and name not in self.contents:  # a heavy file, read only if someone insists
