@@ -113,7 +113,8 @@ def check_one(root: Path, head_program: Program, programs: Programs, task: Task,
     if record is not None and not problems and isinstance(program, Program) and record["phase"] in program.phase_ids:
         archived = {p[len(run_dir) :]: read(p) or b"" for p in listing}
         inputs = regate.gate_inputs(program.phase(record["phase"]), archived)
-        inputs = regated(program, RunRecord.from_dict(record), inputs) or inputs
+        if not any(g.get("baseline_run") for g in record["gates"]):  # else it reads another run's record
+            inputs = regated(program, RunRecord.from_dict(record), inputs) or inputs
     elif record is not None and not problems and isinstance(program, str):
         problems = [f"{layout.PROGRAM} of the run's registration commit does not read ({program})"]
     return Checked(task.run_id, problems, record, inputs, len(listing))
