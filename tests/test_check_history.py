@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from gerhard.team import history as team_history
 WHO = "Test Researcher <researcher@example.com>"
 MALLORY = "Mallory <mallory@example.com>"
 RUN_C = "20261102T090000Z_green"
+RUN_D = "20261102T100000Z_worse"
 CLEAN = "every run as registered, derived files up to date\n"
 
 
@@ -345,4 +347,31 @@ def test_a_registration_before_the_last_check_changed_after_it(
     reg = registered_in(audited, RUN_A)
     assert check(capsys, audited) == [
         changed(RUN_A, reg, edit, "seed", MALLORY, f"changed {seed}", f"'git checkout {reg} -- {seed}'")
+    ]
+
+
+def test_a_relative_gate_is_evaluated_again_against_its_baseline_run_s_record(
+    audited: Path, bundle_b_green: Path, tmp_path: Path, capsys
+) -> None:
+    """A gate that reads the record of a baseline run (read before the run: its gates are evaluated again
+    as its record comes in) passes as registered; the registration forged to pass it, the baseline run's
+    observed value says otherwise."""
+    register_ok(capsys, audited, RUN_C, "B", bundle_b_green)
+    worse = shutil.copytree(bundle_b_green, tmp_path / "worse")
+    metrics = json.loads((worse / "metrics.json").read_text())
+    metrics["final"]["val_loss"] += 0.1  # under val_loss_max, a regression against RUN_C
+    (worse / "metrics.json").write_text(json.dumps(metrics))
+    register_ok(capsys, audited, RUN_D, "B", worse)
+    assert run(capsys, "check", "--repo", audited, "--full").out == f"checked 4 runs, 26 files, 5 commits: {CLEAN}"
+    rel = f"state/runs/{RUN_D}.yaml"
+    path = audited / rel
+    assert path.read_text().count("passed: false") == 1  # val_loss_vs_best_green, against RUN_C
+    path.write_text(path.read_text().replace("passed: false", "passed: true"))
+    assert run(capsys, "rebuild", "--repo", audited).rc == 0
+    git(audited, "add", "-A")
+    git(audited, "commit", "-q", "--amend", "--no-edit", "--no-verify")
+    assert check(capsys, audited) == [
+        f"{rel} is not what its gates give, evaluated again from outputs/{RUN_D}/ under state/program.yaml of commit "
+        f"{short(audited)} (gate val_loss_vs_best_green: passed False, the record has True): withdraw the run "
+        f"(gerhard decide {RUN_D} withdraw --reason '...') and register it again under a new id"
     ]

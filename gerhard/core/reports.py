@@ -9,6 +9,7 @@ Only gerhard's own templates make structure and links.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -60,9 +61,14 @@ def inline(text: str) -> str:
     return _INLINE.sub(_inert, text)
 
 
+_short_inline = functools.lru_cache(maxsize=4096)(inline)  # ten thousand reports repeat their gate and
+# metric names, thresholds and values: `gerhard check --full` renders each report again
+
+
 def cell(value: Any) -> str:
     """Run text safe inside one markdown table cell (or any line): one line, inert, pipes escaped."""
-    return inline(" ".join(str(value).split()))
+    text = " ".join(str(value).split())
+    return _short_inline(text) if len(text) <= 200 else inline(text)
 
 
 def _unblocked(line: str) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 
 from gerhard.errors import BundleError, StateError
 from gerhard.formats.bounds import MAX_DATA_DEPTH, Unreadable, check_int_digits, shown, too_deep
-from gerhard.formats.yamlemit import emit
+from gerhard.formats.yamlemit import emit, render, same
+from gerhard.formats.yamlfast import plain_state
 
 
 def _safe() -> Any:
@@ -248,7 +249,12 @@ def _checked_aliases(data: Any, text: str) -> Any:
 
 
 def dump_yaml(data: Any) -> str:
-    """Block-style YAML: the fast emitter for plain data, ruamel for the rest (comments included)."""
+    """Block-style YAML: the fast emitter for plain data, ruamel for the rest (comments included). The
+    fast emitter's text is proven by yamlfast reading it back as the same data (ruamel reads it back
+    only when yamlfast cannot: a string YAML would take for another type, an escape)."""
+    text = render(data)
+    if text is not None and same(plain_state(text), data):
+        return text
     fast = emit(data)
     if fast is not None:
         return fast

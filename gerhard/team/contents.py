@@ -4,8 +4,8 @@ agreeing with the record, and its gates evaluated again from the archived files 
 its registration commit giving the recorded results (gerhard.registry.regate).
 
 Runs are read CHUNK at a time, one `git cat-file --batch` a chunk, in one process per CPU when there
-are several chunks (parsing records and artifacts is CPU work). What needs more than one run, the
-baselines of relative gates, is evaluated here once the records are in.
+are several chunks (parsing records and artifacts is CPU work); so are a run's gates evaluated again.
+What needs more than one run, the baselines of relative gates, is evaluated here once the records are in.
 """
 
 from __future__ import annotations
@@ -35,12 +35,23 @@ class Task(NamedTuple):
     program: str | None  # blob id of the program.yaml it was registered under (its gates evaluated again)
 
 
+class Regated(NamedTuple):
+    """A run's gates evaluated again as soon as it was read (the records they read were in): how its
+    record differs from what they give (None: it does not)."""
+
+    said: str | None
+
+
 class Checked(NamedTuple):
     run_id: str
     problems: list[str]
     record: dict[str, Any] | None  # its record's data, when it is a valid one
-    inputs: dict[str, regate.Input] | None  # what its gates read, when they are evaluated again
+    inputs: dict[str, regate.Input] | Regated | None  # what its gates read (or gave), when evaluated again
     files: int  # archived files read
+
+
+class _OtherRun(Exception):
+    """A gate reads another run's record (a relative gate's baseline): evaluated once the records are in."""
 
 
 def programs_of(root: Path, blobs: set[str]) -> Programs:
@@ -97,11 +108,13 @@ def check_one(root: Path, head_program: Program, programs: Programs, task: Task,
     seen: list[dict[str, Any]] = []
     problems = checks.check_run(head_program, task.run_id, read, listing, root, bundles=False, seen=seen)
     record = seen[0] if seen else None
-    inputs = None
+    inputs: dict[str, regate.Input] | Regated | None = None
     program = programs.get(task.program) if task.program else None
     if record is not None and not problems and isinstance(program, Program) and record["phase"] in program.phase_ids:
         archived = {p[len(run_dir) :]: read(p) or b"" for p in listing}
         inputs = regate.gate_inputs(program.phase(record["phase"]), archived)
+        if not any(g.get("baseline_run") for g in record["gates"]):  # else it reads another run's record
+            inputs = regated(program, RunRecord.from_dict(record), inputs) or inputs
     elif record is not None and not problems and isinstance(program, str):
         problems = [f"{layout.PROGRAM} of the run's registration commit does not read ({program})"]
     return Checked(task.run_id, problems, record, inputs, len(listing))
@@ -120,17 +133,48 @@ def trailer_problem(run_id: str, reg: Registration, record: RunRecord) -> str | 
     return None
 
 
+def regated(
+    program: Program, record: RunRecord, inputs: Mapping[str, regate.Input], records: Mapping[str, RunRecord] = {}
+) -> Regated | None:
+    """The gates evaluated again as soon as the run is read (in the process that read it), unless one reads
+    the record of a run not among `records` (None: regate_problem evaluates them once the records are in)."""
+
+    def observed(run_id: str, gate_id: str) -> Any:
+        if run_id not in records:
+            raise _OtherRun
+        return observed_in(records[run_id], gate_id)
+
+    try:
+        return Regated(regate_difference(program, record, inputs, observed))
+    except _OtherRun:
+        return None
+
+
+def observed_in(record: RunRecord, gate_id: str) -> Any:
+    """What a record observed for a gate (None: it has no such gate)."""
+    found = [g.get("observed") for g in record.gates if g["id"] == gate_id]
+    return found[0] if found else None
+
+
+def regate_difference(
+    program: Program, record: RunRecord, inputs: Mapping[str, regate.Input], observed: Callable[[str, str], Any]
+) -> str | None:
+    """How the record differs from what its gates give, evaluated again (None: it does not)."""
+    report = regate.evaluate_again(program.phase(record.phase), record, inputs, observed)
+    return report if isinstance(report, str) else regate.difference(record, report)
+
+
 def regate_problem(
     run_id: str,
     reg: Registration,
     program: Program,
     record: RunRecord,
-    inputs: Mapping[str, regate.Input],
+    inputs: Mapping[str, regate.Input] | Regated,
     observed: Callable[[str, str], Any],
 ) -> str | None:
-    """The gates evaluated again against the record's results."""
-    report = regate.evaluate_again(program.phase(record.phase), record, inputs, observed)
-    said = report if isinstance(report, str) else regate.difference(record, report)
+    """The gates evaluated again against the record's results (`inputs`: what they read, or what they
+    gave, evaluated already: `regated`)."""
+    said = inputs.said if isinstance(inputs, Regated) else regate_difference(program, record, inputs, observed)
     if said is None:
         return None
     return (

@@ -110,12 +110,12 @@ def read_runs(
     programs: contents.Programs,
     audit: Audit,
     render: bool = False,
-) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+) -> tuple[dict[str, list[str]], dict[str, Any]]:
     """Each run's content problems and what its gates read (run id -> ...); its record into `audit`, and
     (`render`: HEAD's derived files will be rebuilt from every record) its derived per-run files, rendered
     here while the workers read the next runs, which leaves the rebuild the fold alone."""
     problems: dict[str, list[str]] = {}
-    inputs: dict[str, dict[str, Any]] = {}
+    inputs: dict[str, Any] = {}
     shown = time.monotonic()
     for done, one in enumerate(contents.check_runs(root, program, tasks, programs), start=1):
         audit.files += one.files
@@ -127,8 +127,12 @@ def read_runs(
                 audit.rendered[one.run_id] = run_files(program, record)
         elif layout.record_path(one.run_id) in tasks[done - 1].files:
             audit.complete = False  # a record that does not read: the rebuild cannot be compared
-        if one.inputs is not None:
-            inputs[one.run_id] = one.inputs
+        if one.inputs is not None:  # its gates evaluated again now, when the baselines they read are in
+            program_then = programs.get(tasks[done - 1].program or "")
+            now = None
+            if isinstance(one.inputs, dict) and one.run_id in audit.records and isinstance(program_then, Program):
+                now = contents.regated(program_then, audit.records[one.run_id], one.inputs, audit.records)
+            inputs[one.run_id] = now or one.inputs
         if time.monotonic() - shown > PROGRESS_EVERY_S:
             print(f"checked {done}/{len(tasks)} runs", file=sys.stderr, flush=True)
             shown = time.monotonic()
@@ -141,7 +145,7 @@ def registration_problems(
     judged: history.Judged,
     programs: contents.Programs,
     program_of: dict[str, str],
-    inputs: dict[str, dict[str, Any]],
+    inputs: dict[str, Any],
     records: dict[str, RunRecord],
 ) -> tuple[list[str], list[str]]:
     """The registrations' trailers and gates against the records they wrote (the runs HEAD holds intact);
@@ -152,8 +156,7 @@ def registration_problems(
 
     def observed(run_id: str, gate_id: str) -> Any:
         record = records.get(run_id) or other_record(others, run_id)
-        found = [g.get("observed") for g in (record.gates if record else ()) if g["id"] == gate_id]
-        return found[0] if found else None
+        return contents.observed_in(record, gate_id) if record else None
 
     problems, notes = [], []
     for run_id, reg in sorted(judged.intact.items()):
