@@ -80,7 +80,7 @@ def test_archive_and_derived_problems_one_line_each(
         f"outputs/{RUN_B}/eval_suite.json is listed in the MANIFEST but missing: "
         f"restore it with 'git checkout HEAD -- outputs/{RUN_B}/eval_suite.json'",
         f"outputs/{RUN_B}/stray.txt is in the archive but not in its MANIFEST: remove it "
-        f"(git rm outputs/{RUN_B}/stray.txt)",
+        f"(git rm outputs/{RUN_B}/stray.txt; rm outputs/{RUN_B}/stray.txt if git does not track it)",
         "outputs/plots/ has no run record state/runs/plots.yaml: register the run, or remove the folder",
         "reports/index.md differs from what 'gerhard rebuild' computes from the run records: a hand edit? "
         "run 'gerhard rebuild' and commit the result (or 'gerhard rebuild --commit')",
@@ -135,9 +135,9 @@ def test_a_gitignore_hides_no_stray_file_in_a_run(registered: Path, capsys) -> N
         1,
         [
             f"outputs/{RUN_B}/.gitignore is in the archive but not in its MANIFEST: remove it "
-            f"(git rm outputs/{RUN_B}/.gitignore)",
+            f"(git rm outputs/{RUN_B}/.gitignore; rm outputs/{RUN_B}/.gitignore if git does not track it)",
             f"outputs/{RUN_B}/stray.txt is in the archive but not in its MANIFEST: remove it "
-            f"(git rm outputs/{RUN_B}/stray.txt)",
+            f"(git rm outputs/{RUN_B}/stray.txt; rm outputs/{RUN_B}/stray.txt if git does not track it)",
         ],
     )
 

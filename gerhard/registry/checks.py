@@ -145,7 +145,10 @@ def archived_files(
         listed.add(base + GITIGNORE_NAME)
     for rel in listing:
         if rel not in listed and not is_dossier_name(rel[len(base) :]):
-            problems.append(f"{rel} is in the archive but not in its MANIFEST: remove it (git rm {rel})")
+            problems.append(
+                f"{rel} is in the archive but not in its MANIFEST: remove it "
+                f"(git rm {rel}; rm {rel} if git does not track it)"
+            )
     manifest_files = [BundleFile(e["path"], e["size"], e["sha256"]) for e in manifest["files"]]
     if not problems and bundle_sha256(manifest_files) != manifest["bundle_sha256"]:
         problems.append(f"{base}{MANIFEST_NAME} has a wrong bundle_sha256: {restore(base + MANIFEST_NAME)}")
