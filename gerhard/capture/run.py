@@ -44,7 +44,7 @@ from gerhard.capture.seeding import resolve_seed, seed_everything
 from gerhard.capture.state import FinishResult, RunSnapshot, default_run_id, registry_for_run
 from gerhard.capture.values import check_aliases, check_new_metric, config_bytes, json_bytes, plain_number
 from gerhard.errors import UserError
-from gerhard.files import atomic_write
+from gerhard.files import TMP_SUFFIX, atomic_write
 from gerhard.formats import schemas
 from gerhard.registry import store
 from gerhard.registry.bundle import check_bundle_names, check_run_id
@@ -340,7 +340,7 @@ class Run:
         if not dest.parent.resolve().is_relative_to(self.folder.resolve()):
             raise UserError(f"save_file: {dest.parent} is a symbolic link out of the run folder: remove it")
         if src.resolve() != dest.resolve():
-            tmp = dest.with_name(f".{dest.name}.gerhard-tmp")
+            tmp = dest.with_name(f".{dest.name}{TMP_SUFFIX}")
             shutil.copyfile(src, tmp, follow_symlinks=False)
             os.replace(tmp, dest)
         return dest

@@ -24,14 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from gerhard.errors import GitError
-from gerhard.files import atomic_write
+from gerhard.files import TMP_SUFFIX, atomic_write
 from gerhard.git import gitrepo, rewrite
 from gerhard.git.lock import registry_lock
 from gerhard.git.rewrite import rewrite_dir
 
 TXN_DIR = "gerhard-txn"
 TRASH_DIR = "gerhard-trash"  # finished journals, deleted in the background (see `discard`)
-TMP_SUFFIX = ".gerhard-tmp"  # state.atomic_write's temporary files
 
 
 @dataclass

@@ -31,13 +31,13 @@ from pathlib import Path
 from gerhard import layout
 from gerhard.core.program import Phase, Program
 from gerhard.errors import UserError
+from gerhard.files import TMP_SUFFIX
 from gerhard.registry import store
 from gerhard.registry.bundle import MANIFEST_NAME, Bundle, sha256_file
 from gerhard.registry.root import archive_registry
 
 HeavyRule = Callable[[str, int], bool]  # bundle path, size -> stays out of git
 GITIGNORE_HEAD = "# gerhard: these run files are stored remote, not in git (gerhard sync pull fetches them)\n"
-TMP_SUFFIX = ".gerhard-tmp"
 CHUNK = 1 << 20
 
 
