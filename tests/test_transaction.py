@@ -318,3 +318,29 @@ def test_a_finished_journal_leaves_at_once_and_its_trash_is_emptied(tmp_path: Pa
     (trash / "left-by-a-killed-process" / "backup").mkdir(parents=True)
     journal._empty(trash)
     assert list(trash.iterdir()) == []
+
+
+def test_the_trash_of_finished_commands_does_not_grow(registry: Path, bundle_a: Path) -> None:
+    """Each command ends milliseconds after its commit; its finished journal (an index copy included when
+    a hook ran) is deleted by an `rm` that outlives it, with what earlier ones left: the trash is emptied,
+    not one folder a registration. (Polled: the rm is not waited for by design.)"""
+    trash = registry / ".git" / journal.TRASH_DIR
+    for n in range(3):
+        proc = subprocess.run(
+            [sys.executable, "-m", "gerhard", "register", "--repo", str(registry), "--run-id", f"t{n}",
+             "--phase", "A", "--source-dir", str(bundle_a), "--allow-duplicate"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    (trash / "left-by-a-killed-process" / "backup").mkdir(parents=True)  # emptied by the next command's rm
+    proc = subprocess.run(
+        [sys.executable, "-m", "gerhard", "register", "--repo", str(registry), "--run-id", "t3",
+         "--phase", "A", "--source-dir", str(bundle_a), "--allow-duplicate"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for _ in range(600):  # up to a minute on a loaded machine; a few milliseconds on an idle one
+        if not trash.exists() or not any(trash.iterdir()):
+            break
+        time.sleep(0.1)
+    assert list(trash.iterdir()) == []
