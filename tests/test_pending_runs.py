@@ -268,3 +268,25 @@ def test_a_checkpoint_run_registers_in_place_with_the_heavy_files_list(hooked: P
     assert git_out(hooked, "status", "--porcelain", "--ignored") == f"!! {base}/model.pt\n"
     check = python_m_gerhard("check", cwd=hooked)
     assert (check.returncode, check.stderr) == (0, ""), check.stdout
+
+
+def test_doctor_lifts_the_pending_gitignore_a_registration_left_behind(
+    hooked: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A registration that ended between its commit and removing the folder's .gitignore left a `*` that
+    hides new files in a registered run from `git status`: check names it, doctor removes it (only
+    gerhard's bytes: a .gitignore of other bytes is left alone), and check passes after."""
+    register_ok(capsys, hooked, PHASE_A_RUN, "A", EXAMPLES / "phase_a_green")
+    folder = hooked / "outputs" / PHASE_A_RUN
+    (folder / ".gitignore").write_bytes(PENDING_IGNORE)
+    assert run(capsys, "check", "--repo", hooked).rc == 1
+    doctored = run(capsys, "doctor", "--repo", hooked)
+    assert doctored.rc == 0
+    assert "removed the .gitignore gerhard gives a run until it is registered from 1 registered run folder" in (
+        doctored.out
+    )
+    assert not (folder / ".gitignore").exists()
+    assert run(capsys, "check", "--repo", hooked).rc == 0
+    (folder / ".gitignore").write_text("*.log\n")  # the user's own: doctor leaves it
+    assert "removed the .gitignore" not in run(capsys, "doctor", "--repo", hooked).out
+    assert (folder / ".gitignore").read_text() == "*.log\n"

@@ -18,7 +18,8 @@ from gerhard.git.lock import registry_lock
 from gerhard.git.stale import file_age, git_processes_in
 from gerhard.output import print_json
 from gerhard.registry.heavy import put_heavy_back
-from gerhard.registry.pending_runs import forget_registered, pending_runs
+from gerhard.registry.pending import names_in
+from gerhard.registry.pending_runs import forget_registered, pending_runs, unignore_registered
 from gerhard.sync.stores import being_written
 
 LEGACY_REPLAY_DIRS = ("gerhard-replay", rewrite.REWRITE_DIR)  # heavy files in <dir>/<run_id>/bundle/, no journal
@@ -38,6 +39,7 @@ def doctor(repo: Path, as_json: bool = False) -> int:
         if problems and unlocked:  # an older stale lock was in its way
             settled, problems = settle_rewrite(info)
         done += settled + put_back_legacy(root, info) + remove_temp_files(root, info) + unlocked + forget_notes(root)
+        done += lift_leftover_ignores(root)
         problems += lock_problems + heavy_left_aside(info) + temp_files_in_use(root)
     done = [d for d in done if d]
     pending = pending_runs(root)  # work in progress, not damage: named with what registers each
@@ -71,6 +73,16 @@ def forget_notes(root: Path) -> list[str]:
     """The phases a refused finish() noted for `status` (gerhard.registry.pending_runs), of runs since registered."""
     n = forget_registered(root)
     return [f"removed {n} note{'s' if n != 1 else ''} of runs registered since their finish() was refused"] if n else []
+
+
+def lift_leftover_ignores(root: Path) -> list[str]:
+    """The .gitignore a capture run's folder carries until it is registered, left in a registered run's
+    folder by a registration that ended before removing it (it hid new files there from `git status`)."""
+    lifted = [run for run in names_in(root, layout.RUNS_DIR) if unignore_registered(root / layout.run_dir(run))]
+    if not lifted:
+        return []
+    folders = f"{len(lifted)} registered run folder{'s' if len(lifted) != 1 else ''}"
+    return [f"removed the .gitignore gerhard gives a run until it is registered from {folders}"]
 
 
 def put_back_legacy(root: Path, info: gitrepo.RepoInfo) -> list[str]:
