@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 
 from gerhard.git import gitrepo, journal, transaction
 
-STEPS = ["locked", "planned", "worktree", "prepared", "committed", "index"]
+STEPS = ["locked", "planned", "worktree", "prepared", "swapped", "committed", "index"]
 AFTER_COMMIT_POINT = {"committed", "index"}
 
 

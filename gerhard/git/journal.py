@@ -195,6 +195,7 @@ def roll_back(txn: Txn, in_process: bool = False) -> list[str]:
     for d in reversed(txn.data.get("dirs", [])):
         with contextlib.suppress(OSError):  # not empty: something else is in it now
             (root / d).rmdir()
+    _unswap_index(txn)
     finish(txn)
     return notes
 
@@ -215,6 +216,8 @@ def roll_forward(txn: Txn) -> None:
             atomic_write(root / rel, gitrepo.cat_blob(root, commit, rel))
     if lock_is_ours(txn.repo, txn.nonce) and txn.prepared_index.is_file():
         os.replace(txn.prepared_index, txn.repo.index)  # the index was locked since it was prepared
+    elif lock_is_ours(txn.repo, txn.nonce) and txn.data.get("index_swapped"):
+        pass  # swap_index put it in place before the commit point, under the lock
     else:
         _merge_into_index(txn, blobs)
     finish(txn)
@@ -242,6 +245,32 @@ def prepare_index(txn: Txn, paths: list[str]) -> None:
     if repo.index.is_file():
         _link_or_copy(repo.index, target)  # git writes the result by rename: the user's file is untouched
     gitrepo.add_to_index(repo.root, target, paths)
+
+
+def swap_index(txn: Txn) -> None:
+    """The prepared index into place before the commit point, the user's kept in the journal for an undo.
+    `git commit` reads HEAD, then the index, and only then takes the lock: with the index swapped after
+    the ref, a commit that read between the two committed the old index on top of the registration (it
+    reverted it; seen once in twenty registrations racing a `git add`/`git commit` loop). Swapped first, a
+    commit that read the new index with the old HEAD fails on the moved HEAD."""
+    repo, before = txn.repo, txn.dir / "index.before"
+    before.unlink(missing_ok=True)
+    had_index = repo.index.is_file()
+    if had_index:
+        _link_or_copy(repo.index, before)
+    txn.save(index_swapped=True, had_index=had_index)
+    os.replace(txn.prepared_index, repo.index)
+
+
+def _unswap_index(txn: Txn) -> None:
+    """The user's index back, if swap_index had put the prepared one in its place (or begun to)."""
+    if not txn.data.get("index_swapped"):
+        return
+    before = txn.dir / "index.before"
+    if before.is_file():
+        os.replace(before, txn.repo.index)
+    elif not txn.data.get("had_index"):
+        txn.repo.index.unlink(missing_ok=True)
 
 
 def finish(txn: Txn) -> None:

@@ -66,6 +66,8 @@ def commit_files(root: Path, files: dict[str, bytes], message: str, verify: bool
             journal.prepare_index(txn, list(blobs))
             txn.save(commit=commit, blobs=blobs)
             checkpoint("prepared")
+            journal.swap_index(txn)  # before the ref: a `git commit` running beside must not see new HEAD, old index
+            checkpoint("swapped")
             gitrepo.update_ref(root, head.ref, commit, head.sha, message.splitlines()[0])  # the commit point
         except BaseException as e:
             _settle_after_failure(repo, e)
@@ -79,8 +81,7 @@ def _finish(txn: journal.Txn) -> None:
     """After the commit point: the prepared index into place, the lock released, the journal cleared."""
     try:
         checkpoint("committed")
-        os.replace(txn.prepared_index, txn.repo.index)
-        checkpoint("index")
+        checkpoint("index")  # (the index is in place since swap_index)
         journal.finish(txn)
     except BaseException as e:
         _settle_after_failure(txn.repo, e)
