@@ -66,6 +66,13 @@ def commit_files(root: Path, files: dict[str, bytes], message: str, verify: bool
             journal.prepare_index(txn, list(blobs))
             txn.save(commit=commit, blobs=blobs)
             checkpoint("prepared")
+            # HEAD as the trees were read, under the lock (a `git commit` moves HEAD only while it holds it):
+            # the index is swapped only for a ref update that will land, so no commit beside ever reads it
+            # with the old HEAD and commits the registration's files as its own.
+            if gitrepo.ref_value(root, head.ref) != head.sha:
+                raise GitError(
+                    f"{head.ref} moved while registering (another commit or registration?): run the command again"
+                )
             journal.swap_index(txn)  # before the ref: a `git commit` running beside must not see new HEAD, old index
             checkpoint("swapped")
             gitrepo.update_ref(root, head.ref, commit, head.sha, message.splitlines()[0])  # the commit point
