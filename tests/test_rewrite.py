@@ -31,7 +31,7 @@ CHECKPOINT = bytes(range(256)) * 400
 HEAVY = {"outputs/run_heavy/model.pt": CHECKPOINT, "outputs/run_heavy/ckpt/last.ckpt": b"last epoch"}
 STEPS = 3  # run_heavy registered, the user's notes committed, run_two registered
 REBASE_POINTS = ["replay-aside", "replay-moved", *(f"replay-step-{n}" for n in range(1, STEPS + 1)), "rebase-done"]
-REGISTRATION_POINTS = ["locked", "planned", "worktree", "prepared", "committed", "index"]  # in the first replay
+REGISTRATION_POINTS = ["locked", "planned", "worktree", "prepared", "swapped", "committed"]  # in the first replay
 AFTER_COMMIT_POINT = {"rebase-done"}
 IDENTITY = {
     "GIT_CONFIG_NOSYSTEM": "1",

@@ -22,8 +22,8 @@ from ruamel.yaml import YAML
 
 from gerhard.git import gitrepo, journal, transaction
 
-STEPS = ["locked", "planned", "worktree", "prepared", "swapped", "committed", "index"]
-AFTER_COMMIT_POINT = {"committed", "index"}
+STEPS = ["locked", "planned", "worktree", "prepared", "swapped", "committed"]
+AFTER_COMMIT_POINT = {"committed"}
 
 
 @pytest.fixture

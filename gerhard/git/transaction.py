@@ -85,10 +85,9 @@ def commit_files(root: Path, files: dict[str, bytes], message: str, verify: bool
 
 
 def _finish(txn: journal.Txn) -> None:
-    """After the commit point: the prepared index into place, the lock released, the journal cleared."""
+    """After the commit point (the index is in place since swap_index): the lock released, the journal cleared."""
     try:
         checkpoint("committed")
-        checkpoint("index")  # (the index is in place since swap_index)
         journal.finish(txn)
     except BaseException as e:
         _settle_after_failure(txn.repo, e)
